@@ -1,0 +1,144 @@
+//! `peerchat-bench`: measures what users feel, between two real native clients.
+//!
+//! Connection setup (connect_to_peer → chat channel open) over many fresh connections, and
+//! message round-trip time over an open chat. Prints a table and one JSON summary line.
+
+mod stats;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::StreamExt;
+use peerchat_core::{Client, ClientEvent, ClientOptions, Events};
+use stats::Summary;
+
+/// Measure peerchat's connection setup and message round-trip between two native clients.
+#[derive(Debug, Parser)]
+#[command(name = "peerchat-bench", version)]
+struct Flags {
+    /// Signaling server both clients join (a running peerchat-server or Mosquitto).
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    server: String,
+    /// Fresh connection setups to time; every one must succeed.
+    #[arg(long, default_value_t = 200)]
+    setups: usize,
+    /// Messages to bounce over one open chat for the round-trip time.
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
+    /// Local UDP address for ICE (loopback keeps the benchmark on this machine).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+}
+
+/// How long one setup or one round trip may take before the run counts it as failed.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let flags = Flags::parse();
+    let run = std::process::id();
+    let (caller, mut caller_events) = join(&flags, &format!("bench-caller-{run}")).await?;
+    let callee_name = format!("bench-callee-{run}");
+    let (callee, mut callee_events) = join(&flags, &callee_name).await?;
+
+    let mut setups = Vec::with_capacity(flags.setups);
+    for trial in 0..flags.setups {
+        let started = Instant::now();
+        caller
+            .connect_to_peer(&callee_name)
+            .with_context(|| format!("setup {trial}"))?;
+        wait_for(&mut caller_events, |e| {
+            matches!(e, ClientEvent::PeerConnected(p) if *p == callee_name)
+        })
+        .await
+        .with_context(|| format!("setup {trial} did not open"))?;
+        setups.push(started.elapsed());
+        wait_for(&mut callee_events, |e| matches!(e, ClientEvent::PeerConnected(_)))
+            .await
+            .with_context(|| format!("setup {trial}: callee never saw the chat"))?;
+        if trial + 1 < flags.setups {
+            caller.close_peer(&callee_name)?;
+            wait_for(&mut callee_events, |e| {
+                matches!(e, ClientEvent::PeerDisconnected(_))
+            })
+            .await
+            .with_context(|| format!("setup {trial}: close not seen"))?;
+        }
+    }
+
+    let caller_name = caller.username();
+    let mut round_trips = Vec::with_capacity(flags.messages);
+    for n in 0..flags.messages {
+        let text = format!("ping {n}");
+        let started = Instant::now();
+        if !caller.send_message(&callee_name, &text) {
+            bail!("message {n} could not be sent");
+        }
+        let echo = wait_for(&mut callee_events, |e| matches!(e, ClientEvent::Message { .. }))
+            .await?;
+        let ClientEvent::Message { text: got, .. } = echo else { unreachable!() };
+        if !callee.send_message(&caller_name, &got) {
+            bail!("echo {n} could not be sent");
+        }
+        wait_for(&mut caller_events, |e| {
+            matches!(e, ClientEvent::Message { text: t, .. } if *t == text)
+        })
+        .await?;
+        round_trips.push(started.elapsed());
+    }
+
+    let setup = Summary::of(&setups);
+    let rtt = Summary::of(&round_trips);
+    println!("{:<28} {:>8} {:>10} {:>10} {:>10}", "measure", "samples", "median", "p99", "max");
+    setup.print_row("setup (connect → open)");
+    rtt.print_row("message round trip");
+    println!(
+        "{{\"setups\":{},\"setup_failures\":0,\"setup_median_ms\":{:.3},\"setup_p99_ms\":{:.3},\"messages\":{},\"rtt_median_ms\":{:.3},\"rtt_p99_ms\":{:.3}}}",
+        setups.len(),
+        setup.median_ms(),
+        setup.p99_ms(),
+        round_trips.len(),
+        rtt.median_ms(),
+        rtt.p99_ms()
+    );
+    caller.disconnect().await;
+    callee.disconnect().await;
+    Ok(())
+}
+
+async fn join(flags: &Flags, name: &str) -> anyhow::Result<(Client, Events)> {
+    let mut options = ClientOptions::new(&flags.server, name);
+    options.bind_addrs = vec![flags.bind.clone()];
+    options.mdns = false;
+    Client::connect_with(options)
+        .await
+        .with_context(|| format!("{name} could not join {}", flags.server))
+}
+
+/// Waits for the first event that matches, skipping the rest.
+async fn wait_for(
+    events: &mut Events,
+    wanted: impl Fn(&ClientEvent) -> bool,
+) -> anyhow::Result<ClientEvent> {
+    let search = async {
+        while let Some(event) = events.next().await {
+            if wanted(&event) {
+                return Some(event);
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(STEP_TIMEOUT, search).await {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) => bail!("the client stopped"),
+        Err(_) => bail!("timed out after {STEP_TIMEOUT:?}"),
+    }
+}

@@ -1,0 +1,63 @@
+//! The stdin command language: `/connect PEER`, `/send PEER TEXT...`, `/quit`.
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Connect(String),
+    Send { peer: String, text: String },
+    Quit,
+}
+
+impl Command {
+    /// Parses one line; `Ok(None)` for a blank line, `Err` with a message for anything else.
+    pub fn parse(line: &str) -> Result<Option<Self>, String> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let rest = rest.trim_start();
+        match verb {
+            "/connect" if !rest.is_empty() && !rest.contains(' ') => {
+                Ok(Some(Self::Connect(rest.to_owned())))
+            }
+            "/connect" => Err("usage: /connect PEER".to_owned()),
+            "/send" => match rest.split_once(' ') {
+                Some((peer, text)) if !peer.is_empty() => Ok(Some(Self::Send {
+                    peer: peer.to_owned(),
+                    text: text.to_owned(),
+                })),
+                _ => Err("usage: /send PEER TEXT...".to_owned()),
+            },
+            "/quit" => Ok(Some(Self::Quit)),
+            _ => Err(format!(
+                "unknown command `{verb}`; use /connect PEER, /send PEER TEXT... or /quit"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(Command::parse("/connect bob"), Ok(Some(Command::Connect("bob".into()))));
+        assert_eq!(
+            Command::parse("/send bob hello  there "),
+            Ok(Some(Command::Send {
+                peer: "bob".into(),
+                text: "hello  there ".into()
+            }))
+        );
+        assert_eq!(Command::parse("/quit"), Ok(Some(Command::Quit)));
+        assert_eq!(Command::parse("   "), Ok(None));
+    }
+
+    #[test]
+    fn bad_commands_explain_themselves() {
+        assert!(Command::parse("/connect").unwrap_err().contains("usage"));
+        assert!(Command::parse("/send bob").unwrap_err().contains("usage"));
+        assert!(Command::parse("hello").unwrap_err().contains("unknown command"));
+    }
+}

@@ -1,0 +1,114 @@
+//! `peerchat-cli`: a headless peerchat client for scripts, demos and tests.
+//!
+//! Commands arrive one per line on stdin; events leave on stdout, as text or, with `--json`,
+//! one JSON object per line (a stable contract: see the README).
+
+mod command;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use futures::StreamExt;
+use peerchat_core::{Client, ClientOptions, IceServer};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use command::Command;
+use output::Output;
+
+/// Chat peer-to-peer over WebRTC, with an MQTT broker for signaling.
+///
+/// Reads commands from stdin, one per line:
+///   /connect PEER        start a chat with PEER
+///   /send PEER TEXT...   send TEXT to PEER
+///   /quit                leave (end of input does the same)
+#[derive(Debug, Parser)]
+#[command(name = "peerchat-cli", version, verbatim_doc_comment)]
+struct Flags {
+    /// Signaling server: mqtt://HOST:PORT, mqtts://…, ws://HOST:PORT/PATH or wss://…
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    server: String,
+    /// Your username.
+    #[arg(long)]
+    user: String,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// A STUN or TURN server URL for ICE (repeatable). None by default.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// Local UDP address to gather ICE candidates on (repeatable). Default: every interface
+    /// and loopback.
+    #[arg(long = "bind", value_name = "ADDR")]
+    bind_addrs: Vec<String>,
+    /// Do not resolve browsers' `.local` (mDNS) candidates.
+    #[arg(long)]
+    no_mdns: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let flags = Flags::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let output = Output::new(flags.json);
+
+    let mut options = ClientOptions::new(&flags.server, &flags.user);
+    if !flags.ice_servers.is_empty() {
+        options.ice_servers = vec![IceServer {
+            urls: flags.ice_servers.clone(),
+            ..IceServer::default()
+        }];
+    }
+    if !flags.bind_addrs.is_empty() {
+        options.bind_addrs = flags.bind_addrs.clone();
+    }
+    options.mdns = !flags.no_mdns;
+
+    let (client, mut events) = match Client::connect_with(options).await {
+        Ok(connected) => connected,
+        Err(error) => {
+            output.error(&error.to_string());
+            eprintln!("peerchat-cli: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    output.connected(&flags.user);
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let line = match line {
+                    Ok(Some(line)) => line,
+                    Ok(None) | Err(_) => break,
+                };
+                match Command::parse(&line) {
+                    Ok(None) => {}
+                    Ok(Some(Command::Quit)) => break,
+                    Ok(Some(Command::Connect(peer))) => {
+                        if let Err(error) = client.connect_to_peer(&peer) {
+                            output.error(&error.to_string());
+                        }
+                    }
+                    Ok(Some(Command::Send { peer, text })) => {
+                        let result = client.try_send_message(&peer, &text);
+                        output.sent(&peer, result.as_ref().err());
+                    }
+                    Err(message) => output.error(&message),
+                }
+            }
+            event = events.next() => match event {
+                Some(event) => output.event(&event),
+                None => break,
+            },
+        }
+    }
+    client.disconnect().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,90 @@
+//! The packets the gateway writes to a client on its own: register-acks and delivery failures.
+//! They reach the client as if the broker had delivered them on the client's incoming topic.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use peerchat_core::protocol::{SERVER_NAME, SignalMessage, encode, incoming_topic};
+use rumqttc::mqttbytes::{QoS, v4::Publish};
+
+/// What the original server answers a successful `register` with; its client shows it.
+pub const REGISTERED_TEXT: &str = "Registration successful";
+
+/// What the original server answers a `register` for a name in use with.
+pub const TAKEN_TEXT: &str = "Username is already taken";
+
+/// The `reason` of a `delivery-failed` for a recipient nobody has registered.
+pub const OFFLINE_REASON: &str = "user-offline";
+
+/// The answer to `user`'s `register`.
+pub fn register_ack(user: &str, success: bool) -> Publish {
+    let message = if success { REGISTERED_TEXT } else { TAKEN_TEXT };
+    to_incoming(
+        user,
+        &SignalMessage::RegisterAck {
+            from: SERVER_NAME.to_owned(),
+            success,
+            message: message.to_owned(),
+        },
+    )
+}
+
+/// Tells `sender` that its message to `target` reached nobody.
+pub fn delivery_failed(sender: &str, target: &str, timestamp_ms: u64) -> Publish {
+    to_incoming(
+        sender,
+        &SignalMessage::DeliveryFailed {
+            target: target.to_owned(),
+            reason: OFFLINE_REASON.to_owned(),
+            timestamp: timestamp_ms,
+        },
+    )
+}
+
+/// Milliseconds since the Unix epoch, the unit of `delivery-failed` timestamps.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// A QoS 0 publish on `user`'s incoming topic: QoS 0 needs no packet id, so it cannot clash
+/// with the ids the broker assigns on the same connection.
+fn to_incoming(user: &str, message: &SignalMessage) -> Publish {
+    Publish::new(incoming_topic(user), QoS::AtMostOnce, encode(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerchat_core::protocol::decode;
+
+    #[test]
+    fn acks_carry_the_original_servers_texts() {
+        let ack = register_ack("alice", false);
+        assert_eq!(ack.topic, "alice/incoming");
+        assert_eq!(ack.qos, QoS::AtMostOnce);
+        assert!(!ack.retain);
+        assert_eq!(
+            decode(&ack.payload).unwrap(),
+            SignalMessage::RegisterAck {
+                from: "server".into(),
+                success: false,
+                message: "Username is already taken".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn delivery_failures_name_the_target_and_go_to_the_sender() {
+        let failure = delivery_failed("alice", "carol", 1_795_680_000_000);
+        assert_eq!(failure.topic, "alice/incoming");
+        assert_eq!(
+            decode(&failure.payload).unwrap(),
+            SignalMessage::DeliveryFailed {
+                target: "carol".into(),
+                reason: "user-offline".into(),
+                timestamp: 1_795_680_000_000,
+            }
+        );
+    }
+}

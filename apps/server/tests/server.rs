@@ -1,0 +1,378 @@
+//! End-to-end behaviour of `peerchat-server` as clients see it: registration, presence and
+//! delivery over MQTT/TCP and MQTT over WebSocket, and robustness against bad input.
+
+mod support;
+
+use std::time::Duration;
+
+use peerchat_core::protocol::{
+    PRESENCE_FILTER, Presence, SdpKind, SessionDescription, SignalMessage, encode, incoming_topic,
+    presence_topic,
+};
+use rumqttc::{LastWill, Packet, QoS};
+use support::{PATIENCE, TestClient, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout};
+
+fn ok() -> (bool, String) {
+    (true, "Registration successful".to_owned())
+}
+
+fn taken() -> (bool, String) {
+    (false, "Username is already taken".to_owned())
+}
+
+/// Registers `name` on fresh connections until it succeeds: the server frees a name when it
+/// notices its connection is gone, which may come a moment after the client saw the close.
+async fn register_when_free(server: &TestServer, name: &str) -> TestClient {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut client = TestClient::connect(server.tcp_options(name)).await;
+        if client.register(name, None).await == ok() {
+            return client;
+        }
+        assert!(Instant::now() < deadline, "{name} is still taken");
+        drop(client);
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn offer_from(from: &str) -> SignalMessage {
+    SignalMessage::SignalOffer {
+        from: from.to_owned(),
+        offer: SessionDescription {
+            kind: SdpKind::Offer,
+            sdp: "v=0\r\n".to_owned(),
+        },
+        peerchat: None,
+    }
+}
+
+#[tokio::test]
+async fn register_gets_a_success_ack_over_tcp() {
+    let server = TestServer::start().await;
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(alice.register("alice", Some("s1")).await, ok());
+}
+
+#[tokio::test]
+async fn register_gets_a_success_ack_over_websocket() {
+    let server = TestServer::start().await;
+    let mut alice = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(alice.register("alice", None).await, ok());
+}
+
+#[tokio::test]
+async fn a_taken_name_is_refused_and_the_owner_keeps_it() {
+    let server = TestServer::start().await;
+    // Both use the username as client id, as the original client does.
+    let mut owner = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(owner.register("alice", Some("s1")).await, ok());
+
+    let mut intruder = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(intruder.register("alice", Some("s2")).await, taken());
+    intruder.wait_until_closed().await;
+
+    // The owner's connection survived: it still receives its own incoming traffic.
+    let mut bob = TestClient::connect(server.tcp_options("bob")).await;
+    assert_eq!(bob.register("bob", None).await, ok());
+    let offer = offer_from("bob");
+    bob.mqtt
+        .publish(
+            incoming_topic("alice"),
+            QoS::AtLeastOnce,
+            false,
+            encode(&offer),
+        )
+        .await
+        .unwrap();
+    let (_, received) = owner.next_message_on(&incoming_topic("alice")).await;
+    assert_eq!(received, offer);
+}
+
+#[tokio::test]
+async fn clients_without_sessions_cannot_share_a_name() {
+    let server = TestServer::start().await;
+    let mut first = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(first.register("alice", None).await, ok());
+    let mut second = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(second.register("alice", None).await, taken());
+}
+
+#[tokio::test]
+async fn a_name_is_free_again_after_its_owner_disconnects() {
+    let server = TestServer::start().await;
+    let mut first = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(first.register("alice", Some("s1")).await, ok());
+    first.disconnect().await;
+    register_when_free(&server, "alice").await;
+}
+
+#[tokio::test]
+async fn a_name_is_free_again_after_its_owner_vanishes() {
+    let server = TestServer::start().await;
+    let mut first = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(first.register("alice", Some("s1")).await, ok());
+    first.vanish();
+    register_when_free(&server, "alice").await;
+}
+
+#[tokio::test]
+async fn the_same_session_reconnecting_takes_its_name_over() {
+    let server = TestServer::start().await;
+    let mut stale = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(stale.register("alice", Some("run-1")).await, ok());
+    let mut fresh = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(fresh.register("alice", Some("run-1")).await, ok());
+    stale.wait_until_closed().await;
+}
+
+#[tokio::test]
+async fn a_message_to_an_offline_user_comes_back_as_delivery_failed() {
+    let server = TestServer::start().await;
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(alice.register("alice", None).await, ok());
+    alice
+        .mqtt
+        .publish(
+            incoming_topic("carol"),
+            QoS::AtMostOnce,
+            false,
+            encode(&offer_from("alice")),
+        )
+        .await
+        .unwrap();
+    let (publish, failure) = alice.next_message_on(&incoming_topic("alice")).await;
+    assert_eq!(publish.qos, QoS::AtMostOnce);
+    let SignalMessage::DeliveryFailed {
+        target,
+        reason,
+        timestamp,
+    } = failure
+    else {
+        panic!("expected delivery-failed, got {failure:?}");
+    };
+    assert_eq!(
+        (target.as_str(), reason.as_str()),
+        ("carol", "user-offline")
+    );
+    assert!(
+        timestamp > 1_700_000_000_000,
+        "a Unix time in ms: {timestamp}"
+    );
+}
+
+#[tokio::test]
+async fn registered_users_exchange_messages_across_transports() {
+    let server = TestServer::start().await;
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(alice.register("alice", None).await, ok());
+    let mut bob = TestClient::connect(server.ws_options("bob")).await;
+    assert_eq!(bob.register("bob", None).await, ok());
+
+    let offer = offer_from("alice");
+    alice
+        .mqtt
+        .publish(
+            incoming_topic("bob"),
+            QoS::AtLeastOnce,
+            false,
+            encode(&offer),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bob.next_message_on(&incoming_topic("bob")).await.1, offer);
+
+    // A message near the packet limit crosses whole, in both directions.
+    let big = SignalMessage::SignalOffer {
+        from: "bob".to_owned(),
+        offer: SessionDescription {
+            kind: SdpKind::Offer,
+            sdp: "a".repeat(30 * 1024),
+        },
+        peerchat: None,
+    };
+    bob.mqtt
+        .publish(
+            incoming_topic("alice"),
+            QoS::AtMostOnce,
+            false,
+            encode(&big),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alice.next_message_on(&incoming_topic("alice")).await.1, big);
+}
+
+#[tokio::test]
+async fn retained_presence_reaches_later_subscribers() {
+    let server = TestServer::start().await;
+    let alice = TestClient::connect(server.tcp_options("alice")).await;
+    let presence = SignalMessage::Presence(Presence {
+        from: "alice".to_owned(),
+        session: "s1".to_owned(),
+        online: true,
+    });
+    alice
+        .mqtt
+        .publish(
+            presence_topic("alice"),
+            QoS::AtLeastOnce,
+            true,
+            encode(&presence),
+        )
+        .await
+        .unwrap();
+
+    // Retry until the broker has stored it: the publish and the subscription race.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut bob = TestClient::connect(server.ws_options("bob")).await;
+        bob.subscribe(PRESENCE_FILTER).await;
+        let seen = timeout(
+            Duration::from_millis(500),
+            bob.next_message_on(&presence_topic("alice")),
+        )
+        .await;
+        if let Ok((publish, message)) = seen {
+            assert!(publish.retain, "delivered as a retained message");
+            assert_eq!(message, presence);
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retained presence never arrived"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_clients_last_will_does_not_speak_for_the_owner() {
+    let server = TestServer::start().await;
+    let online = SignalMessage::Presence(Presence {
+        from: "alice".to_owned(),
+        session: "owner".to_owned(),
+        online: true,
+    });
+    let mut owner = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(owner.register("alice", Some("owner")).await, ok());
+    owner
+        .mqtt
+        .publish(
+            presence_topic("alice"),
+            QoS::AtLeastOnce,
+            true,
+            encode(&online),
+        )
+        .await
+        .unwrap();
+    owner
+        .wait_for(|p| matches!(p, Packet::PubAck(_)).then_some(()))
+        .await;
+
+    let offline = SignalMessage::Presence(Presence {
+        from: "alice".to_owned(),
+        session: "intruder".to_owned(),
+        online: false,
+    });
+    let will = LastWill::new(
+        presence_topic("alice"),
+        encode(&offline),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let mut intruder = TestClient::connect_with_will(server.tcp_options("alice"), will).await;
+    assert_eq!(intruder.register("alice", Some("intruder")).await, taken());
+    intruder.wait_until_closed().await;
+    drop(intruder);
+
+    let mut watcher = TestClient::connect(server.tcp_options("watcher")).await;
+    watcher.subscribe(PRESENCE_FILTER).await;
+    let (_, seen) = watcher.next_message_on(&presence_topic("alice")).await;
+    assert_eq!(seen, online);
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_packets_cut_only_their_own_connection() {
+    let server = TestServer::start().await;
+    let addr = ("127.0.0.1", server.mqtt_port);
+
+    // Not MQTT at all: an HTTP request reads as a packet of a kind no client sends first.
+    let mut garbage = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", "x".repeat(200));
+    garbage.write_all(request.as_bytes()).await.unwrap();
+    // Bytes that cannot even frame a packet.
+    let mut noise = TcpStream::connect(addr).await.unwrap();
+    noise
+        .write_all(&[0x10, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    expect_closed(&mut garbage).await;
+    expect_closed(&mut noise).await;
+
+    // A PUBLISH announcing 1 MiB, over the limit: refused from its header.
+    let mut oversized = TcpStream::connect(addr).await.unwrap();
+    oversized.write_all(&connect_packet("big")).await.unwrap();
+    oversized
+        .write_all(&[0x30, 0x80, 0x80, 0x40])
+        .await
+        .unwrap();
+    expect_closed(&mut oversized).await;
+
+    // A malformed register is ignored and the connection stays usable.
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    alice
+        .mqtt
+        .publish(
+            "system/register",
+            QoS::AtLeastOnce,
+            false,
+            b"{not json".to_vec(),
+        )
+        .await
+        .unwrap();
+    alice
+        .wait_for(|p| matches!(p, Packet::PubAck(_)).then_some(()))
+        .await;
+    assert_eq!(alice.register("alice", None).await, ok());
+}
+
+#[tokio::test]
+async fn the_health_check_answers_ok() {
+    let server = TestServer::start().await;
+    let mut http = TcpStream::connect(("127.0.0.1", server.http_port))
+        .await
+        .unwrap();
+    http.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    timeout(PATIENCE, http.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok"), "{response}");
+}
+
+/// A minimal MQTT 3.1.1 CONNECT with a clean session.
+fn connect_packet(client_id: &str) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30];
+    body.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
+    body.extend_from_slice(client_id.as_bytes());
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    packet
+}
+
+/// Reads until the server closes the connection.
+async fn expect_closed(stream: &mut TcpStream) {
+    let mut sink = Vec::new();
+    let closed = timeout(PATIENCE, stream.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a connection sending bad MQTT"
+    );
+    // A close may come as a reset, which read_to_end reports as an error: both are fine.
+}

@@ -1,0 +1,126 @@
+//! What the client tells the application: events, peer statuses and errors.
+//!
+//! The names follow the original app's event API (message, peer connected, peer
+//! disconnected, connection status) so a UI ported from it maps one to one.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::protocol::ProtocolError;
+
+/// The status of the connection to one peer, as the original app reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerStatus {
+    New,
+    Connecting,
+    Connected,
+    /// The path to the peer was lost; it may come back by itself.
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+impl PeerStatus {
+    /// The lowercase word the original app and `peerchat-cli --json` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Whether a new `connect_to_peer` may replace a session in this status.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Failed | Self::Closed)
+    }
+}
+
+impl fmt::Display for PeerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the client can reach the signaling server right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalingState {
+    /// Registered: new peers can be reached.
+    Online,
+    /// The broker connection dropped; the client is reconnecting. Open chats keep working.
+    Reconnecting,
+}
+
+/// Something the application should know about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Registration finished: the client is online under its username.
+    Registered,
+    /// Registration was refused; the client will not go online. Terminal.
+    RegistrationRefused(ClientError),
+    Message {
+        from: String,
+        text: String,
+    },
+    PeerConnected(String),
+    PeerDisconnected(String),
+    Status {
+        peer: String,
+        status: PeerStatus,
+    },
+    /// A user's presence changed (known only for peerchat clients).
+    Presence {
+        user: String,
+        online: bool,
+    },
+    Signaling(SignalingState),
+    /// Something went wrong that the client survived: bad input, an unreachable peer.
+    Error(ClientError),
+}
+
+/// Everything that can go wrong, with a message that says what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    InvalidUsername(ProtocolError),
+    #[error("the username `{0}` is already taken on this server; choose another name")]
+    NameTaken(String),
+    #[error("cannot reach the signaling server at {url}: {reason}")]
+    ServerUnreachable { url: String, reason: String },
+    #[error("the signaling server did not confirm registration in time; check the server URL")]
+    RegistrationTimeout,
+    #[error("unsupported server URL `{0}`: use mqtt://, mqtts://, ws:// or wss://")]
+    BadServerUrl(String),
+    #[error("not connected to the signaling server yet; call connect first")]
+    NotConnected,
+    #[error("cannot connect to yourself")]
+    SelfConnect,
+    #[error("already connected or connecting to `{0}`")]
+    AlreadyConnected(String),
+    #[error("`{0}` is offline")]
+    PeerOffline(String),
+    #[error("`{0}` did not answer in time; they may be offline or behind a blocking network")]
+    PeerTimeout(String),
+    #[error("not connected to `{0}`; connect first")]
+    PeerNotConnected(String),
+    #[error("message of {size} bytes exceeds the {limit}-byte limit")]
+    MessageTooLarge { size: usize, limit: usize },
+    #[error("too many peers at once (limit {0}); close some chats first")]
+    TooManyPeers(usize),
+    #[error("bad signaling from `{from}`: {error}")]
+    BadSignal { from: String, error: ProtocolError },
+    #[error("unexpected `{kind}` from `{from}`: {detail}")]
+    UnexpectedSignal {
+        from: String,
+        kind: &'static str,
+        detail: String,
+    },
+    #[error("peer connection with `{peer}` failed: {reason}")]
+    Transport { peer: String, reason: String },
+    #[error("the client has been disconnected")]
+    Closed,
+}

@@ -1,0 +1,672 @@
+//! The client state machine, sans-IO: it takes API calls, signaling input, transport events
+//! and the time, and answers with [`Action`]s for a backend and [`ClientEvent`]s for the app.
+//!
+//! No sockets, clocks or threads live here, so every ordering problem of signaling (early
+//! candidates, glare, a broker that never answers) is a deterministic unit test. Backends are
+//! drivers: they execute actions in the order given and feed back what happened.
+
+mod peer;
+mod registration;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use tracing::{debug, warn};
+
+use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::protocol::{
+    self, Capabilities, IceCandidate, MAX_CHAT_MESSAGE_BYTES, PROTOCOL_VERSION, ProtocolError,
+    SdpKind, SessionDescription, SignalMessage, incoming_topic,
+};
+
+pub use peer::Role;
+use peer::{PeerSession, ice_ufrag, push_bounded};
+use registration::Registration;
+
+/// Identifies one peer connection in a backend. A peer gets a new one after glare or a
+/// restart, so events from a replaced connection are recognised and ignored.
+pub type ConnId = u64;
+
+/// How long a peer connection may take from offer to open data channel.
+pub const SETUP_TIMEOUT_MS: u64 = 30_000;
+
+/// Most peer sessions at once, so a flood of offers cannot exhaust the client.
+pub const MAX_PEERS: usize = 256;
+
+/// Most peers whose candidates may wait for an offer that has not arrived yet.
+const MAX_EARLY_PEERS: usize = 32;
+
+/// What the backend must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Subscribe {
+        topic: String,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
+    /// Disconnect cleanly from the broker (so no last will is published).
+    CloseSignaling,
+    /// Create a peer connection with the `chat` data channel and produce an offer.
+    StartOffer {
+        peer: String,
+        conn: ConnId,
+    },
+    /// Create a peer connection, apply the remote offer and produce an answer.
+    AcceptOffer {
+        peer: String,
+        conn: ConnId,
+        sdp: String,
+    },
+    ApplyAnswer {
+        conn: ConnId,
+        sdp: String,
+    },
+    /// Apply a remote candidate; only ever issued after the remote description.
+    AddCandidate {
+        conn: ConnId,
+        candidate: IceCandidate,
+    },
+    SendText {
+        conn: ConnId,
+        text: String,
+    },
+    ClosePeer {
+        conn: ConnId,
+    },
+}
+
+/// What the signaling connection reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalingInput {
+    /// The broker accepted the MQTT connection (CONNACK), first time or after a reconnect.
+    Connected,
+    /// Every subscription asked for since `Connected` is acknowledged.
+    Subscribed,
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    /// The broker connection dropped; the backend is reconnecting.
+    Lost,
+}
+
+/// What a peer connection reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportEvent {
+    /// Our offer or answer, set as local description, ready to publish.
+    LocalDescription(String),
+    LocalCandidate(IceCandidate),
+    ChannelOpen,
+    ChannelMessage(String),
+    ChannelClosed,
+    /// The peer connection's overall state changed.
+    StateChanged(PeerStatus),
+    /// An operation on the connection failed; the connection is unusable.
+    Failed(String),
+}
+
+/// peerchat's client, as a state machine.
+#[derive(Debug)]
+pub struct ClientMachine {
+    me: String,
+    registration: Registration,
+    peers: BTreeMap<String, PeerSession>,
+    /// Candidates from peers whose offer has not arrived (yet).
+    early_candidates: BTreeMap<String, Vec<IceCandidate>>,
+    /// Last known presence of other peerchat users.
+    presence: BTreeMap<String, bool>,
+    next_conn: ConnId,
+    actions: VecDeque<Action>,
+    events: VecDeque<ClientEvent>,
+}
+
+impl ClientMachine {
+    /// A client for `username`; `session` must be unique per run (a random id).
+    pub fn new(username: &str, session: &str) -> Result<Self, ClientError> {
+        protocol::validate_username(username).map_err(ClientError::InvalidUsername)?;
+        Ok(Self {
+            me: username.to_owned(),
+            registration: Registration::new(username, session),
+            peers: BTreeMap::new(),
+            early_candidates: BTreeMap::new(),
+            presence: BTreeMap::new(),
+            next_conn: 1,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    pub fn username(&self) -> &str {
+        &self.me
+    }
+
+    /// The MQTT client id: unique per run, so a second device with the same name cannot
+    /// silently take over this one's broker connection.
+    pub fn client_id(&self) -> String {
+        self.registration.client_id()
+    }
+
+    /// The last will to give the broker: our retained presence saying offline.
+    pub fn last_will(&self) -> (String, Vec<u8>) {
+        self.registration.offline_presence()
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.registration.is_online()
+    }
+
+    /// The status of the chat with `peer`, if there is one.
+    pub fn peer_status(&self, peer: &str) -> Option<PeerStatus> {
+        self.peers.get(peer).map(|s| s.status)
+    }
+
+    /// Peers with a session, and their status.
+    pub fn peers(&self) -> impl Iterator<Item = (&str, PeerStatus)> {
+        self.peers.iter().map(|(name, s)| (name.as_str(), s.status))
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time at which [`ClientMachine::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let peers = self.peers.values().filter_map(|s| s.setup_deadline);
+        peers.chain(self.registration.deadline()).min()
+    }
+
+    // ---- API calls -------------------------------------------------------------------
+
+    /// Starts a chat with `peer`: this client offers.
+    pub fn connect_to_peer(&mut self, peer: &str, now: u64) -> Result<(), ClientError> {
+        if !self.registration.is_online() {
+            return Err(ClientError::NotConnected);
+        }
+        protocol::validate_username(peer).map_err(ClientError::InvalidUsername)?;
+        if peer == self.me {
+            return Err(ClientError::SelfConnect);
+        }
+        if self.peers.contains_key(peer) {
+            return Err(ClientError::AlreadyConnected(peer.to_owned()));
+        }
+        if self.presence.get(peer) == Some(&false) {
+            return Err(ClientError::PeerOffline(peer.to_owned()));
+        }
+        if self.peers.len() >= MAX_PEERS {
+            return Err(ClientError::TooManyPeers(MAX_PEERS));
+        }
+        // Candidates that waited for an offer from this peer belong to no session of ours.
+        self.early_candidates.remove(peer);
+        let conn = self.open_session(peer, Role::Offerer, now);
+        self.actions.push_back(Action::StartOffer {
+            peer: peer.to_owned(),
+            conn,
+        });
+        Ok(())
+    }
+
+    /// Sends one chat message to a connected peer.
+    pub fn send_message(&mut self, peer: &str, text: &str) -> Result<(), ClientError> {
+        if text.len() > MAX_CHAT_MESSAGE_BYTES {
+            return Err(ClientError::MessageTooLarge {
+                size: text.len(),
+                limit: MAX_CHAT_MESSAGE_BYTES,
+            });
+        }
+        match self.peers.get(peer) {
+            Some(session) if session.channel_open => {
+                self.actions.push_back(Action::SendText {
+                    conn: session.conn,
+                    text: text.to_owned(),
+                });
+                Ok(())
+            }
+            _ => Err(ClientError::PeerNotConnected(peer.to_owned())),
+        }
+    }
+
+    /// Ends the chat with `peer`; the peer sees it closed.
+    pub fn close_peer(&mut self, peer: &str) -> Result<(), ClientError> {
+        if !self.peers.contains_key(peer) {
+            return Err(ClientError::PeerNotConnected(peer.to_owned()));
+        }
+        self.end_session(peer, PeerStatus::Closed);
+        Ok(())
+    }
+
+    /// Leaves: closes every chat, clears presence and disconnects from the broker.
+    pub fn disconnect(&mut self) {
+        let names: Vec<String> = self.peers.keys().cloned().collect();
+        for name in names {
+            self.end_session(&name, PeerStatus::Closed);
+        }
+        self.registration.leave();
+        self.drain_registration();
+        self.actions.push_back(Action::CloseSignaling);
+    }
+
+    // ---- Inputs ----------------------------------------------------------------------
+
+    pub fn handle_signaling(&mut self, input: SignalingInput, now: u64) {
+        match input {
+            SignalingInput::Connected => self.registration.on_connected(now),
+            SignalingInput::Subscribed => self.registration.on_subscribed(now),
+            SignalingInput::Lost => self.registration.on_lost(),
+            SignalingInput::Message { topic, payload } => self.on_publish(&topic, &payload),
+        }
+        self.drain_registration();
+    }
+
+    pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent) {
+        let Some(peer) = self.peer_of(conn) else {
+            debug!(conn, ?event, "event from a replaced connection ignored");
+            return;
+        };
+        match event {
+            TransportEvent::LocalDescription(sdp) => self.publish_description(&peer, sdp),
+            TransportEvent::LocalCandidate(candidate) => {
+                let session = self.peers.get_mut(&peer).expect("peer_of found it");
+                if session.local_sent {
+                    self.publish_candidate(&peer, candidate);
+                } else {
+                    push_bounded(&mut session.early_local, candidate);
+                }
+            }
+            TransportEvent::ChannelOpen => {
+                let session = self.peers.get_mut(&peer).expect("peer_of found it");
+                if session.channel_open {
+                    return;
+                }
+                session.channel_open = true;
+                session.setup_deadline = None;
+                self.set_status(&peer, PeerStatus::Connected);
+                self.events.push_back(ClientEvent::PeerConnected(peer));
+            }
+            TransportEvent::ChannelMessage(text) => {
+                self.events.push_back(ClientEvent::Message { from: peer, text });
+            }
+            TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
+            TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
+            TransportEvent::Failed(reason) => {
+                self.events.push_back(ClientEvent::Error(ClientError::Transport {
+                    peer: peer.clone(),
+                    reason,
+                }));
+                self.end_session(&peer, PeerStatus::Failed);
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.registration.on_timeout(now);
+        self.drain_registration();
+        let expired: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.setup_deadline.is_some_and(|d| d <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for peer in expired {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::PeerTimeout(peer.clone())));
+            self.end_session(&peer, PeerStatus::Failed);
+        }
+    }
+
+    // ---- Signaling -------------------------------------------------------------------
+
+    fn on_publish(&mut self, topic: &str, payload: &[u8]) {
+        if let Some(user) = protocol::user_of_presence_topic(topic) {
+            self.on_presence_record(user, payload);
+            return;
+        }
+        if topic != incoming_topic(&self.me) {
+            debug!(topic, "publish on a topic this client does not read");
+            return;
+        }
+        let message = match protocol::decode(payload) {
+            Ok(message) => message,
+            Err(ProtocolError::UnknownType(kind)) => {
+                debug!(kind, "unknown signaling type ignored");
+                return;
+            }
+            Err(error) => {
+                warn!(%error, "bad signaling message");
+                self.events.push_back(ClientEvent::Error(ClientError::BadSignal {
+                    from: sender_hint(payload),
+                    error,
+                }));
+                return;
+            }
+        };
+        if message.sender() == Some(self.me.as_str()) {
+            debug!("own message reflected back; ignored");
+            return;
+        }
+        match message {
+            SignalMessage::RegisterAck {
+                success, message, ..
+            } => self.registration.on_register_ack(success, &message),
+            SignalMessage::SignalOffer {
+                from,
+                offer,
+                peerchat,
+            } => self.on_offer(from, offer.sdp, peerchat),
+            SignalMessage::SignalAnswer {
+                from,
+                answer,
+                peerchat,
+            } => self.on_answer(from, answer.sdp, peerchat),
+            SignalMessage::SignalCandidate { from, candidate } => {
+                self.on_remote_candidate(from, candidate)
+            }
+            SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
+            other @ (SignalMessage::Register { .. } | SignalMessage::Presence(_)) => {
+                let from = other.sender().unwrap_or_default().to_owned();
+                self.unexpected(from, "register/presence", "sent to an incoming topic");
+            }
+        }
+    }
+
+    fn on_presence_record(&mut self, user: &str, payload: &[u8]) {
+        // An empty retained payload deletes the record: the user is gone.
+        let presence = if payload.is_empty() {
+            None
+        } else {
+            match protocol::decode(payload) {
+                Ok(SignalMessage::Presence(p)) if p.from == user => Some(p),
+                Ok(_) => {
+                    self.unexpected(user.to_owned(), "presence", "record does not match topic");
+                    return;
+                }
+                Err(error) => {
+                    self.events.push_back(ClientEvent::Error(ClientError::BadSignal {
+                        from: user.to_owned(),
+                        error,
+                    }));
+                    return;
+                }
+            }
+        };
+        if user == self.me {
+            self.registration.on_own_presence(presence.as_ref());
+            return;
+        }
+        let online = presence.is_some_and(|p| p.online);
+        if self.presence.insert(user.to_owned(), online) != Some(online) {
+            self.events.push_back(ClientEvent::Presence {
+                user: user.to_owned(),
+                online,
+            });
+        }
+    }
+
+    fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+        if let Some(existing) = self.peers.get(&from) {
+            if existing.role == Role::Answerer && existing.remote_ufrag == ice_ufrag(&sdp) {
+                debug!(peer = %from, "duplicate offer ignored");
+                return;
+            }
+            let glare = existing.role == Role::Offerer && !existing.remote_applied;
+            if glare && self.me < from {
+                // Both offered at once. The offer of the name that sorts first wins, so both
+                // ends pick the same one and exactly one connection results.
+                debug!(peer = %from, "glare: keeping our offer");
+                return;
+            }
+            // Ours yields to theirs, or the peer restarted and offers anew.
+            let status = if glare {
+                PeerStatus::Closed
+            } else {
+                PeerStatus::Disconnected
+            };
+            self.replace_session(&from, status);
+        } else if self.peers.len() >= MAX_PEERS {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::TooManyPeers(MAX_PEERS)));
+            return;
+        }
+        let conn = self.open_session(&from, Role::Answerer, 0);
+        let session = self.peers.get_mut(&from).expect("just opened");
+        session.setup_deadline = None;
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_caps = caps;
+        self.actions.push_back(Action::AcceptOffer {
+            peer: from.clone(),
+            conn,
+            sdp,
+        });
+        let early = self.early_candidates.remove(&from).unwrap_or_default();
+        self.apply_remote_candidates(&from, early);
+    }
+
+    fn on_answer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+        let Some(session) = self.peers.get_mut(&from) else {
+            self.unexpected(from, "signal-answer", "no offer was sent to this user");
+            return;
+        };
+        if session.role != Role::Offerer || session.remote_applied {
+            self.unexpected(from, "signal-answer", "the session is not waiting for one");
+            return;
+        }
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_caps = caps;
+        let conn = session.conn;
+        let early = std::mem::take(&mut session.early_remote);
+        self.actions.push_back(Action::ApplyAnswer { conn, sdp });
+        self.apply_remote_candidates(&from, early);
+    }
+
+    fn on_remote_candidate(&mut self, from: String, candidate: IceCandidate) {
+        match self.peers.get_mut(&from) {
+            Some(session) if session.remote_applied => {
+                self.apply_remote_candidates(&from, vec![candidate]);
+            }
+            Some(session) => push_bounded(&mut session.early_remote, candidate),
+            None => {
+                if !self.early_candidates.contains_key(&from)
+                    && self.early_candidates.len() >= MAX_EARLY_PEERS
+                {
+                    self.unexpected(from, "signal-candidate", "too many unknown peers");
+                    return;
+                }
+                push_bounded(self.early_candidates.entry(from).or_default(), candidate);
+            }
+        }
+    }
+
+    fn on_delivery_failed(&mut self, target: String) {
+        let setting_up = self
+            .peers
+            .get(&target)
+            .is_some_and(|s| !s.channel_open && s.role == Role::Offerer);
+        if setting_up {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::PeerOffline(target.clone())));
+            self.end_session(&target, PeerStatus::Failed);
+        } else {
+            debug!(%target, "delivery-failed for a peer we are not calling");
+        }
+    }
+
+    /// Adds candidates to the current connection, dropping those of an older ICE session.
+    fn apply_remote_candidates(&mut self, peer: &str, candidates: Vec<IceCandidate>) {
+        let Some(session) = self.peers.get(peer) else {
+            return;
+        };
+        for candidate in candidates {
+            if session.is_current_candidate(&candidate) {
+                self.actions.push_back(Action::AddCandidate {
+                    conn: session.conn,
+                    candidate,
+                });
+            } else {
+                debug!(%peer, "candidate of a replaced connection dropped");
+            }
+        }
+    }
+
+    // ---- Transport -------------------------------------------------------------------
+
+    fn publish_description(&mut self, peer: &str, sdp: String) {
+        let session = self.peers.get_mut(peer).expect("caller checked");
+        session.local_sent = true;
+        let early = std::mem::take(&mut session.early_local);
+        let caps = Some(Capabilities {
+            version: PROTOCOL_VERSION,
+            features: Vec::new(),
+        });
+        let from = self.me.clone();
+        let message = match session.role {
+            Role::Offerer => SignalMessage::SignalOffer {
+                from,
+                offer: SessionDescription {
+                    kind: SdpKind::Offer,
+                    sdp,
+                },
+                peerchat: caps,
+            },
+            Role::Answerer => SignalMessage::SignalAnswer {
+                from,
+                answer: SessionDescription {
+                    kind: SdpKind::Answer,
+                    sdp,
+                },
+                peerchat: caps,
+            },
+        };
+        self.publish_to(peer, &message);
+        for candidate in early {
+            self.publish_candidate(peer, candidate);
+        }
+    }
+
+    fn publish_candidate(&mut self, peer: &str, candidate: IceCandidate) {
+        let message = SignalMessage::SignalCandidate {
+            from: self.me.clone(),
+            candidate,
+        };
+        self.publish_to(peer, &message);
+    }
+
+    fn on_transport_state(&mut self, peer: &str, status: PeerStatus) {
+        let current = self.peers[peer].status;
+        match status {
+            PeerStatus::Failed | PeerStatus::Closed => self.end_session(peer, status),
+            // A lost path may come back (ICE keeps checking); the chat stays.
+            PeerStatus::Disconnected if current == PeerStatus::Connected => {
+                self.set_status(peer, PeerStatus::Disconnected)
+            }
+            PeerStatus::Connected if current == PeerStatus::Disconnected => {
+                self.set_status(peer, PeerStatus::Connected)
+            }
+            // `connected` is reported when the data channel opens: that is when chat works.
+            _ => {}
+        }
+    }
+
+    // ---- Sessions --------------------------------------------------------------------
+
+    fn open_session(&mut self, peer: &str, role: Role, now: u64) -> ConnId {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let session = PeerSession::new(conn, role, now + SETUP_TIMEOUT_MS);
+        self.peers.insert(peer.to_owned(), session);
+        self.events.push_back(ClientEvent::Status {
+            peer: peer.to_owned(),
+            status: PeerStatus::New,
+        });
+        self.set_status(peer, PeerStatus::Connecting);
+        conn
+    }
+
+    /// Ends the current connection to make room for a new one from the same peer.
+    fn replace_session(&mut self, peer: &str, status: PeerStatus) {
+        if let Some(old) = self.peers.remove(peer) {
+            self.actions.push_back(Action::ClosePeer { conn: old.conn });
+            if old.channel_open {
+                self.events.push_back(ClientEvent::Status {
+                    peer: peer.to_owned(),
+                    status,
+                });
+            }
+        }
+    }
+
+    fn end_session(&mut self, peer: &str, status: PeerStatus) {
+        let Some(session) = self.peers.remove(peer) else {
+            return;
+        };
+        self.actions
+            .push_back(Action::ClosePeer { conn: session.conn });
+        self.events.push_back(ClientEvent::Status {
+            peer: peer.to_owned(),
+            status,
+        });
+        if session.channel_open {
+            self.events
+                .push_back(ClientEvent::PeerDisconnected(peer.to_owned()));
+        }
+    }
+
+    fn set_status(&mut self, peer: &str, status: PeerStatus) {
+        let session = self.peers.get_mut(peer).expect("caller checked");
+        if session.status != status {
+            session.status = status;
+            self.events.push_back(ClientEvent::Status {
+                peer: peer.to_owned(),
+                status,
+            });
+        }
+    }
+
+    fn peer_of(&self, conn: ConnId) -> Option<String> {
+        self.peers
+            .iter()
+            .find(|(_, s)| s.conn == conn)
+            .map(|(name, _)| name.clone())
+    }
+
+    fn publish_to(&mut self, peer: &str, message: &SignalMessage) {
+        self.actions.push_back(Action::Publish {
+            topic: incoming_topic(peer),
+            payload: protocol::encode(message),
+            retain: false,
+        });
+    }
+
+    fn unexpected(&mut self, from: String, kind: &'static str, detail: &str) {
+        warn!(%from, kind, detail, "unexpected signaling");
+        self.events
+            .push_back(ClientEvent::Error(ClientError::UnexpectedSignal {
+                from,
+                kind,
+                detail: detail.to_owned(),
+            }));
+    }
+
+    fn drain_registration(&mut self) {
+        let (actions, events) = self.registration.drain();
+        self.actions.extend(actions);
+        self.events.extend(events);
+    }
+}
+
+/// The claimed sender of a payload that failed to decode, for the error event.
+fn sender_hint(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("from").and_then(|f| f.as_str()).map(str::to_owned))
+        .map(|from| from.chars().take(64).collect())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

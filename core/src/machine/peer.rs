@@ -1,0 +1,127 @@
+//! One peer's negotiation state: who offered, what was applied, which candidates wait.
+//!
+//! Kept apart from the client machine so the ordering rules of SDP and ICE (remote
+//! description before candidates, own description before own candidates) live in one place.
+
+use crate::event::PeerStatus;
+use crate::protocol::{Capabilities, IceCandidate};
+
+use super::ConnId;
+
+/// Candidates kept for one peer before they can be applied or sent.
+pub(super) const MAX_PENDING_CANDIDATES: usize = 64;
+
+/// Which side of the offer/answer exchange this client is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Offerer,
+    Answerer,
+}
+
+/// The state of one chat with one peer, over one peer connection at a time.
+#[derive(Debug)]
+pub(super) struct PeerSession {
+    pub conn: ConnId,
+    pub role: Role,
+    pub status: PeerStatus,
+    /// The backend has been told the remote description; candidates may be applied.
+    pub remote_applied: bool,
+    /// The remote ICE ufrag, to drop candidates meant for an older connection.
+    pub remote_ufrag: Option<String>,
+    /// Remote candidates that arrived before the remote description.
+    pub early_remote: Vec<IceCandidate>,
+    /// Our own description has been published; candidates may follow it.
+    pub local_sent: bool,
+    /// Our own candidates gathered before our description was published.
+    pub early_local: Vec<IceCandidate>,
+    pub channel_open: bool,
+    /// The peer announced peerchat's additions (absent for the original client).
+    pub remote_caps: Option<Capabilities>,
+    /// When an unfinished setup is given up.
+    pub setup_deadline: Option<u64>,
+}
+
+impl PeerSession {
+    pub fn new(conn: ConnId, role: Role, setup_deadline: u64) -> Self {
+        Self {
+            conn,
+            role,
+            status: PeerStatus::New,
+            remote_applied: false,
+            remote_ufrag: None,
+            early_remote: Vec::new(),
+            local_sent: false,
+            early_local: Vec::new(),
+            channel_open: false,
+            remote_caps: None,
+            setup_deadline: Some(setup_deadline),
+        }
+    }
+
+    /// Whether a remote candidate belongs to this connection's ICE session.
+    ///
+    /// Candidates carry the ufrag of the description they were gathered for; one from a
+    /// replaced connection (after glare or a restart) would only waste connectivity checks.
+    pub fn is_current_candidate(&self, candidate: &IceCandidate) -> bool {
+        match (&candidate.username_fragment, &self.remote_ufrag) {
+            (Some(theirs), Some(ours)) if !theirs.is_empty() => theirs == ours,
+            _ => true,
+        }
+    }
+}
+
+/// Keeps at most [`MAX_PENDING_CANDIDATES`]; the oldest are dropped first, since a
+/// flood of candidates is either hostile or from a connection that was replaced.
+pub(super) fn push_bounded(queue: &mut Vec<IceCandidate>, candidate: IceCandidate) {
+    if queue.len() >= MAX_PENDING_CANDIDATES {
+        queue.remove(0);
+    }
+    queue.push(candidate);
+}
+
+/// Reads the session-level `a=ice-ufrag:` of an SDP.
+pub(super) fn ice_ufrag(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(ufrag: Option<&str>) -> IceCandidate {
+        IceCandidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+            username_fragment: ufrag.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn ufrag_is_read_from_sdp() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\na=ice-ufrag:AbCd\r\na=ice-pwd:x\r\n";
+        assert_eq!(ice_ufrag(sdp).as_deref(), Some("AbCd"));
+        assert_eq!(ice_ufrag("v=0\r\n"), None);
+    }
+
+    #[test]
+    fn candidates_of_another_ice_session_are_not_current() {
+        let mut session = PeerSession::new(1, Role::Offerer, 0);
+        assert!(session.is_current_candidate(&candidate(Some("old"))));
+        session.remote_ufrag = Some("new".into());
+        assert!(!session.is_current_candidate(&candidate(Some("old"))));
+        assert!(session.is_current_candidate(&candidate(Some("new"))));
+        assert!(session.is_current_candidate(&candidate(None)));
+    }
+
+    #[test]
+    fn pending_candidates_are_bounded() {
+        let mut queue = Vec::new();
+        for _ in 0..MAX_PENDING_CANDIDATES + 10 {
+            push_bounded(&mut queue, candidate(None));
+        }
+        assert_eq!(queue.len(), MAX_PENDING_CANDIDATES);
+    }
+}

@@ -1,0 +1,228 @@
+//! Joining the broker under a username, on peerchat-server, the original server, or any
+//! plain MQTT broker.
+//!
+//! A server that answers `register` decides at once. A plain broker answers nothing, so the
+//! client reads the retained presence of its own name: a record saying another session is
+//! online means the name is taken; silence for a short grace after the subscription is
+//! acknowledged means it is free.
+
+use tracing::debug;
+
+use crate::event::{ClientError, ClientEvent, SignalingState};
+use crate::protocol::{
+    self, PRESENCE_FILTER, Presence, SignalMessage, incoming_topic, presence_topic,
+};
+
+use super::Action;
+
+/// How long after the subscription is acknowledged a plain broker's retained presence may
+/// still be on its way. Brokers send retained messages right after SUBACK.
+pub const PRESENCE_GRACE_MS: u64 = 300;
+
+/// How long joining may take in all before `connect` fails.
+pub const REGISTER_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the first CONNACK.
+    Waiting,
+    Joining {
+        give_up: u64,
+        grace_until: Option<u64>,
+    },
+    Online,
+    /// Refused or left: terminal.
+    Done,
+}
+
+#[derive(Debug)]
+pub(super) struct Registration {
+    me: String,
+    session: String,
+    phase: Phase,
+    broker_up: bool,
+    actions: Vec<Action>,
+    events: Vec<ClientEvent>,
+}
+
+impl Registration {
+    pub fn new(me: &str, session: &str) -> Self {
+        Self {
+            me: me.to_owned(),
+            session: session.to_owned(),
+            phase: Phase::Waiting,
+            broker_up: false,
+            actions: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn client_id(&self) -> String {
+        format!("peerchat-{}", self.session)
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.phase == Phase::Online
+    }
+
+    pub fn deadline(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Joining {
+                give_up,
+                grace_until,
+            } => Some(grace_until.map_or(give_up, |g| g.min(give_up))),
+            _ => None,
+        }
+    }
+
+    pub fn offline_presence(&self) -> (String, Vec<u8>) {
+        (presence_topic(&self.me), self.presence_payload(false))
+    }
+
+    pub fn drain(&mut self) -> (Vec<Action>, Vec<ClientEvent>) {
+        (
+            std::mem::take(&mut self.actions),
+            std::mem::take(&mut self.events),
+        )
+    }
+
+    /// CONNACK, the first or after a reconnect: (re)subscribe and (re)register.
+    pub fn on_connected(&mut self, now: u64) {
+        self.broker_up = true;
+        match self.phase {
+            Phase::Done => return,
+            Phase::Waiting => {
+                self.phase = Phase::Joining {
+                    give_up: now + REGISTER_TIMEOUT_MS,
+                    grace_until: None,
+                }
+            }
+            Phase::Joining { .. } => {}
+            Phase::Online => {
+                self.publish_presence(true);
+                self.events
+                    .push(ClientEvent::Signaling(SignalingState::Online));
+            }
+        }
+        self.actions.push(Action::Subscribe {
+            topic: incoming_topic(&self.me),
+        });
+        self.actions.push(Action::Subscribe {
+            topic: PRESENCE_FILTER.to_owned(),
+        });
+        let register = SignalMessage::Register {
+            from: self.me.clone(),
+            username: self.me.clone(),
+            session: Some(self.session.clone()),
+        };
+        self.actions.push(Action::Publish {
+            topic: protocol::REGISTER_TOPIC.to_owned(),
+            payload: protocol::encode(&register),
+            retain: false,
+        });
+    }
+
+    pub fn on_subscribed(&mut self, now: u64) {
+        if let Phase::Joining {
+            give_up,
+            grace_until: None,
+        } = self.phase
+        {
+            self.phase = Phase::Joining {
+                give_up,
+                grace_until: Some(now + PRESENCE_GRACE_MS),
+            };
+        }
+    }
+
+    pub fn on_lost(&mut self) {
+        if self.broker_up && self.phase == Phase::Online {
+            self.events
+                .push(ClientEvent::Signaling(SignalingState::Reconnecting));
+        }
+        self.broker_up = false;
+    }
+
+    pub fn on_register_ack(&mut self, success: bool, message: &str) {
+        match (self.phase, success) {
+            (Phase::Joining { .. }, true) => self.go_online(),
+            (Phase::Joining { .. }, false) => {
+                debug!(message, "registration refused");
+                self.refuse(ClientError::NameTaken(self.me.clone()));
+            }
+            // Everyone subscribed to our incoming topic sees acks meant for someone else
+            // trying our name on the original server: not ours to act on.
+            _ => debug!(success, message, "register-ack while not joining ignored"),
+        }
+    }
+
+    /// Our own name's retained presence record, or `None` when it was deleted.
+    pub fn on_own_presence(&mut self, presence: Option<&Presence>) {
+        let other_session_online = presence.is_some_and(|p| p.online && p.session != self.session);
+        match self.phase {
+            Phase::Joining { .. } if other_session_online => {
+                self.refuse(ClientError::NameTaken(self.me.clone()))
+            }
+            Phase::Online if other_session_online => {
+                // Two clients joined a plain broker at the same instant: say so loudly.
+                self.events
+                    .push(ClientEvent::Error(ClientError::NameTaken(self.me.clone())));
+            }
+            Phase::Online if self.broker_up && !presence.is_some_and(|p| p.online) => {
+                // A stale last will or a deletion says we are offline: we are not.
+                self.publish_presence(true);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: u64) {
+        if let Phase::Joining {
+            give_up,
+            grace_until,
+        } = self.phase
+        {
+            if grace_until.is_some_and(|g| g <= now) {
+                self.go_online();
+            } else if give_up <= now {
+                self.refuse(ClientError::RegistrationTimeout);
+            }
+        }
+    }
+
+    /// Leaving on purpose: say so in our presence record.
+    pub fn leave(&mut self) {
+        if self.phase == Phase::Online && self.broker_up {
+            self.publish_presence(false);
+        }
+        self.phase = Phase::Done;
+    }
+
+    fn go_online(&mut self) {
+        self.phase = Phase::Online;
+        self.publish_presence(true);
+        self.events.push(ClientEvent::Registered);
+    }
+
+    fn refuse(&mut self, error: ClientError) {
+        self.phase = Phase::Done;
+        self.events.push(ClientEvent::RegistrationRefused(error));
+        self.actions.push(Action::CloseSignaling);
+    }
+
+    fn publish_presence(&mut self, online: bool) {
+        self.actions.push(Action::Publish {
+            topic: presence_topic(&self.me),
+            payload: self.presence_payload(online),
+            retain: true,
+        });
+    }
+
+    fn presence_payload(&self, online: bool) -> Vec<u8> {
+        protocol::encode(&SignalMessage::Presence(Presence {
+            from: self.me.clone(),
+            session: self.session.clone(),
+            online,
+        }))
+    }
+}

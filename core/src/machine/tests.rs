@@ -1,0 +1,832 @@
+//! Deterministic tests of the client machine: no network, no clock, no threads.
+
+use super::*;
+use crate::event::SignalingState;
+use crate::protocol::{PRESENCE_FILTER, Presence, encode, presence_topic};
+
+const T0: u64 = 1_000;
+
+/// A machine already online on a plain broker.
+fn online(name: &str) -> ClientMachine {
+    let mut m = ClientMachine::new(name, &format!("session-{name}")).unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    m.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    assert!(m.is_online());
+    drain(&mut m);
+    m
+}
+
+fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
+    let mut actions = Vec::new();
+    while let Some(a) = m.poll_action() {
+        actions.push(a);
+    }
+    let mut events = Vec::new();
+    while let Some(e) = m.poll_event() {
+        events.push(e);
+    }
+    (actions, events)
+}
+
+fn deliver(m: &mut ClientMachine, message: &SignalMessage) {
+    let topic = incoming_topic(m.username());
+    m.handle_signaling(
+        SignalingInput::Message {
+            topic,
+            payload: encode(message),
+        },
+        T0,
+    );
+}
+
+/// Hands every publish addressed to `to` over to it, in order; returns the other actions.
+fn relay(actions: Vec<Action>, to: &mut ClientMachine) -> Vec<Action> {
+    let mut rest = Vec::new();
+    for action in actions {
+        match action {
+            Action::Publish { topic, payload, .. } if topic == incoming_topic(to.username()) => {
+                to.handle_signaling(SignalingInput::Message { topic, payload }, T0)
+            }
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
+fn candidate(n: u8, ufrag: Option<&str>) -> IceCandidate {
+    IceCandidate {
+        candidate: format!("candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host", 40000 + n as u16),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+        username_fragment: ufrag.map(str::to_owned),
+    }
+}
+
+fn sdp(ufrag: &str) -> String {
+    format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:p\r\n")
+}
+
+fn conn_of(actions: &[Action]) -> ConnId {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::StartOffer { conn, .. } | Action::AcceptOffer { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("a connection was created")
+}
+
+fn statuses(events: &[ClientEvent], peer: &str) -> Vec<PeerStatus> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status { peer: p, status } if p == peer => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Alice offers to Bob and both channels open; returns (alice conn, bob conn).
+fn connected_pair(alice: &mut ClientMachine, bob: &mut ClientMachine) -> (ConnId, ConnId) {
+    let peer = bob.username().to_owned();
+    alice.connect_to_peer(&peer, T0).unwrap();
+    let (actions, _) = drain(alice);
+    let a_conn = conn_of(&actions);
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    let (actions, _) = drain(alice);
+    relay(actions, bob);
+    let (actions, _) = drain(bob);
+    let b_conn = conn_of(&actions);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
+    let (actions, _) = drain(bob);
+    relay(actions, alice);
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
+    drain(alice);
+    drain(bob);
+    (a_conn, b_conn)
+}
+
+// ---- Registration ----------------------------------------------------------------------
+
+#[test]
+fn joining_subscribes_then_registers() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    let (actions, events) = drain(&mut m);
+    assert!(events.is_empty());
+    assert_eq!(
+        actions[..2],
+        [
+            Action::Subscribe {
+                topic: "alice/incoming".into()
+            },
+            Action::Subscribe {
+                topic: PRESENCE_FILTER.into()
+            },
+        ]
+    );
+    let Action::Publish { topic, payload, .. } = &actions[2] else {
+        panic!("register expected, got {:?}", actions[2]);
+    };
+    assert_eq!(topic, "system/register");
+    assert!(matches!(
+        protocol::decode(payload),
+        Ok(SignalMessage::Register { username, .. }) if username == "alice"
+    ));
+}
+
+#[test]
+fn plain_broker_goes_online_after_presence_grace() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0 + 5);
+    assert_eq!(
+        m.poll_timeout(),
+        Some(T0 + 5 + registration::PRESENCE_GRACE_MS)
+    );
+    m.handle_timeout(T0 + 100);
+    assert!(!m.is_online());
+    m.handle_timeout(T0 + 5 + registration::PRESENCE_GRACE_MS);
+    let (actions, events) = drain(&mut m);
+    assert_eq!(events, [ClientEvent::Registered]);
+    assert!(actions.iter().any(|a| matches!(a,
+        Action::Publish { topic, retain: true, .. } if *topic == presence_topic("alice"))));
+}
+
+#[test]
+fn register_ack_success_goes_online_at_once() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterAck {
+            from: "server".into(),
+            success: true,
+            message: "Registration successful".into(),
+        },
+    );
+    assert!(m.is_online());
+    assert_eq!(drain(&mut m).1, [ClientEvent::Registered]);
+}
+
+#[test]
+fn refused_register_ack_means_name_taken() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    drain(&mut m);
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterAck {
+            from: "server".into(),
+            success: false,
+            message: "Username is already taken".into(),
+        },
+    );
+    let (actions, events) = drain(&mut m);
+    assert_eq!(
+        events,
+        [ClientEvent::RegistrationRefused(ClientError::NameTaken(
+            "alice".into()
+        ))]
+    );
+    assert_eq!(actions, [Action::CloseSignaling]);
+    assert!(!m.is_online());
+}
+
+#[test]
+fn another_sessions_presence_means_name_taken_on_plain_brokers() {
+    let mut m = ClientMachine::new("alice", "mine").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    let record = SignalMessage::Presence(Presence {
+        from: "alice".into(),
+        session: "theirs".into(),
+        online: true,
+    });
+    m.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("alice"),
+            payload: encode(&record),
+        },
+        T0 + 1,
+    );
+    let (_, events) = drain(&mut m);
+    assert_eq!(
+        events,
+        [ClientEvent::RegistrationRefused(ClientError::NameTaken(
+            "alice".into()
+        ))]
+    );
+    m.handle_timeout(T0 + 10_000);
+    assert!(!m.is_online(), "a refused client never goes online");
+}
+
+#[test]
+fn an_offline_record_of_our_name_does_not_block_joining() {
+    let mut m = ClientMachine::new("alice", "mine").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    let record = SignalMessage::Presence(Presence {
+        from: "alice".into(),
+        session: "old".into(),
+        online: false,
+    });
+    m.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("alice"),
+            payload: encode(&record),
+        },
+        T0,
+    );
+    m.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    assert!(m.is_online());
+}
+
+#[test]
+fn silent_broker_times_out_registration() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    drain(&mut m);
+    m.handle_timeout(T0 + registration::REGISTER_TIMEOUT_MS);
+    let (actions, events) = drain(&mut m);
+    assert_eq!(
+        events,
+        [ClientEvent::RegistrationRefused(
+            ClientError::RegistrationTimeout
+        )]
+    );
+    assert_eq!(actions, [Action::CloseSignaling]);
+}
+
+#[test]
+fn reconnect_resubscribes_reregisters_and_keeps_chats() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    connected_pair(&mut alice, &mut bob);
+    alice.handle_signaling(SignalingInput::Lost, T0);
+    assert_eq!(
+        drain(&mut alice).1,
+        [ClientEvent::Signaling(SignalingState::Reconnecting)]
+    );
+    alice.handle_signaling(SignalingInput::Connected, T0 + 500);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(events, [ClientEvent::Signaling(SignalingState::Online)]);
+    let topics: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Subscribe { topic } | Action::Publish { topic, .. } => Some(topic.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(topics.contains(&"alice/incoming"));
+    assert!(topics.contains(&"system/register"));
+    assert!(topics.contains(&presence_topic("alice").as_str()));
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
+    assert!(alice.send_message("bob", "still here").is_ok());
+}
+
+#[test]
+fn a_stale_offline_record_of_ours_is_corrected() {
+    let mut alice = online("alice");
+    let stale = SignalMessage::Presence(Presence {
+        from: "alice".into(),
+        session: "session-alice".into(),
+        online: false,
+    });
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("alice"),
+            payload: encode(&stale),
+        },
+        T0,
+    );
+    let (actions, _) = drain(&mut alice);
+    assert!(actions.iter().any(|a| matches!(a,
+        Action::Publish { topic, payload, retain: true }
+            if *topic == presence_topic("alice")
+            && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if p.online))));
+}
+
+// ---- Connecting to peers ---------------------------------------------------------------
+
+#[test]
+fn happy_path_offerer_and_answerer() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    alice.connect_to_peer("bob", T0).unwrap();
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(
+        statuses(&events, "bob"),
+        [PeerStatus::New, PeerStatus::Connecting]
+    );
+    let a_conn = conn_of(&actions);
+    assert_eq!(
+        actions,
+        [Action::StartOffer {
+            peer: "bob".into(),
+            conn: a_conn
+        }]
+    );
+
+    // A candidate gathered before the offer is published waits for it.
+    alice.handle_transport(a_conn, TransportEvent::LocalCandidate(candidate(1, None)));
+    assert!(drain(&mut alice).0.is_empty());
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(actions.len(), 2, "offer, then the candidate");
+    let Action::Publish { payload, .. } = &actions[0] else {
+        panic!()
+    };
+    assert!(matches!(
+        protocol::decode(payload),
+        Ok(SignalMessage::SignalOffer { peerchat: Some(_), .. })
+    ));
+    assert!(relay(actions, &mut bob).is_empty());
+
+    let (actions, events) = drain(&mut bob);
+    assert_eq!(
+        statuses(&events, "alice"),
+        [PeerStatus::New, PeerStatus::Connecting]
+    );
+    let b_conn = conn_of(&actions);
+    assert_eq!(
+        actions,
+        [
+            Action::AcceptOffer {
+                peer: "alice".into(),
+                conn: b_conn,
+                sdp: sdp("aaaa")
+            },
+            Action::AddCandidate {
+                conn: b_conn,
+                candidate: candidate(1, None)
+            },
+        ]
+    );
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
+    bob.handle_transport(b_conn, TransportEvent::LocalCandidate(candidate(2, None)));
+    let (actions, _) = drain(&mut bob);
+    relay(actions, &mut alice);
+    assert_eq!(
+        drain(&mut alice).0,
+        [
+            Action::ApplyAnswer {
+                conn: a_conn,
+                sdp: sdp("bbbb")
+            },
+            Action::AddCandidate {
+                conn: a_conn,
+                candidate: candidate(2, None)
+            },
+        ]
+    );
+
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen);
+    let events = drain(&mut alice).1;
+    assert_eq!(
+        events,
+        [
+            ClientEvent::Status {
+                peer: "bob".into(),
+                status: PeerStatus::Connected
+            },
+            ClientEvent::PeerConnected("bob".into()),
+        ]
+    );
+    alice.send_message("bob", "hi bob").unwrap();
+    assert_eq!(
+        drain(&mut alice).0,
+        [Action::SendText {
+            conn: a_conn,
+            text: "hi bob".into()
+        }]
+    );
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage("hi bob".into()));
+    assert!(drain(&mut bob).1.contains(&ClientEvent::Message {
+        from: "alice".into(),
+        text: "hi bob".into()
+    }));
+}
+
+#[test]
+fn early_candidates_are_applied_after_offer() {
+    let mut bob = online("bob");
+    for n in 1..=3 {
+        deliver(
+            &mut bob,
+            &SignalMessage::SignalCandidate {
+                from: "alice".into(),
+                candidate: candidate(n, Some("aaaa")),
+            },
+        );
+    }
+    assert!(drain(&mut bob).0.is_empty(), "nothing applied before the offer");
+    deliver(
+        &mut bob,
+        &SignalMessage::SignalOffer {
+            from: "alice".into(),
+            offer: SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: sdp("aaaa"),
+            },
+            peerchat: None,
+        },
+    );
+    let (actions, _) = drain(&mut bob);
+    assert!(matches!(actions[0], Action::AcceptOffer { .. }));
+    let applied: Vec<&IceCandidate> = actions[1..]
+        .iter()
+        .map(|a| match a {
+            Action::AddCandidate { candidate, .. } => candidate,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(applied, [&candidate(1, Some("aaaa")), &candidate(2, Some("aaaa")), &candidate(3, Some("aaaa"))]);
+}
+
+#[test]
+fn early_candidates_are_applied_after_answer() {
+    let mut alice = online("alice");
+    alice.connect_to_peer("bob", T0).unwrap();
+    let conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    drain(&mut alice);
+    // The original client may publish candidates before its answer.
+    deliver(
+        &mut alice,
+        &SignalMessage::SignalCandidate {
+            from: "bob".into(),
+            candidate: candidate(7, None),
+        },
+    );
+    assert!(drain(&mut alice).0.is_empty());
+    deliver(
+        &mut alice,
+        &SignalMessage::SignalAnswer {
+            from: "bob".into(),
+            answer: SessionDescription {
+                kind: SdpKind::Answer,
+                sdp: sdp("bbbb"),
+            },
+            peerchat: None,
+        },
+    );
+    assert_eq!(
+        drain(&mut alice).0,
+        [
+            Action::ApplyAnswer {
+                conn,
+                sdp: sdp("bbbb")
+            },
+            Action::AddCandidate {
+                conn,
+                candidate: candidate(7, None)
+            },
+        ]
+    );
+}
+
+#[test]
+fn glare_yields_exactly_one_connection() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    alice.connect_to_peer("bob", T0).unwrap();
+    bob.connect_to_peer("alice", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut alice).0);
+    let b_conn = conn_of(&drain(&mut bob).0);
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
+    bob.handle_transport(b_conn, TransportEvent::LocalCandidate(candidate(9, Some("bbbb"))));
+    let (to_bob, _) = drain(&mut alice);
+    let (to_alice, _) = drain(&mut bob);
+    // The offers cross in flight.
+    relay(to_alice, &mut alice);
+    relay(to_bob, &mut bob);
+
+    let (alice_actions, _) = drain(&mut alice);
+    let (bob_actions, _) = drain(&mut bob);
+    // "alice" sorts first: her offer wins; she ignores Bob's offer and buffers his candidate.
+    assert!(alice_actions.is_empty(), "{alice_actions:?}");
+    assert_eq!(bob_actions[0], Action::ClosePeer { conn: b_conn });
+    let bob_new = conn_of(&bob_actions);
+    assert_ne!(bob_new, b_conn);
+    assert!(matches!(&bob_actions[1], Action::AcceptOffer { peer, .. } if peer == "alice"));
+    assert_eq!(bob_actions.len(), 2);
+
+    // Bob's answer carries a new ufrag: his candidate from the abandoned offer is dropped.
+    bob.handle_transport(bob_new, TransportEvent::LocalDescription(sdp("cccc")));
+    let (actions, _) = drain(&mut bob);
+    relay(actions, &mut alice);
+    assert_eq!(
+        drain(&mut alice).0,
+        [Action::ApplyAnswer {
+            conn: a_conn,
+            sdp: sdp("cccc")
+        }]
+    );
+    // Events of Bob's abandoned connection change nothing.
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connecting));
+}
+
+#[test]
+fn connecting_to_yourself_twice_or_too_early_is_an_error() {
+    let mut fresh = ClientMachine::new("alice", "s").unwrap();
+    assert_eq!(
+        fresh.connect_to_peer("bob", T0),
+        Err(ClientError::NotConnected)
+    );
+    let mut alice = online("alice");
+    assert_eq!(
+        alice.connect_to_peer("alice", T0),
+        Err(ClientError::SelfConnect)
+    );
+    assert!(matches!(
+        alice.connect_to_peer("bo/b", T0),
+        Err(ClientError::InvalidUsername(_))
+    ));
+    alice.connect_to_peer("bob", T0).unwrap();
+    assert_eq!(
+        alice.connect_to_peer("bob", T0),
+        Err(ClientError::AlreadyConnected("bob".into()))
+    );
+    assert!(ClientMachine::new("", "s").is_err());
+}
+
+#[test]
+fn delivery_failed_reports_offline_peer() {
+    let mut alice = online("alice");
+    alice.connect_to_peer("carol", T0).unwrap();
+    let conn = conn_of(&drain(&mut alice).0);
+    deliver(
+        &mut alice,
+        &SignalMessage::DeliveryFailed {
+            target: "carol".into(),
+            reason: "user-offline".into(),
+            timestamp: 1,
+        },
+    );
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions, [Action::ClosePeer { conn }]);
+    assert!(events.contains(&ClientEvent::Error(ClientError::PeerOffline("carol".into()))));
+    assert_eq!(statuses(&events, "carol"), [PeerStatus::Failed]);
+    assert_eq!(alice.peer_status("carol"), None);
+    // Trying again is allowed.
+    assert!(alice.connect_to_peer("carol", T0).is_ok());
+}
+
+#[test]
+fn known_offline_presence_refuses_at_once() {
+    let mut alice = online("alice");
+    let record = SignalMessage::Presence(Presence {
+        from: "carol".into(),
+        session: "c".into(),
+        online: false,
+    });
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("carol"),
+            payload: encode(&record),
+        },
+        T0,
+    );
+    assert_eq!(
+        drain(&mut alice).1,
+        [ClientEvent::Presence {
+            user: "carol".into(),
+            online: false
+        }]
+    );
+    assert_eq!(
+        alice.connect_to_peer("carol", T0),
+        Err(ClientError::PeerOffline("carol".into()))
+    );
+}
+
+#[test]
+fn unanswered_offer_times_out() {
+    let mut alice = online("alice");
+    alice.connect_to_peer("dave", T0).unwrap();
+    let conn = conn_of(&drain(&mut alice).0);
+    assert_eq!(alice.poll_timeout(), Some(T0 + SETUP_TIMEOUT_MS));
+    alice.handle_timeout(T0 + SETUP_TIMEOUT_MS - 1);
+    assert!(drain(&mut alice).1.is_empty());
+    alice.handle_timeout(T0 + SETUP_TIMEOUT_MS);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions, [Action::ClosePeer { conn }]);
+    assert!(events.contains(&ClientEvent::Error(ClientError::PeerTimeout("dave".into()))));
+}
+
+// ---- Chat and teardown -----------------------------------------------------------------
+
+#[test]
+fn sending_needs_an_open_channel_and_a_bounded_message() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    assert_eq!(
+        alice.send_message("bob", "hi"),
+        Err(ClientError::PeerNotConnected("bob".into()))
+    );
+    connected_pair(&mut alice, &mut bob);
+    let huge = "x".repeat(MAX_CHAT_MESSAGE_BYTES + 1);
+    assert!(matches!(
+        alice.send_message("bob", &huge),
+        Err(ClientError::MessageTooLarge { .. })
+    ));
+    assert!(alice.send_message("bob", "hi").is_ok());
+}
+
+#[test]
+fn closed_channel_reports_peer_disconnected() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::ChannelClosed);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
+    assert_eq!(
+        events,
+        [
+            ClientEvent::Status {
+                peer: "bob".into(),
+                status: PeerStatus::Closed
+            },
+            ClientEvent::PeerDisconnected("bob".into()),
+        ]
+    );
+}
+
+#[test]
+fn closing_one_chat_leaves_the_others() {
+    let (mut alice, mut bob, mut carol) = (online("alice"), online("bob"), online("carol"));
+    let (to_bob, _) = connected_pair(&mut alice, &mut bob);
+    connected_pair(&mut alice, &mut carol);
+    assert_eq!(
+        alice.close_peer("dave"),
+        Err(ClientError::PeerNotConnected("dave".into()))
+    );
+    alice.close_peer("bob").unwrap();
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions, [Action::ClosePeer { conn: to_bob }]);
+    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(alice.peer_status("carol"), Some(PeerStatus::Connected));
+    assert!(alice.connect_to_peer("bob", T0).is_ok(), "a closed chat can be reopened");
+}
+
+#[test]
+fn transient_disconnect_keeps_the_chat() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Disconnected));
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
+    let (actions, events) = drain(&mut alice);
+    assert!(actions.is_empty(), "the connection is not torn down");
+    assert_eq!(
+        statuses(&events, "bob"),
+        [PeerStatus::Disconnected, PeerStatus::Connected]
+    );
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed));
+    let (_, events) = drain(&mut alice);
+    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+}
+
+#[test]
+fn disconnect_closes_chats_and_leaves_cleanly() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.disconnect();
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    assert!(matches!(&actions[1], Action::Publish { topic, payload, retain: true }
+        if *topic == presence_topic("alice")
+        && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online)));
+    assert_eq!(actions[2], Action::CloseSignaling);
+    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+}
+
+#[test]
+fn a_peer_that_offers_again_replaces_its_old_connection() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    // Alice restarted and offers again.
+    deliver(
+        &mut bob,
+        &SignalMessage::SignalOffer {
+            from: "alice".into(),
+            offer: SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: sdp("zzzz"),
+            },
+            peerchat: None,
+        },
+    );
+    let (actions, _) = drain(&mut bob);
+    assert_eq!(actions[0], Action::ClosePeer { conn: b_conn });
+    assert!(matches!(&actions[1], Action::AcceptOffer { sdp: s, .. } if *s == sdp("zzzz")));
+}
+
+// ---- Bad input -------------------------------------------------------------------------
+
+#[test]
+fn malformed_oversized_and_spoofed_signaling_gives_errors_not_panics() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    connected_pair(&mut alice, &mut bob);
+    let topic = incoming_topic("alice");
+    let inputs: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"\xff\xfe".to_vec(),
+        br#"{"type":"signal-offer","from":"mallory"}"#.to_vec(),
+        br#"{"type":"signal-answer","from":"mallory","answer":{"type":"answer","sdp":""}}"#
+            .to_vec(),
+        vec![b'x'; crate::protocol::MAX_SIGNAL_BYTES + 1],
+    ];
+    for payload in inputs {
+        alice.handle_signaling(
+            SignalingInput::Message {
+                topic: topic.clone(),
+                payload,
+            },
+            T0,
+        );
+        let (actions, events) = drain(&mut alice);
+        assert!(actions.is_empty());
+        assert!(
+            matches!(events.as_slice(), [ClientEvent::Error(_)]),
+            "{events:?}"
+        );
+    }
+    // The chat with Bob is untouched.
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
+    assert!(alice.send_message("bob", "still fine").is_ok());
+}
+
+#[test]
+fn unknown_types_are_ignored_quietly() {
+    let mut alice = online("alice");
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: incoming_topic("alice"),
+            payload: br#"{"type":"typing","from":"bob"}"#.to_vec(),
+        },
+        T0,
+    );
+    assert_eq!(drain(&mut alice), (vec![], vec![]));
+}
+
+#[test]
+fn messages_claiming_to_be_from_ourselves_are_ignored() {
+    let mut alice = online("alice");
+    deliver(
+        &mut alice,
+        &SignalMessage::SignalOffer {
+            from: "alice".into(),
+            offer: SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: sdp("x"),
+            },
+            peerchat: None,
+        },
+    );
+    assert_eq!(drain(&mut alice), (vec![], vec![]));
+}
+
+#[test]
+fn presence_record_for_another_name_is_refused() {
+    let mut alice = online("alice");
+    let forged = SignalMessage::Presence(Presence {
+        from: "mallory".into(),
+        session: "m".into(),
+        online: false,
+    });
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("bob"),
+            payload: encode(&forged),
+        },
+        T0,
+    );
+    let (_, events) = drain(&mut alice);
+    assert!(matches!(events.as_slice(), [ClientEvent::Error(_)]));
+    assert!(alice.connect_to_peer("bob", T0).is_ok(), "bob not marked offline");
+}
+
+#[test]
+fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
+    let mut alice = online("alice");
+    for peer in 0..(MAX_EARLY_PEERS + 5) {
+        for n in 0..100u8 {
+            deliver(
+                &mut alice,
+                &SignalMessage::SignalCandidate {
+                    from: format!("peer{peer}"),
+                    candidate: candidate(n, None),
+                },
+            );
+        }
+    }
+    assert!(alice.early_candidates.len() <= MAX_EARLY_PEERS);
+    assert!(alice
+        .early_candidates
+        .values()
+        .all(|q| q.len() <= peer::MAX_PENDING_CANDIDATES));
+}

@@ -1,0 +1,231 @@
+//! The broker connection on native: rumqttc over TCP, TLS or WebSocket, with reconnects.
+//!
+//! rumqttc retries at once after an error; this link waits with exponential backoff and
+//! jitter instead, so a restarting broker is not hammered by every client at the same moment.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration,
+    Transport,
+};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::rt;
+use crate::client::{Input, InputSender};
+use crate::machine::{ClientMachine, SignalingInput};
+use crate::protocol::{MAX_MQTT_PACKET_BYTES, PRESENCE_FILTER};
+use crate::server_url::{Carrier, ServerUrl};
+
+/// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a clean close may take before it is abandoned.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+pub(crate) struct SignalingLink {
+    client: AsyncClient,
+    /// Subscriptions sent and not yet acknowledged.
+    pending_subscriptions: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl SignalingLink {
+    pub fn start(
+        url: &ServerUrl,
+        machine: &ClientMachine,
+        inputs: InputSender,
+    ) -> (Self, oneshot::Receiver<String>) {
+        let (client, eventloop) = AsyncClient::new(mqtt_options(url, machine), 1024);
+        let pending_subscriptions = Arc::new(AtomicUsize::new(0));
+        let closing = Arc::new(AtomicBool::new(false));
+        let (unreachable_tx, unreachable_rx) = oneshot::channel();
+        let task = tokio::spawn(run(
+            eventloop,
+            inputs,
+            unreachable_tx,
+            pending_subscriptions.clone(),
+            closing.clone(),
+        ));
+        let link = Self {
+            client,
+            pending_subscriptions,
+            closing,
+            task,
+        };
+        (link, unreachable_rx)
+    }
+
+    pub fn subscribe(&self, topic: String) {
+        // Presence must not be lost (it is retained state); signaling is QoS 0 like the
+        // original client, since a duplicated offer would restart a connection.
+        let qos = if topic == PRESENCE_FILTER {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
+        self.pending_subscriptions.fetch_add(1, Ordering::SeqCst);
+        if let Err(error) = self.client.try_subscribe(topic, qos) {
+            warn!(%error, "subscribe could not be queued");
+        }
+    }
+
+    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
+        let qos = if retain {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
+        if let Err(error) = self.client.try_publish(topic, qos, retain, payload) {
+            warn!(%error, "publish could not be queued");
+        }
+    }
+
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        if self.client.try_disconnect().is_err() {
+            self.task.abort();
+        }
+    }
+
+    /// Resolves when the connection is closed, or after a short grace.
+    pub async fn closed(self) {
+        self.close();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(CLOSE_GRACE, self.task).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
+fn mqtt_options(url: &ServerUrl, machine: &ClientMachine) -> MqttOptions {
+    let client_id = machine.client_id();
+    let mut options = match url.carrier {
+        Carrier::WebSocket | Carrier::SecureWebSocket => {
+            MqttOptions::new(client_id, url.websocket_url(), url.port)
+        }
+        Carrier::Tcp | Carrier::Tls => MqttOptions::new(client_id, url.host.clone(), url.port),
+    };
+    options
+        .set_keep_alive(KEEP_ALIVE)
+        .set_clean_session(true)
+        .set_max_packet_size(MAX_MQTT_PACKET_BYTES, MAX_MQTT_PACKET_BYTES);
+    let (will_topic, will_payload) = machine.last_will();
+    options.set_last_will(LastWill::new(
+        will_topic,
+        will_payload,
+        QoS::AtLeastOnce,
+        true,
+    ));
+    match url.carrier {
+        Carrier::Tcp => {}
+        Carrier::WebSocket => {
+            options.set_transport(Transport::Ws);
+        }
+        Carrier::Tls => {
+            options.set_transport(Transport::Tls(tls_configuration()));
+        }
+        Carrier::SecureWebSocket => {
+            options.set_transport(Transport::Wss(tls_configuration()));
+        }
+    }
+    options
+}
+
+/// TLS with the system's roots and the ring provider (the one crypto backend peerchat builds).
+fn tls_configuration() -> TlsConfiguration {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TlsConfiguration::default()
+}
+
+/// Polls the MQTT connection forever, reporting to the driver, until closed.
+async fn run(
+    mut eventloop: EventLoop,
+    inputs: InputSender,
+    unreachable: oneshot::Sender<String>,
+    pending_subscriptions: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+) {
+    let send = |input: SignalingInput| {
+        let _ = inputs.unbounded_send(Input::Signaling(input));
+    };
+    let mut unreachable = Some(unreachable);
+    let mut failures: u32 = 0;
+    let mut up = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                debug!(?ack, "broker accepted the connection");
+                // Being connected once means the server exists: outages are retried.
+                unreachable.take();
+                failures = 0;
+                up = true;
+                pending_subscriptions.store(0, Ordering::SeqCst);
+                send(SignalingInput::Connected);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                let before = pending_subscriptions
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        Some(n.saturating_sub(1))
+                    })
+                    .unwrap_or(0);
+                if before == 1 {
+                    send(SignalingInput::Subscribed);
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => send(SignalingInput::Message {
+                topic: publish.topic,
+                payload: publish.payload.to_vec(),
+            }),
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                debug!("left the broker");
+                return;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                if closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Some(report) = unreachable.take() {
+                    let _ = report.send(error.to_string());
+                    return;
+                }
+                if up {
+                    info!(%error, "lost the broker; reconnecting");
+                    send(SignalingInput::Lost);
+                    up = false;
+                }
+                failures = failures.saturating_add(1);
+                rt::sleep(backoff(failures)).await;
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±25% jitter.
+fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    let base = BACKOFF_FIRST.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+    let jitter = 0.75 + (rt::random_u64() % 1000) as f64 / 2000.0;
+    base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) <= Duration::from_millis(313));
+        assert!(backoff(3) >= Duration::from_millis(750));
+        for failures in [10, 100, u32::MAX] {
+            assert!(backoff(failures) <= BACKOFF_MAX.mul_f64(1.25));
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Peer connections on native: webrtc-rs, one task per connection.
+//!
+//! Each connection's task executes its commands strictly in order (remote description
+//! before candidates), and forwards the library's callbacks to the driver without blocking.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::transport::RTCDtlsRole;
+use tracing::{debug, warn};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, SettingEngineBuilder,
+};
+
+use crate::client::{Input, InputSender};
+use crate::event::PeerStatus;
+use crate::machine::{Action, ConnId, TransportEvent};
+use crate::options::ClientOptions;
+use crate::protocol::IceCandidate;
+
+/// The label of the chat data channel, as the original client names it.
+const CHAT_LABEL: &str = "chat";
+
+/// Interval between ICE connectivity checks. The library's 200 ms default makes every
+/// setup wait for timer ticks; checks are tiny, so 20 ms costs nothing and saves ~0.5 s.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+const ICE_MAX_BINDING_REQUESTS: u16 = 50;
+
+/// How often the offerer pokes the library's driver while its chat channel is opening.
+///
+/// webrtc 0.21.1's driver loop (`peer_connection/driver.rs`, `event_loop`) flushes the core's
+/// packets at the top of each pass, *then* pumps events, then sleeps until the next socket
+/// read, command or timer. Packets queued while handling an event are therefore not sent
+/// until something else wakes it: the DTLS ClientHello queued on ICE connected, the SCTP
+/// INIT queued on DTLS complete (rtc `handler/sctp.rs`, `handle_event`), and the DCEP
+/// DATA_CHANNEL_OPEN queued on SCTP established (rtc `handler/datachannel.rs`,
+/// `SCTPHandshakeComplete`). Once ICE is connected the next timer is the agent's 200 ms tick
+/// (rtc-ice `get_timeout_interval` never goes above `DEFAULT_CHECK_INTERVAL`), so each stall
+/// costs up to 200 ms: ~0.4 s per setup. Every data-channel call that reaches the core wakes
+/// the driver (`wake_writes`), which flushes whatever is queued; re-setting the channel's
+/// buffered-amount-low threshold to its current value is such a call with no other effect.
+/// The answerer needs no poke: as DTLS and SCTP server everything it sends answers a packet,
+/// and replies to reads are flushed at once. Remove this once the driver flushes after events.
+const SETUP_NUDGE_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How long after the answer the offerer keeps poking: the whole ICE/DTLS/SCTP/DCEP setup on
+/// a slow path. Past it, setup still completes, on the library's own timers.
+const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
+
+/// What a connection's task is asked to do.
+#[derive(Debug)]
+enum Command {
+    Offer,
+    Accept(String),
+    Answer(String),
+    Candidate(IceCandidate),
+    Send(String),
+}
+
+pub(crate) struct Transport {
+    settings: Arc<Settings>,
+    inputs: InputSender,
+    connections: HashMap<ConnId, mpsc::UnboundedSender<Command>>,
+}
+
+/// What every peer connection of this client is built with.
+struct Settings {
+    ice_servers: Vec<RTCIceServer>,
+    bind_addrs: Vec<String>,
+    mdns: bool,
+}
+
+impl Transport {
+    pub fn new(options: &ClientOptions, inputs: InputSender) -> Self {
+        let ice_servers = options
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect();
+        let settings = Settings {
+            ice_servers,
+            bind_addrs: options.bind_addrs.clone(),
+            mdns: options.mdns,
+        };
+        Self {
+            settings: Arc::new(settings),
+            inputs,
+            connections: HashMap::new(),
+        }
+    }
+
+    pub fn execute(&mut self, action: Action) {
+        let (conn, command) = match action {
+            Action::StartOffer { conn, .. } => (conn, Command::Offer),
+            Action::AcceptOffer { conn, sdp, .. } => (conn, Command::Accept(sdp)),
+            Action::ApplyAnswer { conn, sdp } => (conn, Command::Answer(sdp)),
+            Action::AddCandidate { conn, candidate } => (conn, Command::Candidate(candidate)),
+            Action::SendText { conn, text } => (conn, Command::Send(text)),
+            Action::ClosePeer { conn } => {
+                // Dropping the sender ends the task, which closes the connection.
+                self.connections.remove(&conn);
+                return;
+            }
+            other => {
+                warn!(?other, "not a peer action");
+                return;
+            }
+        };
+        let sender = self.connections.entry(conn).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded();
+            tokio::spawn(run_connection(
+                conn,
+                self.settings.clone(),
+                self.inputs.clone(),
+                rx,
+            ));
+            tx
+        });
+        let _ = sender.unbounded_send(command);
+    }
+
+    pub fn close_all(&self) {
+        for sender in self.connections.values() {
+            sender.close_channel();
+        }
+    }
+}
+
+/// Forwards the library's callbacks for one connection to the driver.
+struct Handler {
+    conn: ConnId,
+    inputs: InputSender,
+    channels: mpsc::UnboundedSender<Arc<dyn DataChannel>>,
+}
+
+impl Handler {
+    fn report(&self, event: TransportEvent) {
+        let _ = self
+            .inputs
+            .unbounded_send(Input::Transport(self.conn, event));
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => self.report(TransportEvent::LocalCandidate(IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+                username_fragment: init.username_fragment,
+            })),
+            Err(error) => warn!(%error, "local candidate could not be serialised"),
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let status = match state {
+            RTCPeerConnectionState::New => PeerStatus::New,
+            RTCPeerConnectionState::Connecting => PeerStatus::Connecting,
+            RTCPeerConnectionState::Connected => PeerStatus::Connected,
+            RTCPeerConnectionState::Disconnected => PeerStatus::Disconnected,
+            RTCPeerConnectionState::Failed => PeerStatus::Failed,
+            RTCPeerConnectionState::Closed => PeerStatus::Closed,
+            _ => return,
+        };
+        self.report(TransportEvent::StateChanged(status));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.channels.unbounded_send(channel);
+    }
+}
+
+async fn build(
+    settings: &Settings,
+    handler: Handler,
+) -> webrtc::error::Result<impl PeerConnection + use<>> {
+    let mdns = if settings.mdns {
+        MulticastDnsMode::QueryOnly
+    } else {
+        MulticastDnsMode::Disabled
+    };
+    let setting_engine = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        // A check that arrives before its candidate (peer-reflexive) is the normal case on
+        // a fast LAN; the default makes it wait a second.
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+        .with_host_acceptance_min_wait(Some(Duration::ZERO))
+        // The answerer waits for the offerer's ClientHello rather than starting a second
+        // handshake race.
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .with_multicast_dns_mode(mdns)
+        .build();
+    let configuration = RTCConfigurationBuilder::new()
+        .with_ice_servers(settings.ice_servers.clone())
+        .build();
+    PeerConnectionBuilder::new()
+        .with_configuration(configuration)
+        .with_setting_engine(setting_engine)
+        .with_handler(Arc::new(handler))
+        .with_udp_addrs(settings.bind_addrs.clone())
+        .build()
+        .await
+}
+
+/// Owns one peer connection until its command channel closes.
+async fn run_connection(
+    conn: ConnId,
+    settings: Arc<Settings>,
+    inputs: InputSender,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let report = |event: TransportEvent| {
+        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+    };
+    let (channels_tx, mut channels) = mpsc::unbounded();
+    let handler = Handler {
+        conn,
+        inputs: inputs.clone(),
+        channels: channels_tx,
+    };
+    let pc = match build(&settings, handler).await {
+        Ok(pc) => pc,
+        Err(error) => {
+            report(TransportEvent::Failed(format!(
+                "could not create a peer connection: {error}"
+            )));
+            return;
+        }
+    };
+    let mut chat: Option<Arc<dyn DataChannel>> = None;
+    // Until when the driver is poked while our chat channel opens (see SETUP_NUDGE_INTERVAL).
+    let mut nudge_until: Option<tokio::time::Instant> = None;
+    loop {
+        let nudge = async {
+            match nudge_until {
+                Some(_) => tokio::time::sleep(SETUP_NUDGE_INTERVAL).await,
+                None => futures::future::pending().await,
+            }
+        };
+        futures::select! {
+            command = commands.next() => {
+                let Some(command) = command else { break };
+                let answered = matches!(command, Command::Answer(_));
+                if let Err(reason) = execute(&pc, &mut chat, command, conn, &inputs).await {
+                    report(TransportEvent::Failed(reason));
+                    break;
+                }
+                if answered && chat.is_some() {
+                    nudge_until = Some(tokio::time::Instant::now() + SETUP_NUDGE_WINDOW);
+                }
+            }
+            _ = nudge.fuse() => {
+                let opening = match (&chat, nudge_until) {
+                    (Some(channel), Some(until)) if tokio::time::Instant::now() < until => {
+                        nudge_driver(channel.as_ref()).await
+                    }
+                    _ => false,
+                };
+                if !opening {
+                    nudge_until = None;
+                }
+            }
+            channel = channels.next().fuse() => {
+                let Some(channel) = channel else { continue };
+                if channel.label().await.as_deref() == Ok(CHAT_LABEL) {
+                    // The library hands over remote channels already open.
+                    report(TransportEvent::ChannelOpen);
+                    tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
+                    chat = Some(channel);
+                } else {
+                    debug!(conn, "ignoring a data channel that is not `chat`");
+                }
+            }
+        }
+    }
+    if let Err(error) = pc.close().await {
+        debug!(conn, %error, "closing the peer connection");
+    }
+}
+
+/// Wakes the library's driver so it sends what it has queued, if `channel` is still opening.
+/// Returns whether it is.
+async fn nudge_driver(channel: &dyn DataChannel) -> bool {
+    if !matches!(channel.ready_state().await, Ok(RTCDataChannelState::Connecting)) {
+        return false;
+    }
+    match channel.buffered_amount_low_threshold().await {
+        Ok(threshold) => channel
+            .set_buffered_amount_low_threshold(threshold)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Executes one command; an `Err` means the connection is unusable.
+async fn execute(
+    pc: &impl PeerConnection,
+    chat: &mut Option<Arc<dyn DataChannel>>,
+    command: Command,
+    conn: ConnId,
+    inputs: &InputSender,
+) -> Result<(), String> {
+    let report = |event: TransportEvent| {
+        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+    };
+    match command {
+        Command::Offer => {
+            let channel = pc
+                .create_data_channel(CHAT_LABEL, None)
+                .await
+                .map_err(|e| format!("could not create the chat channel: {e}"))?;
+            tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
+            *chat = Some(channel);
+            let offer = pc
+                .create_offer(None)
+                .await
+                .map_err(|e| format!("could not create an offer: {e}"))?;
+            pc.set_local_description(offer.clone())
+                .await
+                .map_err(|e| format!("could not apply our offer: {e}"))?;
+            report(TransportEvent::LocalDescription(offer.sdp));
+        }
+        Command::Accept(sdp) => {
+            let offer = RTCSessionDescription::offer(sdp).map_err(|e| format!("bad offer: {e}"))?;
+            pc.set_remote_description(offer)
+                .await
+                .map_err(|e| format!("could not apply the offer: {e}"))?;
+            let answer = pc
+                .create_answer(None)
+                .await
+                .map_err(|e| format!("could not create an answer: {e}"))?;
+            pc.set_local_description(answer.clone())
+                .await
+                .map_err(|e| format!("could not apply our answer: {e}"))?;
+            report(TransportEvent::LocalDescription(answer.sdp));
+        }
+        Command::Answer(sdp) => {
+            let answer =
+                RTCSessionDescription::answer(sdp).map_err(|e| format!("bad answer: {e}"))?;
+            pc.set_remote_description(answer)
+                .await
+                .map_err(|e| format!("could not apply the answer: {e}"))?;
+        }
+        Command::Candidate(candidate) => {
+            let init = RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_mline_index,
+                username_fragment: candidate.username_fragment,
+                ..Default::default()
+            };
+            // One bad candidate does not doom the connection: others may work.
+            if let Err(error) = pc.add_ice_candidate(init).await {
+                debug!(conn, %error, "remote candidate refused");
+            }
+        }
+        Command::Send(text) => match chat {
+            Some(channel) => {
+                if let Err(error) = channel.send_text(&text).await {
+                    warn!(conn, %error, "send failed");
+                    return Err(format!("could not send on the chat channel: {error}"));
+                }
+            }
+            None => warn!(conn, "send before the chat channel exists"),
+        },
+    }
+    Ok(())
+}
+
+/// Forwards a data channel's events to the driver until it closes.
+async fn pump(channel: Arc<dyn DataChannel>, conn: ConnId, inputs: InputSender) {
+    let report = |event: TransportEvent| {
+        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+    };
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnOpen => report(TransportEvent::ChannelOpen),
+            DataChannelEvent::OnMessage(message) => {
+                let text = String::from_utf8_lossy(&message.data).into_owned();
+                report(TransportEvent::ChannelMessage(text));
+            }
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+    report(TransportEvent::ChannelClosed);
+}

@@ -1,0 +1,41 @@
+//! How a client is set up: server, name, ICE servers and local network choices.
+
+use std::time::Duration;
+
+/// A STUN or TURN server for ICE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+}
+
+/// Everything `connect` needs. [`ClientOptions::new`] gives defaults that work on a LAN.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub server_url: String,
+    pub username: String,
+    /// None by default: on a LAN host candidates suffice, and no traffic leaves for a
+    /// third-party server unless the user asks for one.
+    pub ice_servers: Vec<IceServer>,
+    /// Native only: local UDP addresses to gather host candidates on. `0.0.0.0:0` covers
+    /// every interface but loopback, so loopback is listed too for peers on one machine.
+    pub bind_addrs: Vec<String>,
+    /// Resolve browsers' `<uuid>.local` candidates over multicast DNS (native only).
+    pub mdns: bool,
+    /// How long `connect` may take to reach the server and register.
+    pub connect_timeout: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(server_url: impl Into<String>, username: impl Into<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            username: username.into(),
+            ice_servers: Vec::new(),
+            bind_addrs: vec!["0.0.0.0:0".to_owned(), "127.0.0.1:0".to_owned()],
+            mdns: true,
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Signaling messages as typed Rust, and their bounded JSON codec.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
+use super::ProtocolError;
+
+/// The version of peerchat's additions, announced in offers and answers.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One signaling message: one MQTT PUBLISH payload.
+///
+/// The field names and `type` tags are those of the original JavaScript client; `session`,
+/// `peerchat` and `presence` are peerchat's additions, which that client ignores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum SignalMessage {
+    Register {
+        from: String,
+        username: String,
+        /// Identifies one run of a peerchat client, so a reconnect is not mistaken for a
+        /// second user taking the name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+    },
+    RegisterAck {
+        from: String,
+        success: bool,
+        #[serde(default)]
+        message: String,
+    },
+    SignalOffer {
+        from: String,
+        offer: SessionDescription,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peerchat: Option<Capabilities>,
+    },
+    SignalAnswer {
+        from: String,
+        answer: SessionDescription,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peerchat: Option<Capabilities>,
+    },
+    SignalCandidate {
+        from: String,
+        candidate: IceCandidate,
+    },
+    DeliveryFailed {
+        target: String,
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        timestamp: u64,
+    },
+    Presence(Presence),
+}
+
+/// A user's retained presence record (`peerchat/presence/<user>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub from: String,
+    pub session: String,
+    pub online: bool,
+}
+
+/// What a peerchat client announces in its offer or answer; absent from original clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Capabilities {
+    pub version: u32,
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// `RTCSessionDescriptionInit` as browsers serialise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDescription {
+    #[serde(rename = "type")]
+    pub kind: SdpKind,
+    pub sdp: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SdpKind {
+    Offer,
+    Answer,
+}
+
+/// `RTCIceCandidate.toJSON()` as browsers serialise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(default)]
+    pub username_fragment: Option<String>,
+}
+
+impl SignalMessage {
+    /// The claimed sender, where the message type has one.
+    pub fn sender(&self) -> Option<&str> {
+        match self {
+            Self::Register { from, .. }
+            | Self::RegisterAck { from, .. }
+            | Self::SignalOffer { from, .. }
+            | Self::SignalAnswer { from, .. }
+            | Self::SignalCandidate { from, .. } => Some(from),
+            Self::Presence(p) => Some(&p.from),
+            Self::DeliveryFailed { .. } => None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Register { .. } => "register",
+            Self::RegisterAck { .. } => "register-ack",
+            Self::SignalOffer { .. } => "signal-offer",
+            Self::SignalAnswer { .. } => "signal-answer",
+            Self::SignalCandidate { .. } => "signal-candidate",
+            Self::DeliveryFailed { .. } => "delivery-failed",
+            Self::Presence(_) => "presence",
+        }
+    }
+
+    /// Checks the bounds that serde's shape check does not.
+    fn validate(&self) -> Result<(), ProtocolError> {
+        let bad = |detail: String| ProtocolError::BadField {
+            kind: self.kind().to_owned(),
+            detail,
+        };
+        if let Some(from) = self.sender().filter(|from| *from != super::SERVER_NAME) {
+            validate_username(from).map_err(|e| bad(format!("from: {e}")))?;
+        }
+        match self {
+            Self::SignalOffer { offer: sd, .. } | Self::SignalAnswer { answer: sd, .. } => {
+                if sd.sdp.len() > MAX_SDP_BYTES {
+                    return Err(bad(format!(
+                        "sdp of {} bytes exceeds {MAX_SDP_BYTES}",
+                        sd.sdp.len()
+                    )));
+                }
+                let expected = match self {
+                    Self::SignalOffer { .. } => SdpKind::Offer,
+                    _ => SdpKind::Answer,
+                };
+                if sd.kind != expected {
+                    return Err(bad(format!("description type is {:?}", sd.kind)));
+                }
+            }
+            Self::SignalCandidate { candidate, .. } => {
+                if candidate.candidate.len() > MAX_CANDIDATE_BYTES {
+                    return Err(bad(format!(
+                        "candidate of {} bytes exceeds {MAX_CANDIDATE_BYTES}",
+                        candidate.candidate.len()
+                    )));
+                }
+            }
+            Self::Register { username, .. } => {
+                validate_username(username).map_err(|e| bad(format!("username: {e}")))?;
+            }
+            Self::DeliveryFailed { target, .. } => {
+                validate_username(target).map_err(|e| bad(format!("target: {e}")))?;
+            }
+            Self::RegisterAck { .. } | Self::Presence(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Parses one MQTT payload into a message, enforcing every limit.
+///
+/// Unknown `type`s give [`ProtocolError::UnknownType`], which callers ignore quietly: newer
+/// clients may speak types this one does not know.
+pub fn decode(payload: &[u8]) -> Result<SignalMessage, ProtocolError> {
+    if payload.len() > MAX_SIGNAL_BYTES {
+        return Err(ProtocolError::TooLarge {
+            size: payload.len(),
+            limit: MAX_SIGNAL_BYTES,
+        });
+    }
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or(ProtocolError::MissingType)?
+        .to_owned();
+    const KNOWN: [&str; 7] = [
+        "register",
+        "register-ack",
+        "signal-offer",
+        "signal-answer",
+        "signal-candidate",
+        "delivery-failed",
+        "presence",
+    ];
+    if !KNOWN.contains(&kind.as_str()) {
+        return Err(ProtocolError::UnknownType(kind.chars().take(64).collect()));
+    }
+    let message: SignalMessage =
+        serde_json::from_value(value).map_err(|e| ProtocolError::BadField {
+            kind,
+            detail: e.to_string(),
+        })?;
+    message.validate()?;
+    Ok(message)
+}
+
+/// Serialises a message for publishing.
+pub fn encode(message: &SignalMessage) -> Vec<u8> {
+    // Serialising these plain structs cannot fail: no maps with non-string keys, no floats.
+    serde_json::to_vec(message).expect("signal messages always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MAX_SIGNAL_BYTES;
+
+    #[test]
+    fn original_client_messages_decode() {
+        let cases = [
+            r#"{"type":"register","from":"alice","username":"alice"}"#,
+            r#"{"type":"register-ack","from":"server","success":true,"message":"Registration successful"}"#,
+            r#"{"type":"signal-offer","from":"alice","offer":{"type":"offer","sdp":"v=0\r\n"}}"#,
+            r#"{"type":"signal-answer","from":"bob","answer":{"type":"answer","sdp":"v=0\r\n"}}"#,
+            r#"{"type":"signal-candidate","from":"bob","candidate":{"candidate":"candidate:1 1 udp 2122260223 192.0.2.2 40000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}}"#,
+            r#"{"type":"delivery-failed","target":"carol","reason":"user-offline","timestamp":1795680000000}"#,
+        ];
+        for case in cases {
+            let message = decode(case.as_bytes()).unwrap_or_else(|e| panic!("{case}: {e}"));
+            // Re-encoding keeps every field the original client reads.
+            let again: Value = serde_json::from_slice(&encode(&message)).unwrap();
+            let original: Value = serde_json::from_str(case).unwrap();
+            assert_eq!(again, original, "{case}");
+        }
+    }
+
+    #[test]
+    fn candidate_with_null_mid_and_extra_fields_decodes() {
+        let json = r#"{"type":"signal-candidate","from":"bob","extra":1,"candidate":{"candidate":"c","sdpMid":null,"sdpMLineIndex":null}}"#;
+        let SignalMessage::SignalCandidate { candidate, .. } = decode(json.as_bytes()).unwrap()
+        else {
+            panic!("wrong kind");
+        };
+        assert_eq!(candidate.sdp_mid, None);
+        assert_eq!(candidate.username_fragment, None);
+    }
+
+    #[test]
+    fn malformed_and_unknown_input_gives_typed_errors() {
+        assert!(matches!(
+            decode(b"{not json"),
+            Err(ProtocolError::MalformedJson(_))
+        ));
+        assert_eq!(decode(br#"{"from":"a"}"#), Err(ProtocolError::MissingType));
+        assert_eq!(
+            decode(br#"{"type":"typing","from":"a"}"#),
+            Err(ProtocolError::UnknownType("typing".into()))
+        );
+        assert!(matches!(
+            decode(br#"{"type":"signal-offer","from":"a"}"#),
+            Err(ProtocolError::BadField { .. })
+        ));
+        assert!(matches!(
+            decode(br#"{"type":"signal-offer","from":"a/b","offer":{"type":"offer","sdp":""}}"#),
+            Err(ProtocolError::BadField { .. })
+        ));
+        assert!(matches!(
+            decode(br#"{"type":"signal-offer","from":"a","offer":{"type":"answer","sdp":""}}"#),
+            Err(ProtocolError::BadField { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_messages_and_fields_are_refused() {
+        let huge = vec![b' '; MAX_SIGNAL_BYTES + 1];
+        assert!(matches!(
+            decode(&huge),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        let sdp = "a".repeat(MAX_SDP_BYTES + 1);
+        let json = format!(
+            r#"{{"type":"signal-offer","from":"a","offer":{{"type":"offer","sdp":"{sdp}"}}}}"#
+        );
+        assert!(matches!(
+            decode(json.as_bytes()),
+            Err(ProtocolError::BadField { .. })
+        ));
+    }
+
+    #[test]
+    fn peerchat_additions_round_trip() {
+        let message = SignalMessage::SignalOffer {
+            from: "alice".into(),
+            offer: SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: "v=0".into(),
+            },
+            peerchat: Some(Capabilities {
+                version: PROTOCOL_VERSION,
+                features: vec![],
+            }),
+        };
+        assert_eq!(decode(&encode(&message)).unwrap(), message);
+        let presence = SignalMessage::Presence(Presence {
+            from: "alice".into(),
+            session: "s1".into(),
+            online: true,
+        });
+        assert_eq!(decode(&encode(&presence)).unwrap(), presence);
+    }
+}

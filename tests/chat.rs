@@ -1,0 +1,161 @@
+//! End to end: real brokers, real `peerchat-cli` processes, real WebRTC on loopback.
+//!
+//! The same scenarios run against peerchat-server and against Mosquitto, a plain MQTT broker
+//! that answers no `register`.
+
+use peerchat_e2e::{Broker, Cli, Mosquitto, PeerchatServer};
+
+/// Three clients, two on MQTT over TCP and one over WebSocket: every pair chats both ways in
+/// order, and a client that leaves is reported on the others.
+fn three_clients_chat(broker: &Broker) {
+    let mut alice = Cli::join(&broker.tcp_url, "alice");
+    let mut bob = Cli::join(&broker.ws_url, "bob");
+    let mut carol = Cli::join(&broker.tcp_url, "carol");
+
+    alice.command("/connect bob");
+    bob.command("/connect carol");
+    carol.command("/connect alice");
+    alice.expect_peer_connected("bob");
+    alice.expect_peer_connected("carol");
+    bob.expect_peer_connected("alice");
+    bob.expect_peer_connected("carol");
+    carol.expect_peer_connected("alice");
+    carol.expect_peer_connected("bob");
+
+    let mut clients = [alice, bob, carol];
+    for round in 0..5 {
+        for i in 0..3 {
+            for j in 0..3 {
+                if i != j {
+                    let to = clients[j].user.clone();
+                    let from = clients[i].user.clone();
+                    clients[i].send(&to, &format!("{from}→{to} #{round} ünïcødé"));
+                }
+            }
+        }
+    }
+    for receiver in &mut clients {
+        let me = receiver.user.clone();
+        for sender in ["alice", "bob", "carol"].into_iter().filter(|s| *s != me) {
+            for round in 0..5 {
+                // Each expectation consumes events up to its match, so order is checked too.
+                receiver.expect_message(sender, &format!("{sender}→{me} #{round} ünïcødé"));
+            }
+        }
+    }
+
+    let [mut alice, mut bob, mut carol] = clients;
+    carol.command("/quit");
+    assert!(carol.finish().success());
+    for survivor in [&mut alice, &mut bob] {
+        survivor.expect("peer_disconnected carol", |e| {
+            e["event"] == "peer_disconnected" && e["peer"] == "carol"
+        });
+    }
+    // The others still chat.
+    alice.send("bob", "still here");
+    bob.expect_message("alice", "still here");
+}
+
+/// A second client with a name in use is refused with a clear message and a non-zero exit;
+/// the first keeps working.
+fn taken_name_is_refused(broker: &Broker) {
+    let mut first = Cli::join(&broker.tcp_url, "dora");
+    let mut second = Cli::start(&broker.ws_url, "dora");
+    let error = second.expect("error", |e| e["event"] == "error");
+    assert!(
+        error["message"].as_str().unwrap().contains("already taken"),
+        "{error}"
+    );
+    assert!(!second.finish().success());
+
+    let mut friend = Cli::join(&broker.tcp_url, "eve");
+    first.command("/connect eve");
+    first.expect_peer_connected("eve");
+    friend.expect_peer_connected("dora");
+    // After the first leaves, the name is free again.
+    first.command("/quit");
+    assert!(first.finish().success());
+    friend.expect("peer_disconnected dora", |e| e["event"] == "peer_disconnected");
+    let again = Cli::join(&broker.tcp_url, "dora");
+    drop(again);
+}
+
+#[test]
+fn three_clients_chat_on_peerchat_server() {
+    let server = PeerchatServer::start();
+    three_clients_chat(&server.broker);
+}
+
+#[test]
+fn three_clients_chat_on_mosquitto() {
+    let mosquitto = Mosquitto::start();
+    three_clients_chat(&mosquitto.broker);
+}
+
+#[test]
+fn taken_name_is_refused_on_peerchat_server() {
+    let server = PeerchatServer::start();
+    taken_name_is_refused(&server.broker);
+}
+
+#[test]
+fn taken_name_is_refused_on_mosquitto() {
+    let mosquitto = Mosquitto::start();
+    taken_name_is_refused(&mosquitto.broker);
+}
+
+#[test]
+fn offline_peer_is_reported_by_peerchat_server() {
+    let server = PeerchatServer::start();
+    let mut alice = Cli::join(&server.broker.tcp_url, "alice");
+    alice.command("/connect nobody");
+    let error = alice.expect("error", |e| e["event"] == "error");
+    assert!(error["message"].as_str().unwrap().contains("offline"), "{error}");
+    alice.expect("status failed", |e| {
+        e["event"] == "status" && e["peer"] == "nobody" && e["status"] == "failed"
+    });
+}
+
+#[test]
+fn offline_peer_is_reported_from_presence_on_mosquitto() {
+    let mosquitto = Mosquitto::start();
+    let gone = Cli::join(&mosquitto.broker.tcp_url, "gone");
+    assert!(gone.finish().success());
+    let mut alice = Cli::join(&mosquitto.broker.tcp_url, "alice");
+    alice.command("/connect gone");
+    let error = alice.expect("error", |e| e["event"] == "error");
+    assert!(error["message"].as_str().unwrap().contains("offline"), "{error}");
+}
+
+#[test]
+fn bad_commands_and_self_connect_are_errors_not_crashes() {
+    let server = PeerchatServer::start();
+    let mut alice = Cli::join(&server.broker.tcp_url, "alice");
+    for (line, expected) in [
+        ("/connect alice", "yourself"),
+        ("/connect bad/name", "invalid username"),
+        ("/dance", "unknown command"),
+    ] {
+        alice.command(line);
+        let error = alice.expect("error", |e| e["event"] == "error");
+        assert!(error["message"].as_str().unwrap().contains(expected), "{line}: {error}");
+    }
+    alice.command("/send bob hi");
+    let sent = alice.expect("sent", |e| e["event"] == "sent");
+    assert_eq!(sent["ok"], false);
+    alice.command("/quit");
+    assert!(alice.finish().success());
+}
+
+#[test]
+fn unreachable_server_fails_clearly() {
+    let port = peerchat_e2e::free_port();
+    let mut cli = Cli::start(&format!("mqtt://127.0.0.1:{port}"), "alice");
+    let error = cli.expect("error", |e| e["event"] == "error");
+    assert!(
+        error["message"].as_str().unwrap().contains("cannot reach"),
+        "{error}"
+    );
+    assert!(!cli.finish().success());
+}
