@@ -76,7 +76,9 @@ fn taken_name_is_refused(broker: &Broker) {
     // After the first leaves, the name is free again.
     first.command("/quit");
     assert!(first.finish().success());
-    friend.expect("peer_disconnected dora", |e| e["event"] == "peer_disconnected");
+    friend.expect("peer_disconnected dora", |e| {
+        e["event"] == "peer_disconnected"
+    });
     let again = Cli::join(&broker.tcp_url, "dora");
     drop(again);
 }
@@ -111,7 +113,10 @@ fn offline_peer_is_reported_by_peerchat_server() {
     let mut alice = Cli::join(&server.broker.tcp_url, "alice");
     alice.command("/connect nobody");
     let error = alice.expect("error", |e| e["event"] == "error");
-    assert!(error["message"].as_str().unwrap().contains("offline"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("offline"),
+        "{error}"
+    );
     alice.expect("status failed", |e| {
         e["event"] == "status" && e["peer"] == "nobody" && e["status"] == "failed"
     });
@@ -125,7 +130,10 @@ fn offline_peer_is_reported_from_presence_on_mosquitto() {
     let mut alice = Cli::join(&mosquitto.broker.tcp_url, "alice");
     alice.command("/connect gone");
     let error = alice.expect("error", |e| e["event"] == "error");
-    assert!(error["message"].as_str().unwrap().contains("offline"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("offline"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -139,7 +147,10 @@ fn bad_commands_and_self_connect_are_errors_not_crashes() {
     ] {
         alice.command(line);
         let error = alice.expect("error", |e| e["event"] == "error");
-        assert!(error["message"].as_str().unwrap().contains(expected), "{line}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(expected),
+            "{line}: {error}"
+        );
     }
     alice.command("/send bob hi");
     let sent = alice.expect("sent", |e| e["event"] == "sent");

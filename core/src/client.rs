@@ -94,7 +94,13 @@ impl Client {
             clock: rt::Clock::new(),
         });
         let (finished_tx, finished_rx) = oneshot::channel();
-        rt::spawn(drive(shared.clone(), backend, inputs_rx, events_tx, finished_tx));
+        rt::spawn(drive(
+            shared.clone(),
+            backend,
+            inputs_rx,
+            events_tx,
+            finished_tx,
+        ));
         let client = Self {
             shared,
             finished: finished_rx.shared(),
@@ -212,7 +218,8 @@ async fn drive(
         let (actions, new_events, deadline) = {
             let mut machine = shared.machine();
             let actions: Vec<Action> = std::iter::from_fn(|| machine.poll_action()).collect();
-            let new_events: Vec<ClientEvent> = std::iter::from_fn(|| machine.poll_event()).collect();
+            let new_events: Vec<ClientEvent> =
+                std::iter::from_fn(|| machine.poll_event()).collect();
             (actions, new_events, machine.poll_timeout())
         };
         let mut closing = false;

@@ -91,20 +91,35 @@ mod tests {
     #[test]
     fn every_supported_scheme_parses() {
         let url = ServerUrl::parse("mqtt://127.0.0.1:1883").unwrap();
-        assert_eq!((url.carrier, url.host.as_str(), url.port), (Carrier::Tcp, "127.0.0.1", 1883));
+        assert_eq!(
+            (url.carrier, url.host.as_str(), url.port),
+            (Carrier::Tcp, "127.0.0.1", 1883)
+        );
         let url = ServerUrl::parse("ws://localhost:8080/mqtt").unwrap();
         assert_eq!(url.carrier, Carrier::WebSocket);
         assert_eq!(url.websocket_url(), "ws://localhost:8080/mqtt");
         let url = ServerUrl::parse("wss://chat.example/mqtt").unwrap();
         assert_eq!((url.port, url.path.as_str()), (443, "/mqtt"));
         let url = ServerUrl::parse("mqtts://[::1]").unwrap();
-        assert_eq!((url.carrier, url.host.as_str(), url.port), (Carrier::Tls, "::1", 8883));
-        assert_eq!(ServerUrl::parse("ws://[::1]:9/x").unwrap().websocket_url(), "ws://[::1]:9/x");
+        assert_eq!(
+            (url.carrier, url.host.as_str(), url.port),
+            (Carrier::Tls, "::1", 8883)
+        );
+        assert_eq!(
+            ServerUrl::parse("ws://[::1]:9/x").unwrap().websocket_url(),
+            "ws://[::1]:9/x"
+        );
     }
 
     #[test]
     fn unsupported_urls_are_refused_clearly() {
-        for url in ["http://x", "localhost:1883", "mqtt://", "mqtt://host:port", "ws://[::1"] {
+        for url in [
+            "http://x",
+            "localhost:1883",
+            "mqtt://",
+            "mqtt://host:port",
+            "ws://[::1",
+        ] {
             assert_eq!(
                 ServerUrl::parse(url),
                 Err(ClientError::BadServerUrl(url.to_owned())),

@@ -226,7 +226,9 @@ impl Cli {
     /// Starts a client and waits until it is registered.
     pub fn join(server_url: &str, user: &str) -> Self {
         let mut cli = Self::start(server_url, user);
-        cli.expect("connected", |e| e["event"] == "connected" && e["user"] == user);
+        cli.expect("connected", |e| {
+            e["event"] == "connected" && e["user"] == user
+        });
         cli
     }
 
@@ -277,14 +279,22 @@ impl Cli {
         let got = self.expect(&format!("message {text:?} from {from}"), |e| {
             e["event"] == "message" && e["from"] == from
         });
-        assert_eq!(got["text"], text, "{}: messages from {from} out of order", self.user);
+        assert_eq!(
+            got["text"], text,
+            "{}: messages from {from} out of order",
+            self.user
+        );
     }
 
     /// Sends and checks the CLI accepted it.
     pub fn send(&mut self, peer: &str, text: &str) {
         self.command(&format!("/send {peer} {text}"));
         let sent = self.expect("sent", |e| e["event"] == "sent" && e["peer"] == peer);
-        assert_eq!(sent["ok"], true, "{}: send to {peer} refused: {sent}", self.user);
+        assert_eq!(
+            sent["ok"], true,
+            "{}: send to {peer} refused: {sent}",
+            self.user
+        );
     }
 
     /// Closes stdin and waits for the process to exit.

@@ -55,15 +55,18 @@ async fn main() -> anyhow::Result<()> {
         caller
             .connect_to_peer(&callee_name)
             .with_context(|| format!("setup {trial}"))?;
-        wait_for(&mut caller_events, |e| {
-            matches!(e, ClientEvent::PeerConnected(p) if *p == callee_name)
-        })
+        wait_for(
+            &mut caller_events,
+            |e| matches!(e, ClientEvent::PeerConnected(p) if *p == callee_name),
+        )
         .await
         .with_context(|| format!("setup {trial} did not open"))?;
         setups.push(started.elapsed());
-        wait_for(&mut callee_events, |e| matches!(e, ClientEvent::PeerConnected(_)))
-            .await
-            .with_context(|| format!("setup {trial}: callee never saw the chat"))?;
+        wait_for(&mut callee_events, |e| {
+            matches!(e, ClientEvent::PeerConnected(_))
+        })
+        .await
+        .with_context(|| format!("setup {trial}: callee never saw the chat"))?;
         if trial + 1 < flags.setups {
             caller.close_peer(&callee_name)?;
             wait_for(&mut callee_events, |e| {
@@ -82,22 +85,30 @@ async fn main() -> anyhow::Result<()> {
         if !caller.send_message(&callee_name, &text) {
             bail!("message {n} could not be sent");
         }
-        let echo = wait_for(&mut callee_events, |e| matches!(e, ClientEvent::Message { .. }))
-            .await?;
-        let ClientEvent::Message { text: got, .. } = echo else { unreachable!() };
+        let echo = wait_for(&mut callee_events, |e| {
+            matches!(e, ClientEvent::Message { .. })
+        })
+        .await?;
+        let ClientEvent::Message { text: got, .. } = echo else {
+            unreachable!()
+        };
         if !callee.send_message(&caller_name, &got) {
             bail!("echo {n} could not be sent");
         }
-        wait_for(&mut caller_events, |e| {
-            matches!(e, ClientEvent::Message { text: t, .. } if *t == text)
-        })
+        wait_for(
+            &mut caller_events,
+            |e| matches!(e, ClientEvent::Message { text: t, .. } if *t == text),
+        )
         .await?;
         round_trips.push(started.elapsed());
     }
 
     let setup = Summary::of(&setups);
     let rtt = Summary::of(&round_trips);
-    println!("{:<28} {:>8} {:>10} {:>10} {:>10}", "measure", "samples", "median", "p99", "max");
+    println!(
+        "{:<28} {:>8} {:>10} {:>10} {:>10}",
+        "measure", "samples", "median", "p99", "max"
+    );
     setup.print_row("setup (connect → open)");
     rtt.print_row("message round trip");
     println!(

@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(Command::parse("/connect bob"), Ok(Some(Command::Connect("bob".into()))));
+        assert_eq!(
+            Command::parse("/connect bob"),
+            Ok(Some(Command::Connect("bob".into())))
+        );
         assert_eq!(
             Command::parse("/send bob hello  there "),
             Ok(Some(Command::Send {
@@ -58,6 +61,10 @@ mod tests {
     fn bad_commands_explain_themselves() {
         assert!(Command::parse("/connect").unwrap_err().contains("usage"));
         assert!(Command::parse("/send bob").unwrap_err().contains("usage"));
-        assert!(Command::parse("hello").unwrap_err().contains("unknown command"));
+        assert!(
+            Command::parse("hello")
+                .unwrap_err()
+                .contains("unknown command")
+        );
     }
 }

@@ -291,15 +291,17 @@ impl ClientMachine {
                 self.events.push_back(ClientEvent::PeerConnected(peer));
             }
             TransportEvent::ChannelMessage(text) => {
-                self.events.push_back(ClientEvent::Message { from: peer, text });
+                self.events
+                    .push_back(ClientEvent::Message { from: peer, text });
             }
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
             TransportEvent::Failed(reason) => {
-                self.events.push_back(ClientEvent::Error(ClientError::Transport {
-                    peer: peer.clone(),
-                    reason,
-                }));
+                self.events
+                    .push_back(ClientEvent::Error(ClientError::Transport {
+                        peer: peer.clone(),
+                        reason,
+                    }));
                 self.end_session(&peer, PeerStatus::Failed);
             }
         }
@@ -340,10 +342,11 @@ impl ClientMachine {
             }
             Err(error) => {
                 warn!(%error, "bad signaling message");
-                self.events.push_back(ClientEvent::Error(ClientError::BadSignal {
-                    from: sender_hint(payload),
-                    error,
-                }));
+                self.events
+                    .push_back(ClientEvent::Error(ClientError::BadSignal {
+                        from: sender_hint(payload),
+                        error,
+                    }));
                 return;
             }
         };
@@ -388,10 +391,11 @@ impl ClientMachine {
                     return;
                 }
                 Err(error) => {
-                    self.events.push_back(ClientEvent::Error(ClientError::BadSignal {
-                        from: user.to_owned(),
-                        error,
-                    }));
+                    self.events
+                        .push_back(ClientEvent::Error(ClientError::BadSignal {
+                            from: user.to_owned(),
+                            error,
+                        }));
                     return;
                 }
             }

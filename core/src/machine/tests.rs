@@ -56,7 +56,10 @@ fn relay(actions: Vec<Action>, to: &mut ClientMachine) -> Vec<Action> {
 
 fn candidate(n: u8, ufrag: Option<&str>) -> IceCandidate {
     IceCandidate {
-        candidate: format!("candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host", 40000 + n as u16),
+        candidate: format!(
+            "candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host",
+            40000 + n as u16
+        ),
         sdp_mid: Some("0".into()),
         sdp_mline_index: Some(0),
         username_fragment: ufrag.map(str::to_owned),
@@ -339,7 +342,10 @@ fn happy_path_offerer_and_answerer() {
     };
     assert!(matches!(
         protocol::decode(payload),
-        Ok(SignalMessage::SignalOffer { peerchat: Some(_), .. })
+        Ok(SignalMessage::SignalOffer {
+            peerchat: Some(_),
+            ..
+        })
     ));
     assert!(relay(actions, &mut bob).is_empty());
 
@@ -422,7 +428,10 @@ fn early_candidates_are_applied_after_offer() {
             },
         );
     }
-    assert!(drain(&mut bob).0.is_empty(), "nothing applied before the offer");
+    assert!(
+        drain(&mut bob).0.is_empty(),
+        "nothing applied before the offer"
+    );
     deliver(
         &mut bob,
         &SignalMessage::SignalOffer {
@@ -443,7 +452,14 @@ fn early_candidates_are_applied_after_offer() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(applied, [&candidate(1, Some("aaaa")), &candidate(2, Some("aaaa")), &candidate(3, Some("aaaa"))]);
+    assert_eq!(
+        applied,
+        [
+            &candidate(1, Some("aaaa")),
+            &candidate(2, Some("aaaa")),
+            &candidate(3, Some("aaaa"))
+        ]
+    );
 }
 
 #[test]
@@ -497,7 +513,10 @@ fn glare_yields_exactly_one_connection() {
     let b_conn = conn_of(&drain(&mut bob).0);
     alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
     bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
-    bob.handle_transport(b_conn, TransportEvent::LocalCandidate(candidate(9, Some("bbbb"))));
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalCandidate(candidate(9, Some("bbbb"))),
+    );
     let (to_bob, _) = drain(&mut alice);
     let (to_alice, _) = drain(&mut bob);
     // The offers cross in flight.
@@ -569,7 +588,11 @@ fn delivery_failed_reports_offline_peer() {
     );
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn }]);
-    assert!(events.contains(&ClientEvent::Error(ClientError::PeerOffline("carol".into()))));
+    assert!(
+        events.contains(&ClientEvent::Error(ClientError::PeerOffline(
+            "carol".into()
+        )))
+    );
     assert_eq!(statuses(&events, "carol"), [PeerStatus::Failed]);
     assert_eq!(alice.peer_status("carol"), None);
     // Trying again is allowed.
@@ -669,14 +692,20 @@ fn closing_one_chat_leaves_the_others() {
     assert_eq!(actions, [Action::ClosePeer { conn: to_bob }]);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
     assert_eq!(alice.peer_status("carol"), Some(PeerStatus::Connected));
-    assert!(alice.connect_to_peer("bob", T0).is_ok(), "a closed chat can be reopened");
+    assert!(
+        alice.connect_to_peer("bob", T0).is_ok(),
+        "a closed chat can be reopened"
+    );
 }
 
 #[test]
 fn transient_disconnect_keeps_the_chat() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
-    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Disconnected));
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Disconnected),
+    );
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
     let (actions, events) = drain(&mut alice);
     assert!(actions.is_empty(), "the connection is not torn down");
@@ -696,9 +725,11 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
     alice.disconnect();
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
-    assert!(matches!(&actions[1], Action::Publish { topic, payload, retain: true }
+    assert!(
+        matches!(&actions[1], Action::Publish { topic, payload, retain: true }
         if *topic == presence_topic("alice")
-        && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online)));
+        && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online))
+    );
     assert_eq!(actions[2], Action::CloseSignaling);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
 }
@@ -807,7 +838,10 @@ fn presence_record_for_another_name_is_refused() {
     );
     let (_, events) = drain(&mut alice);
     assert!(matches!(events.as_slice(), [ClientEvent::Error(_)]));
-    assert!(alice.connect_to_peer("bob", T0).is_ok(), "bob not marked offline");
+    assert!(
+        alice.connect_to_peer("bob", T0).is_ok(),
+        "bob not marked offline"
+    );
 }
 
 #[test]
@@ -825,8 +859,10 @@ fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
         }
     }
     assert!(alice.early_candidates.len() <= MAX_EARLY_PEERS);
-    assert!(alice
-        .early_candidates
-        .values()
-        .all(|q| q.len() <= peer::MAX_PENDING_CANDIDATES));
+    assert!(
+        alice
+            .early_candidates
+            .values()
+            .all(|q| q.len() <= peer::MAX_PENDING_CANDIDATES)
+    );
 }

@@ -29,9 +29,16 @@ impl Backend {
         options: &ClientOptions,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
-        let (signaling, unreachable) = signaling::SignalingLink::start(url, machine, inputs.clone());
+        let (signaling, unreachable) =
+            signaling::SignalingLink::start(url, machine, inputs.clone());
         let transport = transport::Transport::new(options, inputs);
-        (Self { signaling, transport }, unreachable)
+        (
+            Self {
+                signaling,
+                transport,
+            },
+            unreachable,
+        )
     }
 
     pub fn execute(&mut self, action: Action) {

@@ -42,7 +42,11 @@ impl SignalingLink {
         machine: &ClientMachine,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
-        let (client, eventloop) = AsyncClient::new(mqtt_options(url, machine), 1024);
+        let (client, mut eventloop) = AsyncClient::new(mqtt_options(url, machine), 1024);
+        // Signaling is a few small messages that someone waits for: no Nagle delay.
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let pending_subscriptions = Arc::new(AtomicUsize::new(0));
         let closing = Arc::new(AtomicBool::new(false));
         let (unreachable_tx, unreachable_rx) = oneshot::channel();

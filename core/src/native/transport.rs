@@ -28,26 +28,34 @@ use crate::protocol::IceCandidate;
 /// The label of the chat data channel, as the original client names it.
 const CHAT_LABEL: &str = "chat";
 
-/// Interval between ICE connectivity checks. The library's 200 ms default makes every
-/// setup wait for timer ticks; checks are tiny, so 20 ms costs nothing and saves ~0.5 s.
-const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
-const ICE_MAX_BINDING_REQUESTS: u16 = 50;
+/// Interval between ICE connectivity checks while checking. Besides pacing the checks, the
+/// agent's tick is the only timer that runs the core's `handle_timeout` during setup, and two
+/// setup steps wait for it: the controlling agent sends its nomination on its next tick, and the
+/// DTLS ClientHello, queued inside the DTLS endpoint when ICE connects (rtc 0.21.1
+/// `handler/dtls.rs`, `handle_event`), is only drained by `handle_timeout`. The library's
+/// 200 ms default therefore costs ~0.4 s per setup, 20 ms ~40 ms; 2 ms (the driver's tokio timer
+/// rounds it up to ~2 ms) costs ~4 ms. The price is check traffic while checking (every pair
+/// is pinged every tick): on a LAN that phase lasts about a millisecond.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(2);
+/// Checks per candidate pair before it is given up: ~1 s at the interval above, as before.
+const ICE_MAX_BINDING_REQUESTS: u16 = 500;
 
 /// How often the offerer pokes the library's driver while its chat channel is opening.
 ///
 /// webrtc 0.21.1's driver loop (`peer_connection/driver.rs`, `event_loop`) flushes the core's
 /// packets at the top of each pass, *then* pumps events, then sleeps until the next socket
-/// read, command or timer. Packets queued while handling an event are therefore not sent
-/// until something else wakes it: the DTLS ClientHello queued on ICE connected, the SCTP
-/// INIT queued on DTLS complete (rtc `handler/sctp.rs`, `handle_event`), and the DCEP
-/// DATA_CHANNEL_OPEN queued on SCTP established (rtc `handler/datachannel.rs`,
-/// `SCTPHandshakeComplete`). Once ICE is connected the next timer is the agent's 200 ms tick
-/// (rtc-ice `get_timeout_interval` never goes above `DEFAULT_CHECK_INTERVAL`), so each stall
-/// costs up to 200 ms: ~0.4 s per setup. Every data-channel call that reaches the core wakes
-/// the driver (`wake_writes`), which flushes whatever is queued; re-setting the channel's
-/// buffered-amount-low threshold to its current value is such a call with no other effect.
-/// The answerer needs no poke: as DTLS and SCTP server everything it sends answers a packet,
-/// and replies to reads are flushed at once. Remove this once the driver flushes after events.
+/// read, command or timer. Packets queued while handling an event are not sent until
+/// something else wakes it: the SCTP INIT queued when DTLS completes (rtc
+/// `handler/sctp.rs`, `handle_event`) and the DCEP DATA_CHANNEL_OPEN queued when SCTP is
+/// established (rtc `handler/datachannel.rs`, `SCTPHandshakeComplete`). Once ICE is connected
+/// the next timer is the agent's 200 ms tick (rtc-ice `get_timeout_interval` never exceeds its
+/// `DEFAULT_CHECK_INTERVAL`), so each of those stalls cost ~200 ms: ~0.4 s per setup. Any
+/// data-channel call that reaches the core wakes the driver (`wake_writes`), which flushes
+/// what is queued; re-setting the channel's buffered-amount-low threshold to its current value
+/// is such a call with no other effect. The INIT is poked as soon as we learn that DTLS is
+/// done (`Connected`); the DCEP OPEN has no callback, hence this interval. The answerer needs
+/// no poke: as DTLS and SCTP server it only ever answers packets, and replies to a read are
+/// flushed at once. Drop all this once the driver flushes after pumping events.
 const SETUP_NUDGE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// How long after the answer the offerer keeps poking: the whole ICE/DTLS/SCTP/DCEP setup on
@@ -142,6 +150,8 @@ struct Handler {
     conn: ConnId,
     inputs: InputSender,
     channels: mpsc::UnboundedSender<Arc<dyn DataChannel>>,
+    /// Asks the connection's task to wake the driver (see [`SETUP_NUDGE_INTERVAL`]).
+    kicks: mpsc::UnboundedSender<()>,
 }
 
 impl Handler {
@@ -176,6 +186,10 @@ impl PeerConnectionEventHandler for Handler {
             RTCPeerConnectionState::Closed => PeerStatus::Closed,
             _ => return,
         };
+        if status == PeerStatus::Connected {
+            // DTLS is done: the SCTP INIT is queued and waits for the driver to wake.
+            let _ = self.kicks.unbounded_send(());
+        }
         self.report(TransportEvent::StateChanged(status));
     }
 
@@ -227,10 +241,12 @@ async fn run_connection(
         let _ = inputs.unbounded_send(Input::Transport(conn, event));
     };
     let (channels_tx, mut channels) = mpsc::unbounded();
+    let (kicks_tx, mut kicks) = mpsc::unbounded();
     let handler = Handler {
         conn,
         inputs: inputs.clone(),
         channels: channels_tx,
+        kicks: kicks_tx,
     };
     let pc = match build(&settings, handler).await {
         Ok(pc) => pc,
@@ -255,12 +271,21 @@ async fn run_connection(
             command = commands.next() => {
                 let Some(command) = command else { break };
                 let answered = matches!(command, Command::Answer(_));
+                let candidate = matches!(command, Command::Candidate(_));
                 if let Err(reason) = execute(&pc, &mut chat, command, conn, &inputs).await {
                     report(TransportEvent::Failed(reason));
                     break;
                 }
                 if answered && chat.is_some() {
                     nudge_until = Some(tokio::time::Instant::now() + SETUP_NUDGE_WINDOW);
+                }
+                if candidate {
+                    wake_for_candidate(&pc).await;
+                }
+            }
+            kick = kicks.next() => {
+                if kick.is_some() && let Some(channel) = &chat {
+                    nudge_driver(channel.as_ref()).await;
                 }
             }
             _ = nudge.fuse() => {
@@ -292,10 +317,28 @@ async fn run_connection(
     }
 }
 
+/// Wakes the library's driver after a remote candidate was added.
+///
+/// The ICE agent asks for an immediate check of the new pairs, but webrtc 0.21.1's
+/// `add_ice_candidate` does not wake the driver (`peer_connection/mod.rs`), so the check waits
+/// for the next tick; on the answerer, whose first candidate arrives just after the offer, that
+/// delays every setup by one tick. Re-applying the current configuration is the only
+/// connection-level call that wakes it: the core checks and stores the same values, the driver
+/// keeps them for the next gathering.
+async fn wake_for_candidate(pc: &impl PeerConnection) {
+    let configuration = pc.get_configuration().await;
+    if let Err(error) = pc.set_configuration(configuration).await {
+        debug!(%error, "could not wake the driver for a new candidate");
+    }
+}
+
 /// Wakes the library's driver so it sends what it has queued, if `channel` is still opening.
 /// Returns whether it is.
 async fn nudge_driver(channel: &dyn DataChannel) -> bool {
-    if !matches!(channel.ready_state().await, Ok(RTCDataChannelState::Connecting)) {
+    if !matches!(
+        channel.ready_state().await,
+        Ok(RTCDataChannelState::Connecting)
+    ) {
         return false;
     }
     match channel.buffered_amount_low_threshold().await {

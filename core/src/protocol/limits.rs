@@ -65,8 +65,20 @@ mod tests {
     #[test]
     fn names_that_would_break_topics_or_screens_are_refused() {
         let long = "x".repeat(65);
-        for name in ["", "a/b", "a+", "#", "tab\there", " alice", "server", long.as_str()] {
-            assert!(validate_username(name).is_err(), "{name:?} should be refused");
+        for name in [
+            "",
+            "a/b",
+            "a+",
+            "#",
+            "tab\there",
+            " alice",
+            "server",
+            long.as_str(),
+        ] {
+            assert!(
+                validate_username(name).is_err(),
+                "{name:?} should be refused"
+            );
         }
     }
 }

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
 use super::ProtocolError;
+use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
 
 /// The version of peerchat's additions, announced in offers and answers.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -279,10 +279,7 @@ mod tests {
     #[test]
     fn oversized_messages_and_fields_are_refused() {
         let huge = vec![b' '; MAX_SIGNAL_BYTES + 1];
-        assert!(matches!(
-            decode(&huge),
-            Err(ProtocolError::TooLarge { .. })
-        ));
+        assert!(matches!(decode(&huge), Err(ProtocolError::TooLarge { .. })));
         let sdp = "a".repeat(MAX_SDP_BYTES + 1);
         let json = format!(
             r#"{{"type":"signal-offer","from":"a","offer":{{"type":"offer","sdp":"{sdp}"}}}}"#
