@@ -8,20 +8,26 @@ pub mod event;
 pub mod machine;
 pub mod options;
 pub mod protocol;
+pub mod reconnect;
 pub mod server_url;
 
 pub use event::{ClientError, ClientEvent, PeerStatus, SignalingState};
 pub use machine::ClientMachine;
 pub use options::{ClientOptions, IceServer};
 
+// The backend is chosen at compile time: webrtc-rs and rumqttc on native targets, the
+// browser's APIs on wasm32. Both implement the same `Backend` and `rt` shapes that
+// `client.rs` drives; neither holds protocol logic.
 cfg_if::cfg_if! {
-    if #[cfg(feature = "native")] {
+    if #[cfg(all(feature = "web", target_arch = "wasm32"))] {
+        mod web;
+        use web as backend;
+        mod client;
+        pub use client::{Client, Events};
+    } else if #[cfg(all(feature = "native", not(target_arch = "wasm32")))] {
         mod native;
         use native as backend;
+        mod client;
+        pub use client::{Client, Events};
     }
 }
-
-#[cfg(feature = "native")]
-mod client;
-#[cfg(feature = "native")]
-pub use client::{Client, Events};

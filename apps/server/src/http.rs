@@ -1,5 +1,5 @@
 //! The HTTP side: MQTT over WebSocket on `/mqtt` (subprotocol `mqtt`), a health check, and
-//! later the web app's files (add them as the router's fallback service).
+//! the web app's files when the server was given a web root.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use futures::{SinkExt, StreamExt};
 use peerchat_core::protocol::MAX_MQTT_PACKET_BYTES;
 
 use crate::gateway::{ClientInput, ClientOutput, Gateway};
+use crate::static_files::WebRoot;
 
 /// The path browsers open MQTT-over-WebSocket connections on.
 pub const MQTT_PATH: &str = "/mqtt";
@@ -24,11 +25,15 @@ pub const MQTT_PATH: &str = "/mqtt";
 const MAX_WS_MESSAGE_BYTES: usize = 4 * MAX_MQTT_PACKET_BYTES;
 
 /// The HTTP routes. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+pub fn router(gateway: Arc<Gateway>, web_root: Option<WebRoot>) -> Router {
+    let router = Router::new()
         .route(MQTT_PATH, get(mqtt_over_websocket))
         .route("/healthz", get(healthz))
-        .with_state(gateway)
+        .with_state(gateway);
+    match web_root {
+        Some(root) => router.fallback(move |request| async move { root.serve(request).await }),
+        None => router,
+    }
 }
 
 async fn healthz() -> &'static str {

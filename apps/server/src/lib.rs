@@ -9,6 +9,7 @@ pub mod broker;
 pub mod gateway;
 pub mod http;
 pub mod registry;
+pub mod static_files;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct ServerOptions {
     pub mqtt_addr: SocketAddr,
     /// HTTP: MQTT over WebSocket on [`http::MQTT_PATH`], and `/healthz`.
     pub http_addr: SocketAddr,
+    /// A web build to serve on the HTTP port (the chat app), if any.
+    pub web_root: Option<std::path::PathBuf>,
 }
 
 /// Why the server could not start or stopped.
@@ -74,7 +77,9 @@ impl Server {
 
         let mut listeners = JoinSet::new();
         listeners.spawn(accept_mqtt(mqtt, gateway.clone()));
-        let app = http::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let web_root = options.web_root.map(static_files::WebRoot::new);
+        let app = http::router(gateway.clone(), web_root)
+            .into_make_service_with_connect_info::<SocketAddr>();
         listeners.spawn(async move {
             axum::serve(http, app)
                 .await

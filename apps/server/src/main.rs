@@ -28,6 +28,10 @@ struct Flags {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
     http_addr: SocketAddr,
 
+    /// Directory of a web build to serve on the HTTP port (index.html at `/`).
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<std::path::PathBuf>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `debug` or `info,rumqttd=warn` (the
     /// embedded broker reports ordinary disconnects as errors, so it is off by default)
     /// [default: $RUST_LOG, else "info,rumqttd=off"].
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Server::start(ServerOptions {
         mqtt_addr: flags.mqtt_addr,
         http_addr: flags.http_addr,
+        web_root: flags.web_root,
     })
     .await
     .context("could not start peerchat-server")?;

@@ -19,12 +19,11 @@ use super::rt;
 use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, SignalingInput};
 use crate::protocol::{MAX_MQTT_PACKET_BYTES, PRESENCE_FILTER};
+use crate::reconnect::backoff;
 use crate::server_url::{Carrier, ServerUrl};
 
 /// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-const BACKOFF_FIRST: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a clean close may take before it is abandoned.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
@@ -206,30 +205,8 @@ async fn run(
                     up = false;
                 }
                 failures = failures.saturating_add(1);
-                rt::sleep(backoff(failures)).await;
+                rt::sleep(backoff(failures, rt::random_u64())).await;
             }
-        }
-    }
-}
-
-/// Exponential backoff with ±25% jitter.
-fn backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    let base = BACKOFF_FIRST.saturating_mul(1 << exponent).min(BACKOFF_MAX);
-    let jitter = 0.75 + (rt::random_u64() % 1000) as f64 / 2000.0;
-    base.mul_f64(jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(313));
-        assert!(backoff(3) >= Duration::from_millis(750));
-        for failures in [10, 100, u32::MAX] {
-            assert!(backoff(failures) <= BACKOFF_MAX.mul_f64(1.25));
         }
     }
 }
