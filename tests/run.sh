@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs every peerchat test on a fresh Debian 12 machine, as root: installs what the tests
 # need from Debian and rustup, then lints, builds and tests the whole workspace.
+#
+# Browser tests (tests/browser.rs, tests/compat.rs and the web backend's unit tests) run
+# headless Chromium inside private network namespaces (tests/support/netns.sh), hence root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir=${CARGO_TARGET_DIR:-target}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -11,10 +15,22 @@ rustup toolchain install
 
 missing=()
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v ip >/dev/null || missing+=(iproute2)
+# tests/compat.rs's stand-in for the original client needs mqtt.js from npm.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing from Debian: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+wasm_bindgen=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen" ]; then
+    step "installing wasm-bindgen-cli $wasm_bindgen (the version in Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$wasm_bindgen"
 fi
 
 step "format"
@@ -23,8 +39,25 @@ cargo fmt --all -- --check
 step "build (the end-to-end tests run these binaries)"
 cargo build --workspace --bins
 
+step "build the browser test page (wasm32, then wasm-bindgen) and the web backend's tests"
+cargo build -p peerchat-browser-page --target wasm32-unknown-unknown --release
+wasm-bindgen --target web --no-typescript --out-dir "$target_dir/browser-page" \
+    "$target_dir/wasm32-unknown-unknown/release/peerchat_browser_page.wasm"
+cp tests/browser-page/index.html "$target_dir/browser-page/"
+web_core=(-p peerchat-core --no-default-features --features web --target wasm32-unknown-unknown)
+cargo test "${web_core[@]}" --no-run
+
+step "lay out the original client's stand-in (tests/original-client) with its pinned mqtt.js"
+# package-lock.json pins mqtt.js and everything under it; the page loads its browser bundle.
+npm ci --prefix tests/original-client --no-audit --no-fund
+mkdir -p "$target_dir/original-client"
+cp tests/original-client/index.html tests/original-client/original-client.js \
+    tests/original-client/node_modules/mqtt/dist/mqtt.min.js "$target_dir/original-client/"
+
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p peerchat-core -p peerchat-browser-page --no-default-features \
+    --features peerchat-core/web --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "test"
 log=$(mktemp)
@@ -32,6 +65,16 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+step "test the web backend in headless Chromium"
+# Built above, so cargo needs no network inside the namespace. WASM_BINDGEN_USE_BROWSER
+# runs the tests in the browser rather than Node; the JSON adds Chromium flags to the
+# runner's own (--headless, --no-sandbox, --disable-dev-shm-usage).
+WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/support/wasm-webdriver.json" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    tests/support/netns.sh cargo test "${web_core[@]}" 2>&1 | tee -a "$log"
+web_status=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$web_status
 set -e
 # One closing line for the whole run: cargo prints one summary per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

@@ -13,10 +13,11 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, select};
 use futures::{FutureExt, Stream, StreamExt};
 
-use crate::backend::{Backend, rt};
+use crate::backend::Backend;
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::machine::{Action, ClientMachine, ConnId, SignalingInput, TransportEvent};
 use crate::options::ClientOptions;
+use crate::platform::rt;
 use crate::server_url::ServerUrl;
 
 /// What backends report to the driver.

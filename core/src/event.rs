@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::protocol::ProtocolError;
@@ -80,6 +81,36 @@ pub enum ClientEvent {
     Signaling(SignalingState),
     /// Something went wrong that the client survived: bad input, an unreachable peer.
     Error(ClientError),
+}
+
+impl SignalingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+impl ClientEvent {
+    /// The event as one JSON object, in the shapes `peerchat-cli --json` prints (a contract:
+    /// add fields, never rename). Registration outcomes have none: `connect` answers them.
+    pub fn to_json(&self) -> Option<Value> {
+        Some(match self {
+            Self::Message { from, text } => json!({"event": "message", "from": from, "text": text}),
+            Self::PeerConnected(peer) => json!({"event": "peer_connected", "peer": peer}),
+            Self::PeerDisconnected(peer) => json!({"event": "peer_disconnected", "peer": peer}),
+            Self::Status { peer, status } => {
+                json!({"event": "status", "peer": peer, "status": status.as_str()})
+            }
+            Self::Presence { user, online } => {
+                json!({"event": "presence", "user": user, "online": online})
+            }
+            Self::Signaling(state) => json!({"event": "signaling", "state": state.as_str()}),
+            Self::Error(error) => json!({"event": "error", "message": error.to_string()}),
+            Self::Registered | Self::RegistrationRefused(_) => return None,
+        })
+    }
 }
 
 /// Everything that can go wrong, with a message that says what to do about it.

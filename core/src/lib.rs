@@ -15,19 +15,24 @@ pub use event::{ClientError, ClientEvent, PeerStatus, SignalingState};
 pub use machine::ClientMachine;
 pub use options::{ClientOptions, IceServer};
 
-// The backend is chosen at compile time: webrtc-rs and rumqttc on native targets, the
-// browser's APIs on wasm32. Both implement the same `Backend` and `rt` shapes that
-// `client.rs` drives; neither holds protocol logic.
+// The platform is chosen at compile time: webrtc-rs and rumqttc on native targets, the
+// browser's APIs on wasm32. Both supply the same `rt`, `signaling` and `transport` shapes
+// that `backend.rs` routes to and `client.rs` drives; neither holds protocol logic.
 cfg_if::cfg_if! {
     if #[cfg(all(feature = "web", target_arch = "wasm32"))] {
         mod web;
-        use web as backend;
+        use web as platform;
+        mod backend;
         mod client;
         pub use client::{Client, Events};
     } else if #[cfg(all(feature = "native", not(target_arch = "wasm32")))] {
         mod native;
-        use native as backend;
+        use native as platform;
+        mod backend;
         mod client;
         pub use client::{Client, Events};
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,12 +1,18 @@
 //! Support for peerchat's end-to-end tests: real processes (peerchat-server, Mosquitto,
-//! peerchat-cli) on loopback, driven through the CLI's JSON-lines contract.
+//! peerchat-cli, headless Chromium) driven through the CLI's JSON-lines contract.
 //!
 //! Every wait is generous and every process is killed on drop, so a failing test reports
-//! what it saw instead of hanging.
+//! what it saw instead of hanging. Browser tests run in a private network namespace
+//! ([`netns`]); everything else stays on loopback.
+
+pub mod browser_client;
+pub mod netns;
+pub mod original_client;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -41,6 +47,21 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Polls `ready` until it gives a value; panics after `PATIENCE` naming `what`.
+pub fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no {what} within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A child process killed when dropped.
 pub struct Process(Child);
 
@@ -61,14 +82,30 @@ pub struct Broker {
 /// A running `peerchat-server` on free loopback ports.
 pub struct PeerchatServer {
     pub broker: Broker,
+    /// Its HTTP root, `http://127.0.0.1:PORT/`: the web root's index.html when serving one.
+    pub http_url: String,
     _process: Process,
 }
 
 impl PeerchatServer {
     pub fn start() -> Self {
-        let mut child = Command::new(workspace_bin("peerchat-server"))
+        Self::start_with(None)
+    }
+
+    /// Starts a server that also serves the files in `web_root` on its HTTP port.
+    pub fn serving(web_root: &Path) -> Self {
+        Self::start_with(Some(web_root))
+    }
+
+    fn start_with(web_root: Option<&Path>) -> Self {
+        let mut command = Command::new(workspace_bin("peerchat-server"));
+        command
             .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .args(["--log", "warn,rumqttd=off"])
+            .args(["--log", "warn,rumqttd=off"]);
+        if let Some(dir) = web_root {
+            command.arg("--web-root").arg(dir);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -91,11 +128,13 @@ impl PeerchatServer {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
+        let (mqtt, http) = (mqtt.unwrap(), http.unwrap());
         Self {
             broker: Broker {
-                tcp_url: format!("mqtt://{}", mqtt.unwrap()),
-                ws_url: format!("ws://{}/mqtt", http.unwrap()),
+                tcp_url: format!("mqtt://{mqtt}"),
+                ws_url: format!("ws://{http}/mqtt"),
             },
+            http_url: format!("http://{http}/"),
             _process: process,
         }
     }
@@ -173,24 +212,46 @@ impl Drop for TempDir {
     }
 }
 
+/// Where a `Cli` gathers ICE candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// Loopback only, mDNS off: no packet leaves the machine. Native peers only (browsers
+    /// never use loopback).
+    Loopback,
+    /// Every interface with mDNS on, as users run it: only inside a private network
+    /// namespace ([`netns`]), where browsers offer `<uuid>.local` candidates.
+    PrivateNamespace,
+}
+
 /// A `peerchat-cli --json` process: commands in, JSON events out.
 pub struct Cli {
     pub user: String,
     stdin: Option<ChildStdin>,
     events: Receiver<Value>,
-    /// Every event read so far, for failure messages.
-    seen: Vec<Value>,
-    /// Events read but not yet matched by an expectation, in arrival order.
-    unmatched: Vec<Value>,
+    log: EventLog,
     process: Process,
 }
 
 impl Cli {
     /// Starts a client on loopback only, with mDNS off, so no traffic leaves the machine.
     pub fn start(server_url: &str, user: &str) -> Self {
-        let mut child = Command::new(workspace_bin("peerchat-cli"))
-            .args(["--server", server_url, "--user", user, "--json"])
-            .args(["--bind", "127.0.0.1:0", "--no-mdns"])
+        Self::start_on(Network::Loopback, server_url, user)
+    }
+
+    pub fn start_on(network: Network, server_url: &str, user: &str) -> Self {
+        let mut command = Command::new(workspace_bin("peerchat-cli"));
+        command.args(["--server", server_url, "--user", user, "--json"]);
+        match network {
+            Network::Loopback => command.args(["--bind", "127.0.0.1:0", "--no-mdns"]),
+            Network::PrivateNamespace => {
+                assert!(
+                    netns::is_inside(),
+                    "Network::PrivateNamespace outside a private namespace would reach the real network"
+                );
+                command.args(["--bind", "0.0.0.0:0"])
+            }
+        };
+        let mut child = command
             .env("RUST_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -217,15 +278,18 @@ impl Cli {
             user: user.to_owned(),
             stdin,
             events,
-            seen: Vec::new(),
-            unmatched: Vec::new(),
+            log: EventLog::new(user),
             process: Process(child),
         }
     }
 
     /// Starts a client and waits until it is registered.
     pub fn join(server_url: &str, user: &str) -> Self {
-        let mut cli = Self::start(server_url, user);
+        Self::join_on(Network::Loopback, server_url, user)
+    }
+
+    pub fn join_on(network: Network, server_url: &str, user: &str) -> Self {
+        let mut cli = Self::start_on(network, server_url, user);
         cli.expect("connected", |e| {
             e["event"] == "connected" && e["user"] == user
         });
@@ -241,49 +305,24 @@ impl Cli {
     /// Takes the earliest event matching `wanted`, waiting for it if need be. Events that
     /// do not match stay available to later expectations: peers connect in any order.
     pub fn expect(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.unmatched.iter().position(&wanted) {
-            return self.unmatched.remove(i);
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(event) => {
-                    self.seen.push(event.clone());
-                    if wanted(&event) {
-                        return event;
-                    }
-                    self.unmatched.push(event);
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: no `{what}` within {PATIENCE:?}; saw {:#?}",
-                    self.user, self.seen
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "{}: exited before `{what}`; saw {:#?}",
-                    self.user, self.seen
-                ),
+        let events = &self.events;
+        self.log.expect(what, &wanted, PATIENCE, |left| {
+            match events.recv_timeout(left) {
+                Ok(event) => Ok(vec![event]),
+                Err(RecvTimeoutError::Timeout) => Ok(Vec::new()),
+                Err(RecvTimeoutError::Disconnected) => Err("exited".to_owned()),
             }
-        }
+        })
     }
 
     pub fn expect_peer_connected(&mut self, peer: &str) {
-        self.expect(&format!("peer_connected {peer}"), |e| {
-            e["event"] == "peer_connected" && e["peer"] == peer
-        });
+        ChatClient::expect_peer_connected(self, peer);
     }
 
     /// Takes the next message from `from` and checks it is `text`: messages from one
     /// sender must arrive in the order sent.
     pub fn expect_message(&mut self, from: &str, text: &str) {
-        let got = self.expect(&format!("message {text:?} from {from}"), |e| {
-            e["event"] == "message" && e["from"] == from
-        });
-        assert_eq!(
-            got["text"], text,
-            "{}: messages from {from} out of order",
-            self.user
-        );
+        ChatClient::expect_message(self, from, text);
     }
 
     /// Sends and checks the CLI accepted it.
@@ -312,6 +351,148 @@ impl Cli {
 
     /// All events seen so far.
     pub fn seen(&self) -> &[Value] {
-        &self.seen
+        &self.log.seen
+    }
+}
+
+impl ChatClient for Cli {
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn connect_to(&mut self, peer: &str) {
+        self.command(&format!("/connect {peer}"));
+    }
+
+    fn send(&mut self, peer: &str, text: &str) {
+        Cli::send(self, peer, text);
+    }
+
+    fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
+        Cli::expect(self, what, wanted)
+    }
+}
+
+/// `caller` opens a chat with `callee`; both see it open and messages flow both ways, in
+/// order.
+pub fn chat_both_ways(caller: &mut dyn ChatClient, callee: &mut dyn ChatClient) {
+    let (a, b) = (caller.user().to_owned(), callee.user().to_owned());
+    caller.connect_to(&b);
+    caller.expect_peer_connected(&b);
+    callee.expect_peer_connected(&a);
+    for i in 0..10 {
+        caller.send(&b, &format!("{a}→{b} #{i} ünïcødé 🙂"));
+        callee.send(&a, &format!("{b}→{a} #{i}"));
+    }
+    for i in 0..10 {
+        callee.expect_message(&a, &format!("{a}→{b} #{i} ünïcødé 🙂"));
+        caller.expect_message(&b, &format!("{b}→{a} #{i}"));
+    }
+}
+
+/// What tests do with any peerchat client, native (`Cli`) or in a browser
+/// (`browser_client::BrowserClient`), so one scenario runs across both.
+pub trait ChatClient {
+    fn user(&self) -> &str;
+
+    /// Starts a chat with `peer`; progress arrives as events.
+    fn connect_to(&mut self, peer: &str);
+
+    /// Sends `text` to `peer` and checks the client accepted it.
+    fn send(&mut self, peer: &str, text: &str);
+
+    /// Takes the earliest event matching `wanted`, waiting for it if need be. Events that
+    /// do not match stay available to later expectations: peers connect in any order.
+    fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value;
+
+    fn expect_peer_connected(&mut self, peer: &str) {
+        self.expect(&format!("peer_connected {peer}"), &|e| {
+            e["event"] == "peer_connected" && e["peer"] == peer
+        });
+    }
+
+    fn expect_peer_disconnected(&mut self, peer: &str) -> Value {
+        self.expect(&format!("peer_disconnected {peer}"), &|e| {
+            e["event"] == "peer_disconnected" && e["peer"] == peer
+        })
+    }
+
+    /// Takes the next message from `from` and checks it is `text`: messages from one
+    /// sender must arrive in the order sent.
+    fn expect_message(&mut self, from: &str, text: &str) -> Value {
+        let got = self.expect(&format!("message {text:?} from {from}"), &|e| {
+            e["event"] == "message" && e["from"] == from
+        });
+        assert_eq!(
+            got["text"],
+            text,
+            "{}: messages from {from} out of order",
+            self.user()
+        );
+        got
+    }
+}
+
+/// One client's events as expectations consume them.
+pub struct EventLog {
+    who: String,
+    /// Every event read so far, for failure messages.
+    pub seen: Vec<Value>,
+    /// Events read but not yet matched by an expectation, in arrival order.
+    unmatched: Vec<Value>,
+}
+
+impl EventLog {
+    pub fn new(who: &str) -> Self {
+        Self {
+            who: who.to_owned(),
+            seen: Vec::new(),
+            unmatched: Vec::new(),
+        }
+    }
+
+    /// Adds events read outside an expectation; later expectations can still take them.
+    pub fn keep(&mut self, events: Vec<Value>) {
+        self.seen.extend(events.iter().cloned());
+        self.unmatched.extend(events);
+    }
+
+    /// Takes the earliest event matching `wanted`, reading more with `more` (which waits
+    /// at most the time it is given, and fails when the client is gone) for up to `patience`.
+    pub fn expect(
+        &mut self,
+        what: &str,
+        wanted: &dyn Fn(&Value) -> bool,
+        patience: Duration,
+        mut more: impl FnMut(Duration) -> Result<Vec<Value>, String>,
+    ) -> Value {
+        if let Some(i) = self.unmatched.iter().position(wanted) {
+            return self.unmatched.remove(i);
+        }
+        let deadline = Instant::now() + patience;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "{}: no `{what}` within {patience:?}; saw {:#?}",
+                    self.who, self.seen
+                );
+            }
+            let events = more(left).unwrap_or_else(|why| {
+                panic!("{}: {why} before `{what}`; saw {:#?}", self.who, self.seen)
+            });
+            let mut found = None;
+            for event in events {
+                self.seen.push(event.clone());
+                if found.is_none() && wanted(&event) {
+                    found = Some(event);
+                } else {
+                    self.unmatched.push(event);
+                }
+            }
+            if let Some(event) = found {
+                return event;
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use peerchat_core::{ClientError, ClientEvent, SignalingState};
+use peerchat_core::{ClientError, ClientEvent};
 use serde_json::{Value, json};
 
 pub struct Output {
@@ -43,38 +43,19 @@ impl Output {
     }
 
     pub fn event(&self, event: &ClientEvent) {
-        let (value, text) = match event {
-            ClientEvent::Message { from, text } => (
-                json!({"event": "message", "from": from, "text": text}),
-                format!("[{from}] {text}"),
-            ),
-            ClientEvent::PeerConnected(peer) => (
-                json!({"event": "peer_connected", "peer": peer}),
-                format!("* {peer} connected"),
-            ),
-            ClientEvent::PeerDisconnected(peer) => (
-                json!({"event": "peer_disconnected", "peer": peer}),
-                format!("* {peer} disconnected"),
-            ),
-            ClientEvent::Status { peer, status } => (
-                json!({"event": "status", "peer": peer, "status": status.as_str()}),
-                format!("* {peer}: {status}"),
-            ),
-            ClientEvent::Presence { user, online } => (
-                json!({"event": "presence", "user": user, "online": online}),
-                format!("* {user} is {}", if *online { "online" } else { "offline" }),
-            ),
-            ClientEvent::Signaling(state) => {
-                let state = match state {
-                    SignalingState::Online => "online",
-                    SignalingState::Reconnecting => "reconnecting",
-                };
-                (
-                    json!({"event": "signaling", "state": state}),
-                    format!("* signaling server: {state}"),
-                )
+        let Some(value) = event.to_json() else {
+            return;
+        };
+        let text = match event {
+            ClientEvent::Message { from, text } => format!("[{from}] {text}"),
+            ClientEvent::PeerConnected(peer) => format!("* {peer} connected"),
+            ClientEvent::PeerDisconnected(peer) => format!("* {peer} disconnected"),
+            ClientEvent::Status { peer, status } => format!("* {peer}: {status}"),
+            ClientEvent::Presence { user, online } => {
+                format!("* {user} is {}", if *online { "online" } else { "offline" })
             }
-            ClientEvent::Error(error) => return self.error(&error.to_string()),
+            ClientEvent::Signaling(state) => format!("* signaling server: {}", state.as_str()),
+            ClientEvent::Error(error) => format!("! {error}"),
             ClientEvent::Registered | ClientEvent::RegistrationRefused(_) => return,
         };
         self.emit(value, text);

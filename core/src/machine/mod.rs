@@ -411,6 +411,10 @@ impl ClientMachine {
                 online,
             });
         }
+        if !online && self.peer_status(user) == Some(PeerStatus::Disconnected) {
+            // The path is lost and the peer has left the broker: it is gone, not roaming.
+            self.end_session(user, PeerStatus::Closed);
+        }
     }
 
     fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
@@ -567,6 +571,10 @@ impl ClientMachine {
         let current = self.peers[peer].status;
         match status {
             PeerStatus::Failed | PeerStatus::Closed => self.end_session(peer, status),
+            // The path is lost and the peer has left the broker: it is gone, not roaming.
+            PeerStatus::Disconnected if self.presence.get(peer) == Some(&false) => {
+                self.end_session(peer, PeerStatus::Closed)
+            }
             // A lost path may come back (ICE keeps checking); the chat stays.
             PeerStatus::Disconnected if current == PeerStatus::Connected => {
                 self.set_status(peer, PeerStatus::Disconnected)

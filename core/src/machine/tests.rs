@@ -718,6 +718,54 @@ fn transient_disconnect_keeps_the_chat() {
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
 }
 
+fn presence(m: &mut ClientMachine, user: &str, online: bool) {
+    let record = SignalMessage::Presence(Presence {
+        from: user.into(),
+        session: format!("session-{user}"),
+        online,
+    });
+    m.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic(user),
+            payload: encode(&record),
+        },
+        T0,
+    );
+}
+
+#[test]
+fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
+    // Presence first, then the path drops.
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    presence(&mut alice, "bob", false);
+    assert_eq!(
+        alice.peer_status("bob"),
+        Some(PeerStatus::Connected),
+        "P2P may outlive the broker"
+    );
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Disconnected),
+    );
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
+    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+
+    // The path drops first, then presence says the peer left.
+    let (mut carol, mut dave) = (online("carol"), online("dave"));
+    let (c_conn, _) = connected_pair(&mut carol, &mut dave);
+    carol.handle_transport(
+        c_conn,
+        TransportEvent::StateChanged(PeerStatus::Disconnected),
+    );
+    drain(&mut carol);
+    presence(&mut carol, "dave", false);
+    let (actions, events) = drain(&mut carol);
+    assert_eq!(actions, [Action::ClosePeer { conn: c_conn }]);
+    assert!(events.contains(&ClientEvent::PeerDisconnected("dave".into())));
+}
+
 #[test]
 fn disconnect_closes_chats_and_leaves_cleanly() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));

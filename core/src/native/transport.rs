@@ -19,9 +19,10 @@ use webrtc::peer_connection::{
     RTCSessionDescription, SettingEngineBuilder,
 };
 
+use crate::backend::{CLOSE_GRACE, ConnectionTasks, PeerCommand};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
-use crate::machine::{Action, ConnId, TransportEvent};
+use crate::machine::{ConnId, TransportEvent};
 use crate::options::ClientOptions;
 use crate::protocol::IceCandidate;
 
@@ -62,20 +63,11 @@ const SETUP_NUDGE_INTERVAL: Duration = Duration::from_millis(1);
 /// a slow path. Past it, setup still completes, on the library's own timers.
 const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
 
-/// What a connection's task is asked to do.
-#[derive(Debug)]
-enum Command {
-    Offer,
-    Accept(String),
-    Answer(String),
-    Candidate(IceCandidate),
-    Send(String),
-}
-
 pub(crate) struct Transport {
     settings: Arc<Settings>,
     inputs: InputSender,
-    connections: HashMap<ConnId, mpsc::UnboundedSender<Command>>,
+    connections: HashMap<ConnId, mpsc::UnboundedSender<PeerCommand>>,
+    tasks: ConnectionTasks,
 }
 
 /// What every peer connection of this client is built with.
@@ -105,43 +97,34 @@ impl Transport {
             settings: Arc::new(settings),
             inputs,
             connections: HashMap::new(),
+            tasks: ConnectionTasks::default(),
         }
     }
 
-    pub fn execute(&mut self, action: Action) {
-        let (conn, command) = match action {
-            Action::StartOffer { conn, .. } => (conn, Command::Offer),
-            Action::AcceptOffer { conn, sdp, .. } => (conn, Command::Accept(sdp)),
-            Action::ApplyAnswer { conn, sdp } => (conn, Command::Answer(sdp)),
-            Action::AddCandidate { conn, candidate } => (conn, Command::Candidate(candidate)),
-            Action::SendText { conn, text } => (conn, Command::Send(text)),
-            Action::ClosePeer { conn } => {
-                // Dropping the sender ends the task, which closes the connection.
-                self.connections.remove(&conn);
-                return;
-            }
-            other => {
-                warn!(?other, "not a peer action");
-                return;
-            }
-        };
+    /// Hands `command` to the connection's task, starting the task for a new connection.
+    pub fn execute(&mut self, conn: ConnId, command: PeerCommand) {
+        if let PeerCommand::Close = command {
+            // Dropping the sender ends the task, which closes the connection.
+            self.connections.remove(&conn);
+            return;
+        }
         let sender = self.connections.entry(conn).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded();
-            tokio::spawn(run_connection(
+            tokio::spawn(self.tasks.track(run_connection(
                 conn,
                 self.settings.clone(),
                 self.inputs.clone(),
                 rx,
-            ));
+            )));
             tx
         });
         let _ = sender.unbounded_send(command);
     }
 
-    pub fn close_all(&self) {
-        for sender in self.connections.values() {
-            sender.close_channel();
-        }
+    /// Ends every connection (dropping a task's commands ends it) and waits for them to close.
+    pub async fn closed(self) {
+        drop(self.connections);
+        self.tasks.ended(CLOSE_GRACE).await;
     }
 }
 
@@ -235,7 +218,7 @@ async fn run_connection(
     conn: ConnId,
     settings: Arc<Settings>,
     inputs: InputSender,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<PeerCommand>,
 ) {
     let report = |event: TransportEvent| {
         let _ = inputs.unbounded_send(Input::Transport(conn, event));
@@ -270,8 +253,8 @@ async fn run_connection(
         futures::select! {
             command = commands.next() => {
                 let Some(command) = command else { break };
-                let answered = matches!(command, Command::Answer(_));
-                let candidate = matches!(command, Command::Candidate(_));
+                let answered = matches!(command, PeerCommand::Answer(_));
+                let candidate = matches!(command, PeerCommand::Candidate(_));
                 if let Err(reason) = execute(&pc, &mut chat, command, conn, &inputs).await {
                     report(TransportEvent::Failed(reason));
                     break;
@@ -354,7 +337,7 @@ async fn nudge_driver(channel: &dyn DataChannel) -> bool {
 async fn execute(
     pc: &impl PeerConnection,
     chat: &mut Option<Arc<dyn DataChannel>>,
-    command: Command,
+    command: PeerCommand,
     conn: ConnId,
     inputs: &InputSender,
 ) -> Result<(), String> {
@@ -362,7 +345,7 @@ async fn execute(
         let _ = inputs.unbounded_send(Input::Transport(conn, event));
     };
     match command {
-        Command::Offer => {
+        PeerCommand::Offer => {
             let channel = pc
                 .create_data_channel(CHAT_LABEL, None)
                 .await
@@ -378,7 +361,7 @@ async fn execute(
                 .map_err(|e| format!("could not apply our offer: {e}"))?;
             report(TransportEvent::LocalDescription(offer.sdp));
         }
-        Command::Accept(sdp) => {
+        PeerCommand::Accept(sdp) => {
             let offer = RTCSessionDescription::offer(sdp).map_err(|e| format!("bad offer: {e}"))?;
             pc.set_remote_description(offer)
                 .await
@@ -392,14 +375,14 @@ async fn execute(
                 .map_err(|e| format!("could not apply our answer: {e}"))?;
             report(TransportEvent::LocalDescription(answer.sdp));
         }
-        Command::Answer(sdp) => {
+        PeerCommand::Answer(sdp) => {
             let answer =
                 RTCSessionDescription::answer(sdp).map_err(|e| format!("bad answer: {e}"))?;
             pc.set_remote_description(answer)
                 .await
                 .map_err(|e| format!("could not apply the answer: {e}"))?;
         }
-        Command::Candidate(candidate) => {
+        PeerCommand::Candidate(candidate) => {
             let init = RTCIceCandidateInit {
                 candidate: candidate.candidate,
                 sdp_mid: candidate.sdp_mid,
@@ -412,7 +395,9 @@ async fn execute(
                 debug!(conn, %error, "remote candidate refused");
             }
         }
-        Command::Send(text) => match chat {
+        // `Transport::execute` ends the task instead of forwarding a close.
+        PeerCommand::Close => {}
+        PeerCommand::Send(text) => match chat {
             Some(channel) => {
                 if let Err(error) = channel.send_text(&text).await {
                     warn!(conn, %error, "send failed");

@@ -51,6 +51,7 @@ pub(super) async fn downlink<O: ClientOutput>(
                 }
             },
             read = broker.read_buf(frames.read_buffer()) => {
+                acknowledge_at_once(&broker);
                 if read.map_err(SessionError::Broker)? == 0 {
                     output.close().await.ok();
                     return Ok(SessionEnd::BrokerClosed);
@@ -60,5 +61,19 @@ pub(super) async fn downlink<O: ClientOutput>(
                 }
             }
         }
+    }
+}
+
+/// Asks the kernel to acknowledge what the broker sent without the usual delay.
+///
+/// rumqttd does not disable Nagle's algorithm on its sockets, so a second small packet it
+/// writes (an answer right after an offer, a candidate after a description) waits until the
+/// first is acknowledged; Linux delays that acknowledgement by up to 40 ms. Quick-ack mode is
+/// not sticky, hence once per read. Measured on loopback: connection setup through the server
+/// went from 27 ms to the Mosquitto figure.
+fn acknowledge_at_once(broker: &OwnedReadHalf) {
+    let stream: &tokio::net::TcpStream = broker.as_ref();
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_quickack(true) {
+        tracing::debug!(%error, "quick-ack not available");
     }
 }

@@ -1,0 +1,113 @@
+//! What every backend does with the machine's actions: signaling actions go to the broker
+//! link, peer actions become ordered commands for one peer connection.
+//!
+//! The platform modules (`native`, `web`) supply `signaling::SignalingLink` and
+//! `transport::Transport` with the same methods; this file is the one place that routes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{join_all, select};
+
+use crate::client::InputSender;
+use crate::machine::{Action, ClientMachine};
+use crate::options::ClientOptions;
+use crate::platform::{rt, signaling::SignalingLink, transport::Transport};
+use crate::protocol::IceCandidate;
+use crate::server_url::ServerUrl;
+
+/// What one peer connection's task is asked to do, strictly in order.
+#[derive(Debug)]
+pub(crate) enum PeerCommand {
+    /// Create the `chat` channel and an offer.
+    Offer,
+    /// Apply a remote offer and produce an answer.
+    Accept(String),
+    Answer(String),
+    Candidate(IceCandidate),
+    Send(String),
+    Close,
+}
+
+/// Executes actions on the broker connection and the peer connections.
+pub(crate) struct Backend {
+    signaling: SignalingLink,
+    transport: Transport,
+}
+
+impl Backend {
+    /// Starts connecting to the broker. The receiver yields a reason if the server cannot
+    /// be reached at all; it is dropped unanswered once the first connection succeeds.
+    pub fn start(
+        url: &ServerUrl,
+        machine: &ClientMachine,
+        options: &ClientOptions,
+        inputs: InputSender,
+    ) -> (Self, oneshot::Receiver<String>) {
+        let (signaling, unreachable) = SignalingLink::start(url, machine, inputs.clone());
+        let transport = Transport::new(options, inputs);
+        (
+            Self {
+                signaling,
+                transport,
+            },
+            unreachable,
+        )
+    }
+
+    pub fn execute(&mut self, action: Action) {
+        let (conn, command) = match action {
+            Action::Subscribe { topic } => return self.signaling.subscribe(topic),
+            Action::Publish {
+                topic,
+                payload,
+                retain,
+            } => return self.signaling.publish(topic, payload, retain),
+            Action::CloseSignaling => return self.signaling.close(),
+            Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
+            Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),
+            Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),
+            Action::AddCandidate { conn, candidate } => (conn, PeerCommand::Candidate(candidate)),
+            Action::SendText { conn, text } => (conn, PeerCommand::Send(text)),
+            Action::ClosePeer { conn } => (conn, PeerCommand::Close),
+        };
+        self.transport.execute(conn, command);
+    }
+
+    /// Waits (briefly) until the broker connection is closed and every peer connection has
+    /// said goodbye, so a process that exits right after sees its peers told.
+    pub async fn shutdown(self) {
+        futures::join!(self.transport.closed(), self.signaling.closed());
+    }
+}
+
+/// How long shutdown waits for peer connections to close.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The peer-connection tasks still running, so shutdown can wait for their close.
+#[derive(Default)]
+pub(crate) struct ConnectionTasks {
+    running: Vec<oneshot::Receiver<()>>,
+}
+
+impl ConnectionTasks {
+    /// Wraps a connection task so that its end is seen; spawn what this returns.
+    pub fn track<F: Future<Output = ()>>(&mut self, task: F) -> impl Future<Output = ()> + use<F> {
+        // Forget tasks that already ended (their sender is gone).
+        self.running
+            .retain_mut(|ended| matches!(ended.try_recv(), Ok(None)));
+        let (alive, ended) = oneshot::channel::<()>();
+        self.running.push(ended);
+        async move {
+            task.await;
+            drop(alive);
+        }
+    }
+
+    /// Resolves when every tracked task has ended, or after `grace`.
+    pub async fn ended(self, grace: Duration) {
+        let all = join_all(self.running);
+        select(Box::pin(all), Box::pin(rt::sleep(grace))).await;
+    }
+}

@@ -1,0 +1,27 @@
+//! The browser backend (wasm32): `RTCPeerConnection` peer connections and an MQTT client
+//! over the page's WebSocket, through web-sys.
+//!
+//! A driver only, like the native backend: [`crate::backend`] routes the machine's actions
+//! here and every decision lives in [`crate::machine`].
+
+mod keepalive;
+mod mqtt;
+pub(crate) mod rt;
+pub(crate) mod signaling;
+mod socket;
+pub(crate) mod transport;
+
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A JS exception as text for an error message: `name: message` for `Error`s (which
+/// include the `DOMException`s WebRTC throws), the value itself otherwise.
+fn describe_js_error(value: &JsValue) -> String {
+    match value.dyn_ref::<js_sys::Error>() {
+        Some(error) => format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        ),
+        None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
+    }
+}

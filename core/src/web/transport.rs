@@ -1,0 +1,471 @@
+//! Peer connections in the browser: `RTCPeerConnection` and the `chat` `RTCDataChannel`,
+//! one task per connection executing its commands strictly in order.
+//!
+//! Every JS callback is owned by the connection's (or channel's) struct and detached when it
+//! is dropped, so a closed chat leaves nothing behind.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::mpsc;
+use futures::{StreamExt, select_biased};
+use js_sys::{ArrayBuffer, JSON, Uint8Array};
+use tracing::{debug, warn};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
+    RtcDataChannelState, RtcDataChannelType, RtcIceCandidate, RtcIceCandidateInit, RtcIceServer,
+    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
+    RtcSessionDescriptionInit,
+};
+
+use super::describe_js_error;
+use crate::backend::{CLOSE_GRACE, ConnectionTasks, PeerCommand};
+use crate::client::{Input, InputSender};
+use crate::event::PeerStatus;
+use crate::machine::{ConnId, TransportEvent};
+use crate::options::{ClientOptions, IceServer};
+use crate::protocol::IceCandidate;
+
+/// The label of the chat data channel, as the original client names it.
+const CHAT_LABEL: &str = "chat";
+
+pub(crate) struct Transport {
+    ice_servers: Rc<[IceServer]>,
+    inputs: InputSender,
+    connections: HashMap<ConnId, mpsc::UnboundedSender<PeerCommand>>,
+    tasks: ConnectionTasks,
+}
+
+impl Transport {
+    pub fn new(options: &ClientOptions, inputs: InputSender) -> Self {
+        Self {
+            ice_servers: options.ice_servers.clone().into(),
+            inputs,
+            connections: HashMap::new(),
+            tasks: ConnectionTasks::default(),
+        }
+    }
+
+    /// Hands `command` to the connection's task, starting the task for a new connection.
+    pub fn execute(&mut self, conn: ConnId, command: PeerCommand) {
+        if let PeerCommand::Close = command {
+            // Dropping the sender ends the task, which closes the connection.
+            self.connections.remove(&conn);
+            return;
+        }
+        let sender = self.connections.entry(conn).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded();
+            let reporter = Reporter {
+                conn,
+                inputs: self.inputs.clone(),
+            };
+            let task = run_connection(reporter, self.ice_servers.clone(), rx);
+            super::rt::spawn(self.tasks.track(task));
+            tx
+        });
+        let _ = sender.unbounded_send(command);
+    }
+
+    /// Ends every connection (dropping a task's commands ends it) and waits for them to close.
+    pub async fn closed(self) {
+        drop(self.connections);
+        self.tasks.ended(CLOSE_GRACE).await;
+    }
+}
+
+/// Sends one connection's events to the driver.
+#[derive(Clone)]
+struct Reporter {
+    conn: ConnId,
+    inputs: InputSender,
+}
+
+impl Reporter {
+    fn report(&self, event: TransportEvent) {
+        let _ = self
+            .inputs
+            .unbounded_send(Input::Transport(self.conn, event));
+    }
+}
+
+/// Owns one peer connection until its command channel closes.
+async fn run_connection(
+    reporter: Reporter,
+    ice_servers: Rc<[IceServer]>,
+    mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+) {
+    let (channels_tx, mut channels) = mpsc::unbounded();
+    let peer = match PeerLink::open(&ice_servers, &reporter, channels_tx) {
+        Ok(peer) => peer,
+        Err(reason) => {
+            reporter.report(TransportEvent::Failed(reason));
+            return;
+        }
+    };
+    let mut chat: Option<ChatChannel> = None;
+    loop {
+        select_biased! {
+            channel = channels.next() => {
+                if let Some(channel) = channel {
+                    chat = Some(channel);
+                }
+            }
+            command = commands.next() => {
+                let Some(command) = command else { break };
+                if let Err(reason) = execute(&peer.pc, &mut chat, command, &reporter).await {
+                    reporter.report(TransportEvent::Failed(reason));
+                    break;
+                }
+            }
+        }
+    }
+    // The channel detaches its callbacks before the connection closes under it.
+    drop(chat);
+    drop(peer);
+}
+
+/// Executes one command; an `Err` means the connection is unusable.
+async fn execute(
+    pc: &RtcPeerConnection,
+    chat: &mut Option<ChatChannel>,
+    command: PeerCommand,
+    reporter: &Reporter,
+) -> Result<(), String> {
+    match command {
+        PeerCommand::Offer => {
+            let init = RtcDataChannelInit::new();
+            init.set_ordered(true);
+            let channel = pc.create_data_channel_with_data_channel_dict(CHAT_LABEL, &init);
+            *chat = Some(ChatChannel::attach(channel, reporter.clone()));
+            let offer = call(pc.create_offer(), "could not create an offer").await?;
+            let sdp = apply_local(pc, offer, "offer").await?;
+            reporter.report(TransportEvent::LocalDescription(sdp));
+        }
+        PeerCommand::Accept(sdp) => {
+            apply_remote(pc, RtcSdpType::Offer, &sdp).await?;
+            let answer = call(pc.create_answer(), "could not create an answer").await?;
+            let sdp = apply_local(pc, answer, "answer").await?;
+            reporter.report(TransportEvent::LocalDescription(sdp));
+        }
+        PeerCommand::Answer(sdp) => apply_remote(pc, RtcSdpType::Answer, &sdp).await?,
+        PeerCommand::Candidate(candidate) => add_candidate(pc, &candidate).await,
+        // `Transport::execute` ends the task instead of forwarding a close.
+        PeerCommand::Close => {}
+        PeerCommand::Send(text) => match chat {
+            Some(chat) => chat.send(&text)?,
+            None => warn!(conn = reporter.conn, "send before the chat channel exists"),
+        },
+    }
+    Ok(())
+}
+
+/// Awaits a browser promise, describing a rejection as `what: why`.
+async fn call(promise: js_sys::Promise, what: &str) -> Result<JsValue, String> {
+    JsFuture::from(promise)
+        .await
+        .map_err(|error| format!("{what}: {}", describe_js_error(&error)))
+}
+
+/// Sets the description the browser just created as ours; returns its SDP to publish.
+async fn apply_local(
+    pc: &RtcPeerConnection,
+    created: JsValue,
+    kind: &str,
+) -> Result<String, String> {
+    let description: RtcSessionDescriptionInit = created.unchecked_into();
+    let sdp = description
+        .get_sdp()
+        .ok_or_else(|| format!("the browser created an {kind} without SDP"))?;
+    call(
+        pc.set_local_description(&description),
+        &format!("could not apply our {kind}"),
+    )
+    .await?;
+    Ok(sdp)
+}
+
+async fn apply_remote(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), String> {
+    let description = RtcSessionDescriptionInit::new(kind);
+    description.set_sdp(sdp);
+    let what = match kind {
+        RtcSdpType::Offer => "could not apply the offer",
+        _ => "could not apply the answer",
+    };
+    call(pc.set_remote_description(&description), what).await?;
+    Ok(())
+}
+
+/// One bad candidate does not doom the connection: others may work.
+async fn add_candidate(pc: &RtcPeerConnection, candidate: &IceCandidate) {
+    let init = match candidate_init(candidate) {
+        Ok(init) => init,
+        Err(error) => {
+            debug!(%error, "remote candidate could not be converted");
+            return;
+        }
+    };
+    let added = pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init));
+    if let Err(error) = call(added, "remote candidate refused").await {
+        debug!(%error);
+    }
+}
+
+/// The browser's `RTCIceCandidateInit` for a protocol candidate. Built from the protocol's
+/// JSON, which is `RTCIceCandidate.toJSON()`'s shape (web-sys has no `usernameFragment`).
+fn candidate_init(candidate: &IceCandidate) -> Result<RtcIceCandidateInit, String> {
+    let json = candidate_to_json(candidate).map_err(|e| e.to_string())?;
+    let value = JSON::parse(&json).map_err(|e| describe_js_error(&e))?;
+    Ok(value.unchecked_into())
+}
+
+fn candidate_to_json(candidate: &IceCandidate) -> serde_json::Result<String> {
+    serde_json::to_string(candidate)
+}
+
+/// A local candidate from `RTCIceCandidate.toJSON()` as JSON text; `None` for the empty
+/// end-of-candidates marker, which is not published.
+fn candidate_from_json(json: &str) -> serde_json::Result<Option<IceCandidate>> {
+    let candidate: IceCandidate = serde_json::from_str(json)?;
+    Ok(Some(candidate).filter(|c| !c.candidate.is_empty()))
+}
+
+fn local_candidate(candidate: &RtcIceCandidate) -> Result<Option<IceCandidate>, String> {
+    let json = JSON::stringify(&candidate.to_json()).map_err(|e| describe_js_error(&e))?;
+    candidate_from_json(&String::from(json)).map_err(|e| e.to_string())
+}
+
+fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+    let servers = js_sys::Array::new();
+    for server in ice_servers {
+        let ice = RtcIceServer::new();
+        let urls: js_sys::Array = server.urls.iter().map(|u| JsValue::from_str(u)).collect();
+        ice.set_urls(&urls);
+        if !server.username.is_empty() {
+            ice.set_username(&server.username);
+        }
+        if !server.credential.is_empty() {
+            ice.set_credential(&server.credential);
+        }
+        servers.push(&ice);
+    }
+    let configuration = RtcConfiguration::new();
+    configuration.set_ice_servers(&servers);
+    configuration
+}
+
+fn peer_status(state: RtcPeerConnectionState) -> Option<PeerStatus> {
+    match state {
+        RtcPeerConnectionState::New => Some(PeerStatus::New),
+        RtcPeerConnectionState::Connecting => Some(PeerStatus::Connecting),
+        RtcPeerConnectionState::Connected => Some(PeerStatus::Connected),
+        RtcPeerConnectionState::Disconnected => Some(PeerStatus::Disconnected),
+        RtcPeerConnectionState::Failed => Some(PeerStatus::Failed),
+        RtcPeerConnectionState::Closed => Some(PeerStatus::Closed),
+        _ => None,
+    }
+}
+
+/// An `RTCPeerConnection` and the callbacks it calls; dropping it detaches them and closes
+/// the connection.
+struct PeerLink {
+    pc: RtcPeerConnection,
+    _on_ice_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
+    _on_state_change: Closure<dyn FnMut(Event)>,
+    _on_data_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
+}
+
+impl PeerLink {
+    /// Creates the connection; remote `chat` channels arrive on `channels`.
+    fn open(
+        ice_servers: &[IceServer],
+        reporter: &Reporter,
+        channels: mpsc::UnboundedSender<ChatChannel>,
+    ) -> Result<Self, String> {
+        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers)).map_err(
+            |e| {
+                format!(
+                    "could not create a peer connection: {}",
+                    describe_js_error(&e)
+                )
+            },
+        )?;
+        let on_ice_candidate = on_ice_candidate(reporter.clone());
+        let on_state_change = on_state_change(pc.clone(), reporter.clone());
+        let on_data_channel = on_data_channel(reporter.clone(), channels);
+        pc.set_onicecandidate(Some(on_ice_candidate.as_ref().unchecked_ref()));
+        pc.set_onconnectionstatechange(Some(on_state_change.as_ref().unchecked_ref()));
+        pc.set_ondatachannel(Some(on_data_channel.as_ref().unchecked_ref()));
+        Ok(Self {
+            pc,
+            _on_ice_candidate: on_ice_candidate,
+            _on_state_change: on_state_change,
+            _on_data_channel: on_data_channel,
+        })
+    }
+}
+
+/// Publishes our candidates as the browser gathers them.
+fn on_ice_candidate(reporter: Reporter) -> Closure<dyn FnMut(RtcPeerConnectionIceEvent)> {
+    Closure::new(move |event: RtcPeerConnectionIceEvent| {
+        // A null candidate marks the end of gathering: nothing to publish.
+        let Some(candidate) = event.candidate() else {
+            return;
+        };
+        match local_candidate(&candidate) {
+            Ok(Some(candidate)) => reporter.report(TransportEvent::LocalCandidate(candidate)),
+            Ok(None) => {}
+            Err(error) => warn!(%error, "local candidate could not be read"),
+        }
+    })
+}
+
+/// Reports `connectionState` changes. The connection is captured (not read from the
+/// event) because the event carries no state; the cycle ends when the closure is dropped.
+fn on_state_change(pc: RtcPeerConnection, reporter: Reporter) -> Closure<dyn FnMut(Event)> {
+    Closure::new(move |_: Event| {
+        if let Some(status) = peer_status(pc.connection_state()) {
+            reporter.report(TransportEvent::StateChanged(status));
+        }
+    })
+}
+
+/// Takes the peer's `chat` channel. It is attached here, in the event itself, so no open or
+/// message event is missed; if the task has ended, the send fails and the channel is closed.
+fn on_data_channel(
+    reporter: Reporter,
+    channels: mpsc::UnboundedSender<ChatChannel>,
+) -> Closure<dyn FnMut(RtcDataChannelEvent)> {
+    Closure::new(move |event: RtcDataChannelEvent| {
+        let channel = event.channel();
+        let label = channel.label();
+        if label != CHAT_LABEL {
+            debug!(conn = reporter.conn, %label, "ignoring a data channel that is not `chat`");
+            return;
+        }
+        let _ = channels.unbounded_send(ChatChannel::attach(channel, reporter.clone()));
+    })
+}
+
+impl Drop for PeerLink {
+    fn drop(&mut self) {
+        self.pc.set_onicecandidate(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.set_ondatachannel(None);
+        self.pc.close();
+    }
+}
+
+/// The `chat` data channel and its callbacks; dropping it detaches them and closes it.
+struct ChatChannel {
+    channel: RtcDataChannel,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(Event)>,
+}
+
+impl ChatChannel {
+    /// Takes over a channel (ours or the peer's), reporting it open at once if it already is.
+    fn attach(channel: RtcDataChannel, reporter: Reporter) -> Self {
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+        let r = reporter.clone();
+        let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            r.report(TransportEvent::ChannelOpen);
+        });
+        let r = reporter.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            r.report(TransportEvent::ChannelMessage(message_text(&event.data())));
+        });
+        let r = reporter.clone();
+        let on_close = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            r.report(TransportEvent::ChannelClosed);
+        });
+        channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        if channel.ready_state() == RtcDataChannelState::Open {
+            reporter.report(TransportEvent::ChannelOpen);
+        }
+        Self {
+            channel,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        }
+    }
+
+    fn send(&self, text: &str) -> Result<(), String> {
+        self.channel.send_with_str(text).map_err(|error| {
+            format!(
+                "could not send on the chat channel: {}",
+                describe_js_error(&error)
+            )
+        })
+    }
+}
+
+impl Drop for ChatChannel {
+    fn drop(&mut self) {
+        self.channel.set_onopen(None);
+        self.channel.set_onmessage(None);
+        self.channel.set_onclose(None);
+        self.channel.close();
+    }
+}
+
+/// A chat message is text; a binary one is read as UTF-8, like the native backend does.
+fn message_text(data: &JsValue) -> String {
+    if let Some(text) = data.as_string() {
+        return text;
+    }
+    match data.dyn_ref::<ArrayBuffer>() {
+        Some(buffer) => String::from_utf8_lossy(&Uint8Array::new(buffer).to_vec()).into_owned(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn a_browser_candidate_maps_to_the_protocol_and_back() {
+        let json = r#"{"candidate":"candidate:1 1 udp 2122260223 192.0.2.2 40000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}"#;
+        let candidate = candidate_from_json(json)
+            .expect("parses")
+            .expect("a real candidate");
+        assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
+        assert_eq!(candidate.sdp_mline_index, Some(0));
+        assert_eq!(candidate.username_fragment.as_deref(), Some("abcd"));
+        let back: serde_json::Value =
+            serde_json::from_str(&candidate_to_json(&candidate).expect("serialises"))
+                .expect("json");
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).expect("json")
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn null_fields_are_kept_absent_and_the_end_marker_is_skipped() {
+        let json = r#"{"candidate":"candidate:2 1 udp 1 198.51.100.1 9 typ host","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":null}"#;
+        let candidate = candidate_from_json(json)
+            .expect("parses")
+            .expect("a candidate");
+        assert_eq!(
+            (
+                candidate.sdp_mid,
+                candidate.sdp_mline_index,
+                candidate.username_fragment
+            ),
+            (None, None, None)
+        );
+        let end = r#"{"candidate":"","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}"#;
+        assert_eq!(candidate_from_json(end).expect("parses"), None);
+        assert!(candidate_from_json("{}").is_err());
+    }
+}

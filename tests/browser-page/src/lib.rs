@@ -1,0 +1,151 @@
+//! peerchat's browser test page: one peerchat-core web `Client` per page behind a small
+//! JavaScript API (`window.peerchat`), so WebDriver tests drive it as an app would.
+//!
+//! Events are queued with their arrival time (`performance.now()`) in the JSON shapes of
+//! `peerchat-cli --json`, so one set of test expectations reads browsers and CLIs alike.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::{Cell, RefCell};
+
+use futures::StreamExt;
+use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
+use serde_json::{Value, json};
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    static EVENTS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+    static ECHO: Cell<bool> = const { Cell::new(false) };
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`: milliseconds, sub-millisecond resolution, for benchmarks.
+    #[wasm_bindgen(js_namespace = performance)]
+    fn now() -> f64;
+}
+
+/// Joins `server_url` (`ws://` or `wss://`) as `username`. `ice_servers_json` is an
+/// optional JSON array of `{"urls": [..], "username": .., "credential": ..}`. Rejects with
+/// the error's message.
+#[wasm_bindgen]
+pub async fn connect(
+    server_url: String,
+    username: String,
+    ice_servers_json: Option<String>,
+) -> Result<(), JsValue> {
+    if CLIENT.with_borrow(Option::is_some) {
+        return Err("this page already holds a client; disconnect it first".into());
+    }
+    let mut options = ClientOptions::new(server_url, username.as_str());
+    if let Some(json) = ice_servers_json {
+        options.ice_servers = parse_ice_servers(&json).map_err(|e| JsValue::from_str(&e))?;
+    }
+    let (client, mut events) = Client::connect_with(options)
+        .await
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    CLIENT.with_borrow_mut(|slot| *slot = Some(client));
+    record(json!({"event": "connected", "user": username}));
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(event) = events.next().await {
+            if let Some(value) = event.to_json() {
+                record(value);
+            }
+            if let ClientEvent::Message { from, text } = &event
+                && ECHO.get()
+            {
+                with_client_bool(|client| client.send_message(from, text));
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Starts a chat with `peer`; returns the error's message, or null.
+#[wasm_bindgen(js_name = connectToPeer)]
+pub fn connect_to_peer(peer: &str) -> JsValue {
+    with_client(|client| client.connect_to_peer(peer).err().map(|e| e.to_string()))
+}
+
+/// Sends `text` to a connected `peer`; false when it cannot be sent.
+#[wasm_bindgen]
+pub fn send(peer: &str, text: &str) -> bool {
+    with_client_bool(|client| client.send_message(peer, text))
+}
+
+/// Ends the chat with `peer`; returns the error's message, or null.
+#[wasm_bindgen(js_name = closePeer)]
+pub fn close_peer(peer: &str) -> JsValue {
+    with_client(|client| client.close_peer(peer).err().map(|e| e.to_string()))
+}
+
+/// Leaves the broker cleanly; the page may `connect` again afterwards.
+#[wasm_bindgen]
+pub async fn disconnect() {
+    let client = CLIENT.with_borrow_mut(Option::take);
+    if let Some(client) = client {
+        client.disconnect().await;
+    }
+}
+
+/// Whether every message received is sent straight back to its sender: the far end of
+/// round-trip benchmarks, answering without a WebDriver round trip.
+#[wasm_bindgen(js_name = setEcho)]
+pub fn set_echo(on: bool) {
+    ECHO.set(on);
+}
+
+/// The events received since the last call, as a JSON array.
+#[wasm_bindgen(js_name = takeEvents)]
+pub fn take_events() -> String {
+    let events = EVENTS.with_borrow_mut(std::mem::take);
+    Value::Array(events).to_string()
+}
+
+/// Runs `f` on the page's client (a clone, so no borrow is held across the call) and
+/// hands its error message to JavaScript: a string, or null (not undefined) for none.
+fn with_client(f: impl FnOnce(&Client) -> Option<String>) -> JsValue {
+    let error = match CLIENT.with_borrow(Option::clone) {
+        Some(client) => f(&client),
+        None => Some("not connected; call connect first".to_owned()),
+    };
+    error.map_or(JsValue::NULL, |message| JsValue::from_str(&message))
+}
+
+/// Runs `f` on the page's client; false when there is none.
+fn with_client_bool(f: impl FnOnce(&Client) -> bool) -> bool {
+    CLIENT
+        .with_borrow(Option::clone)
+        .is_some_and(|client| f(&client))
+}
+
+fn record(mut event: Value) {
+    event["t"] = Value::from(now());
+    EVENTS.with_borrow_mut(|events| events.push(event));
+}
+
+fn parse_ice_servers(json: &str) -> Result<Vec<IceServer>, String> {
+    let bad = |why: &str| format!("iceServersJson: {why}");
+    let servers: Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+    let servers = servers.as_array().ok_or_else(|| bad("expected an array"))?;
+    servers
+        .iter()
+        .map(|server| {
+            let urls = match &server["urls"] {
+                Value::String(url) => vec![url.clone()],
+                Value::Array(urls) => urls
+                    .iter()
+                    .map(|u| u.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| bad("`urls` must hold strings"))?,
+                _ => return Err(bad("each server needs `urls`")),
+            };
+            let text = |key: &str| server[key].as_str().unwrap_or_default().to_owned();
+            Ok(IceServer {
+                urls,
+                username: text("username"),
+                credential: text("credential"),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,176 @@
+//! A peerchat client running in headless Chromium: the test page (tests/browser-page) in
+//! its own `Browser`, driven over WebDriver and checked like a `Cli`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::webdriver::Browser;
+use crate::{ChatClient, EventLog, PATIENCE};
+
+/// How long to wait between polls of an idle page's event queue.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The built test page: `<target>/browser-page`, made by tests/run.sh (cargo build for
+/// wasm32, then wasm-bindgen). Pass it to `PeerchatServer::serving`.
+pub fn page_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> → target/browser-page
+    let dir = exe
+        .ancestors()
+        .nth(3)
+        .expect("tests run from target/<profile>/deps")
+        .join("browser-page");
+    assert!(
+        dir.join("index.html").exists() && dir.join("peerchat_browser_page_bg.wasm").exists(),
+        "the browser test page is missing from {}: build it as tests/run.sh does \
+         (cargo build -p peerchat-browser-page --target wasm32-unknown-unknown --release, \
+         then wasm-bindgen --target web)",
+        dir.display()
+    );
+    dir
+}
+
+/// The test page in a browser of its own, holding at most one peerchat client.
+pub struct BrowserClient {
+    pub user: String,
+    browser: Browser,
+    log: EventLog,
+}
+
+impl BrowserClient {
+    /// Opens the test page at `page_url` in a new browser and waits until it is ready.
+    pub fn open(page_url: &str, user: &str) -> Self {
+        let browser = Browser::start();
+        browser.navigate(page_url);
+        let check = "return window.peerchatReady === true ? null \
+                     : (window.peerchatError || 'loading')";
+        crate::wait_for(&format!("{user}: the test page to load"), || match browser
+            .execute(check, json!([]))
+        {
+            Ok(Value::Null) => Some(()),
+            Ok(Value::String(state)) if state == "loading" => None,
+            other => panic!("{user}: the test page failed to load: {other:?}"),
+        });
+        Self {
+            user: user.to_owned(),
+            browser,
+            log: EventLog::new(user),
+        }
+    }
+
+    /// Opens the page and joins `server_url` (a ws:// URL) as `user`.
+    pub fn join(page_url: &str, server_url: &str, user: &str) -> Self {
+        let mut client = Self::open(page_url, user);
+        if let Err(error) = client.connect(server_url) {
+            panic!("{user}: connect to {server_url} failed: {error}");
+        }
+        client.expect("connected", &|e| {
+            e["event"] == "connected" && e["user"] == user
+        });
+        client
+    }
+
+    /// `peerchat.connect`: the error's message when it rejects.
+    pub fn connect(&mut self, server_url: &str) -> Result<(), String> {
+        let script = "const [url, user, done] = arguments; \
+                      peerchat.connect(url, user).then(() => done(null), e => done(String(e)));";
+        match self.call_async(script, json!([server_url, self.user])) {
+            Value::Null => Ok(()),
+            error => Err(error.as_str().unwrap_or_default().to_owned()),
+        }
+    }
+
+    /// `peerchat.connectToPeer`: returns the page's clock (`performance.now()`, ms) just
+    /// before the call, for setup times, and the error message if it refused.
+    pub fn connect_to_peer(&mut self, peer: &str) -> (f64, Option<String>) {
+        let script = "const t = performance.now(); \
+                      return [t, peerchat.connectToPeer(arguments[0]) ?? null];";
+        let answer = self.call(script, json!([peer]));
+        (
+            answer[0].as_f64().expect("a time"),
+            answer[1].as_str().map(str::to_owned),
+        )
+    }
+
+    /// `peerchat.send`, checked: returns the page's clock just before the send.
+    pub fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
+        let script = "const t = performance.now(); \
+                      return [t, peerchat.send(arguments[0], arguments[1])];";
+        let answer = self.call(script, json!([peer, text]));
+        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
+        answer[0].as_f64().expect("a time")
+    }
+
+    /// `peerchat.closePeer`, checked.
+    pub fn close_peer(&mut self, peer: &str) {
+        let error = self.call(
+            "return peerchat.closePeer(arguments[0]) ?? null;",
+            json!([peer]),
+        );
+        assert_eq!(error, Value::Null, "{}: closing {peer} failed", self.user);
+    }
+
+    /// `peerchat.setEcho`: answer every message with itself (the far end of a benchmark).
+    pub fn set_echo(&mut self, on: bool) {
+        self.call("peerchat.setEcho(arguments[0]);", json!([on]));
+    }
+
+    /// `peerchat.disconnect`: leaves the broker cleanly.
+    pub fn disconnect(&mut self) {
+        let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";
+        self.call_async(script, json!([]));
+    }
+
+    /// Every event seen so far, for failure messages and benchmarks.
+    pub fn seen(&self) -> &[Value] {
+        &self.log.seen
+    }
+
+    fn call(&self, script: &str, args: Value) -> Value {
+        self.browser
+            .execute(script, args)
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
+    }
+
+    fn call_async(&self, script: &str, args: Value) -> Value {
+        self.browser
+            .execute_async(script, args)
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
+    }
+}
+
+/// The page's queued events; waits up to `POLL` (at most `left`) when there are none yet.
+fn take_events(browser: &Browser, left: Duration) -> Result<Vec<Value>, String> {
+    let text = browser
+        .execute("return peerchat.takeEvents();", json!([]))
+        .map_err(|e| format!("the page stopped answering: {e}"))?;
+    let events: Vec<Value> = serde_json::from_str(text.as_str().unwrap_or("[]"))
+        .map_err(|e| format!("takeEvents returned bad JSON: {e}"))?;
+    if events.is_empty() {
+        std::thread::sleep(left.min(POLL));
+    }
+    Ok(events)
+}
+
+impl ChatClient for BrowserClient {
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn connect_to(&mut self, peer: &str) {
+        if let (_, Some(error)) = self.connect_to_peer(peer) {
+            panic!("{}: connectToPeer({peer}) refused: {error}", self.user);
+        }
+    }
+
+    fn send(&mut self, peer: &str, text: &str) {
+        self.send_timed(peer, text);
+    }
+
+    fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
+        let Self { browser, log, .. } = self;
+        log.expect(what, wanted, PATIENCE, |left| take_events(browser, left))
+    }
+}

@@ -1,0 +1,147 @@
+//! The stand-in for the ORIGINAL JavaScript client (tests/original-client) in headless
+//! Chromium, driven over WebDriver and checked like a `Cli` or a `BrowserClient`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::webdriver::Browser;
+use crate::{ChatClient, EventLog, PATIENCE};
+
+/// How long to wait between polls of an idle page's event queue.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The stand-in's silence before it counts itself registered on a broker that answers no
+/// `register` (its documented assumption): a few seconds, as the original's users waited.
+pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The built stand-in: `<target>/original-client`, laid out by tests/run.sh (the page, its
+/// script and mqtt.js's browser bundle). Pass it to `PeerchatServer::serving`.
+pub fn original_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> → target/original-client
+    let dir = exe
+        .ancestors()
+        .nth(3)
+        .expect("tests run from target/<profile>/deps")
+        .join("original-client");
+    assert!(
+        ["index.html", "original-client.js", "mqtt.min.js"]
+            .iter()
+            .all(|file| dir.join(file).exists()),
+        "the original-client stand-in is missing from {}: lay it out as tests/run.sh does \
+         (npm ci in tests/original-client, then copy the page, its script and \
+         node_modules/mqtt/dist/mqtt.min.js)",
+        dir.display()
+    );
+    dir
+}
+
+/// The stand-in page in a browser of its own, holding one original client.
+pub struct OriginalClient {
+    pub user: String,
+    browser: Browser,
+    log: EventLog,
+}
+
+impl OriginalClient {
+    /// Opens the stand-in at `page_url` in a new browser and waits until it is ready.
+    pub fn open(page_url: &str, user: &str) -> Self {
+        let browser = Browser::start();
+        browser.navigate(page_url);
+        let check = "return window.originalReady === true ? null \
+                     : (window.originalError || 'loading')";
+        crate::wait_for(
+            &format!("{user}: the stand-in page to load"),
+            || match browser.execute(check, json!([])) {
+                Ok(Value::Null) => Some(()),
+                Ok(Value::String(state)) if state == "loading" => None,
+                other => panic!("{user}: the stand-in page failed to load: {other:?}"),
+            },
+        );
+        Self {
+            user: user.to_owned(),
+            browser,
+            log: EventLog::new(&format!("{user} (original)")),
+        }
+    }
+
+    /// Opens the page and joins `server_url` (a ws:// URL) as `user`, which must succeed.
+    pub fn join(page_url: &str, server_url: &str, user: &str) -> Self {
+        let mut client = Self::open(page_url, user);
+        assert!(
+            client.connect(server_url),
+            "{user}: the original client's connect to {server_url} resolved false; saw {:#?}",
+            client.drain()
+        );
+        client
+    }
+
+    /// `original.connect`: what its promise resolved to (false: name taken or no broker).
+    pub fn connect(&mut self, server_url: &str) -> bool {
+        let script = "const [url, user, timeout, done] = arguments; \
+                      original.connect(url, user, timeout).then(done, e => done(String(e)));";
+        let timeout = REGISTER_TIMEOUT.as_millis() as u64;
+        match self.call_async(script, json!([server_url, self.user, timeout])) {
+            Value::Bool(ok) => ok,
+            other => panic!("{}: original.connect failed: {other}", self.user),
+        }
+    }
+
+    /// Every event seen so far, after reading what the page has queued: for reports.
+    pub fn drain(&mut self) -> &[Value] {
+        if let Ok(events) = take_events(&self.browser, Duration::ZERO) {
+            self.log.keep(events);
+        }
+        &self.log.seen
+    }
+
+    fn call(&self, script: &str, args: Value) -> Value {
+        self.browser
+            .execute(script, args)
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
+    }
+
+    fn call_async(&self, script: &str, args: Value) -> Value {
+        self.browser
+            .execute_async(script, args)
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
+    }
+}
+
+/// The page's queued events; waits up to `POLL` (at most `left`) when there are none yet.
+fn take_events(browser: &Browser, left: Duration) -> Result<Vec<Value>, String> {
+    let text = browser
+        .execute("return original.takeEvents();", json!([]))
+        .map_err(|e| format!("the page stopped answering: {e}"))?;
+    let events: Vec<Value> = serde_json::from_str(text.as_str().unwrap_or("[]"))
+        .map_err(|e| format!("takeEvents returned bad JSON: {e}"))?;
+    if events.is_empty() {
+        std::thread::sleep(left.min(POLL));
+    }
+    Ok(events)
+}
+
+impl ChatClient for OriginalClient {
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn connect_to(&mut self, peer: &str) {
+        self.call("original.connectToPeer(arguments[0]);", json!([peer]));
+    }
+
+    fn send(&mut self, peer: &str, text: &str) {
+        let sent = self.call(
+            "return original.send(arguments[0], arguments[1]);",
+            json!([peer, text]),
+        );
+        assert_eq!(sent, true, "{}: send to {peer} refused", self.user);
+    }
+
+    fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
+        let Self { browser, log, .. } = self;
+        log.expect(what, wanted, PATIENCE, |left| take_events(browser, left))
+    }
+}
