@@ -58,12 +58,15 @@ impl Backend {
 
     pub fn execute(&mut self, action: Action) {
         let (conn, command) = match action {
-            Action::Subscribe { topic } => return self.signaling.subscribe(topic),
+            Action::Subscribe { topic, delivery } => {
+                return self.signaling.subscribe(topic, delivery);
+            }
             Action::Publish {
                 topic,
                 payload,
                 retain,
-            } => return self.signaling.publish(topic, payload, retain),
+                delivery,
+            } => return self.signaling.publish(topic, payload, retain, delivery),
             Action::CloseSignaling => return self.signaling.close(),
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
             Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),

@@ -2,15 +2,11 @@
 //! its own `Browser`, driven over WebDriver and checked like a `Cli`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
-
-/// How long to wait between polls of an idle page's event queue.
-const POLL: Duration = Duration::from_millis(10);
 
 /// The built test page: `<target>/browser-page`, made by tests/run.sh (cargo build for
 /// wasm32, then wasm-bindgen). Pass it to `PeerchatServer::serving`.
@@ -76,7 +72,10 @@ impl BrowserClient {
     pub fn connect(&mut self, server_url: &str) -> Result<(), String> {
         let script = "const [url, user, done] = arguments; \
                       peerchat.connect(url, user).then(() => done(null), e => done(String(e)));";
-        match self.call_async(script, json!([server_url, self.user])) {
+        match self
+            .browser
+            .run_async(&self.user, script, json!([server_url, self.user]))
+        {
             Value::Null => Ok(()),
             error => Err(error.as_str().unwrap_or_default().to_owned()),
         }
@@ -87,7 +86,7 @@ impl BrowserClient {
     pub fn connect_to_peer(&mut self, peer: &str) -> (f64, Option<String>) {
         let script = "const t = performance.now(); \
                       return [t, peerchat.connectToPeer(arguments[0]) ?? null];";
-        let answer = self.call(script, json!([peer]));
+        let answer = self.browser.run(&self.user, script, json!([peer]));
         (
             answer[0].as_f64().expect("a time"),
             answer[1].as_str().map(str::to_owned),
@@ -98,14 +97,15 @@ impl BrowserClient {
     pub fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
         let script = "const t = performance.now(); \
                       return [t, peerchat.send(arguments[0], arguments[1])];";
-        let answer = self.call(script, json!([peer, text]));
+        let answer = self.browser.run(&self.user, script, json!([peer, text]));
         assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
         answer[0].as_f64().expect("a time")
     }
 
     /// `peerchat.closePeer`, checked.
     pub fn close_peer(&mut self, peer: &str) {
-        let error = self.call(
+        let error = self.browser.run(
+            &self.user,
             "return peerchat.closePeer(arguments[0]) ?? null;",
             json!([peer]),
         );
@@ -114,44 +114,20 @@ impl BrowserClient {
 
     /// `peerchat.setEcho`: answer every message with itself (the far end of a benchmark).
     pub fn set_echo(&mut self, on: bool) {
-        self.call("peerchat.setEcho(arguments[0]);", json!([on]));
+        self.browser
+            .run(&self.user, "peerchat.setEcho(arguments[0]);", json!([on]));
     }
 
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";
-        self.call_async(script, json!([]));
+        self.browser.run_async(&self.user, script, json!([]));
     }
 
     /// Every event seen so far, for failure messages and benchmarks.
     pub fn seen(&self) -> &[Value] {
         &self.log.seen
     }
-
-    fn call(&self, script: &str, args: Value) -> Value {
-        self.browser
-            .execute(script, args)
-            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
-    }
-
-    fn call_async(&self, script: &str, args: Value) -> Value {
-        self.browser
-            .execute_async(script, args)
-            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
-    }
-}
-
-/// The page's queued events; waits up to `POLL` (at most `left`) when there are none yet.
-fn take_events(browser: &Browser, left: Duration) -> Result<Vec<Value>, String> {
-    let text = browser
-        .execute("return peerchat.takeEvents();", json!([]))
-        .map_err(|e| format!("the page stopped answering: {e}"))?;
-    let events: Vec<Value> = serde_json::from_str(text.as_str().unwrap_or("[]"))
-        .map_err(|e| format!("takeEvents returned bad JSON: {e}"))?;
-    if events.is_empty() {
-        std::thread::sleep(left.min(POLL));
-    }
-    Ok(events)
 }
 
 impl ChatClient for BrowserClient {
@@ -171,6 +147,8 @@ impl ChatClient for BrowserClient {
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
         let Self { browser, log, .. } = self;
-        log.expect(what, wanted, PATIENCE, |left| take_events(browser, left))
+        log.expect(what, wanted, PATIENCE, |left| {
+            browser.take_events("peerchat", left)
+        })
     }
 }

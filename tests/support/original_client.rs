@@ -9,9 +9,6 @@ use serde_json::{Value, json};
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
 
-/// How long to wait between polls of an idle page's event queue.
-const POLL: Duration = Duration::from_millis(10);
-
 /// The stand-in's silence before it counts itself registered on a broker that answers no
 /// `register` (its documented assumption): a few seconds, as the original's users waited.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -83,7 +80,10 @@ impl OriginalClient {
         let script = "const [url, user, timeout, done] = arguments; \
                       original.connect(url, user, timeout).then(done, e => done(String(e)));";
         let timeout = REGISTER_TIMEOUT.as_millis() as u64;
-        match self.call_async(script, json!([server_url, self.user, timeout])) {
+        match self
+            .browser
+            .run_async(&self.user, script, json!([server_url, self.user, timeout]))
+        {
             Value::Bool(ok) => ok,
             other => panic!("{}: original.connect failed: {other}", self.user),
         }
@@ -91,36 +91,11 @@ impl OriginalClient {
 
     /// Every event seen so far, after reading what the page has queued: for reports.
     pub fn drain(&mut self) -> &[Value] {
-        if let Ok(events) = take_events(&self.browser, Duration::ZERO) {
+        if let Ok(events) = self.browser.take_events("original", Duration::ZERO) {
             self.log.keep(events);
         }
         &self.log.seen
     }
-
-    fn call(&self, script: &str, args: Value) -> Value {
-        self.browser
-            .execute(script, args)
-            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
-    }
-
-    fn call_async(&self, script: &str, args: Value) -> Value {
-        self.browser
-            .execute_async(script, args)
-            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.user))
-    }
-}
-
-/// The page's queued events; waits up to `POLL` (at most `left`) when there are none yet.
-fn take_events(browser: &Browser, left: Duration) -> Result<Vec<Value>, String> {
-    let text = browser
-        .execute("return original.takeEvents();", json!([]))
-        .map_err(|e| format!("the page stopped answering: {e}"))?;
-    let events: Vec<Value> = serde_json::from_str(text.as_str().unwrap_or("[]"))
-        .map_err(|e| format!("takeEvents returned bad JSON: {e}"))?;
-    if events.is_empty() {
-        std::thread::sleep(left.min(POLL));
-    }
-    Ok(events)
 }
 
 impl ChatClient for OriginalClient {
@@ -129,11 +104,16 @@ impl ChatClient for OriginalClient {
     }
 
     fn connect_to(&mut self, peer: &str) {
-        self.call("original.connectToPeer(arguments[0]);", json!([peer]));
+        self.browser.run(
+            &self.user,
+            "original.connectToPeer(arguments[0]);",
+            json!([peer]),
+        );
     }
 
     fn send(&mut self, peer: &str, text: &str) {
-        let sent = self.call(
+        let sent = self.browser.run(
+            &self.user,
             "return original.send(arguments[0], arguments[1]);",
             json!([peer, text]),
         );
@@ -142,6 +122,8 @@ impl ChatClient for OriginalClient {
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
         let Self { browser, log, .. } = self;
-        log.expect(what, wanted, PATIENCE, |left| take_events(browser, left))
+        log.expect(what, wanted, PATIENCE, |left| {
+            browser.take_events("original", left)
+        })
     }
 }

@@ -224,6 +224,40 @@ fn read_response(stream: &mut impl Read) -> Result<(u16, Vec<u8>), String> {
     Ok((status, body))
 }
 
+/// How long to wait between polls of an idle page's event queue.
+const POLL: Duration = Duration::from_millis(10);
+
+impl Browser {
+    /// Runs `script`; a page that stops answering fails the test, naming `who`.
+    pub fn run(&self, who: &str, script: &str, args: Value) -> Value {
+        self.execute(script, args)
+            .unwrap_or_else(|e| panic!("{who}: script failed: {e}"))
+    }
+
+    /// Runs an async `script` (it calls `arguments[arguments.length - 1]` when done).
+    pub fn run_async(&self, who: &str, script: &str, args: Value) -> Value {
+        self.execute_async(script, args)
+            .unwrap_or_else(|e| panic!("{who}: script failed: {e}"))
+    }
+
+    /// The events a test page queued in `<global>.takeEvents()`; waits up to a short poll
+    /// interval (at most `left`) when there are none yet.
+    pub fn take_events(&self, global: &str, left: Duration) -> Result<Vec<Value>, String> {
+        let text = self
+            .execute(
+                &format!("return {global}.takeEvents();"),
+                Value::Array(Vec::new()),
+            )
+            .map_err(|e| format!("the page stopped answering: {e}"))?;
+        let events: Vec<Value> = serde_json::from_str(text.as_str().unwrap_or("[]"))
+            .map_err(|e| format!("takeEvents returned bad JSON: {e}"))?;
+        if events.is_empty() {
+            std::thread::sleep(left.min(POLL));
+        }
+        Ok(events)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::read_response;

@@ -37,16 +37,28 @@ pub const MAX_PEERS: usize = 256;
 /// Most peers whose candidates may wait for an offer that has not arrived yet.
 const MAX_EARLY_PEERS: usize = 32;
 
+/// How hard the broker must try to deliver (MQTT QoS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// QoS 0, for signaling, as the original client does: a duplicated offer would restart
+    /// a connection, and a lost one is retried by the user or times out.
+    AtMostOnce,
+    /// QoS 1, for retained presence: state that must not be lost, and repeating it is harmless.
+    AtLeastOnce,
+}
+
 /// What the backend must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Subscribe {
         topic: String,
+        delivery: Delivery,
     },
     Publish {
         topic: String,
         payload: Vec<u8>,
         retain: bool,
+        delivery: Delivery,
     },
     /// Disconnect cleanly from the broker (so no last will is published).
     CloseSignaling,
@@ -654,6 +666,7 @@ impl ClientMachine {
             topic: incoming_topic(peer),
             payload: protocol::encode(message),
             retain: false,
+            delivery: Delivery::AtMostOnce,
         });
     }
 

@@ -13,7 +13,7 @@ use crate::protocol::{
     self, PRESENCE_FILTER, Presence, SignalMessage, incoming_topic, presence_topic,
 };
 
-use super::Action;
+use super::{Action, Delivery};
 
 /// How long after the subscription is acknowledged a plain broker's retained presence may
 /// still be on its way. Brokers send retained messages right after SUBACK.
@@ -106,9 +106,11 @@ impl Registration {
         }
         self.actions.push(Action::Subscribe {
             topic: incoming_topic(&self.me),
+            delivery: Delivery::AtMostOnce,
         });
         self.actions.push(Action::Subscribe {
             topic: PRESENCE_FILTER.to_owned(),
+            delivery: Delivery::AtLeastOnce,
         });
         let register = SignalMessage::Register {
             from: self.me.clone(),
@@ -119,6 +121,7 @@ impl Registration {
             topic: protocol::REGISTER_TOPIC.to_owned(),
             payload: protocol::encode(&register),
             retain: false,
+            delivery: Delivery::AtMostOnce,
         });
     }
 
@@ -215,6 +218,7 @@ impl Registration {
             topic: presence_topic(&self.me),
             payload: self.presence_payload(online),
             retain: true,
+            delivery: Delivery::AtLeastOnce,
         });
     }
 

@@ -123,10 +123,12 @@ fn joining_subscribes_then_registers() {
         actions[..2],
         [
             Action::Subscribe {
-                topic: "alice/incoming".into()
+                topic: "alice/incoming".into(),
+                delivery: Delivery::AtMostOnce,
             },
             Action::Subscribe {
-                topic: PRESENCE_FILTER.into()
+                topic: PRESENCE_FILTER.into(),
+                delivery: Delivery::AtLeastOnce,
             },
         ]
     );
@@ -278,7 +280,7 @@ fn reconnect_resubscribes_reregisters_and_keeps_chats() {
     let topics: Vec<&str> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::Subscribe { topic } | Action::Publish { topic, .. } => Some(topic.as_str()),
+            Action::Subscribe { topic, .. } | Action::Publish { topic, .. } => Some(topic.as_str()),
             _ => None,
         })
         .collect();
@@ -306,7 +308,7 @@ fn a_stale_offline_record_of_ours_is_corrected() {
     );
     let (actions, _) = drain(&mut alice);
     assert!(actions.iter().any(|a| matches!(a,
-        Action::Publish { topic, payload, retain: true }
+        Action::Publish { topic, payload, retain: true, .. }
             if *topic == presence_topic("alice")
             && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if p.online))));
 }
@@ -774,7 +776,7 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
     assert!(
-        matches!(&actions[1], Action::Publish { topic, payload, retain: true }
+        matches!(&actions[1], Action::Publish { topic, payload, retain: true, .. }
         if *topic == presence_topic("alice")
         && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online))
     );

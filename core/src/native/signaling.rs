@@ -17,8 +17,8 @@ use tracing::{debug, info, warn};
 
 use super::rt;
 use crate::client::{Input, InputSender};
-use crate::machine::{ClientMachine, SignalingInput};
-use crate::protocol::{MAX_MQTT_PACKET_BYTES, PRESENCE_FILTER};
+use crate::machine::{ClientMachine, Delivery, SignalingInput};
+use crate::protocol::MAX_MQTT_PACKET_BYTES;
 use crate::reconnect::backoff;
 use crate::server_url::{Carrier, ServerUrl};
 
@@ -65,27 +65,18 @@ impl SignalingLink {
         (link, unreachable_rx)
     }
 
-    pub fn subscribe(&self, topic: String) {
-        // Presence must not be lost (it is retained state); signaling is QoS 0 like the
-        // original client, since a duplicated offer would restart a connection.
-        let qos = if topic == PRESENCE_FILTER {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
-        };
+    pub fn subscribe(&self, topic: String, delivery: Delivery) {
         self.pending_subscriptions.fetch_add(1, Ordering::SeqCst);
-        if let Err(error) = self.client.try_subscribe(topic, qos) {
+        if let Err(error) = self.client.try_subscribe(topic, qos(delivery)) {
             warn!(%error, "subscribe could not be queued");
         }
     }
 
-    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
-        let qos = if retain {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
-        };
-        if let Err(error) = self.client.try_publish(topic, qos, retain, payload) {
+    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool, delivery: Delivery) {
+        if let Err(error) = self
+            .client
+            .try_publish(topic, qos(delivery), retain, payload)
+        {
             warn!(%error, "publish could not be queued");
         }
     }
@@ -104,6 +95,13 @@ impl SignalingLink {
         if tokio::time::timeout(CLOSE_GRACE, self.task).await.is_err() {
             abort.abort();
         }
+    }
+}
+
+fn qos(delivery: Delivery) -> QoS {
+    match delivery {
+        Delivery::AtMostOnce => QoS::AtMostOnce,
+        Delivery::AtLeastOnce => QoS::AtLeastOnce,
     }
 }
 

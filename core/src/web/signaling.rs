@@ -22,8 +22,8 @@ use super::mqtt::{self, FrameBuffer};
 use super::rt;
 use super::socket::{Socket, SocketEvent};
 use crate::client::{Input, InputSender};
-use crate::machine::{ClientMachine, SignalingInput};
-use crate::protocol::{MAX_MQTT_PACKET_BYTES, PRESENCE_FILTER};
+use crate::machine::{ClientMachine, Delivery, SignalingInput};
+use crate::protocol::MAX_MQTT_PACKET_BYTES;
 use crate::reconnect::backoff;
 use crate::server_url::{Carrier, ServerUrl};
 
@@ -40,7 +40,7 @@ const MAX_QUEUED_PUBLISHES: usize = 256;
 /// What the backend asks of the signaling task.
 #[derive(Debug)]
 enum Request {
-    Subscribe(String),
+    Subscribe(String, Delivery),
     Publish(Outgoing),
     Close,
 }
@@ -50,6 +50,7 @@ struct Outgoing {
     topic: String,
     payload: Vec<u8>,
     retain: bool,
+    delivery: Delivery,
 }
 
 /// The backend's handle on the signaling task.
@@ -97,15 +98,16 @@ impl SignalingLink {
         (link, unreachable)
     }
 
-    pub fn subscribe(&self, topic: String) {
-        self.request(Request::Subscribe(topic));
+    pub fn subscribe(&self, topic: String, delivery: Delivery) {
+        self.request(Request::Subscribe(topic, delivery));
     }
 
-    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
+    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool, delivery: Delivery) {
         self.request(Request::Publish(Outgoing {
             topic,
             payload,
             retain,
+            delivery,
         }));
     }
 
@@ -407,7 +409,7 @@ impl Session {
 
     fn on_request(&mut self, link: &mut Link, request: Option<Request>) -> Flow {
         match request {
-            Some(Request::Subscribe(topic)) if link.up => link.subscribe(topic),
+            Some(Request::Subscribe(topic, delivery)) if link.up => link.subscribe(topic, delivery),
             Some(Request::Publish(publish)) if link.up => link.publish(publish),
             other => return self.hold(other),
         }
@@ -419,7 +421,7 @@ impl Session {
     fn hold(&mut self, request: Option<Request>) -> Flow {
         match request {
             Some(Request::Publish(publish)) => self.queue.push(publish),
-            Some(Request::Subscribe(topic)) => {
+            Some(Request::Subscribe(topic, _)) => {
                 debug!(%topic, "subscription dropped while disconnected");
             }
             Some(Request::Close) | None => return Flow::Leave,
@@ -485,13 +487,10 @@ impl Link {
         }
     }
 
-    fn subscribe(&mut self, topic: String) {
-        // Presence must not be lost (it is retained state); signaling is QoS 0 like the
-        // original client, since a duplicated offer would restart a connection.
-        let qos = if topic == PRESENCE_FILTER {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
+    fn subscribe(&mut self, topic: String, delivery: Delivery) {
+        let qos = match delivery {
+            Delivery::AtMostOnce => QoS::AtMostOnce,
+            Delivery::AtLeastOnce => QoS::AtLeastOnce,
         };
         let pid = self.next_pid();
         let topics = vec![SubscribeTopic {
@@ -514,12 +513,10 @@ impl Link {
         self.unacked.is_empty()
     }
 
-    /// Retained records at QoS 1 (they are state that must arrive); the rest at QoS 0.
     fn publish(&mut self, outgoing: Outgoing) {
-        let qospid = if outgoing.retain {
-            QosPid::AtLeastOnce(self.next_pid())
-        } else {
-            QosPid::AtMostOnce
+        let qospid = match outgoing.delivery {
+            Delivery::AtMostOnce => QosPid::AtMostOnce,
+            Delivery::AtLeastOnce => QosPid::AtLeastOnce(self.next_pid()),
         };
         self.send(&Packet::Publish(Publish {
             dup: false,
@@ -605,6 +602,7 @@ mod tests {
             topic: format!("t/{n}"),
             payload: Vec::new(),
             retain: false,
+            delivery: Delivery::AtMostOnce,
         }
     }
 
