@@ -252,7 +252,11 @@ impl Cli {
             }
         };
         let mut child = command
-            .env("RUST_LOG", "error")
+            // PEERCHAT_CLI_LOG turns a client's logs on when a test needs looking into.
+            .env(
+                "RUST_LOG",
+                std::env::var("PEERCHAT_CLI_LOG").unwrap_or_else(|_| "error".to_owned()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
