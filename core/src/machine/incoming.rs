@@ -1,0 +1,221 @@
+//! Signaling that arrives from the broker: offers, answers, candidates, presence records,
+//! acks and delivery failures, each checked and turned into actions and events.
+
+use tracing::{debug, warn};
+
+use super::peer::{ice_ufrag, push_bounded};
+use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
+use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::protocol::{
+    self, Capabilities, IceCandidate, ProtocolError, SignalMessage, incoming_topic,
+};
+
+impl ClientMachine {
+    pub(super) fn on_publish(&mut self, topic: &str, payload: &[u8]) {
+        if let Some(user) = protocol::user_of_presence_topic(topic) {
+            self.on_presence_record(user, payload);
+            return;
+        }
+        if topic != incoming_topic(&self.me) {
+            debug!(topic, "publish on a topic this client does not read");
+            return;
+        }
+        let message = match protocol::decode(payload) {
+            Ok(message) => message,
+            Err(ProtocolError::UnknownType(kind)) => {
+                debug!(kind, "unknown signaling type ignored");
+                return;
+            }
+            Err(error) => {
+                warn!(%error, "bad signaling message");
+                self.events
+                    .push_back(ClientEvent::Error(ClientError::BadSignal {
+                        from: sender_hint(payload),
+                        error,
+                    }));
+                return;
+            }
+        };
+        if message.sender() == Some(self.me.as_str()) {
+            debug!("own message reflected back; ignored");
+            return;
+        }
+        match message {
+            SignalMessage::RegisterAck {
+                success, message, ..
+            } => self.registration.on_register_ack(success, &message),
+            SignalMessage::SignalOffer {
+                from,
+                offer,
+                peerchat,
+            } => self.on_offer(from, offer.sdp, peerchat),
+            SignalMessage::SignalAnswer {
+                from,
+                answer,
+                peerchat,
+            } => self.on_answer(from, answer.sdp, peerchat),
+            SignalMessage::SignalCandidate { from, candidate } => {
+                self.on_remote_candidate(from, candidate)
+            }
+            SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
+            other @ (SignalMessage::Register { .. } | SignalMessage::Presence(_)) => {
+                let from = other.sender().unwrap_or_default().to_owned();
+                self.unexpected(from, "register/presence", "sent to an incoming topic");
+            }
+        }
+    }
+
+    fn on_presence_record(&mut self, user: &str, payload: &[u8]) {
+        // An empty retained payload deletes the record: the user is gone.
+        let presence = if payload.is_empty() {
+            None
+        } else {
+            match protocol::decode(payload) {
+                Ok(SignalMessage::Presence(p)) if p.from == user => Some(p),
+                Ok(_) => {
+                    self.unexpected(user.to_owned(), "presence", "record does not match topic");
+                    return;
+                }
+                Err(error) => {
+                    self.events
+                        .push_back(ClientEvent::Error(ClientError::BadSignal {
+                            from: user.to_owned(),
+                            error,
+                        }));
+                    return;
+                }
+            }
+        };
+        if user == self.me {
+            self.registration.on_own_presence(presence.as_ref());
+            return;
+        }
+        let online = presence.is_some_and(|p| p.online);
+        if self.presence.insert(user.to_owned(), online) != Some(online) {
+            self.events.push_back(ClientEvent::Presence {
+                user: user.to_owned(),
+                online,
+            });
+        }
+        if !online && self.peer_status(user) == Some(PeerStatus::Disconnected) {
+            // The path is lost and the peer has left the broker: it is gone, not roaming.
+            self.end_session(user, PeerStatus::Closed);
+        }
+    }
+
+    fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+        if let Some(existing) = self.peers.get(&from) {
+            if existing.role == Role::Answerer && existing.remote_ufrag == ice_ufrag(&sdp) {
+                debug!(peer = %from, "duplicate offer ignored");
+                return;
+            }
+            let glare = existing.role == Role::Offerer && !existing.remote_applied;
+            if glare && self.me < from {
+                // Both offered at once. The offer of the name that sorts first wins, so both
+                // ends pick the same one and exactly one connection results.
+                debug!(peer = %from, "glare: keeping our offer");
+                return;
+            }
+            // Ours yields to theirs, or the peer restarted and offers anew.
+            let status = if glare {
+                PeerStatus::Closed
+            } else {
+                PeerStatus::Disconnected
+            };
+            self.replace_session(&from, status);
+        } else if self.peers.len() >= MAX_PEERS {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::TooManyPeers(MAX_PEERS)));
+            return;
+        }
+        let conn = self.open_session(&from, Role::Answerer, 0);
+        let session = self.peers.get_mut(&from).expect("just opened");
+        session.setup_deadline = None;
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_caps = caps;
+        self.actions.push_back(Action::AcceptOffer {
+            peer: from.clone(),
+            conn,
+            sdp,
+        });
+        let early = self.early_candidates.remove(&from).unwrap_or_default();
+        self.apply_remote_candidates(&from, early);
+    }
+
+    fn on_answer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+        let Some(session) = self.peers.get_mut(&from) else {
+            self.unexpected(from, "signal-answer", "no offer was sent to this user");
+            return;
+        };
+        if session.role != Role::Offerer || session.remote_applied {
+            self.unexpected(from, "signal-answer", "the session is not waiting for one");
+            return;
+        }
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_caps = caps;
+        let conn = session.conn;
+        let early = std::mem::take(&mut session.early_remote);
+        self.actions.push_back(Action::ApplyAnswer { conn, sdp });
+        self.apply_remote_candidates(&from, early);
+    }
+
+    fn on_remote_candidate(&mut self, from: String, candidate: IceCandidate) {
+        match self.peers.get_mut(&from) {
+            Some(session) if session.remote_applied => {
+                self.apply_remote_candidates(&from, vec![candidate]);
+            }
+            Some(session) => push_bounded(&mut session.early_remote, candidate),
+            None => {
+                if !self.early_candidates.contains_key(&from)
+                    && self.early_candidates.len() >= MAX_EARLY_PEERS
+                {
+                    self.unexpected(from, "signal-candidate", "too many unknown peers");
+                    return;
+                }
+                push_bounded(self.early_candidates.entry(from).or_default(), candidate);
+            }
+        }
+    }
+
+    fn on_delivery_failed(&mut self, target: String) {
+        let setting_up = self
+            .peers
+            .get(&target)
+            .is_some_and(|s| !s.channel_open && s.role == Role::Offerer);
+        if setting_up {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::PeerOffline(target.clone())));
+            self.end_session(&target, PeerStatus::Failed);
+        } else {
+            debug!(%target, "delivery-failed for a peer we are not calling");
+        }
+    }
+
+    /// Adds candidates to the current connection, dropping those of an older ICE session.
+    fn apply_remote_candidates(&mut self, peer: &str, candidates: Vec<IceCandidate>) {
+        let Some(session) = self.peers.get(peer) else {
+            return;
+        };
+        for candidate in candidates {
+            if session.is_current_candidate(&candidate) {
+                self.actions.push_back(Action::AddCandidate {
+                    conn: session.conn,
+                    candidate,
+                });
+            } else {
+                debug!(%peer, "candidate of a replaced connection dropped");
+            }
+        }
+    }
+}
+
+/// The claimed sender of a payload that failed to decode, for the error event.
+fn sender_hint(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("from").and_then(|f| f.as_str()).map(str::to_owned))
+        .map(|from| from.chars().take(64).collect())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
