@@ -4,14 +4,14 @@
 //! The platform modules (`native`, `web`) supply `signaling::SignalingLink` and
 //! `transport::Transport` with the same methods; this file is the one place that routes.
 
-use std::future::Future;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use futures::future::{join_all, select};
 
 use crate::client::InputSender;
-use crate::machine::{Action, ClientMachine};
+use crate::machine::{Action, ClientMachine, ConnId};
 use crate::options::ClientOptions;
 use crate::platform::{rt, signaling::SignalingLink, transport::Transport};
 use crate::protocol::IceCandidate;
@@ -86,31 +86,50 @@ impl Backend {
 }
 
 /// How long shutdown waits for peer connections to close.
-pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// The peer-connection tasks still running, so shutdown can wait for their close.
+/// Held by a connection's task for as long as it runs; dropping it marks the task ended.
+pub(crate) struct TaskAlive(#[expect(dead_code, reason = "held, never read")] oneshot::Sender<()>);
+
+/// The peer connections' tasks, shared by both platforms: one ordered command queue per
+/// connection, and a way to wait at shutdown until every task has closed its connection.
 #[derive(Default)]
-pub(crate) struct ConnectionTasks {
+pub(crate) struct Connections {
+    queues: HashMap<ConnId, mpsc::UnboundedSender<PeerCommand>>,
     running: Vec<oneshot::Receiver<()>>,
 }
 
-impl ConnectionTasks {
-    /// Wraps a connection task so that its end is seen; spawn what this returns.
-    pub fn track<F: Future<Output = ()>>(&mut self, task: F) -> impl Future<Output = ()> + use<F> {
-        // Forget tasks that already ended (their sender is gone).
-        self.running
-            .retain_mut(|ended| matches!(ended.try_recv(), Ok(None)));
-        let (alive, ended) = oneshot::channel::<()>();
-        self.running.push(ended);
-        async move {
-            task.await;
-            drop(alive);
+impl Connections {
+    /// Hands `command` to `conn`'s task. A new connection's task is started by `start`, which
+    /// receives the task's command queue and a [`TaskAlive`] the task must hold until it ends.
+    /// A close drops the queue, which ends the task and so closes the connection.
+    pub fn execute(
+        &mut self,
+        conn: ConnId,
+        command: PeerCommand,
+        start: impl FnOnce(mpsc::UnboundedReceiver<PeerCommand>, TaskAlive),
+    ) {
+        if let PeerCommand::Close = command {
+            self.queues.remove(&conn);
+            return;
         }
+        let queue = self.queues.entry(conn).or_insert_with(|| {
+            // Forget tasks that already ended (their sender is gone).
+            self.running
+                .retain_mut(|ended| matches!(ended.try_recv(), Ok(None)));
+            let (alive, ended) = oneshot::channel();
+            self.running.push(ended);
+            let (queue, commands) = mpsc::unbounded();
+            start(commands, TaskAlive(alive));
+            queue
+        });
+        let _ = queue.unbounded_send(command);
     }
 
-    /// Resolves when every tracked task has ended, or after `grace`.
-    pub async fn ended(self, grace: Duration) {
+    /// Ends every connection and resolves when their tasks have ended, or after a grace.
+    pub async fn closed(self) {
+        drop(self.queues);
         let all = join_all(self.running);
-        select(Box::pin(all), Box::pin(rt::sleep(grace))).await;
+        select(Box::pin(all), Box::pin(rt::sleep(CLOSE_GRACE))).await;
     }
 }

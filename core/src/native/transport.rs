@@ -3,7 +3,6 @@
 //! Each connection's task executes its commands strictly in order (remote description
 //! before candidates), and forwards the library's callbacks to the driver without blocking.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use webrtc::peer_connection::{
     RTCSessionDescription, SettingEngineBuilder,
 };
 
-use crate::backend::{CLOSE_GRACE, ConnectionTasks, PeerCommand};
+use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
 use crate::machine::{ConnId, TransportEvent};
@@ -66,8 +65,7 @@ const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
 pub(crate) struct Transport {
     settings: Arc<Settings>,
     inputs: InputSender,
-    connections: HashMap<ConnId, mpsc::UnboundedSender<PeerCommand>>,
-    tasks: ConnectionTasks,
+    connections: Connections,
 }
 
 /// What every peer connection of this client is built with.
@@ -96,35 +94,27 @@ impl Transport {
         Self {
             settings: Arc::new(settings),
             inputs,
-            connections: HashMap::new(),
-            tasks: ConnectionTasks::default(),
+            connections: Connections::default(),
         }
     }
 
     /// Hands `command` to the connection's task, starting the task for a new connection.
     pub fn execute(&mut self, conn: ConnId, command: PeerCommand) {
-        if let PeerCommand::Close = command {
-            // Dropping the sender ends the task, which closes the connection.
-            self.connections.remove(&conn);
-            return;
-        }
-        let sender = self.connections.entry(conn).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded();
-            tokio::spawn(self.tasks.track(run_connection(
+        let (settings, inputs) = (&self.settings, &self.inputs);
+        self.connections.execute(conn, command, |commands, alive| {
+            tokio::spawn(run_connection(
                 conn,
-                self.settings.clone(),
-                self.inputs.clone(),
-                rx,
-            )));
-            tx
+                settings.clone(),
+                inputs.clone(),
+                commands,
+                alive,
+            ));
         });
-        let _ = sender.unbounded_send(command);
     }
 
-    /// Ends every connection (dropping a task's commands ends it) and waits for them to close.
+    /// Ends every connection and waits for them to close.
     pub async fn closed(self) {
-        drop(self.connections);
-        self.tasks.ended(CLOSE_GRACE).await;
+        self.connections.closed().await;
     }
 }
 
@@ -219,6 +209,7 @@ async fn run_connection(
     settings: Arc<Settings>,
     inputs: InputSender,
     mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    _alive: TaskAlive,
 ) {
     let report = |event: TransportEvent| {
         let _ = inputs.unbounded_send(Input::Transport(conn, event));

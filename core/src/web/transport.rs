@@ -4,7 +4,6 @@
 //! Every JS callback is owned by the connection's (or channel's) struct and detached when it
 //! is dropped, so a closed chat leaves nothing behind.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::channel::mpsc;
@@ -22,7 +21,7 @@ use web_sys::{
 };
 
 use super::describe_js_error;
-use crate::backend::{CLOSE_GRACE, ConnectionTasks, PeerCommand};
+use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
 use crate::machine::{ConnId, TransportEvent};
@@ -35,8 +34,7 @@ const CHAT_LABEL: &str = "chat";
 pub(crate) struct Transport {
     ice_servers: Rc<[IceServer]>,
     inputs: InputSender,
-    connections: HashMap<ConnId, mpsc::UnboundedSender<PeerCommand>>,
-    tasks: ConnectionTasks,
+    connections: Connections,
 }
 
 impl Transport {
@@ -44,35 +42,30 @@ impl Transport {
         Self {
             ice_servers: options.ice_servers.clone().into(),
             inputs,
-            connections: HashMap::new(),
-            tasks: ConnectionTasks::default(),
+            connections: Connections::default(),
         }
     }
 
     /// Hands `command` to the connection's task, starting the task for a new connection.
     pub fn execute(&mut self, conn: ConnId, command: PeerCommand) {
-        if let PeerCommand::Close = command {
-            // Dropping the sender ends the task, which closes the connection.
-            self.connections.remove(&conn);
-            return;
-        }
-        let sender = self.connections.entry(conn).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded();
+        let (ice_servers, inputs) = (&self.ice_servers, &self.inputs);
+        self.connections.execute(conn, command, |commands, alive| {
             let reporter = Reporter {
                 conn,
-                inputs: self.inputs.clone(),
+                inputs: inputs.clone(),
             };
-            let task = run_connection(reporter, self.ice_servers.clone(), rx);
-            super::rt::spawn(self.tasks.track(task));
-            tx
+            super::rt::spawn(run_connection(
+                reporter,
+                ice_servers.clone(),
+                commands,
+                alive,
+            ));
         });
-        let _ = sender.unbounded_send(command);
     }
 
-    /// Ends every connection (dropping a task's commands ends it) and waits for them to close.
+    /// Ends every connection and waits for them to close.
     pub async fn closed(self) {
-        drop(self.connections);
-        self.tasks.ended(CLOSE_GRACE).await;
+        self.connections.closed().await;
     }
 }
 
@@ -96,6 +89,7 @@ async fn run_connection(
     reporter: Reporter,
     ice_servers: Rc<[IceServer]>,
     mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    _alive: TaskAlive,
 ) {
     let (channels_tx, mut channels) = mpsc::unbounded();
     let peer = match PeerLink::open(&ice_servers, &reporter, channels_tx) {
