@@ -5,11 +5,11 @@
 //! Chromium WebRTC settings: browsers offer only mDNS (`<uuid>.local`) candidates, which
 //! the native CLIs resolve as they would on a LAN. Needs root; tests/run.sh builds the page.
 
+use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::{
     ChatClient, Cli, Mosquitto, Network, PeerchatServer, chat_both_ways, namespaced_test,
 };
-use serde_json::Value;
 
 namespaced_test! {
     fn browser_chats_with_browser() {
@@ -103,98 +103,22 @@ namespaced_test! {
     /// `cargo test -p peerchat-e2e --test browser -- --ignored --nocapture`
     #[ignore = "benchmark: run explicitly"]
     fn browser_setup_and_round_trip_benchmark() {
-        let setups = env_number("PEERCHAT_BENCH_SETUPS", 50);
-        let messages = env_number("PEERCHAT_BENCH_MESSAGES", 200);
+        let setups = benchmark::env_number("PEERCHAT_BENCH_SETUPS", 50);
+        let messages = benchmark::env_number("PEERCHAT_BENCH_MESSAGES", 200);
         let server = PeerchatServer::serving(&page_dir());
         let (page, ws, tcp) = (&server.http_url, &server.broker.ws_url, &server.broker.tcp_url);
         let mut caller = BrowserClient::join(page, ws, "caller");
 
         let mut native = Cli::join_on(Network::PrivateNamespace, tcp, "native");
-        let setup = bench_setups(&mut caller, &mut native, setups);
-        let rtt = bench_round_trips(&mut caller, &mut native, messages, true);
-        report("browser↔native", &setup, &rtt);
+        let setup = benchmark::setups(&mut caller, &mut native, setups);
+        let rtt = benchmark::round_trips(&mut caller, &mut native, messages, true);
+        benchmark::report("browser↔native", &setup, &rtt);
         drop(native);
 
         let mut browser = BrowserClient::join(page, ws, "browser");
         browser.set_echo(true);
-        let setup = bench_setups(&mut caller, &mut browser, setups);
-        let rtt = bench_round_trips(&mut caller, &mut browser, messages, false);
-        report("browser↔browser", &setup, &rtt);
+        let setup = benchmark::setups(&mut caller, &mut browser, setups);
+        let rtt = benchmark::round_trips(&mut caller, &mut browser, messages, false);
+        benchmark::report("browser↔browser", &setup, &rtt);
     }
-}
-
-/// Setup times in ms: the caller's clock from `connectToPeer` to its `peer_connected`.
-fn bench_setups(caller: &mut BrowserClient, callee: &mut dyn ChatClient, n: usize) -> Vec<f64> {
-    let peer = callee.user().to_owned();
-    (0..n)
-        .map(|_| {
-            let (start, error) = caller.connect_to_peer(&peer);
-            assert_eq!(error, None, "connectToPeer({peer}) refused");
-            let open = caller.expect(&format!("peer_connected {peer}"), &|e| {
-                e["event"] == "peer_connected" && e["peer"] == peer.as_str()
-            });
-            callee.expect_peer_connected("caller");
-            caller.close_peer(&peer);
-            callee.expect_peer_disconnected("caller");
-            arrival(&open) - start
-        })
-        .collect()
-}
-
-/// Round trips in ms over one open chat. A native callee is answered by this test through
-/// the CLI's stdin and stdout; a browser callee echoes by itself (`setEcho`).
-fn bench_round_trips(
-    caller: &mut BrowserClient,
-    callee: &mut dyn ChatClient,
-    n: usize,
-    answer_by_hand: bool,
-) -> Vec<f64> {
-    let peer = callee.user().to_owned();
-    caller.connect_to(&peer);
-    caller.expect_peer_connected(&peer);
-    callee.expect_peer_connected("caller");
-    (0..n)
-        .map(|i| {
-            let text = format!("ping {i}");
-            let sent = caller.send_timed(&peer, &text);
-            if answer_by_hand {
-                callee.expect_message("caller", &text);
-                callee.send("caller", &text);
-            }
-            let echo = caller.expect_message(&peer, &text);
-            arrival(&echo) - sent
-        })
-        .collect()
-}
-
-fn arrival(event: &Value) -> f64 {
-    event["t"]
-        .as_f64()
-        .expect("page events carry their arrival time")
-}
-
-fn report(what: &str, setup: &[f64], rtt: &[f64]) {
-    let (setup_median, setup_p99) = median_p99(setup);
-    let (rtt_median, rtt_p99) = median_p99(rtt);
-    println!(
-        "{what}: {} setups, median {setup_median:.1} ms, p99 {setup_p99:.1} ms; \
-         {} round trips, median {rtt_median:.2} ms, p99 {rtt_p99:.2} ms; 0 failures",
-        setup.len(),
-        rtt.len()
-    );
-}
-
-fn median_p99(samples: &[f64]) -> (f64, f64) {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at =
-        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
-    (at(0.5), at(0.99))
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -5,6 +5,7 @@
 //! Chromium WebRTC settings. The stand-in page comes from a peerchat-server of its own (its
 //! `--web-root` is `<target>/original-client`); its MQTT goes wherever the test says.
 
+use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::original_client::{OriginalClient, original_dir};
 use peerchat_e2e::{
@@ -89,5 +90,25 @@ namespaced_test! {
         // Refused by a register-ack (which carries a message), not by a broken connection.
         let refused = thief.expect("connect_failed", &|e| e["event"] == "connect_failed");
         assert!(refused["message"].is_string(), "not a register-ack refusal: {refused}");
+    }
+}
+
+namespaced_test! {
+    /// The baseline peerchat's browser figures are held to: the original client's setup and
+    /// round trip between two browsers, measured exactly as tests/browser.rs measures
+    /// peerchat's (same harness, same namespace, same broker).
+    /// `cargo test -p peerchat-e2e --test compat -- --ignored --nocapture`
+    #[ignore = "benchmark: run explicitly"]
+    fn original_client_setup_and_round_trip_baseline() {
+        let setups = benchmark::env_number("PEERCHAT_BENCH_SETUPS", 50);
+        let messages = benchmark::env_number("PEERCHAT_BENCH_MESSAGES", 200);
+        let (server, original_page) = servers();
+        let ws = &server.broker.ws_url;
+        let mut caller = OriginalClient::join(&original_page.http_url, ws, "caller");
+        let mut callee = OriginalClient::join(&original_page.http_url, ws, "callee");
+        callee.set_echo(true);
+        let setup = benchmark::setups(&mut caller, &mut callee, setups);
+        let rtt = benchmark::round_trips(&mut caller, &mut callee, messages, false);
+        benchmark::report("original browser↔browser", &setup, &rtt);
     }
 }

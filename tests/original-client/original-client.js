@@ -18,6 +18,8 @@
     let me = null;
     // peer name -> { pc, channel }
     const peers = new Map();
+    // Test hook: answer every message with itself (the far end of round-trip benchmarks).
+    let echo = false;
 
     function record(event) {
         event.t = performance.now();
@@ -144,7 +146,10 @@
             peer.open = true;
             record({ event: "peer_connected", peer: name });
         };
-        channel.onmessage = (e) => record({ event: "message", from: name, text: String(e.data) });
+        channel.onmessage = (e) => {
+            record({ event: "message", from: name, text: String(e.data) });
+            if (echo) send(name, String(e.data));
+        };
         channel.onclose = () => tearDown(name, peer);
     }
 
@@ -191,7 +196,17 @@
         return JSON.stringify(events.splice(0));
     }
 
-    window.original = { connect, connectToPeer, send, takeEvents };
+    // Test hook: leave the chat with `name`, as closing it in the original's UI did.
+    function closePeer(name) {
+        const peer = peers.get(name);
+        if (peer) tearDown(name, peer);
+    }
+
+    function setEcho(on) {
+        echo = on;
+    }
+
+    window.original = { connect, connectToPeer, send, closePeer, setEcho, takeEvents };
     window.originalReady = typeof mqtt !== "undefined" && typeof mqtt.connect === "function";
     if (!window.originalReady) window.originalError = "mqtt.min.js did not load";
 })();

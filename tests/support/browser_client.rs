@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use crate::benchmark::TimedClient;
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
 
@@ -93,31 +94,6 @@ impl BrowserClient {
         )
     }
 
-    /// `peerchat.send`, checked: returns the page's clock just before the send.
-    pub fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
-        let script = "const t = performance.now(); \
-                      return [t, peerchat.send(arguments[0], arguments[1])];";
-        let answer = self.browser.run(&self.user, script, json!([peer, text]));
-        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
-        answer[0].as_f64().expect("a time")
-    }
-
-    /// `peerchat.closePeer`, checked.
-    pub fn close_peer(&mut self, peer: &str) {
-        let error = self.browser.run(
-            &self.user,
-            "return peerchat.closePeer(arguments[0]) ?? null;",
-            json!([peer]),
-        );
-        assert_eq!(error, Value::Null, "{}: closing {peer} failed", self.user);
-    }
-
-    /// `peerchat.setEcho`: answer every message with itself (the far end of a benchmark).
-    pub fn set_echo(&mut self, on: bool) {
-        self.browser
-            .run(&self.user, "peerchat.setEcho(arguments[0]);", json!([on]));
-    }
-
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";
@@ -150,5 +126,36 @@ impl ChatClient for BrowserClient {
         log.expect(what, wanted, PATIENCE, |left| {
             browser.take_events("peerchat", left)
         })
+    }
+}
+
+impl TimedClient for BrowserClient {
+    fn connect_timed(&mut self, peer: &str) -> f64 {
+        match self.connect_to_peer(peer) {
+            (start, None) => start,
+            (_, Some(error)) => panic!("{}: connectToPeer({peer}) refused: {error}", self.user),
+        }
+    }
+
+    fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
+        let script = "const t = performance.now(); \
+                      return [t, peerchat.send(arguments[0], arguments[1])];";
+        let answer = self.browser.run(&self.user, script, json!([peer, text]));
+        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
+        answer[0].as_f64().expect("a time")
+    }
+
+    fn close_peer(&mut self, peer: &str) {
+        let error = self.browser.run(
+            &self.user,
+            "return peerchat.closePeer(arguments[0]) ?? null;",
+            json!([peer]),
+        );
+        assert_eq!(error, Value::Null, "{}: closing {peer} failed", self.user);
+    }
+
+    fn set_echo(&mut self, on: bool) {
+        self.browser
+            .run(&self.user, "peerchat.setEcho(arguments[0]);", json!([on]));
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::benchmark::TimedClient;
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
 
@@ -112,12 +113,7 @@ impl ChatClient for OriginalClient {
     }
 
     fn send(&mut self, peer: &str, text: &str) {
-        let sent = self.browser.run(
-            &self.user,
-            "return original.send(arguments[0], arguments[1]);",
-            json!([peer, text]),
-        );
-        assert_eq!(sent, true, "{}: send to {peer} refused", self.user);
+        self.send_timed(peer, text);
     }
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
@@ -125,5 +121,36 @@ impl ChatClient for OriginalClient {
         log.expect(what, wanted, PATIENCE, |left| {
             browser.take_events("original", left)
         })
+    }
+}
+
+/// The stand-in's test hooks (`closePeer`, `setEcho`) do what the original's UI did by hand:
+/// leave a chat, and answer a message.
+impl TimedClient for OriginalClient {
+    fn connect_timed(&mut self, peer: &str) -> f64 {
+        let script = "const t = performance.now(); original.connectToPeer(arguments[0]); return t;";
+        let start = self.browser.run(&self.user, script, json!([peer]));
+        start.as_f64().expect("a time")
+    }
+
+    fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
+        let script = "const t = performance.now(); \
+                      return [t, original.send(arguments[0], arguments[1])];";
+        let answer = self.browser.run(&self.user, script, json!([peer, text]));
+        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
+        answer[0].as_f64().expect("a time")
+    }
+
+    fn close_peer(&mut self, peer: &str) {
+        self.browser.run(
+            &self.user,
+            "original.closePeer(arguments[0]);",
+            json!([peer]),
+        );
+    }
+
+    fn set_echo(&mut self, on: bool) {
+        self.browser
+            .run(&self.user, "original.setEcho(arguments[0]);", json!([on]));
     }
 }

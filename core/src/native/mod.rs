@@ -3,6 +3,7 @@
 //! A driver only: [`crate::backend`] routes the machine's actions here and every decision
 //! lives in [`crate::machine`].
 
+pub(crate) mod local_names;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 pub(crate) mod transport;

@@ -3,8 +3,9 @@
 //! Each connection's task executes its commands strictly in order (remote description
 //! before candidates), and forwards the library's callbacks to the driver without blocking.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
@@ -18,6 +19,7 @@ use webrtc::peer_connection::{
     RTCSessionDescription, SettingEngineBuilder,
 };
 
+use super::local_names::{self, LocalNames, NamedCandidate};
 use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
@@ -73,6 +75,16 @@ struct Settings {
     ice_servers: Vec<RTCIceServer>,
     bind_addrs: Vec<String>,
     mdns: bool,
+    /// What browsers' `.local` names resolved to, learnt from earlier connections.
+    local_names: LocalNames,
+}
+
+/// What one connection's task keeps between commands.
+#[derive(Default)]
+struct Session {
+    chat: Option<Arc<dyn DataChannel>>,
+    /// The remote candidates that named their host instead of giving an address.
+    named: Vec<NamedCandidate>,
 }
 
 impl Transport {
@@ -90,6 +102,7 @@ impl Transport {
             ice_servers,
             bind_addrs: options.bind_addrs.clone(),
             mdns: options.mdns,
+            local_names: LocalNames::default(),
         };
         Self {
             settings: Arc::new(settings),
@@ -160,7 +173,8 @@ impl PeerConnectionEventHandler for Handler {
             _ => return,
         };
         if status == PeerStatus::Connected {
-            // DTLS is done: the SCTP INIT is queued and waits for the driver to wake.
+            // DTLS is done: the SCTP INIT is queued and waits for the driver to wake, and the
+            // selected pair tells where the peer's `.local` name lives.
             let _ = self.kicks.unbounded_send(());
         }
         self.report(TransportEvent::StateChanged(status));
@@ -231,7 +245,7 @@ async fn run_connection(
             return;
         }
     };
-    let mut chat: Option<Arc<dyn DataChannel>> = None;
+    let mut session = Session::default();
     // Until when the driver is poked while our chat channel opens (see SETUP_NUDGE_INTERVAL).
     let mut nudge_until: Option<tokio::time::Instant> = None;
     loop {
@@ -246,11 +260,11 @@ async fn run_connection(
                 let Some(command) = command else { break };
                 let answered = matches!(command, PeerCommand::Answer(_));
                 let candidate = matches!(command, PeerCommand::Candidate(_));
-                if let Err(reason) = execute(&pc, &mut chat, command, conn, &inputs).await {
+                if let Err(reason) = execute(&pc, &mut session, &settings, command, conn, &inputs).await {
                     report(TransportEvent::Failed(reason));
                     break;
                 }
-                if answered && chat.is_some() {
+                if answered && session.chat.is_some() {
                     nudge_until = Some(tokio::time::Instant::now() + SETUP_NUDGE_WINDOW);
                 }
                 if candidate {
@@ -258,12 +272,16 @@ async fn run_connection(
                 }
             }
             kick = kicks.next() => {
-                if kick.is_some() && let Some(channel) = &chat {
+                if kick.is_none() {
+                    continue;
+                }
+                if let Some(channel) = &session.chat {
                     nudge_driver(channel.as_ref()).await;
                 }
+                learn_local_names(&pc, &session.named, &settings.local_names).await;
             }
             _ = nudge.fuse() => {
-                let opening = match (&chat, nudge_until) {
+                let opening = match (&session.chat, nudge_until) {
                     (Some(channel), Some(until)) if tokio::time::Instant::now() < until => {
                         nudge_driver(channel.as_ref()).await
                     }
@@ -279,7 +297,7 @@ async fn run_connection(
                     // The library hands over remote channels already open.
                     report(TransportEvent::ChannelOpen);
                     tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
-                    chat = Some(channel);
+                    session.chat = Some(channel);
                 } else {
                     debug!(conn, "ignoring a data channel that is not `chat`");
                 }
@@ -327,7 +345,8 @@ async fn nudge_driver(channel: &dyn DataChannel) -> bool {
 /// Executes one command; an `Err` means the connection is unusable.
 async fn execute(
     pc: &impl PeerConnection,
-    chat: &mut Option<Arc<dyn DataChannel>>,
+    session: &mut Session,
+    settings: &Settings,
     command: PeerCommand,
     conn: ConnId,
     inputs: &InputSender,
@@ -342,7 +361,7 @@ async fn execute(
                 .await
                 .map_err(|e| format!("could not create the chat channel: {e}"))?;
             tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
-            *chat = Some(channel);
+            session.chat = Some(channel);
             let offer = pc
                 .create_offer(None)
                 .await
@@ -374,21 +393,22 @@ async fn execute(
                 .map_err(|e| format!("could not apply the answer: {e}"))?;
         }
         PeerCommand::Candidate(candidate) => {
-            let init = RTCIceCandidateInit {
-                candidate: candidate.candidate,
-                sdp_mid: candidate.sdp_mid,
-                sdp_mline_index: candidate.sdp_mline_index,
-                username_fragment: candidate.username_fragment,
-                ..Default::default()
-            };
-            // One bad candidate does not doom the connection: others may work.
-            if let Err(error) = pc.add_ice_candidate(init).await {
-                debug!(conn, %error, "remote candidate refused");
+            let named = local_names::named_candidate(&candidate.candidate);
+            let known = named.as_ref().and_then(|named| {
+                let ip = settings
+                    .local_names
+                    .address_of(&named.name, Instant::now())?;
+                Some(local_names::with_address(&candidate.candidate, ip))
+            });
+            // The learnt address first, so checks start before the name resolves.
+            for line in known.into_iter().chain([candidate.candidate.clone()]) {
+                add_remote_candidate(pc, conn, &candidate, line).await;
             }
+            session.named.extend(named);
         }
         // `Transport::execute` ends the task instead of forwarding a close.
         PeerCommand::Close => {}
-        PeerCommand::Send(text) => match chat {
+        PeerCommand::Send(text) => match &session.chat {
             Some(channel) => {
                 if let Err(error) = channel.send_text(&text).await {
                     warn!(conn, %error, "send failed");
@@ -399,6 +419,47 @@ async fn execute(
         },
     }
     Ok(())
+}
+
+/// Hands the agent one remote candidate line, with the rest of `candidate`'s fields.
+async fn add_remote_candidate(
+    pc: &impl PeerConnection,
+    conn: ConnId,
+    candidate: &IceCandidate,
+    line: String,
+) {
+    let init = RTCIceCandidateInit {
+        candidate: line,
+        sdp_mid: candidate.sdp_mid.clone(),
+        sdp_mline_index: candidate.sdp_mline_index,
+        username_fragment: candidate.username_fragment.clone(),
+        ..Default::default()
+    };
+    // One bad candidate does not doom the connection: others may work.
+    if let Err(error) = pc.add_ice_candidate(init).await {
+        debug!(conn, %error, "remote candidate refused");
+    }
+}
+
+/// Learns where the peer's `.local` names live from the pair ICE selected: a remote address
+/// on the port of a named candidate is that name's address (see [`local_names`]).
+async fn learn_local_names(pc: &impl PeerConnection, named: &[NamedCandidate], names: &LocalNames) {
+    if named.is_empty() {
+        return;
+    }
+    let Some(sctp) = pc.sctp().await else { return };
+    let ice = sctp.transport().ice_transport();
+    let Ok(Some(pair)) = ice.get_selected_candidate_pair().await else {
+        return;
+    };
+    let remote = pair.remote();
+    let Ok(ip) = remote.address.parse::<IpAddr>() else {
+        return;
+    };
+    for candidate in named.iter().filter(|c| c.port == remote.port) {
+        debug!(name = %candidate.name, %ip, "learnt where an mDNS name lives");
+        names.learn(&candidate.name, ip, Instant::now());
+    }
 }
 
 /// Forwards a data channel's events to the driver until it closes.
