@@ -1,0 +1,5 @@
+//! Launches peerchat's UI in a native window.
+
+fn main() {
+    dioxus::launch(peerchat_ui::App);
+}
