@@ -26,18 +26,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
-wasm_bindgen=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
-if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen" ]; then
-    step "installing wasm-bindgen-cli $wasm_bindgen (the version in Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$wasm_bindgen"
-fi
-
 step "format"
 cargo fmt --all -- --check
 
 step "build (the end-to-end tests run these binaries)"
 cargo build --workspace --bins
+
+step "build the web app (platforms/web/build.sh: installs wasm-bindgen's CLI and wasm-opt if missing)"
+platforms/web/build.sh "$target_dir/web-app"
 
 step "build the browser test page (wasm32, then wasm-bindgen) and the web backend's tests"
 cargo build -p peerchat-browser-page --target wasm32-unknown-unknown --release
@@ -56,8 +52,9 @@ cp tests/original-client/index.html tests/original-client/original-client.js \
 
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p peerchat-core -p peerchat-browser-page --no-default-features \
-    --features peerchat-core/web --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p peerchat-core -p peerchat-browser-page -p peerchat-ui -p peerchat-web \
+    --no-default-features --features peerchat-core/web --target wasm32-unknown-unknown \
+    --all-targets -- -D warnings
 
 step "test"
 log=$(mktemp)

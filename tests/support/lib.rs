@@ -5,6 +5,7 @@
 //! what it saw instead of hanging. Browser tests run in a private network namespace
 //! ([`netns`]); everything else stays on loopback.
 
+pub mod app_page;
 pub mod benchmark;
 pub mod browser_client;
 pub mod netns;

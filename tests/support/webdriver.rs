@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::{PATIENCE, Process, TempDir, free_port};
@@ -120,6 +121,47 @@ impl Browser {
         )
     }
 
+    /// The first element matching the CSS `selector`, as a WebDriver element id.
+    pub fn find(&self, selector: &str) -> Result<String, String> {
+        let found = self.command(
+            "POST",
+            "element",
+            json!({"using": "css selector", "value": selector}),
+        )?;
+        found[ELEMENT_KEY]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no element id in {found}"))
+    }
+
+    /// Types `text` into the element as a user would, key by key (`\u{E007}` is Enter).
+    pub fn type_into(&self, selector: &str, text: &str) -> Result<(), String> {
+        let element = self.find(selector)?;
+        self.command(
+            "POST",
+            &format!("element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .map(drop)
+    }
+
+    /// Clicks the element.
+    pub fn click(&self, selector: &str) -> Result<(), String> {
+        let element = self.find(selector)?;
+        self.command("POST", &format!("element/{element}/click"), json!({}))
+            .map(drop)
+    }
+
+    /// A PNG of the page as shown.
+    pub fn screenshot(&self) -> Result<Vec<u8>, String> {
+        let path = format!("/session/{}/screenshot", self.session);
+        let encoded = request(self.port, "GET", &path, None)?;
+        let encoded = encoded.as_str().ok_or("the screenshot is not a string")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("the screenshot is not base64: {e}"))
+    }
+
     fn command(&self, method: &str, what: &str, body: Value) -> Result<Value, String> {
         let path = format!("/session/{}/{what}", self.session);
         request(self.port, method, &path, Some(&body))
@@ -143,6 +185,9 @@ impl Drop for Browser {
             .status();
     }
 }
+
+/// The key under which WebDriver names an element (W3C WebDriver §12.1).
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One WebDriver command: the `value` of a 200 answer, or the driver's error message.
 fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {

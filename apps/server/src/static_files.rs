@@ -1,7 +1,9 @@
 //! Serves the web app's files from a directory, next to the MQTT endpoint.
 //!
 //! Small on purpose: GET only, no directory listings, nothing outside the root, and a
-//! content type for every file a web build produces.
+//! content type for every file a web build produces. A build may ship `<file>.gz` next to a
+//! file (platforms/web/build.sh does); browsers that accept gzip get that instead, so the
+//! first load moves the compressed bytes without compressing on every request.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -29,18 +31,52 @@ impl WebRoot {
         if path.is_dir() {
             path.push("index.html");
         }
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                let mut response = Response::new(Body::from(bytes));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(content_type(&path)),
-                );
-                response
-            }
-            Err(_) => StatusCode::NOT_FOUND.into_response(),
+        let gzip = accepts_gzip(&request).then(|| gzipped(&path));
+        let (bytes, encoded) = match gzip {
+            Some(gz) => match tokio::fs::read(&gz).await {
+                Ok(bytes) => (Ok(bytes), true),
+                Err(_) => (tokio::fs::read(&path).await, false),
+            },
+            None => (tokio::fs::read(&path).await, false),
+        };
+        let Ok(bytes) = bytes else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        let mut response = Response::new(Body::from(bytes));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type(&path)),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if encoded {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
+        response
     }
+}
+
+/// Whether the request's `Accept-Encoding` lists gzip (with a non-zero weight).
+fn accepts_gzip(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| p.replace(' ', "") == "q=0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// Where a precompressed copy of `path` would be.
+fn gzipped(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
 }
 
 /// Maps a URL path to a file under `root`, refusing anything that would leave it.
@@ -99,5 +135,44 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type(Path::new("x")), "application/octet-stream");
+    }
+
+    fn request(accept_encoding: Option<&str>) -> Request<Body> {
+        let mut builder = Request::get("/app.wasm");
+        if let Some(value) = accept_encoding {
+            builder = builder.header(header::ACCEPT_ENCODING, value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        assert!(accepts_gzip(&request(Some("gzip, deflate, br"))));
+        assert!(accepts_gzip(&request(Some("br;q=1.0, gzip;q=0.8"))));
+        assert!(accepts_gzip(&request(Some("*"))));
+        assert!(!accepts_gzip(&request(Some("gzip;q=0, br"))));
+        assert!(!accepts_gzip(&request(Some("br"))));
+        assert!(!accepts_gzip(&request(None)));
+    }
+
+    #[tokio::test]
+    async fn precompressed_files_are_served_to_browsers_that_accept_them() {
+        let dir = std::env::temp_dir().join(format!("peerchat-static-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.wasm"), b"plain").unwrap();
+        std::fs::write(dir.join("app.wasm.gz"), b"zipped").unwrap();
+        let root = WebRoot::new(&dir);
+
+        let zipped = root.serve(request(Some("gzip"))).await;
+        assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(zipped.headers()[header::CONTENT_TYPE], "application/wasm");
+        let body = axum::body::to_bytes(zipped.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"zipped");
+
+        let plain = root.serve(request(None)).await;
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = axum::body::to_bytes(plain.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"plain");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,42 @@
+//! The signed-in screen: banner and notices on top, the sidebar and the open conversation
+//! side by side (one at a time at phone width).
+
+use dioxus::prelude::*;
+use peerchat_core::SignalingState;
+
+use super::{Conversation, Notices, Sidebar};
+use crate::model::ChatState;
+
+#[component]
+pub fn ChatScreen(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> Element {
+    let state = chat.read();
+    let Some(state) = state.as_ref() else {
+        return rsx! {};
+    };
+    let open = state.selected_peer().map(|p| p.name.clone());
+    let layout = if open.is_some() {
+        "chat-screen chat-open"
+    } else {
+        "chat-screen"
+    };
+    rsx! {
+        div { class: "{layout}",
+            if state.signaling == SignalingState::Reconnecting {
+                div { class: "banner", role: "status",
+                    "The signaling server is unreachable; reconnecting. Open chats keep working."
+                }
+            }
+            Notices { chat }
+            div { class: "panes",
+                Sidebar { chat, on_leave }
+                if let Some(peer) = open {
+                    Conversation { chat, peer }
+                } else {
+                    section { class: "conversation empty",
+                        p { "Add a peer by name to start chatting." }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The screens and their parts. Each component draws part of the [`crate::model`] state
+//! and turns clicks and keys into client calls and model updates.
+
+mod chat_screen;
+mod conversation;
+mod login;
+mod notices;
+mod sidebar;
+
+pub use chat_screen::ChatScreen;
+pub use conversation::{Bubble, Conversation};
+pub use login::LoginScreen;
+pub use notices::Notices;
+pub use sidebar::{PeerRow, Sidebar};
+
+use dioxus::prelude::*;
+use peerchat_core::{Client, ClientEvent};
+
+use crate::model::ChatState;
+use crate::platform;
+
+/// The signed-in client, provided by [`crate::App`].
+fn use_client() -> Signal<Option<Client>> {
+    use_context()
+}
+
+/// Calls `peer`; a refusal (offline, too many peers…) shows up like any client error.
+fn call(client: Signal<Option<Client>>, mut chat: Signal<Option<ChatState>>, peer: &str) {
+    let Some(client) = client.read().clone() else {
+        return;
+    };
+    if let Err(error) = client.connect_to_peer(peer)
+        && let Some(state) = chat.write().as_mut()
+    {
+        state.apply(ClientEvent::Error(error), platform::now());
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! Who I am, the "add peer" field, and the peer list with status dots, unread counts and
+//! previews.
+
+use dioxus::prelude::*;
+
+use super::{call, use_client};
+use crate::model::{ChatState, PeerEntry};
+
+#[component]
+pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> Element {
+    let client = use_client();
+    let mut draft = use_signal(String::new);
+    let mut error = use_signal(|| None::<String>);
+    let state = chat.read();
+    let Some(state) = state.as_ref() else {
+        return rsx! {};
+    };
+    let me = state.me.clone();
+    let selected = state.selected.clone();
+    let peers: Vec<PeerEntry> = state.peers().into_iter().cloned().collect();
+
+    let add = move |event: FormEvent| {
+        event.prevent_default();
+        let added = match chat.write().as_mut() {
+            Some(state) => state
+                .add_peer(&draft())
+                .map(|name| (state.can_call(&name), name)),
+            None => return,
+        };
+        match added {
+            Ok((should_call, name)) => {
+                draft.set(String::new());
+                error.set(None);
+                if should_call {
+                    call(client, chat, &name);
+                }
+            }
+            Err(why) => error.set(Some(why.to_string())),
+        }
+    };
+
+    rsx! {
+        aside { class: "sidebar", aria_label: "Peers",
+            header { class: "me",
+                div {
+                    span { class: "label", "Signed in as" }
+                    strong { class: "my-name", "{me}" }
+                }
+                button { class: "quiet", onclick: move |_| on_leave.call(()), "Leave" }
+            }
+            form { class: "add-peer", onsubmit: add,
+                input {
+                    aria_label: "Peer name",
+                    placeholder: "Add a peer by name",
+                    value: "{draft}",
+                    oninput: move |e| draft.set(e.value()),
+                }
+                button { r#type: "submit", aria_label: "Add peer", "Add" }
+            }
+            if let Some(why) = error() {
+                p { class: "error", role: "alert", "{why}" }
+            }
+            ul { class: "peer-list",
+                for peer in peers {
+                    PeerRow {
+                        key: "{peer.name}",
+                        selected: selected.as_deref() == Some(peer.name.as_str()),
+                        peer: peer.clone(),
+                        on_select: move |name: String| {
+                            if let Some(state) = chat.write().as_mut() {
+                                state.select(&name);
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One peer in the list: dot, name, presence, preview, unread badge.
+#[component]
+pub fn PeerRow(peer: PeerEntry, selected: bool, on_select: EventHandler<String>) -> Element {
+    let name = peer.name.clone();
+    let status = peer.status.as_str();
+    let presence = match peer.online {
+        Some(true) => " · online",
+        Some(false) => " · offline",
+        None => "",
+    };
+    let class = if selected { "peer selected" } else { "peer" };
+    rsx! {
+        li {
+            button {
+                class: "{class}",
+                aria_current: if selected { "true" } else { "false" },
+                aria_label: "{peer.name}, {status}{presence}",
+                onclick: move |_| on_select.call(name.clone()),
+                span { class: "dot {peer.tone().class()}", title: "{status}" }
+                span { class: "peer-text",
+                    span { class: "peer-name", "{peer.name}" }
+                    span { class: "preview",
+                        {peer.preview().unwrap_or_else(|| format!("{status}{presence}"))}
+                    }
+                }
+                if peer.unread > 0 {
+                    span { class: "unread", aria_label: "{peer.unread} unread", "{peer.unread}" }
+                }
+            }
+        }
+    }
+}

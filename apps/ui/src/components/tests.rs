@@ -1,0 +1,149 @@
+//! The screens rendered to HTML (server-side rendering, no browser): what a user sees for
+//! a given state.
+
+use dioxus::prelude::*;
+use peerchat_core::{Client, ClientEvent, PeerStatus, SignalingState};
+
+use super::{ChatScreen, LoginScreen};
+use crate::model::{ChatState, MessageTime};
+
+const T: MessageTime = MessageTime {
+    hour: 14,
+    minute: 3,
+};
+
+fn render_chat(state: ChatState) -> String {
+    #[component]
+    fn Harness(state: ChatState) -> Element {
+        let client = use_signal(|| None::<Client>);
+        use_context_provider(|| client);
+        let chat = use_signal(|| Some(state.clone()));
+        rsx! { ChatScreen { chat, on_leave: |_| {} } }
+    }
+    let mut dom = VirtualDom::new_with_props(Harness, HarnessProps { state });
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+fn connected(state: &mut ChatState, peer: &str) {
+    state.apply(ClientEvent::PeerConnected(peer.to_owned()), T);
+}
+
+#[test]
+fn login_offers_name_and_server_fields() {
+    #[component]
+    fn Login() -> Element {
+        rsx! { LoginScreen { on_joined: |_| {} } }
+    }
+    let mut dom = VirtualDom::new(Login);
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    assert!(html.contains(r#"id="username""#), "{html}");
+    assert!(html.contains(r#"id="server""#), "{html}");
+    assert!(
+        html.contains("mqtt://localhost:1883"),
+        "native default server: {html}"
+    );
+    assert!(html.contains(">Join<"), "{html}");
+}
+
+#[test]
+fn the_sidebar_lists_peers_with_dots_unread_counts_and_previews() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    state.apply(
+        ClientEvent::Status {
+            peer: "carol".to_owned(),
+            status: PeerStatus::Connecting,
+        },
+        T,
+    );
+    state.apply(
+        ClientEvent::Message {
+            from: "carol".to_owned(),
+            text: "are you there?".to_owned(),
+        },
+        T,
+    );
+    let html = render_chat(state);
+    assert!(html.contains("Signed in as"), "{html}");
+    assert!(
+        html.contains(r#"class="dot good""#),
+        "bob's dot is green: {html}"
+    );
+    assert!(
+        html.contains(r#"class="dot pending""#),
+        "carol's dot is amber: {html}"
+    );
+    assert!(html.contains(r#"aria-label="1 unread""#), "{html}");
+    assert!(html.contains("are you there?"), "carol's preview: {html}");
+}
+
+#[test]
+fn the_open_conversation_shows_bubbles_times_and_delivery() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    state.record_sent("bob", "hello bob", true, T);
+    state.apply(
+        ClientEvent::Message {
+            from: "bob".to_owned(),
+            text: "hi alice".to_owned(),
+        },
+        T,
+    );
+    let html = render_chat(state);
+    assert!(html.contains(r#"class="chat-screen chat-open""#), "{html}");
+    assert!(html.contains(r#"class="bubble mine""#), "{html}");
+    assert!(html.contains(r#"class="bubble theirs""#), "{html}");
+    assert!(html.contains("14:03"), "{html}");
+    assert!(
+        html.contains(r#"aria-label="sent""#),
+        "the ✓ on my message: {html}"
+    );
+    // Newest first in the DOM (the list is shown bottom-up).
+    assert!(html.find("hi alice") < html.find("hello bob"), "{html}");
+    assert!(
+        !html.contains("disabled"),
+        "a connected peer can be written to: {html}"
+    );
+}
+
+#[test]
+fn the_input_is_disabled_with_a_reason_until_the_peer_connects() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    state.apply(
+        ClientEvent::Status {
+            peer: "bob".to_owned(),
+            status: PeerStatus::Connecting,
+        },
+        T,
+    );
+    let html = render_chat(state);
+    assert!(
+        html.contains(r#"placeholder="Connecting to bob…""#),
+        "{html}"
+    );
+    assert!(html.contains("disabled"), "{html}");
+}
+
+#[test]
+fn a_broken_chat_offers_to_connect_again() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    state.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    let html = render_chat(state);
+    assert!(html.contains(">Connect<"), "{html}");
+    assert!(html.contains(r#"class="dot bad""#), "{html}");
+}
+
+#[test]
+fn the_banner_shows_while_signaling_reconnects() {
+    let mut state = ChatState::new("alice");
+    assert!(!render_chat(state.clone()).contains("unreachable"));
+    state.apply(ClientEvent::Signaling(SignalingState::Reconnecting), T);
+    assert!(render_chat(state).contains("The signaling server is unreachable"));
+}

@@ -1,0 +1,368 @@
+//! The chat screen's state: the peers, their conversations and statuses, and the banner.
+
+use peerchat_core::{ClientError, ClientEvent, PeerStatus, SignalingState};
+
+/// A wall-clock time of day, for message stamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageTime {
+    pub hour: u8,
+    pub minute: u8,
+}
+
+impl std::fmt::Display for MessageTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Mine,
+    Theirs,
+    /// A note from peerchat itself inside a conversation ("bob is offline").
+    Note,
+}
+
+/// How far one of my messages got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to the peer connection (✓).
+    Sent,
+    /// The client refused it: the peer was not connected.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub id: u64,
+    pub direction: Direction,
+    pub text: String,
+    pub at: MessageTime,
+    /// Only for my messages.
+    pub delivery: Option<Delivery>,
+}
+
+/// One peer in the sidebar, with its conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerEntry {
+    pub name: String,
+    pub status: PeerStatus,
+    /// Presence as the broker reports it; `None` when unknown (peers that do not announce it).
+    pub online: Option<bool>,
+    pub unread: usize,
+    pub messages: Vec<ChatMessage>,
+    /// Orders the sidebar: most recent activity first.
+    last_activity: u64,
+}
+
+impl PeerEntry {
+    /// The newest message, shortened for the sidebar.
+    pub fn preview(&self) -> Option<String> {
+        const PREVIEW_CHARS: usize = 40;
+        let last = self
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.direction != Direction::Note)?;
+        let mut text: String = last.text.chars().take(PREVIEW_CHARS).collect();
+        if last.text.chars().nth(PREVIEW_CHARS).is_some() {
+            text.push('…');
+        }
+        Some(match last.direction {
+            Direction::Mine => format!("You: {text}"),
+            _ => text,
+        })
+    }
+
+    pub fn tone(&self) -> Tone {
+        Tone::of(self.status)
+    }
+}
+
+/// The colour of a status dot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Connected.
+    Good,
+    /// Connecting.
+    Pending,
+    /// Failed, disconnected or closed.
+    Bad,
+}
+
+impl Tone {
+    pub fn of(status: PeerStatus) -> Self {
+        match status {
+            PeerStatus::Connected => Self::Good,
+            PeerStatus::New | PeerStatus::Connecting => Self::Pending,
+            PeerStatus::Disconnected | PeerStatus::Failed | PeerStatus::Closed => Self::Bad,
+        }
+    }
+
+    /// The CSS class of the dot.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Good => "good",
+            Self::Pending => "pending",
+            Self::Bad => "bad",
+        }
+    }
+}
+
+/// Whether the message input can send, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Composer {
+    Ready,
+    Disabled(String),
+}
+
+/// Why a peer could not be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddPeerError {
+    Empty,
+    Yourself,
+}
+
+impl std::fmt::Display for AddPeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "Type the name of the person to chat with.",
+            Self::Yourself => "That is you: type someone else's name.",
+        })
+    }
+}
+
+/// Something to tell the user that belongs to no conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: u64,
+    pub text: String,
+}
+
+/// Everything the chat screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatState {
+    pub me: String,
+    pub signaling: SignalingState,
+    pub selected: Option<String>,
+    pub notices: Vec<Notice>,
+    peers: Vec<PeerEntry>,
+    counter: u64,
+}
+
+/// How many notices stay on screen; older ones go first.
+const MAX_NOTICES: usize = 3;
+
+impl ChatState {
+    pub fn new(me: &str) -> Self {
+        Self {
+            me: me.to_owned(),
+            signaling: SignalingState::Online,
+            selected: None,
+            notices: Vec::new(),
+            peers: Vec::new(),
+            counter: 0,
+        }
+    }
+
+    /// The peers, most recent activity first.
+    pub fn peers(&self) -> Vec<&PeerEntry> {
+        let mut peers: Vec<&PeerEntry> = self.peers.iter().collect();
+        peers.sort_by_key(|p| std::cmp::Reverse(p.last_activity));
+        peers
+    }
+
+    pub fn peer(&self, name: &str) -> Option<&PeerEntry> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    pub fn selected_peer(&self) -> Option<&PeerEntry> {
+        self.peer(self.selected.as_deref()?)
+    }
+
+    /// Adds `name` to the sidebar (if new) and opens its conversation. Returns the trimmed
+    /// name to call.
+    pub fn add_peer(&mut self, name: &str) -> Result<String, AddPeerError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AddPeerError::Empty);
+        }
+        if name == self.me {
+            return Err(AddPeerError::Yourself);
+        }
+        self.entry(name);
+        self.select(name);
+        Ok(name.to_owned())
+    }
+
+    /// Opens `name`'s conversation and marks it read.
+    pub fn select(&mut self, name: &str) {
+        if let Some(peer) = self.peers.iter_mut().find(|p| p.name == name) {
+            peer.unread = 0;
+            self.selected = Some(name.to_owned());
+        }
+    }
+
+    /// Back to the peer list (the phone layout shows one screen at a time).
+    pub fn deselect(&mut self) {
+        self.selected = None;
+    }
+
+    /// Records a message I sent to `peer`; `accepted` is what the client answered.
+    pub fn record_sent(&mut self, peer: &str, text: &str, accepted: bool, at: MessageTime) {
+        let delivery = if accepted {
+            Delivery::Sent
+        } else {
+            Delivery::Failed
+        };
+        self.push(peer, Direction::Mine, text, at, Some(delivery));
+    }
+
+    /// Whether I can send to `peer` now, or why not.
+    pub fn composer(&self, peer: &str) -> Composer {
+        let Some(entry) = self.peer(peer) else {
+            return Composer::Disabled(format!("Add {peer} first."));
+        };
+        match entry.status {
+            PeerStatus::Connected => Composer::Ready,
+            PeerStatus::New | PeerStatus::Connecting => {
+                Composer::Disabled(format!("Connecting to {peer}…"))
+            }
+            _ => Composer::Disabled(format!("{peer} is not connected. Press Connect to retry.")),
+        }
+    }
+
+    /// Whether calling `peer` makes sense now: not yet called, or the chat ended or broke.
+    pub fn can_call(&self, peer: &str) -> bool {
+        self.peer(peer).is_some_and(|p| {
+            matches!(
+                p.status,
+                PeerStatus::New
+                    | PeerStatus::Disconnected
+                    | PeerStatus::Failed
+                    | PeerStatus::Closed
+            )
+        })
+    }
+
+    /// Takes a client event into the state.
+    pub fn apply(&mut self, event: ClientEvent, at: MessageTime) {
+        match event {
+            ClientEvent::Message { from, text } => {
+                self.push(&from, Direction::Theirs, &text, at, None);
+                if self.selected.as_deref() != Some(from.as_str()) {
+                    self.entry(&from).unread += 1;
+                }
+            }
+            ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
+            ClientEvent::PeerDisconnected(peer) => {
+                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer)
+                    && !entry.status.is_finished()
+                {
+                    entry.status = PeerStatus::Closed;
+                }
+            }
+            ClientEvent::Status { peer, status } => self.set_status(&peer, status),
+            ClientEvent::Presence { user, online } => {
+                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == user) {
+                    entry.online = Some(online);
+                }
+            }
+            ClientEvent::Signaling(state) => self.signaling = state,
+            ClientEvent::Error(error) => self.report(error, at),
+            ClientEvent::Registered | ClientEvent::RegistrationRefused(_) => {}
+        }
+    }
+
+    /// Dismisses a notice.
+    pub fn dismiss(&mut self, id: u64) {
+        self.notices.retain(|n| n.id != id);
+    }
+
+    /// An error about one peer goes into its conversation; others become notices.
+    fn report(&mut self, error: ClientError, at: MessageTime) {
+        match peer_of(&error) {
+            Some(peer) if self.peer(peer).is_some() => {
+                let peer = peer.to_owned();
+                self.push(&peer, Direction::Note, &error.to_string(), at, None);
+            }
+            _ => {
+                let id = self.tick();
+                self.notices.push(Notice {
+                    id,
+                    text: error.to_string(),
+                });
+                let excess = self.notices.len().saturating_sub(MAX_NOTICES);
+                self.notices.drain(..excess);
+            }
+        }
+    }
+
+    fn set_status(&mut self, peer: &str, status: PeerStatus) {
+        let tick = self.tick();
+        let entry = self.entry(peer);
+        entry.status = status;
+        entry.last_activity = entry.last_activity.max(tick);
+    }
+
+    fn push(
+        &mut self,
+        peer: &str,
+        direction: Direction,
+        text: &str,
+        at: MessageTime,
+        delivery: Option<Delivery>,
+    ) {
+        let id = self.tick();
+        let entry = self.entry(peer);
+        entry.last_activity = id;
+        entry.messages.push(ChatMessage {
+            id,
+            direction,
+            text: text.to_owned(),
+            at,
+            delivery,
+        });
+    }
+
+    /// The peer's entry, created on first mention (someone who calls me appears by
+    /// themselves).
+    fn entry(&mut self, name: &str) -> &mut PeerEntry {
+        let index = match self.peers.iter().position(|p| p.name == name) {
+            Some(index) => index,
+            None => {
+                let last_activity = self.tick();
+                self.peers.push(PeerEntry {
+                    name: name.to_owned(),
+                    status: PeerStatus::New,
+                    online: None,
+                    unread: 0,
+                    messages: Vec::new(),
+                    last_activity,
+                });
+                self.peers.len() - 1
+            }
+        };
+        &mut self.peers[index]
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+}
+
+/// The peer an error is about, if any.
+fn peer_of(error: &ClientError) -> Option<&str> {
+    match error {
+        ClientError::AlreadyConnected(peer)
+        | ClientError::PeerOffline(peer)
+        | ClientError::PeerTimeout(peer)
+        | ClientError::PeerNotConnected(peer)
+        | ClientError::Transport { peer, .. } => Some(peer),
+        ClientError::BadSignal { from, .. } | ClientError::UnexpectedSignal { from, .. } => {
+            Some(from)
+        }
+        _ => None,
+    }
+}

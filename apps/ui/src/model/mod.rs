@@ -1,0 +1,14 @@
+//! The UI's state in plain Rust types: what the screens show, and how client events and
+//! user actions change it. No Dioxus here, so every rule is a unit test.
+
+mod chat;
+mod login;
+
+pub use chat::{
+    AddPeerError, ChatMessage, ChatState, Composer, Delivery, Direction, MessageTime, Notice,
+    PeerEntry, Tone,
+};
+pub use login::{LoginForm, default_server_url};
+
+#[cfg(test)]
+mod tests;

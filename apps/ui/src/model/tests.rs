@@ -1,0 +1,216 @@
+use peerchat_core::{ClientError, ClientEvent, PeerStatus, SignalingState};
+
+use super::*;
+
+const T: MessageTime = MessageTime { hour: 9, minute: 5 };
+
+fn message(from: &str, text: &str) -> ClientEvent {
+    ClientEvent::Message {
+        from: from.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+fn status(peer: &str, status: PeerStatus) -> ClientEvent {
+    ClientEvent::Status {
+        peer: peer.to_owned(),
+        status,
+    }
+}
+
+#[test]
+fn the_page_host_gives_the_default_server() {
+    assert_eq!(
+        default_server_url("http:", "localhost:8080", None),
+        "ws://localhost:8080/mqtt"
+    );
+    assert_eq!(
+        default_server_url("https:", "chat.example", None),
+        "wss://chat.example/mqtt"
+    );
+    assert_eq!(
+        default_server_url("http:", "a:1", Some(" mqtt://b:1883 ")),
+        "mqtt://b:1883"
+    );
+    assert_eq!(
+        default_server_url("http:", "a:1", Some("")),
+        "ws://a:1/mqtt"
+    );
+}
+
+#[test]
+fn login_needs_a_valid_name_and_a_server() {
+    let form = |username: &str, server_url: &str| LoginForm {
+        username: username.to_owned(),
+        server_url: server_url.to_owned(),
+    };
+    assert_eq!(
+        form(" alice ", " ws://h/mqtt ").validated(),
+        Ok(("alice".to_owned(), "ws://h/mqtt".to_owned()))
+    );
+    assert!(
+        form("  ", "ws://h/mqtt")
+            .validated()
+            .unwrap_err()
+            .contains("username")
+    );
+    assert!(form("a/b", "ws://h/mqtt").validated().is_err());
+    assert!(
+        form("alice", "")
+            .validated()
+            .unwrap_err()
+            .contains("server")
+    );
+}
+
+#[test]
+fn adding_a_peer_opens_its_conversation() {
+    let mut chat = ChatState::new("alice");
+    assert_eq!(chat.add_peer(" bob "), Ok("bob".to_owned()));
+    assert_eq!(chat.selected.as_deref(), Some("bob"));
+    assert_eq!(chat.peer("bob").unwrap().status, PeerStatus::New);
+    assert_eq!(chat.add_peer(""), Err(AddPeerError::Empty));
+    assert_eq!(chat.add_peer("alice"), Err(AddPeerError::Yourself));
+    assert_eq!(chat.add_peer("bob"), Ok("bob".to_owned()));
+    assert_eq!(chat.peers().len(), 1, "adding twice keeps one entry");
+}
+
+#[test]
+fn a_caller_appears_by_itself() {
+    let mut chat = ChatState::new("alice");
+    chat.apply(status("carol", PeerStatus::Connecting), T);
+    chat.apply(ClientEvent::PeerConnected("carol".to_owned()), T);
+    let carol = chat.peer("carol").expect("carol is listed");
+    assert_eq!(carol.status, PeerStatus::Connected);
+    assert_eq!(carol.tone(), Tone::Good);
+}
+
+#[test]
+fn messages_to_other_conversations_count_as_unread() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.apply(message("bob", "hi"), T);
+    chat.apply(message("carol", "psst"), T);
+    chat.apply(message("carol", "there?"), T);
+    assert_eq!(chat.peer("bob").unwrap().unread, 0, "bob's chat is open");
+    assert_eq!(chat.peer("carol").unwrap().unread, 2);
+    chat.select("carol");
+    assert_eq!(chat.peer("carol").unwrap().unread, 0);
+}
+
+#[test]
+fn the_sidebar_shows_the_latest_activity_first_with_a_preview() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.add_peer("carol").unwrap();
+    chat.apply(message("bob", "newest"), T);
+    let names: Vec<_> = chat.peers().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, ["bob", "carol"]);
+    assert_eq!(
+        chat.peer("bob").unwrap().preview().as_deref(),
+        Some("newest")
+    );
+    chat.record_sent("bob", &"x".repeat(50), true, T);
+    let preview = chat.peer("bob").unwrap().preview().unwrap();
+    assert_eq!(preview, format!("You: {}…", "x".repeat(40)));
+    assert_eq!(chat.peer("carol").unwrap().preview(), None);
+}
+
+#[test]
+fn my_messages_carry_their_delivery() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.record_sent("bob", "one", true, T);
+    chat.record_sent("bob", "two", false, T);
+    let deliveries: Vec<_> = chat
+        .peer("bob")
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.delivery)
+        .collect();
+    assert_eq!(deliveries, [Some(Delivery::Sent), Some(Delivery::Failed)]);
+}
+
+#[test]
+fn the_composer_says_why_it_cannot_send() {
+    let mut chat = ChatState::new("alice");
+    assert!(matches!(chat.composer("bob"), Composer::Disabled(_)));
+    chat.add_peer("bob").unwrap();
+    assert!(chat.can_call("bob"), "a new peer is called");
+    chat.apply(status("bob", PeerStatus::Connecting), T);
+    assert!(!chat.can_call("bob"));
+    assert_eq!(
+        chat.composer("bob"),
+        Composer::Disabled("Connecting to bob…".to_owned())
+    );
+    chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+    assert_eq!(chat.composer("bob"), Composer::Ready);
+    assert!(!chat.can_call("bob"));
+    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    assert!(
+        matches!(chat.composer("bob"), Composer::Disabled(why) if why.contains("not connected"))
+    );
+    assert!(chat.can_call("bob"));
+    assert_eq!(chat.peer("bob").unwrap().tone(), Tone::Bad);
+}
+
+#[test]
+fn status_dots_follow_the_status() {
+    assert_eq!(Tone::of(PeerStatus::Connecting), Tone::Pending);
+    assert_eq!(Tone::of(PeerStatus::New), Tone::Pending);
+    assert_eq!(Tone::of(PeerStatus::Failed), Tone::Bad);
+    assert_eq!(Tone::of(PeerStatus::Disconnected), Tone::Bad);
+}
+
+#[test]
+fn errors_about_a_listed_peer_go_into_its_conversation() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.apply(
+        ClientEvent::Error(ClientError::PeerOffline("bob".to_owned())),
+        T,
+    );
+    let note = chat.peer("bob").unwrap().messages.last().unwrap().clone();
+    assert_eq!(note.direction, Direction::Note);
+    assert!(note.text.contains("offline"));
+    assert!(chat.notices.is_empty());
+}
+
+#[test]
+fn errors_about_strangers_become_notices_and_add_no_peer() {
+    let mut chat = ChatState::new("alice");
+    for _ in 0..5 {
+        let error = ClientError::PeerTimeout("mallory".to_owned());
+        chat.apply(ClientEvent::Error(error), T);
+    }
+    assert!(
+        chat.peer("mallory").is_none(),
+        "a stranger's error lists no one"
+    );
+    assert_eq!(chat.notices.len(), 3, "old notices make room");
+    let id = chat.notices[0].id;
+    chat.dismiss(id);
+    assert_eq!(chat.notices.len(), 2);
+}
+
+#[test]
+fn presence_and_signaling_reach_the_screen() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.apply(
+        ClientEvent::Presence {
+            user: "bob".to_owned(),
+            online: true,
+        },
+        T,
+    );
+    assert_eq!(chat.peer("bob").unwrap().online, Some(true));
+    chat.apply(ClientEvent::Signaling(SignalingState::Reconnecting), T);
+    assert_eq!(chat.signaling, SignalingState::Reconnecting);
+}
+
+#[test]
+fn times_print_as_hours_and_minutes() {
+    assert_eq!(T.to_string(), "09:05");
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds peerchat's web app into a static bundle, optimised for size:
+#   platforms/web/build.sh [OUT_DIR]      (default: ${CARGO_TARGET_DIR:-target}/web-app)
+# The bundle works at any URL: index.html, the wasm-bindgen JS glue and the wasm, each with
+# a .gz copy that peerchat-server sends to browsers that accept gzip.
+#
+# Installs what it needs: the wasm32 target (rust-toolchain.toml), wasm-bindgen's CLI at
+# exactly the version in Cargo.lock, and wasm-opt from npm's binaryen (pinned by
+# platforms/web/package-lock.json).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+target_dir=${CARGO_TARGET_DIR:-target}
+out=${1:-$target_dir/web-app}
+
+rustup toolchain install >/dev/null
+
+# wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+wasm_bindgen=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen" ]; then
+    echo "installing wasm-bindgen-cli $wasm_bindgen (the version in Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$wasm_bindgen"
+fi
+if [ ! -x platforms/web/node_modules/.bin/wasm-opt ]; then
+    npm ci --prefix platforms/web --no-audit --no-fund
+fi
+
+cargo build -p peerchat-web --target wasm32-unknown-unknown --profile web-release
+rm -rf "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" \
+    "$target_dir/wasm32-unknown-unknown/web-release/peerchat-web.wasm"
+wasm="$out/peerchat-web_bg.wasm"
+# The features are those rustc enables by default for wasm32-unknown-unknown.
+platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-multivalue --enable-reference-types \
+    "$wasm" -o "$wasm"
+cp platforms/web/index.html "$out/"
+
+# Everything in the bundle is fetched on first load (the page, the glue and its snippets,
+# the wasm): each gets a gzip copy, and the sizes add up to the first load.
+raw=0 zipped=0
+while IFS= read -r -d '' file; do
+    gzip -9 -k -f "$file"
+    raw=$((raw + $(stat -c %s "$file")))
+    zipped=$((zipped + $(stat -c %s "$file.gz")))
+done < <(find "$out" -type f ! -name '*.gz' -print0)
+echo "web app in $out: first load $((raw / 1024)) KiB raw, $((zipped / 1024)) KiB gzip ($raw / $zipped bytes)"

@@ -1,0 +1,50 @@
+//! End to end through peerchat's real web app (platforms/web) in headless Chromium: people
+//! log in, add each other and chat by typing and clicking, as they would.
+//!
+//! The app comes from peerchat-server's HTTP port and joins its `/mqtt` endpoint by
+//! default, exactly as at `http://localhost:8080`. Each test runs in a private network
+//! namespace (see tests/browser.rs). Screenshots land in `<target>/test-output`.
+
+use peerchat_e2e::app_page::{AppPage, app_dir};
+use peerchat_e2e::{PeerchatServer, namespaced_test};
+
+namespaced_test! {
+    fn two_people_chat_through_the_web_app() {
+        let server = PeerchatServer::serving(&app_dir());
+        let alice = AppPage::open(&server.http_url, "alice");
+        let bob = AppPage::open(&server.http_url, "bob");
+        alice.log_in();
+        bob.log_in();
+        alice.expect_signed_in();
+        bob.expect_signed_in();
+
+        alice.add_peer("bob");
+        alice.expect_status("connected");
+        bob.open_chat("alice");
+        bob.expect_status("connected");
+
+        alice.send("hello bob");
+        alice.expect_bubble("mine", "hello bob");
+        bob.expect_bubble("theirs", "hello bob");
+        bob.send("hi alice, got it");
+        alice.expect_bubble("theirs", "hi alice, got it");
+
+        let shots = [alice.screenshot("app-alice"), bob.screenshot("app-bob")];
+        println!("screenshots: {}", shots.map(|p| p.display().to_string()).join(", "));
+    }
+}
+
+namespaced_test! {
+    fn a_taken_name_is_refused_on_the_login_screen() {
+        let server = PeerchatServer::serving(&app_dir());
+        let alice = AppPage::open(&server.http_url, "alice");
+        alice.log_in();
+        alice.expect_signed_in();
+
+        let impostor = AppPage::open(&server.http_url, "alice");
+        impostor.log_in();
+        let error = impostor.expect_login_error();
+        assert!(error.contains("already taken"), "login error: {error}");
+        impostor.screenshot("app-name-taken");
+    }
+}

@@ -1,0 +1,152 @@
+//! peerchat's real web app (platforms/web, built by platforms/web/build.sh) in headless
+//! Chromium, driven the way a person uses it: keystrokes into its fields, clicks on its
+//! buttons, and reading what the screen shows.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::wait_for;
+use crate::webdriver::Browser;
+
+/// The Enter key, as WebDriver types it.
+pub const ENTER: &str = "\u{E007}";
+
+/// `<target>/<name>`, next to the test binaries' profile directories.
+fn target_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> → target/<name>
+    exe.ancestors()
+        .nth(3)
+        .expect("tests run from target/<profile>/deps")
+        .join(name)
+}
+
+/// The built web app: `<target>/web-app`. Pass it to `PeerchatServer::serving`.
+pub fn app_dir() -> PathBuf {
+    let dir = target_path("web-app");
+    assert!(
+        dir.join("index.html").exists() && dir.join("peerchat-web_bg.wasm").exists(),
+        "the web app is missing from {}: build it with platforms/web/build.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// Where tests leave screenshots: `<target>/test-output`.
+pub fn output_dir() -> PathBuf {
+    let dir = target_path("test-output");
+    std::fs::create_dir_all(&dir).expect("the test output directory can be made");
+    dir
+}
+
+/// The app in a browser of its own.
+pub struct AppPage {
+    pub user: String,
+    browser: Browser,
+}
+
+impl AppPage {
+    /// Opens the app at `url` and waits for its login screen.
+    pub fn open(url: &str, user: &str) -> Self {
+        let browser = Browser::start();
+        browser.navigate(url);
+        let page = Self {
+            user: user.to_owned(),
+            browser,
+        };
+        page.wait_for_text("#username", "the login screen", |_| true);
+        page
+    }
+
+    /// Types the username and presses Enter; the server field keeps its default.
+    pub fn log_in(&self) {
+        self.type_into("#username", &format!("{}{ENTER}", self.user));
+    }
+
+    /// Waits until the chat screen says who is signed in.
+    pub fn expect_signed_in(&self) {
+        let user = self.user.clone();
+        self.wait_for_text(".my-name", "the chat screen", |name| name == user);
+    }
+
+    /// Waits for the login screen's error and returns it.
+    pub fn expect_login_error(&self) -> String {
+        self.wait_for_text(".login .error", "a login error", |_| true)
+    }
+
+    /// Types `peer` into "add peer" and presses Enter.
+    pub fn add_peer(&self, peer: &str) {
+        self.type_into(".add-peer input", &format!("{peer}{ENTER}"));
+    }
+
+    /// Opens `peer`'s conversation from the list, once `peer` is listed.
+    pub fn open_chat(&self, peer: &str) {
+        let row = format!(r#".peer[aria-label^="{peer},"]"#);
+        self.wait_for_text(&row, &format!("{peer} in the list"), |_| true);
+        self.click(&row);
+    }
+
+    /// Waits until the open conversation's header shows `status`.
+    pub fn expect_status(&self, status: &str) {
+        self.wait_for_text(".conversation-header .status", status, |s| s == status);
+    }
+
+    /// Types `text` into the message field and presses Enter.
+    pub fn send(&self, text: &str) {
+        self.type_into(".composer input", &format!("{text}{ENTER}"));
+    }
+
+    /// Waits until the open conversation shows `text` in a bubble of `side` ("mine" or
+    /// "theirs").
+    pub fn expect_bubble(&self, side: &str, text: &str) {
+        let script = "return [...document.querySelectorAll(arguments[0])]\
+                      .map(e => e.textContent);";
+        let selector = format!(".bubble.{side} .text");
+        wait_for(&format!("{}: {side} bubble {text:?}", self.user), || {
+            let texts = self.browser.execute(script, json!([selector])).ok()?;
+            texts.as_array()?.iter().any(|t| t == text).then_some(())
+        });
+    }
+
+    /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self
+            .browser
+            .screenshot()
+            .unwrap_or_else(|e| panic!("{}: screenshot failed: {e}", self.user));
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "{}: the screenshot is not a PNG",
+            self.user
+        );
+        let path = output_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("the screenshot can be saved");
+        path
+    }
+
+    fn type_into(&self, selector: &str, text: &str) {
+        self.browser
+            .type_into(selector, text)
+            .unwrap_or_else(|e| panic!("{}: typing into {selector}: {e}", self.user));
+    }
+
+    fn click(&self, selector: &str) {
+        self.browser
+            .click(selector)
+            .unwrap_or_else(|e| panic!("{}: clicking {selector}: {e}", self.user));
+    }
+
+    /// Waits until the element matching `selector` exists and its text passes `wanted`;
+    /// returns the text.
+    fn wait_for_text(&self, selector: &str, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let script = "const e = document.querySelector(arguments[0]); \
+                      return e ? e.textContent : null;";
+        wait_for(&format!("{}: {what}", self.user), || {
+            match self.browser.execute(script, json!([selector])) {
+                Ok(Value::String(text)) if wanted(&text) => Some(text),
+                _ => None,
+            }
+        })
+    }
+}
