@@ -26,8 +26,10 @@ namespaced_test! {
         alice.send("hello bob");
         alice.expect_bubble("mine", "hello bob");
         bob.expect_bubble("theirs", "hello bob");
+        alice.expect_delivered("hello bob");
         bob.send("hi alice, got it");
         alice.expect_bubble("theirs", "hi alice, got it");
+        bob.expect_delivered("hi alice, got it");
 
         let shots = [alice.screenshot("app-alice"), bob.screenshot("app-bob")];
         println!("screenshots: {}", shots.map(|p| p.display().to_string()).join(", "));

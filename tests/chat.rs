@@ -52,9 +52,10 @@ fn three_clients_chat(broker: &Broker) {
             e["event"] == "peer_disconnected" && e["peer"] == "carol"
         });
     }
-    // The others still chat.
-    alice.send("bob", "still here");
+    // The others still chat, and peerchat peers acknowledge what they receive.
+    let id = alice.send("bob", "still here");
     bob.expect_message("alice", "still here");
+    alice.expect_delivered("bob", id);
 }
 
 /// A second client with a name in use is refused with a clear message and a non-zero exit;

@@ -13,13 +13,16 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
 
+# Mosquitto and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
+# mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
+# the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
+# desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
+packages=(mosquitto chromium chromium-driver iproute2 npm
+          libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev clang-14 llvm-14)
 missing=()
-[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-command -v ip >/dev/null || missing+=(iproute2)
-# tests/compat.rs's stand-in for the original client needs mqtt.js from npm.
-command -v npm >/dev/null || missing+=(npm)
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing from Debian: ${missing[*]}"
     apt-get update -qq
@@ -30,7 +33,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "build (the end-to-end tests run these binaries)"
-cargo build --workspace --bins
+cargo build --bins
 
 step "build the web app (platforms/web/build.sh: installs wasm-bindgen's CLI and wasm-opt if missing)"
 platforms/web/build.sh "$target_dir/web-app"
@@ -72,6 +75,19 @@ WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
     tests/support/netns.sh cargo test "${web_core[@]}" 2>&1 | tee -a "$log"
 web_status=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] || status=$web_status
+# The platform checks print their own verdict; each counts as one test in the summary.
+platform_checks() {
+    local name=$1; shift
+    step "$name"
+    if "$@"; then
+        echo "test result: ok. 1 passed; 0 failed ($name)" | tee -a "$log"
+    else
+        echo "test result: FAILED. 0 passed; 1 failed ($name)" | tee -a "$log"
+        status=1
+    fi
+}
+platform_checks "desktop app on a virtual display (tests/desktop.sh)" bash tests/desktop.sh
+platform_checks "Android check and lint (tests/android-check.sh)" bash tests/android-check.sh
 set -e
 # One closing line for the whole run: cargo prints one summary per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

@@ -18,6 +18,7 @@ use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::machine::{Action, ClientMachine, ConnId, SignalingInput, TransportEvent};
 use crate::options::ClientOptions;
 use crate::platform::rt;
+use crate::protocol::MessageId;
 use crate::server_url::ServerUrl;
 
 /// What backends report to the driver.
@@ -156,7 +157,9 @@ impl Client {
         self.try_send_message(peer, text).is_ok()
     }
 
-    pub fn try_send_message(&self, peer: &str, text: &str) -> Result<(), ClientError> {
+    /// Sends `text` to a connected peer; the id comes back in [`ClientEvent::Delivered`]
+    /// when a peerchat peer acknowledges it.
+    pub fn try_send_message(&self, peer: &str, text: &str) -> Result<MessageId, ClientError> {
         let result = self.shared.machine().send_message(peer, text);
         self.shared.wake();
         result

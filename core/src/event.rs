@@ -8,7 +8,8 @@ use std::fmt;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::protocol::ProtocolError;
+use crate::path::PeerPath;
+use crate::protocol::{MessageId, ProtocolError};
 
 /// The status of the connection to one peer, as the original app reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,11 +68,23 @@ pub enum ClientEvent {
         from: String,
         text: String,
     },
+    /// A peerchat peer acknowledged my message `id` (the id `try_send_message` returned).
+    /// Original clients send no acknowledgements.
+    Delivered {
+        peer: String,
+        id: MessageId,
+    },
     PeerConnected(String),
     PeerDisconnected(String),
     Status {
         peer: String,
         status: PeerStatus,
+    },
+    /// How the chat with `peer` runs now; reported when it connects and every
+    /// [`crate::path::PATH_REPORT_INTERVAL`] while it stays connected.
+    Path {
+        peer: String,
+        path: PeerPath,
     },
     /// A user's presence changed (known only for peerchat clients).
     Presence {
@@ -98,6 +111,7 @@ impl ClientEvent {
     pub fn to_json(&self) -> Option<Value> {
         Some(match self {
             Self::Message { from, text } => json!({"event": "message", "from": from, "text": text}),
+            Self::Delivered { peer, id } => json!({"event": "delivered", "peer": peer, "id": id}),
             Self::PeerConnected(peer) => json!({"event": "peer_connected", "peer": peer}),
             Self::PeerDisconnected(peer) => json!({"event": "peer_disconnected", "peer": peer}),
             Self::Status { peer, status } => {
@@ -106,6 +120,9 @@ impl ClientEvent {
             Self::Presence { user, online } => {
                 json!({"event": "presence", "user": user, "online": online})
             }
+            Self::Path { peer, path } => json!({
+                "event": "path", "peer": peer, "kind": path.kind.as_str(), "rtt_ms": path.rtt_ms
+            }),
             Self::Signaling(state) => json!({"event": "signaling", "state": state.as_str()}),
             Self::Error(error) => json!({"event": "error", "message": error.to_string()}),
             Self::Registered | Self::RegistrationRefused(_) => return None,

@@ -7,6 +7,7 @@
 pub mod event;
 pub mod machine;
 pub mod options;
+pub mod path;
 pub mod protocol;
 pub mod reconnect;
 pub mod server_url;
@@ -14,6 +15,7 @@ pub mod server_url;
 pub use event::{ClientError, ClientEvent, PeerStatus, SignalingState};
 pub use machine::ClientMachine;
 pub use options::{ClientOptions, IceServer};
+pub use path::{PathKind, PeerPath};
 
 // The platform is chosen at compile time: webrtc-rs and rumqttc on native targets, the
 // browser's APIs on wasm32. Both supply the same `rt`, `signaling` and `transport` shapes

@@ -109,6 +109,16 @@ impl AppPage {
         });
     }
 
+    /// Waits until my message `text` shows ✓✓: the peer acknowledged it.
+    pub fn expect_delivered(&self, text: &str) {
+        let script = "return [...document.querySelectorAll('.bubble.mine')]\
+                      .some(b => b.querySelector('.text').textContent === arguments[0] \
+                      && b.querySelector('.delivery[aria-label=delivered]') !== null);";
+        wait_for(&format!("{}: ✓✓ on {text:?}", self.user), || {
+            (self.browser.execute(script, json!([text])).ok()? == Value::Bool(true)).then_some(())
+        });
+    }
+
     /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self

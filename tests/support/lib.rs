@@ -332,7 +332,8 @@ impl Cli {
     }
 
     /// Sends and checks the CLI accepted it.
-    pub fn send(&mut self, peer: &str, text: &str) {
+    /// Sends with `/send`, checks it was accepted and returns the message's id.
+    pub fn send(&mut self, peer: &str, text: &str) -> u64 {
         self.command(&format!("/send {peer} {text}"));
         let sent = self.expect("sent", |e| e["event"] == "sent" && e["peer"] == peer);
         assert_eq!(
@@ -340,6 +341,14 @@ impl Cli {
             "{}: send to {peer} refused: {sent}",
             self.user
         );
+        sent["id"].as_u64().expect("an accepted message has an id")
+    }
+
+    /// Waits until `peer` acknowledges message `id`.
+    pub fn expect_delivered(&mut self, peer: &str, id: u64) {
+        self.expect(&format!("delivered #{id} to {peer}"), |e| {
+            e["event"] == "delivered" && e["peer"] == peer && e["id"] == id
+        });
     }
 
     /// Closes stdin and waits for the process to exit.

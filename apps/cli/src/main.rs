@@ -97,7 +97,7 @@ async fn main() -> ExitCode {
                     }
                     Ok(Some(Command::Send { peer, text })) => {
                         let result = client.try_send_message(&peer, &text);
-                        output.sent(&peer, result.as_ref().err());
+                        output.sent(&peer, &result);
                     }
                     Err(message) => output.error(&message),
                 }

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use peerchat_core::protocol::MessageId;
 use peerchat_core::{ClientError, ClientEvent};
 use serde_json::{Value, json};
 
@@ -23,14 +24,18 @@ impl Output {
         );
     }
 
-    pub fn sent(&self, peer: &str, error: Option<&ClientError>) {
-        let mut value = json!({"event": "sent", "peer": peer, "ok": error.is_none()});
-        if let Some(error) = error {
-            value["reason"] = Value::from(error.to_string());
-        }
-        let text = match error {
-            None => format!("* sent to {peer}"),
-            Some(error) => format!("! not sent to {peer}: {error}"),
+    /// What became of a `/send`: its id (named again by a later `delivered`), or why not.
+    pub fn sent(&self, peer: &str, result: &Result<MessageId, ClientError>) {
+        let mut value = json!({"event": "sent", "peer": peer, "ok": result.is_ok()});
+        let text = match result {
+            Ok(id) => {
+                value["id"] = Value::from(*id);
+                format!("* sent to {peer} (#{id})")
+            }
+            Err(error) => {
+                value["reason"] = Value::from(error.to_string());
+                format!("! not sent to {peer}: {error}")
+            }
         };
         self.emit(value, text);
     }
@@ -48,6 +53,10 @@ impl Output {
         };
         let text = match event {
             ClientEvent::Message { from, text } => format!("[{from}] {text}"),
+            ClientEvent::Delivered { peer, id } => format!("* {peer} received #{id}"),
+            // Every couple of seconds per chat: for programs, not for eyes.
+            ClientEvent::Path { .. } if !self.json => return,
+            ClientEvent::Path { .. } => String::new(),
             ClientEvent::PeerConnected(peer) => format!("* {peer} connected"),
             ClientEvent::PeerDisconnected(peer) => format!("* {peer} disconnected"),
             ClientEvent::Status { peer, status } => format!("* {peer}: {status}"),

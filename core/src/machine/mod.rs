@@ -16,9 +16,10 @@ use std::collections::{BTreeMap, VecDeque};
 use tracing::{debug, warn};
 
 use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::path::PeerPath;
 use crate::protocol::{
-    self, Capabilities, IceCandidate, MAX_CHAT_MESSAGE_BYTES, PROTOCOL_VERSION, SdpKind,
-    SessionDescription, SignalMessage, incoming_topic,
+    self, Capabilities, ChatFrame, FEATURE_ACKS, IceCandidate, MAX_CHAT_MESSAGE_BYTES, MessageId,
+    PROTOCOL_VERSION, SdpKind, SessionDescription, SignalMessage, incoming_topic,
 };
 
 pub use peer::Role;
@@ -115,6 +116,8 @@ pub enum TransportEvent {
     LocalCandidate(IceCandidate),
     ChannelOpen,
     ChannelMessage(String),
+    /// How the connection runs now (see [`crate::path`]).
+    Path(PeerPath),
     ChannelClosed,
     /// The peer connection's overall state changed.
     StateChanged(PeerStatus),
@@ -133,6 +136,8 @@ pub struct ClientMachine {
     /// Last known presence of other peerchat users.
     presence: BTreeMap<String, bool>,
     next_conn: ConnId,
+    /// The id of my next chat message (see [`protocol::ChatFrame`]).
+    next_message: MessageId,
     actions: VecDeque<Action>,
     events: VecDeque<ClientEvent>,
 }
@@ -148,6 +153,7 @@ impl ClientMachine {
             early_candidates: BTreeMap::new(),
             presence: BTreeMap::new(),
             next_conn: 1,
+            next_message: 1,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -226,8 +232,9 @@ impl ClientMachine {
         Ok(())
     }
 
-    /// Sends one chat message to a connected peer.
-    pub fn send_message(&mut self, peer: &str, text: &str) -> Result<(), ClientError> {
+    /// Sends one chat message to a connected peer. Its id comes back in a
+    /// [`ClientEvent::Delivered`] when the peer acknowledges it (peerchat peers only).
+    pub fn send_message(&mut self, peer: &str, text: &str) -> Result<MessageId, ClientError> {
         if text.len() > MAX_CHAT_MESSAGE_BYTES {
             return Err(ClientError::MessageTooLarge {
                 size: text.len(),
@@ -236,11 +243,30 @@ impl ClientMachine {
         }
         match self.peers.get(peer) {
             Some(session) if session.channel_open => {
+                let id = self.next_message;
+                self.next_message += 1;
+                let text = if session.speaks(FEATURE_ACKS) {
+                    ChatFrame::Message {
+                        id,
+                        text: text.to_owned(),
+                    }
+                    .encode()
+                } else {
+                    text.to_owned()
+                };
+                // JSON escaping can grow a text that fitted; the channel's limit is on what
+                // is sent.
+                if text.len() > MAX_CHAT_MESSAGE_BYTES {
+                    return Err(ClientError::MessageTooLarge {
+                        size: text.len(),
+                        limit: MAX_CHAT_MESSAGE_BYTES,
+                    });
+                }
                 self.actions.push_back(Action::SendText {
                     conn: session.conn,
-                    text: text.to_owned(),
+                    text,
                 });
-                Ok(())
+                Ok(id)
             }
             _ => Err(ClientError::PeerNotConnected(peer.to_owned())),
         }
@@ -303,10 +329,8 @@ impl ClientMachine {
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events.push_back(ClientEvent::PeerConnected(peer));
             }
-            TransportEvent::ChannelMessage(text) => {
-                self.events
-                    .push_back(ClientEvent::Message { from: peer, text });
-            }
+            TransportEvent::ChannelMessage(text) => self.on_chat(peer, text),
+            TransportEvent::Path(path) => self.events.push_back(ClientEvent::Path { peer, path }),
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
             TransportEvent::Failed(reason) => {
@@ -336,6 +360,41 @@ impl ClientMachine {
         }
     }
 
+    /// One message on a peer's chat channel: plain text from an original client, or a
+    /// frame from a peerchat peer that speaks acks (answered with an ack).
+    fn on_chat(&mut self, peer: String, text: String) {
+        let session = self.peers.get_mut(&peer).expect("caller found it");
+        let frame = if session.speaks(FEATURE_ACKS) {
+            ChatFrame::decode(&text)
+        } else {
+            None
+        };
+        match frame {
+            Some(ChatFrame::Message { id, text }) => {
+                let conn = session.conn;
+                let fresh = session.last_received.is_none_or(|last| id > last);
+                self.actions.push_back(Action::SendText {
+                    conn,
+                    text: ChatFrame::Ack { id }.encode(),
+                });
+                if fresh {
+                    session.last_received = Some(id);
+                    self.events
+                        .push_back(ClientEvent::Message { from: peer, text });
+                } else {
+                    debug!(%peer, id, "duplicate message acknowledged again, not shown twice");
+                }
+            }
+            Some(ChatFrame::Ack { id }) => {
+                self.events.push_back(ClientEvent::Delivered { peer, id });
+            }
+            // Not a frame: shown as it came, so nothing a peer sends is lost.
+            None => self
+                .events
+                .push_back(ClientEvent::Message { from: peer, text }),
+        }
+    }
+
     // ---- Transport -------------------------------------------------------------------
 
     fn publish_description(&mut self, peer: &str, sdp: String) {
@@ -344,7 +403,7 @@ impl ClientMachine {
         let early = std::mem::take(&mut session.early_local);
         let caps = Some(Capabilities {
             version: PROTOCOL_VERSION,
-            features: Vec::new(),
+            features: protocol::supported_features(),
         });
         let from = self.me.clone();
         let message = match session.role {

@@ -4,7 +4,7 @@
 //! description before candidates, own description before own candidates) live in one place.
 
 use crate::event::PeerStatus;
-use crate::protocol::{Capabilities, IceCandidate};
+use crate::protocol::{Capabilities, IceCandidate, MessageId};
 
 use super::ConnId;
 
@@ -37,6 +37,8 @@ pub(super) struct PeerSession {
     pub channel_open: bool,
     /// The peer announced peerchat's additions (absent for the original client).
     pub remote_caps: Option<Capabilities>,
+    /// The id of the last numbered message shown from the peer, to show each once.
+    pub last_received: Option<MessageId>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
 }
@@ -54,8 +56,16 @@ impl PeerSession {
             early_local: Vec::new(),
             channel_open: false,
             remote_caps: None,
+            last_received: None,
             setup_deadline: Some(setup_deadline),
         }
+    }
+
+    /// Whether the peer announced `feature` (we announce every feature we know).
+    pub fn speaks(&self, feature: &str) -> bool {
+        self.remote_caps
+            .as_ref()
+            .is_some_and(|caps| caps.features.iter().any(|f| f == feature))
     }
 
     /// Whether a remote candidate belongs to this connection's ICE session.

@@ -402,20 +402,142 @@ fn happy_path_offerer_and_answerer() {
             ClientEvent::PeerConnected("bob".into()),
         ]
     );
-    alice.send_message("bob", "hi bob").unwrap();
+    // Both announced acks: messages go numbered, and come back acknowledged.
+    let id = alice.send_message("bob", "hi bob").unwrap();
+    let frame = ChatFrame::Message {
+        id,
+        text: "hi bob".into(),
+    }
+    .encode();
     assert_eq!(
         drain(&mut alice).0,
         [Action::SendText {
             conn: a_conn,
-            text: "hi bob".into()
+            text: frame.clone()
         }]
     );
     bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage("hi bob".into()));
-    assert!(drain(&mut bob).1.contains(&ClientEvent::Message {
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame));
+    let (actions, events) = drain(&mut bob);
+    assert!(events.contains(&ClientEvent::Message {
         from: "alice".into(),
         text: "hi bob".into()
     }));
+    let ack = ChatFrame::Ack { id }.encode();
+    assert_eq!(
+        actions,
+        [Action::SendText {
+            conn: b_conn,
+            text: ack.clone()
+        }]
+    );
+    alice.handle_transport(a_conn, TransportEvent::ChannelMessage(ack));
+    assert_eq!(
+        drain(&mut alice).1,
+        [ClientEvent::Delivered {
+            peer: "bob".into(),
+            id
+        }]
+    );
+}
+
+/// Bob is an original client: his answer announces nothing.
+fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
+    alice.connect_to_peer("bob", T0).unwrap();
+    let conn = conn_of(&drain(alice).0);
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    drain(alice);
+    deliver(
+        alice,
+        &SignalMessage::SignalAnswer {
+            from: "bob".into(),
+            answer: SessionDescription {
+                kind: SdpKind::Answer,
+                sdp: sdp("bbbb"),
+            },
+            peerchat: None,
+        },
+    );
+    alice.handle_transport(conn, TransportEvent::ChannelOpen);
+    drain(alice);
+    conn
+}
+
+#[test]
+fn messages_to_an_original_client_stay_plain_text() {
+    let mut alice = online("alice");
+    let conn = connected_to_original(&mut alice);
+    alice.send_message("bob", "hello").unwrap();
+    assert_eq!(
+        drain(&mut alice).0,
+        [Action::SendText {
+            conn,
+            text: "hello".into()
+        }]
+    );
+    // Even text shaped like a frame is only text from an original client.
+    let lookalike = r#"{"type":"ack","id":1}"#;
+    alice.handle_transport(conn, TransportEvent::ChannelMessage(lookalike.into()));
+    let (actions, events) = drain(&mut alice);
+    assert!(actions.is_empty(), "no ack goes to an original client");
+    assert_eq!(
+        events,
+        [ClientEvent::Message {
+            from: "bob".into(),
+            text: lookalike.into()
+        }]
+    );
+}
+
+#[test]
+fn a_repeated_numbered_message_is_shown_once_and_acknowledged_again() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    let frame = ChatFrame::Message {
+        id: 5,
+        text: "once".into(),
+    }
+    .encode();
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame.clone()));
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame));
+    let (actions, events) = drain(&mut bob);
+    let shown = events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Message { .. }))
+        .count();
+    assert_eq!(shown, 1);
+    assert_eq!(actions.len(), 2, "both copies are acknowledged");
+}
+
+#[test]
+fn text_from_a_peerchat_peer_that_is_no_frame_is_still_shown() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    for text in ["plain words", "{not json", r#"{"type":"typing"}"#] {
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text.into()));
+        let (actions, events) = drain(&mut bob);
+        assert!(actions.is_empty());
+        assert_eq!(
+            events,
+            [ClientEvent::Message {
+                from: "alice".into(),
+                text: text.into()
+            }]
+        );
+    }
+}
+
+#[test]
+fn a_message_that_outgrows_the_limit_when_framed_is_refused() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    connected_pair(&mut alice, &mut bob);
+    // Quotes double when escaped: the frame is over the limit though the text is not.
+    let text = "\"".repeat(MAX_CHAT_MESSAGE_BYTES / 2 + 10);
+    assert!(matches!(
+        alice.send_message("bob", &text),
+        Err(ClientError::MessageTooLarge { .. })
+    ));
+    assert!(drain(&mut alice).0.is_empty());
 }
 
 #[test]

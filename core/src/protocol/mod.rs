@@ -3,10 +3,12 @@
 //! Byte-compatible with the original JavaScript client (see `docs/PROTOCOL.md`); peerchat's
 //! additions are extra fields and message types that the original client ignores.
 
+mod chat;
 mod limits;
 mod message;
 mod topics;
 
+pub use chat::{ChatFrame, FEATURE_ACKS, MessageId, supported_features};
 pub use limits::{
     MAX_CANDIDATE_BYTES, MAX_CHAT_MESSAGE_BYTES, MAX_MQTT_PACKET_BYTES, MAX_SDP_BYTES,
     MAX_SIGNAL_BYTES, MAX_USERNAME_BYTES, validate_username,

@@ -1,5 +1,5 @@
-//! Launches peerchat's UI on Android.
+//! The Android app's entry point; everything it starts lives in the `peerchat_mobile` library.
 
 fn main() {
-    dioxus::launch(peerchat_ui::App);
+    peerchat_mobile::launch();
 }

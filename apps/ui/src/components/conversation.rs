@@ -34,9 +34,10 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
         let Some(client) = client.read().clone() else {
             return;
         };
-        let accepted = client.send_message(&to, &text);
+        let sent = client.try_send_message(&to, &text);
+        let accepted = sent.is_ok();
         if let Some(state) = chat.write().as_mut() {
-            state.record_sent(&to, &text, accepted, platform::now());
+            state.record_sent(&to, &text, sent, platform::now());
         }
         if accepted {
             draft.set(String::new());
@@ -96,6 +97,7 @@ pub fn Bubble(message: ChatMessage) -> Element {
     };
     let (mark, mark_label) = match message.delivery {
         Some(Delivery::Sent) => ("✓", "sent"),
+        Some(Delivery::Delivered) => ("✓✓", "delivered"),
         Some(Delivery::Failed) => ("!", "not sent"),
         None => ("", ""),
     };

@@ -49,7 +49,7 @@ pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
         main { class: "login",
             form { class: "login-card", onsubmit: submit, aria_label: "Sign in",
                 h1 { "peerchat" }
-                p { class: "tagline", "Chat directly, browser to browser." }
+                p { class: "tagline", "Chat directly, peer to peer." }
                 label { r#for: "username", "Username" }
                 input {
                     id: "username",

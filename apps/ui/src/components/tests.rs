@@ -85,7 +85,15 @@ fn the_open_conversation_shows_bubbles_times_and_delivery() {
     let mut state = ChatState::new("alice");
     state.add_peer("bob").unwrap();
     connected(&mut state, "bob");
-    state.record_sent("bob", "hello bob", true, T);
+    state.record_sent("bob", "hello bob", Ok(1), T);
+    state.record_sent("bob", "and again", Ok(2), T);
+    state.apply(
+        ClientEvent::Delivered {
+            peer: "bob".to_owned(),
+            id: 2,
+        },
+        T,
+    );
     state.apply(
         ClientEvent::Message {
             from: "bob".to_owned(),

@@ -1,6 +1,7 @@
 //! The chat screen's state: the peers, their conversations and statuses, and the banner.
 
-use peerchat_core::{ClientError, ClientEvent, PeerStatus, SignalingState};
+use peerchat_core::protocol::MessageId;
+use peerchat_core::{ClientError, ClientEvent, PeerPath, PeerStatus, SignalingState};
 
 /// A wall-clock time of day, for message stamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,6 +29,8 @@ pub enum Direction {
 pub enum Delivery {
     /// Handed to the peer connection (✓).
     Sent,
+    /// The peer acknowledged it (✓✓): peerchat peers only, original clients send no acks.
+    Delivered,
     /// The client refused it: the peer was not connected.
     Failed,
 }
@@ -40,6 +43,8 @@ pub struct ChatMessage {
     pub at: MessageTime,
     /// Only for my messages.
     pub delivery: Option<Delivery>,
+    /// The client's id for my message, which its acknowledgement names.
+    pub sent_id: Option<MessageId>,
 }
 
 /// One peer in the sidebar, with its conversation.
@@ -51,6 +56,8 @@ pub struct PeerEntry {
     pub online: Option<bool>,
     pub unread: usize,
     pub messages: Vec<ChatMessage>,
+    /// How the connection runs, while it is connected.
+    pub path: Option<PeerPath>,
     /// Orders the sidebar: most recent activity first.
     last_activity: u64,
 }
@@ -208,14 +215,26 @@ impl ChatState {
         self.selected = None;
     }
 
-    /// Records a message I sent to `peer`; `accepted` is what the client answered.
-    pub fn record_sent(&mut self, peer: &str, text: &str, accepted: bool, at: MessageTime) {
-        let delivery = if accepted {
-            Delivery::Sent
-        } else {
-            Delivery::Failed
+    /// Records a message I sent to `peer`, with what the client answered: its id, or why
+    /// it refused (which goes into the conversation as a note).
+    pub fn record_sent(
+        &mut self,
+        peer: &str,
+        text: &str,
+        sent: Result<MessageId, ClientError>,
+        at: MessageTime,
+    ) {
+        let (delivery, sent_id) = match &sent {
+            Ok(id) => (Delivery::Sent, Some(*id)),
+            Err(_) => (Delivery::Failed, None),
         };
         self.push(peer, Direction::Mine, text, at, Some(delivery));
+        if let Some(message) = self.entry(peer).messages.last_mut() {
+            message.sent_id = sent_id;
+        }
+        if let Err(error) = sent {
+            self.push(peer, Direction::Note, &error.to_string(), at, None);
+        }
     }
 
     /// Whether I can send to `peer` now, or why not.
@@ -254,15 +273,31 @@ impl ChatState {
                     self.entry(&from).unread += 1;
                 }
             }
+            ClientEvent::Delivered { peer, id } => {
+                let message = self
+                    .peers
+                    .iter_mut()
+                    .find(|p| p.name == peer)
+                    .and_then(|p| p.messages.iter_mut().rev().find(|m| m.sent_id == Some(id)));
+                if let Some(message) = message {
+                    message.delivery = Some(Delivery::Delivered);
+                }
+            }
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
             ClientEvent::PeerDisconnected(peer) => {
                 if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer)
                     && !entry.status.is_finished()
                 {
                     entry.status = PeerStatus::Closed;
+                    entry.path = None;
                 }
             }
             ClientEvent::Status { peer, status } => self.set_status(&peer, status),
+            ClientEvent::Path { peer, path } => {
+                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer) {
+                    entry.path = Some(path);
+                }
+            }
             ClientEvent::Presence { user, online } => {
                 if let Some(entry) = self.peers.iter_mut().find(|p| p.name == user) {
                     entry.online = Some(online);
@@ -302,6 +337,9 @@ impl ChatState {
         let tick = self.tick();
         let entry = self.entry(peer);
         entry.status = status;
+        if status != PeerStatus::Connected {
+            entry.path = None;
+        }
         entry.last_activity = entry.last_activity.max(tick);
     }
 
@@ -322,6 +360,7 @@ impl ChatState {
             text: text.to_owned(),
             at,
             delivery,
+            sent_id: None,
         });
     }
 
@@ -338,6 +377,7 @@ impl ChatState {
                     online: None,
                     unread: 0,
                     messages: Vec::new(),
+                    path: None,
                     last_activity,
                 });
                 self.peers.len() - 1

@@ -110,26 +110,40 @@ fn the_sidebar_shows_the_latest_activity_first_with_a_preview() {
         chat.peer("bob").unwrap().preview().as_deref(),
         Some("newest")
     );
-    chat.record_sent("bob", &"x".repeat(50), true, T);
+    chat.record_sent("bob", &"x".repeat(50), Ok(1), T);
     let preview = chat.peer("bob").unwrap().preview().unwrap();
     assert_eq!(preview, format!("You: {}…", "x".repeat(40)));
     assert_eq!(chat.peer("carol").unwrap().preview(), None);
 }
 
 #[test]
-fn my_messages_carry_their_delivery() {
+fn my_messages_carry_their_delivery_and_acks_make_them_delivered() {
     let mut chat = ChatState::new("alice");
     chat.add_peer("bob").unwrap();
-    chat.record_sent("bob", "one", true, T);
-    chat.record_sent("bob", "two", false, T);
-    let deliveries: Vec<_> = chat
-        .peer("bob")
-        .unwrap()
-        .messages
-        .iter()
-        .map(|m| m.delivery)
-        .collect();
-    assert_eq!(deliveries, [Some(Delivery::Sent), Some(Delivery::Failed)]);
+    chat.record_sent("bob", "one", Ok(1), T);
+    chat.record_sent("bob", "two", Ok(2), T);
+    let refused = Err(ClientError::PeerNotConnected("bob".to_owned()));
+    chat.record_sent("bob", "three", refused, T);
+    let delivered = |id| ClientEvent::Delivered {
+        peer: "bob".to_owned(),
+        id,
+    };
+    chat.apply(delivered(2), T);
+    chat.apply(delivered(99), T);
+    let messages = &chat.peer("bob").unwrap().messages;
+    let deliveries: Vec<_> = messages.iter().map(|m| m.delivery).collect();
+    assert_eq!(
+        deliveries,
+        [
+            Some(Delivery::Sent),
+            Some(Delivery::Delivered),
+            Some(Delivery::Failed),
+            None
+        ]
+    );
+    let note = messages.last().unwrap();
+    assert_eq!(note.direction, Direction::Note, "the refusal says why");
+    assert!(note.text.contains("not connected"));
 }
 
 #[test]
