@@ -31,6 +31,8 @@ namespaced_test! {
         alice.expect_bubble("theirs", "hi alice, got it");
         bob.expect_delivered("hi alice, got it");
 
+        let rtt = alice.expect_route("Direct, on the same network");
+        println!("alice's info panel: direct, round trip {rtt}");
         let shots = [alice.screenshot("app-alice"), bob.screenshot("app-bob")];
         println!("screenshots: {}", shots.map(|p| p.display().to_string()).join(", "));
     }

@@ -22,6 +22,12 @@ fn three_clients_chat(broker: &Broker) {
     carol.expect_peer_connected("alice");
     carol.expect_peer_connected("bob");
 
+    // Chats report how they run: host to host on loopback is direct.
+    let path = alice.expect("path to bob", |e| {
+        e["event"] == "path" && e["peer"] == "bob"
+    });
+    assert_eq!(path["kind"], "direct", "{path}");
+
     let mut clients = [alice, bob, carol];
     for round in 0..5 {
         for i in 0..3 {

@@ -119,6 +119,17 @@ impl AppPage {
         });
     }
 
+    /// Opens the conversation's connection details and waits until they show `route` and the
+    /// peer online; returns the round-trip time shown.
+    pub fn expect_route(&self, route: &str) -> String {
+        self.click(r#"button[aria-label="Connection details"]"#);
+        self.wait_for_text(".peer-info .route", route, |r| r == route);
+        self.wait_for_text(".peer-info .presence", "presence", |p| p == "Online");
+        self.wait_for_text(".peer-info .rtt", "a round-trip time", |rtt| {
+            rtt.ends_with(" ms")
+        })
+    }
+
     /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self

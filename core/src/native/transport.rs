@@ -16,7 +16,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
 use super::local_names::{self, LocalNames, NamedCandidate};
@@ -25,6 +25,7 @@ use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
 use crate::machine::{ConnId, TransportEvent};
 use crate::options::ClientOptions;
+use crate::path::{PATH_REPORT_INTERVAL, PathKind, PeerPath};
 use crate::protocol::IceCandidate;
 
 /// The label of the chat data channel, as the original client names it.
@@ -248,10 +249,18 @@ async fn run_connection(
     let mut session = Session::default();
     // Until when the driver is poked while our chat channel opens (see SETUP_NUDGE_INTERVAL).
     let mut nudge_until: Option<tokio::time::Instant> = None;
+    // While connected, the path is reported at this interval (the first report at once).
+    let mut path_reports: Option<tokio::time::Interval> = None;
     loop {
         let nudge = async {
             match nudge_until {
                 Some(_) => tokio::time::sleep(SETUP_NUDGE_INTERVAL).await,
+                None => futures::future::pending().await,
+            }
+        };
+        let path_due = async {
+            match path_reports.as_mut() {
+                Some(interval) => interval.tick().await,
                 None => futures::future::pending().await,
             }
         };
@@ -279,6 +288,14 @@ async fn run_connection(
                     nudge_driver(channel.as_ref()).await;
                 }
                 learn_local_names(&pc, &session.named, &settings.local_names).await;
+                path_reports.get_or_insert_with(|| tokio::time::interval(PATH_REPORT_INTERVAL));
+            }
+            _ = path_due.fuse() => {
+                match read_path(&pc).await {
+                    Some(path) => report(TransportEvent::Path(path)),
+                    // No selected pair any more: the path is lost, stop until it is back.
+                    None => path_reports = None,
+                }
             }
             _ = nudge.fuse() => {
                 let opening = match (&session.chat, nudge_until) {
@@ -439,6 +456,34 @@ async fn add_remote_candidate(
     if let Err(error) = pc.add_ice_candidate(init).await {
         debug!(conn, %error, "remote candidate refused");
     }
+}
+
+/// How the connection runs: the selected candidate pair's types, and the round-trip time
+/// ICE last measured on it. `None` while no pair is selected.
+async fn read_path(pc: &impl PeerConnection) -> Option<PeerPath> {
+    let sctp = pc.sctp().await?;
+    let pair = sctp
+        .transport()
+        .ice_transport()
+        .get_selected_candidate_pair()
+        .await
+        .ok()??;
+    let (local, remote) = (pair.local(), pair.remote());
+    let kind = PathKind::classify(
+        &local.typ.to_string(),
+        &remote.typ.to_string(),
+        remote.address.parse().ok(),
+    );
+    let stats = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let rtt_ms = stats.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::IceCandidatePair(pair)
+            if pair.nominated && pair.current_round_trip_time > 0.0 =>
+        {
+            Some(pair.current_round_trip_time * 1000.0)
+        }
+        _ => None,
+    });
+    Some(PeerPath { kind, rtt_ms })
 }
 
 /// Learns where the peer's `.local` names live from the pair ICE selected: a remote address

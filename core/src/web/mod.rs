@@ -9,6 +9,7 @@ mod mqtt;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod socket;
+mod stats;
 pub(crate) mod transport;
 
 use wasm_bindgen::{JsCast, JsValue};

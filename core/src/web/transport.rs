@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use futures::channel::mpsc;
-use futures::{StreamExt, select_biased};
+use futures::{FutureExt, StreamExt, select_biased};
 use js_sys::{ArrayBuffer, JSON, Uint8Array};
 use tracing::{debug, warn};
 use wasm_bindgen::closure::Closure;
@@ -20,12 +20,13 @@ use web_sys::{
     RtcSessionDescriptionInit,
 };
 
-use super::describe_js_error;
+use super::{describe_js_error, rt, stats};
 use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
 use crate::machine::{ConnId, TransportEvent};
 use crate::options::{ClientOptions, IceServer};
+use crate::path::PATH_REPORT_INTERVAL;
 use crate::protocol::IceCandidate;
 
 /// The label of the chat data channel, as the original client names it.
@@ -100,12 +101,26 @@ async fn run_connection(
         }
     };
     let mut chat: Option<ChatChannel> = None;
+    // The path is read on a timer: often until ICE has selected a pair (so a new chat shows
+    // its path at once), then at the report interval.
+    let mut path_due = Box::pin(rt::sleep(PATH_REPORT_INTERVAL / 8).fuse());
     loop {
         select_biased! {
             channel = channels.next() => {
                 if let Some(channel) = channel {
                     chat = Some(channel);
                 }
+            }
+            () = path_due => {
+                let path = stats::read_path(&peer.pc).await;
+                let next = match path {
+                    Some(path) => {
+                        reporter.report(TransportEvent::Path(path));
+                        PATH_REPORT_INTERVAL
+                    }
+                    None => PATH_REPORT_INTERVAL / 8,
+                };
+                path_due = Box::pin(rt::sleep(next).fuse());
             }
             command = commands.next() => {
                 let Some(command) = command else { break };

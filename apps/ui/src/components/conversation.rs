@@ -4,13 +4,14 @@
 use dioxus::prelude::*;
 
 use super::{call, use_client};
-use crate::model::{ChatMessage, ChatState, Composer, Delivery, Direction};
+use crate::model::{ChatMessage, ChatState, Composer, Delivery, Direction, PeerEntry};
 use crate::platform;
 
 #[component]
 pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let client = use_client();
     let mut draft = use_signal(String::new);
+    let mut info_open = use_signal(|| false);
     let state = chat.read();
     let Some(entry) = state.as_ref().and_then(|s| s.peer(&peer)).cloned() else {
         return rsx! {};
@@ -67,6 +68,16 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 if can_call {
                     button { onclick: move |_| call(client, chat, &callee), "Connect" }
                 }
+                button {
+                    class: "info-button",
+                    aria_label: "Connection details",
+                    aria_expanded: if info_open() { "true" } else { "false" },
+                    onclick: move |_| info_open.toggle(),
+                    "i"
+                }
+            }
+            if info_open() {
+                PeerInfo { peer: entry.clone() }
             }
             ol { class: "messages", aria_live: "polite",
                 for message in entry.messages.iter().rev() {
@@ -83,6 +94,21 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 }
                 button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
             }
+        }
+    }
+}
+
+/// How the chat runs: route, round trip and presence.
+#[component]
+pub fn PeerInfo(peer: PeerEntry) -> Element {
+    rsx! {
+        dl { class: "peer-info", aria_label: "Connection details",
+            dt { "Route" }
+            dd { class: "route", "{peer.route()}" }
+            dt { "Round trip" }
+            dd { class: "rtt", "{peer.round_trip()}" }
+            dt { "Presence" }
+            dd { class: "presence", "{peer.presence()}" }
         }
     }
 }

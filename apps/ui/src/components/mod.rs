@@ -8,7 +8,7 @@ mod notices;
 mod sidebar;
 
 pub use chat_screen::ChatScreen;
-pub use conversation::{Bubble, Conversation};
+pub use conversation::{Bubble, Conversation, PeerInfo};
 pub use login::LoginScreen;
 pub use notices::Notices;
 pub use sidebar::{PeerRow, Sidebar};

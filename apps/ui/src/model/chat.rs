@@ -1,7 +1,7 @@
 //! The chat screen's state: the peers, their conversations and statuses, and the banner.
 
 use peerchat_core::protocol::MessageId;
-use peerchat_core::{ClientError, ClientEvent, PeerPath, PeerStatus, SignalingState};
+use peerchat_core::{ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState};
 
 /// A wall-clock time of day, for message stamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,6 +84,35 @@ impl PeerEntry {
     pub fn tone(&self) -> Tone {
         Tone::of(self.status)
     }
+
+    /// How the connection runs, in words, for the peer info panel.
+    pub fn route(&self) -> &'static str {
+        match self.path.map(|p| p.kind) {
+            Some(PathKind::Direct) => "Direct, on the same network",
+            Some(PathKind::ThroughNat) => "Direct, through NAT",
+            Some(PathKind::Relayed) => "Relayed by a TURN server (still end-to-end encrypted)",
+            None if self.status == PeerStatus::Connected => "Connected; measuring…",
+            None => "Not connected",
+        }
+    }
+
+    /// The latest round-trip time, for the peer info panel.
+    pub fn round_trip(&self) -> String {
+        match self.path.and_then(|p| p.rtt_ms) {
+            Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+            Some(ms) => format!("{ms:.0} ms"),
+            None => "—".to_owned(),
+        }
+    }
+
+    /// Presence in words.
+    pub fn presence(&self) -> &'static str {
+        match self.online {
+            Some(true) => "Online",
+            Some(false) => "Offline",
+            None => "Unknown (not announced)",
+        }
+    }
 }
 
 /// The colour of a status dot.
@@ -154,6 +183,8 @@ pub struct ChatState {
     pub selected: Option<String>,
     pub notices: Vec<Notice>,
     peers: Vec<PeerEntry>,
+    /// Presence of every user heard of, listed or not: someone added later shows it at once.
+    presence: std::collections::BTreeMap<String, bool>,
     counter: u64,
 }
 
@@ -168,6 +199,7 @@ impl ChatState {
             selected: None,
             notices: Vec::new(),
             peers: Vec::new(),
+            presence: std::collections::BTreeMap::new(),
             counter: 0,
         }
     }
@@ -302,6 +334,7 @@ impl ChatState {
                 if let Some(entry) = self.peers.iter_mut().find(|p| p.name == user) {
                     entry.online = Some(online);
                 }
+                self.presence.insert(user, online);
             }
             ClientEvent::Signaling(state) => self.signaling = state,
             ClientEvent::Error(error) => self.report(error, at),
@@ -374,7 +407,7 @@ impl ChatState {
                 self.peers.push(PeerEntry {
                     name: name.to_owned(),
                     status: PeerStatus::New,
-                    online: None,
+                    online: self.presence.get(name).copied(),
                     unread: 0,
                     messages: Vec::new(),
                     path: None,

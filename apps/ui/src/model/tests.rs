@@ -1,4 +1,4 @@
-use peerchat_core::{ClientError, ClientEvent, PeerStatus, SignalingState};
+use peerchat_core::{ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState};
 
 use super::*;
 
@@ -209,6 +209,21 @@ fn errors_about_strangers_become_notices_and_add_no_peer() {
 }
 
 #[test]
+fn presence_heard_before_a_peer_is_added_shows_once_it_is() {
+    let mut chat = ChatState::new("alice");
+    chat.apply(
+        ClientEvent::Presence {
+            user: "bob".to_owned(),
+            online: true,
+        },
+        T,
+    );
+    assert!(chat.peer("bob").is_none(), "presence alone lists no one");
+    chat.add_peer("bob").unwrap();
+    assert_eq!(chat.peer("bob").unwrap().presence(), "Online");
+}
+
+#[test]
 fn presence_and_signaling_reach_the_screen() {
     let mut chat = ChatState::new("alice");
     chat.add_peer("bob").unwrap();
@@ -227,4 +242,32 @@ fn presence_and_signaling_reach_the_screen() {
 #[test]
 fn times_print_as_hours_and_minutes() {
     assert_eq!(T.to_string(), "09:05");
+}
+
+#[test]
+fn the_info_panel_describes_the_route_and_round_trip() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    let bob = |chat: &ChatState| chat.peer("bob").unwrap().clone();
+    assert_eq!(bob(&chat).route(), "Not connected");
+    chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+    assert_eq!(bob(&chat).route(), "Connected; measuring…");
+    assert_eq!(bob(&chat).round_trip(), "—");
+    let path = |kind, rtt_ms| ClientEvent::Path {
+        peer: "bob".to_owned(),
+        path: PeerPath { kind, rtt_ms },
+    };
+    chat.apply(path(PathKind::Direct, Some(0.42)), T);
+    assert_eq!(bob(&chat).route(), "Direct, on the same network");
+    assert_eq!(bob(&chat).round_trip(), "0.4 ms");
+    chat.apply(path(PathKind::Relayed, Some(48.6)), T);
+    assert!(bob(&chat).route().starts_with("Relayed"));
+    assert_eq!(bob(&chat).round_trip(), "49 ms");
+    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    assert_eq!(
+        bob(&chat).route(),
+        "Not connected",
+        "a lost chat forgets its path"
+    );
+    assert_eq!(bob(&chat).presence(), "Unknown (not announced)");
 }
