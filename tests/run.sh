@@ -17,10 +17,17 @@ rustup toolchain install
 # mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
 # the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
 # desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
-packages=(mosquitto chromium chromium-driver iproute2 npm
-          libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev clang-14 llvm-14)
+# Tools are looked for as commands (npm may come with a Node.js from elsewhere); libraries
+# as Debian packages.
 missing=()
-for package in "${packages[@]}"; do
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v npm >/dev/null || missing+=(npm)
+command -v clang-14 >/dev/null || missing+=(clang-14)
+command -v llvm-ar-14 >/dev/null || missing+=(llvm-14)
+for package in libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
