@@ -31,6 +31,16 @@ namespaced_test! {
         alice.expect_bubble("theirs", "hi alice, got it");
         bob.expect_delivered("hi alice, got it");
 
+        // A picture: alice's own screen, picked in the file field.
+        let picture = alice.screenshot("app-alice-before-picture");
+        alice.send_file(&picture);
+        bob.expect_picture("theirs", "app-alice-before-picture.png", false);
+        alice.expect_picture("mine", "app-alice-before-picture.png", true);
+        // And one pasted into the message field.
+        bob.paste_picture("pasted.png");
+        alice.expect_picture("theirs", "pasted.png", false);
+        bob.expect_picture("mine", "pasted.png", true);
+
         let rtt = alice.expect_route("Direct, on the same network");
         println!("alice's info panel: direct, round trip {rtt}");
         let shots = [alice.screenshot("app-alice"), bob.screenshot("app-bob")];

@@ -27,6 +27,7 @@ pub(crate) enum PeerCommand {
     Answer(String),
     Candidate(IceCandidate),
     Send(String),
+    SendData(Vec<u8>),
     Close,
 }
 
@@ -73,6 +74,7 @@ impl Backend {
             Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),
             Action::AddCandidate { conn, candidate } => (conn, PeerCommand::Candidate(candidate)),
             Action::SendText { conn, text } => (conn, PeerCommand::Send(text)),
+            Action::SendData { conn, data } => (conn, PeerCommand::SendData(data)),
             Action::ClosePeer { conn } => (conn, PeerCommand::Close),
         };
         self.transport.execute(conn, command);

@@ -165,6 +165,20 @@ impl Client {
         result
     }
 
+    /// Sends a file (at most [`crate::protocol::MAX_FILE_BYTES`]) to a connected peerchat
+    /// peer; progress and delivery come back as events under the returned id.
+    pub fn send_file(
+        &self,
+        peer: &str,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, ClientError> {
+        let result = self.shared.machine().send_file(peer, name, mime, data);
+        self.shared.wake();
+        result
+    }
+
     /// Ends the chat with `peer`.
     pub fn close_peer(&self, peer: &str) -> Result<(), ClientError> {
         let result = self.shared.machine().close_peer(peer);

@@ -74,6 +74,23 @@ pub enum ClientEvent {
         peer: String,
         id: MessageId,
     },
+    /// A whole file from a peerchat peer (an image, say).
+    File {
+        from: String,
+        id: MessageId,
+        name: String,
+        mime: String,
+        data: Vec<u8>,
+    },
+    /// Progress of a file transfer: one of mine (`incoming: false`, the id `send_file`
+    /// returned) or one from `peer` (`incoming: true`, the id of its `File` to come).
+    Transfer {
+        peer: String,
+        id: MessageId,
+        incoming: bool,
+        done: u64,
+        total: u64,
+    },
     PeerConnected(String),
     PeerDisconnected(String),
     Status {
@@ -112,6 +129,26 @@ impl ClientEvent {
         Some(match self {
             Self::Message { from, text } => json!({"event": "message", "from": from, "text": text}),
             Self::Delivered { peer, id } => json!({"event": "delivered", "peer": peer, "id": id}),
+            Self::File {
+                from,
+                id,
+                name,
+                mime,
+                data,
+            } => json!({
+                "event": "file", "from": from, "id": id, "name": name, "mime": mime,
+                "size": data.len()
+            }),
+            Self::Transfer {
+                peer,
+                id,
+                incoming,
+                done,
+                total,
+            } => json!({
+                "event": "transfer", "peer": peer, "id": id, "incoming": incoming,
+                "done": done, "total": total
+            }),
             Self::PeerConnected(peer) => json!({"event": "peer_connected", "peer": peer}),
             Self::PeerDisconnected(peer) => json!({"event": "peer_disconnected", "peer": peer}),
             Self::Status { peer, status } => {
@@ -157,6 +194,12 @@ pub enum ClientError {
     PeerNotConnected(String),
     #[error("message of {size} bytes exceeds the {limit}-byte limit")]
     MessageTooLarge { size: usize, limit: usize },
+    #[error("file of {size} bytes exceeds the {limit}-byte limit")]
+    FileTooLarge { size: u64, limit: u64 },
+    #[error("cannot send this file: {0}")]
+    BadFile(String),
+    #[error("`{0}` uses an app that cannot receive files")]
+    FilesUnsupported(String),
     #[error("too many peers at once (limit {0}); close some chats first")]
     TooManyPeers(usize),
     #[error("bad signaling from `{from}`: {error}")]

@@ -94,7 +94,7 @@ impl AppPage {
 
     /// Types `text` into the message field and presses Enter.
     pub fn send(&self, text: &str) {
-        self.type_into(".composer input", &format!("{text}{ENTER}"));
+        self.type_into(".composer input.message", &format!("{text}{ENTER}"));
     }
 
     /// Waits until the open conversation shows `text` in a bubble of `side` ("mine" or
@@ -128,6 +128,43 @@ impl AppPage {
         self.wait_for_text(".peer-info .rtt", "a round-trip time", |rtt| {
             rtt.ends_with(" ms")
         })
+    }
+
+    /// Picks the file at `path` in the conversation's "Send an image" field.
+    pub fn send_file(&self, path: &std::path::Path) {
+        let path = path.to_str().expect("a UTF-8 path");
+        self.type_into(r#"input[type="file"]"#, path);
+    }
+
+    /// Pastes a small PNG named `name` (drawn on a canvas) into the message field, as a
+    /// clipboard paste of an image delivers it.
+    pub fn paste_picture(&self, name: &str) {
+        let script = "const [name, done] = arguments; \
+            const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 48; \
+            const g = canvas.getContext('2d'); g.fillStyle = '#e4572e'; g.fillRect(0, 0, 64, 48); \
+            canvas.toBlob(blob => { \
+              const data = new DataTransfer(); \
+              data.items.add(new File([blob], name, { type: 'image/png' })); \
+              document.querySelector('.composer input.message').dispatchEvent(new ClipboardEvent( \
+                'paste', { clipboardData: data, bubbles: true, cancelable: true })); \
+              done(null); \
+            }, 'image/png');";
+        self.browser.run_async(&self.user, script, json!([name]));
+    }
+
+    /// Waits until a `side` bubble shows the picture `name`, decoded (so every byte of it
+    /// arrived intact), and, for mine, with ✓✓.
+    pub fn expect_picture(&self, side: &str, name: &str, delivered: bool) {
+        let script = "const [side, name, delivered] = arguments; \
+                      return [...document.querySelectorAll('.bubble.' + side)].some(b => { \
+                        const img = b.querySelector('img.picture'); \
+                        return img && img.alt === name && img.complete && img.naturalWidth > 0 \
+                          && (!delivered || b.querySelector('.delivery[aria-label=delivered]'));});";
+        let what = format!("{}: picture {name:?} in a {side} bubble", self.user);
+        wait_for(&what, || {
+            let shown = self.browser.execute(script, json!([side, name, delivered]));
+            (shown.ok()? == Value::Bool(true)).then_some(())
+        });
     }
 
     /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.

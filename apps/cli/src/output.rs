@@ -54,9 +54,12 @@ impl Output {
         let text = match event {
             ClientEvent::Message { from, text } => format!("[{from}] {text}"),
             ClientEvent::Delivered { peer, id } => format!("* {peer} received #{id}"),
-            // Every couple of seconds per chat: for programs, not for eyes.
-            ClientEvent::Path { .. } if !self.json => return,
-            ClientEvent::Path { .. } => String::new(),
+            ClientEvent::File {
+                from, name, data, ..
+            } => format!("* {from} sent a file: {name} ({} bytes)", data.len()),
+            // Frequent, for programs rather than eyes: JSON only.
+            ClientEvent::Path { .. } | ClientEvent::Transfer { .. } if !self.json => return,
+            ClientEvent::Path { .. } | ClientEvent::Transfer { .. } => String::new(),
             ClientEvent::PeerConnected(peer) => format!("* {peer} connected"),
             ClientEvent::PeerDisconnected(peer) => format!("* {peer} disconnected"),
             ClientEvent::Status { peer, status } => format!("* {peer}: {status}"),

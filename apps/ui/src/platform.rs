@@ -1,6 +1,15 @@
-//! What the UI asks of the platform it runs on: the time of day and the default server.
+//! What the UI asks of the platform it runs on: the time of day, the default server, and
+//! files pasted from the clipboard.
 
 use crate::model::MessageTime;
+
+/// A file the user picked, dropped or pasted, read into memory.
+pub struct LocalFile {
+    pub name: String,
+    /// The media type the platform reported, if any.
+    pub mime: Option<String>,
+    pub data: Vec<u8>,
+}
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
@@ -27,10 +36,67 @@ cfg_if::cfg_if! {
                 .and_then(|params| params.get("server"));
             crate::model::default_server_url(&protocol, &host, server.as_deref())
         }
+
+        /// The files on the clipboard of a paste event. They must be taken while the event
+        /// is dispatched (the browser empties its clipboard data after); reading them may
+        /// come later.
+        pub struct PastedFiles(Vec<web_sys::File>);
+
+        impl PastedFiles {
+            pub fn take(event: &dioxus::prelude::ClipboardData) -> Self {
+                use wasm_bindgen::JsCast;
+                let files = event
+                    .downcast::<web_sys::Event>()
+                    .and_then(|e| e.dyn_ref::<web_sys::ClipboardEvent>())
+                    .and_then(|e| e.clipboard_data())
+                    .and_then(|data| data.files());
+                let files = files
+                    .map(|list| (0..list.length()).filter_map(|i| list.item(i)).collect())
+                    .unwrap_or_default();
+                Self(files)
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            pub async fn read(self) -> Vec<LocalFile> {
+                let mut read = Vec::new();
+                for file in self.0 {
+                    let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
+                    else {
+                        continue;
+                    };
+                    read.push(LocalFile {
+                        name: file.name(),
+                        mime: Some(file.type_()),
+                        data: js_sys::Uint8Array::new(&buffer).to_vec(),
+                    });
+                }
+                read
+            }
+        }
     } else {
         /// The local time of day, from the system clock and time zone.
         pub fn now() -> MessageTime {
             local_time_of_day().unwrap_or_default()
+        }
+
+        /// Desktop and Android webviews hand pasted files to no one: pasting pastes text.
+        pub struct PastedFiles;
+
+        impl PastedFiles {
+            pub fn take(_event: &dioxus::prelude::ClipboardData) -> Self {
+                Self
+            }
+
+            pub fn is_empty(&self) -> bool {
+                true
+            }
+
+            pub async fn read(self) -> Vec<LocalFile> {
+                Vec::new()
+            }
         }
 
         /// `PEERCHAT_SERVER` if set, else a peerchat-server on this machine.

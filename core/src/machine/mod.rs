@@ -5,6 +5,7 @@
 //! candidates, glare, a broker that never answers) is a deterministic unit test. Backends are
 //! drivers: they execute actions in the order given and feed back what happened.
 
+mod chat;
 mod incoming;
 mod peer;
 mod registration;
@@ -88,6 +89,11 @@ pub enum Action {
         conn: ConnId,
         text: String,
     },
+    /// A binary message on the chat channel.
+    SendData {
+        conn: ConnId,
+        data: Vec<u8>,
+    },
     ClosePeer {
         conn: ConnId,
     },
@@ -116,6 +122,8 @@ pub enum TransportEvent {
     LocalCandidate(IceCandidate),
     ChannelOpen,
     ChannelMessage(String),
+    /// A binary message on the chat channel (a file chunk from a peerchat peer).
+    ChannelData(Vec<u8>),
     /// How the connection runs now (see [`crate::path`]).
     Path(PeerPath),
     ChannelClosed,
@@ -330,6 +338,7 @@ impl ClientMachine {
                 self.events.push_back(ClientEvent::PeerConnected(peer));
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text),
+            TransportEvent::ChannelData(data) => self.on_chat_data(peer, &data),
             TransportEvent::Path(path) => self.events.push_back(ClientEvent::Path { peer, path }),
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
@@ -357,41 +366,6 @@ impl ClientMachine {
             self.events
                 .push_back(ClientEvent::Error(ClientError::PeerTimeout(peer.clone())));
             self.end_session(&peer, PeerStatus::Failed);
-        }
-    }
-
-    /// One message on a peer's chat channel: plain text from an original client, or a
-    /// frame from a peerchat peer that speaks acks (answered with an ack).
-    fn on_chat(&mut self, peer: String, text: String) {
-        let session = self.peers.get_mut(&peer).expect("caller found it");
-        let frame = if session.speaks(FEATURE_ACKS) {
-            ChatFrame::decode(&text)
-        } else {
-            None
-        };
-        match frame {
-            Some(ChatFrame::Message { id, text }) => {
-                let conn = session.conn;
-                let fresh = session.last_received.is_none_or(|last| id > last);
-                self.actions.push_back(Action::SendText {
-                    conn,
-                    text: ChatFrame::Ack { id }.encode(),
-                });
-                if fresh {
-                    session.last_received = Some(id);
-                    self.events
-                        .push_back(ClientEvent::Message { from: peer, text });
-                } else {
-                    debug!(%peer, id, "duplicate message acknowledged again, not shown twice");
-                }
-            }
-            Some(ChatFrame::Ack { id }) => {
-                self.events.push_back(ClientEvent::Delivered { peer, id });
-            }
-            // Not a frame: shown as it came, so nothing a peer sends is lost.
-            None => self
-                .events
-                .push_back(ClientEvent::Message { from: peer, text }),
         }
     }
 
@@ -529,7 +503,7 @@ impl ClientMachine {
         });
     }
 
-    fn unexpected(&mut self, from: String, kind: &'static str, detail: &str) {
+    pub(super) fn unexpected(&mut self, from: String, kind: &'static str, detail: &str) {
         warn!(%from, kind, detail, "unexpected signaling");
         self.events
             .push_back(ClientEvent::Error(ClientError::UnexpectedSignal {

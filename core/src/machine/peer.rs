@@ -3,6 +3,9 @@
 //! Kept apart from the client machine so the ordering rules of SDP and ICE (remote
 //! description before candidates, own description before own candidates) live in one place.
 
+use std::collections::BTreeMap;
+
+use super::chat::IncomingFile;
 use crate::event::PeerStatus;
 use crate::protocol::{Capabilities, IceCandidate, MessageId};
 
@@ -39,6 +42,10 @@ pub(super) struct PeerSession {
     pub remote_caps: Option<Capabilities>,
     /// The id of the last numbered message shown from the peer, to show each once.
     pub last_received: Option<MessageId>,
+    /// Files arriving from the peer, by the peer's id.
+    pub incoming_files: BTreeMap<MessageId, IncomingFile>,
+    /// My files not yet acknowledged, by id, with their sizes (for progress).
+    pub outgoing_files: BTreeMap<MessageId, u64>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
 }
@@ -57,6 +64,8 @@ impl PeerSession {
             channel_open: false,
             remote_caps: None,
             last_received: None,
+            incoming_files: BTreeMap::new(),
+            outgoing_files: BTreeMap::new(),
             setup_deadline: Some(setup_deadline),
         }
     }

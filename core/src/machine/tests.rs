@@ -1038,3 +1038,169 @@ fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
             .all(|q| q.len() <= peer::MAX_PENDING_CANDIDATES)
     );
 }
+
+// ---- Files -------------------------------------------------------------------------------
+
+/// Hands the chat-channel actions one machine produced to the other, as the channel would.
+fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {
+    for action in actions {
+        match action {
+            Action::SendText { text, .. } => {
+                to.handle_transport(conn, TransportEvent::ChannelMessage(text));
+            }
+            Action::SendData { data, .. } => {
+                to.handle_transport(conn, TransportEvent::ChannelData(data));
+            }
+            other => panic!("not a chat-channel action: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_file_reaches_a_peerchat_peer_in_chunks_and_is_acknowledged() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    let image: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let id = alice
+        .send_file("bob", "cat.png", "image/png", &image)
+        .unwrap();
+    let (actions, _) = drain(&mut alice);
+    let chunks = actions
+        .iter()
+        .filter(|a| matches!(a, Action::SendData { .. }))
+        .count();
+    assert_eq!(chunks, 3, "40 000 bytes in 16 KiB chunks");
+    carry(actions, &mut bob, b_conn);
+
+    let (actions, events) = drain(&mut bob);
+    let file = events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::File {
+                from,
+                name,
+                mime,
+                data,
+                ..
+            } => Some((from.clone(), name.clone(), mime.clone(), data.clone())),
+            _ => None,
+        })
+        .expect("bob gets the file");
+    assert_eq!(
+        file,
+        ("alice".into(), "cat.png".into(), "image/png".into(), image)
+    );
+    carry(actions, &mut alice, a_conn);
+    assert!(drain(&mut alice).1.contains(&ClientEvent::Delivered {
+        peer: "bob".into(),
+        id
+    }));
+}
+
+#[test]
+fn a_large_file_reports_progress_on_both_sides() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    let id = alice
+        .send_file(
+            "bob",
+            "big.bin",
+            "application/octet-stream",
+            &vec![7; 600 * 1024],
+        )
+        .unwrap();
+    carry(drain(&mut alice).0, &mut bob, b_conn);
+    let (actions, events) = drain(&mut bob);
+    let incoming: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Transfer {
+                incoming: true,
+                done,
+                ..
+            } => Some(*done),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(incoming, [0, 256 * 1024, 512 * 1024, 600 * 1024]);
+    carry(actions, &mut alice, a_conn);
+    let outgoing: Vec<u64> = drain(&mut alice)
+        .1
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Transfer {
+                incoming: false,
+                id: sent,
+                done,
+                total,
+                ..
+            } if *sent == id && *total == 600 * 1024 => Some(*done),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outgoing, [256 * 1024, 512 * 1024]);
+}
+
+#[test]
+fn files_are_refused_toward_original_clients_and_over_the_limit() {
+    let mut alice = online("alice");
+    connected_to_original(&mut alice);
+    assert_eq!(
+        alice.send_file("bob", "a.png", "image/png", b"x"),
+        Err(ClientError::FilesUnsupported("bob".into()))
+    );
+    let (mut carol, mut dave) = (online("carol"), online("dave"));
+    connected_pair(&mut carol, &mut dave);
+    let too_big = vec![0; protocol::MAX_FILE_BYTES as usize + 1];
+    assert!(matches!(
+        carol.send_file("dave", "a.bin", "application/octet-stream", &too_big),
+        Err(ClientError::FileTooLarge { .. })
+    ));
+    assert!(drain(&mut carol).0.is_empty());
+}
+
+#[test]
+fn bad_file_traffic_gives_errors_and_keeps_the_chat() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    let errors = |m: &mut ClientMachine| {
+        drain(m)
+            .1
+            .into_iter()
+            .filter(|e| matches!(e, ClientEvent::Error(_)))
+            .count()
+    };
+    // A chunk of a file never announced, and one too short to name any.
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::ChannelData(protocol::encode_chunk(3, b"x")),
+    );
+    bob.handle_transport(b_conn, TransportEvent::ChannelData(vec![1, 2]));
+    assert_eq!(errors(&mut bob), 2);
+    // A file that grows past the size it announced is dropped.
+    let announce = |id, size| {
+        ChatFrame::File {
+            id,
+            name: "f".into(),
+            mime: "text/plain".into(),
+            size,
+        }
+        .encode()
+    };
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(4, 2)));
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::ChannelData(protocol::encode_chunk(4, b"abc")),
+    );
+    assert_eq!(errors(&mut bob), 1);
+    // Too many at once, or too big, are refused.
+    for id in 10..10 + chat::MAX_INCOMING_FILES as u64 {
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(id, 5)));
+    }
+    assert_eq!(errors(&mut bob), 0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(99, 5)));
+    let huge = protocol::MAX_FILE_BYTES + 1;
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(98, huge)));
+    assert_eq!(errors(&mut bob), 2);
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
+}

@@ -4,6 +4,8 @@
 //! before candidates), and forwards the library's callbacks to the driver without blocking.
 
 use std::net::IpAddr;
+
+use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -434,6 +436,15 @@ async fn execute(
             }
             None => warn!(conn, "send before the chat channel exists"),
         },
+        PeerCommand::SendData(data) => match &session.chat {
+            Some(channel) => {
+                if let Err(error) = channel.send(BytesMut::from(&data[..])).await {
+                    warn!(conn, %error, "send failed");
+                    return Err(format!("could not send on the chat channel: {error}"));
+                }
+            }
+            None => warn!(conn, "send before the chat channel exists"),
+        },
     }
     Ok(())
 }
@@ -515,9 +526,12 @@ async fn pump(channel: Arc<dyn DataChannel>, conn: ConnId, inputs: InputSender) 
     while let Some(event) = channel.poll().await {
         match event {
             DataChannelEvent::OnOpen => report(TransportEvent::ChannelOpen),
-            DataChannelEvent::OnMessage(message) => {
+            DataChannelEvent::OnMessage(message) if message.is_string => {
                 let text = String::from_utf8_lossy(&message.data).into_owned();
                 report(TransportEvent::ChannelMessage(text));
+            }
+            DataChannelEvent::OnMessage(message) => {
+                report(TransportEvent::ChannelData(message.data.to_vec()));
             }
             DataChannelEvent::OnClose => break,
             _ => {}

@@ -1,17 +1,49 @@
-//! What peerchat peers say to each other on the `chat` data channel once both announced the
-//! `acks` feature: numbered messages and their acknowledgements.
+//! What peerchat peers say to each other on the `chat` data channel: numbered messages and
+//! their acknowledgements (feature `acks`), and files (feature `files`), announced by a text
+//! frame and carried in binary chunks.
 //!
-//! Toward a peer that did not announce it (the original client), a chat message stays the
-//! raw text, as the original protocol has it.
+//! Toward a peer that did not announce them (the original client), a chat message stays the
+//! raw text, as the original protocol has it, and no file is sent.
 
 use serde::{Deserialize, Serialize};
 
 /// The feature name announced in offers and answers (`peerchat.features`).
 pub const FEATURE_ACKS: &str = "acks";
 
+/// The feature name for file transfers.
+pub const FEATURE_FILES: &str = "files";
+
 /// The features this version of peerchat announces.
 pub fn supported_features() -> Vec<String> {
-    vec![FEATURE_ACKS.to_owned()]
+    vec![FEATURE_ACKS.to_owned(), FEATURE_FILES.to_owned()]
+}
+
+/// The largest file a chat carries. Chunks are handed to the channel as fast as they are
+/// made, and a browser refuses to buffer more than 16 MiB on one channel.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// File bytes per binary message: well under the 64 KiB every WebRTC stack accepts.
+pub const FILE_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Longest file name and media type accepted, in bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+pub const MAX_MEDIA_TYPE_BYTES: usize = 127;
+
+/// The id at the head of every binary chunk (big-endian), naming its file.
+const CHUNK_HEADER_BYTES: usize = 8;
+
+/// A binary message carrying part of file `id`.
+pub fn encode_chunk(id: MessageId, data: &[u8]) -> Vec<u8> {
+    let mut chunk = Vec::with_capacity(CHUNK_HEADER_BYTES + data.len());
+    chunk.extend_from_slice(&id.to_be_bytes());
+    chunk.extend_from_slice(data);
+    chunk
+}
+
+/// The file id and data of a binary chunk; `None` when it is too short to be one.
+pub fn decode_chunk(chunk: &[u8]) -> Option<(MessageId, &[u8])> {
+    let (head, data) = chunk.split_first_chunk::<CHUNK_HEADER_BYTES>()?;
+    Some((MessageId::from_be_bytes(*head), data))
 }
 
 /// Identifies one of my messages to one peer, so its acknowledgement can be matched.
@@ -24,8 +56,17 @@ pub type MessageId = u64;
 pub enum ChatFrame {
     /// A chat message.
     Message { id: MessageId, text: String },
-    /// The peer received message `id` (and showed it, once).
+    /// The peer received message or file `id` (and showed it, once).
     Ack { id: MessageId },
+    /// A file follows in binary chunks (`size` bytes in all) under this id.
+    File {
+        id: MessageId,
+        name: String,
+        mime: String,
+        size: u64,
+    },
+    /// The receiver has `received` bytes of file `id` so far: the sender's progress bar.
+    Progress { id: MessageId, received: u64 },
 }
 
 impl ChatFrame {
@@ -62,6 +103,24 @@ mod tests {
             ChatFrame::Ack { id: 7 }.encode(),
             r#"{"type":"ack","id":7}"#
         );
+    }
+
+    #[test]
+    fn file_frames_and_chunks_round_trip() {
+        let file = ChatFrame::File {
+            id: 9,
+            name: "cat.png".into(),
+            mime: "image/png".into(),
+            size: 3,
+        };
+        assert_eq!(
+            file.encode(),
+            r#"{"type":"file","id":9,"name":"cat.png","mime":"image/png","size":3}"#
+        );
+        assert_eq!(ChatFrame::decode(&file.encode()), Some(file));
+        let chunk = encode_chunk(9, b"abc");
+        assert_eq!(decode_chunk(&chunk), Some((9, &b"abc"[..])));
+        assert_eq!(decode_chunk(&[0, 1, 2]), None);
     }
 
     #[test]

@@ -8,7 +8,10 @@ mod limits;
 mod message;
 mod topics;
 
-pub use chat::{ChatFrame, FEATURE_ACKS, MessageId, supported_features};
+pub use chat::{
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_BYTES,
+    MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk, encode_chunk, supported_features,
+};
 pub use limits::{
     MAX_CANDIDATE_BYTES, MAX_CHAT_MESSAGE_BYTES, MAX_MQTT_PACKET_BYTES, MAX_SDP_BYTES,
     MAX_SIGNAL_BYTES, MAX_USERNAME_BYTES, validate_username,

@@ -167,6 +167,10 @@ async fn execute(
             Some(chat) => chat.send(&text)?,
             None => warn!(conn = reporter.conn, "send before the chat channel exists"),
         },
+        PeerCommand::SendData(data) => match chat {
+            Some(chat) => chat.send_data(&data)?,
+            None => warn!(conn = reporter.conn, "send before the chat channel exists"),
+        },
     }
     Ok(())
 }
@@ -385,7 +389,7 @@ impl ChatChannel {
         });
         let r = reporter.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            r.report(TransportEvent::ChannelMessage(message_text(&event.data())));
+            r.report(channel_message(&event.data()));
         });
         let r = reporter.clone();
         let on_close = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
@@ -406,12 +410,11 @@ impl ChatChannel {
     }
 
     fn send(&self, text: &str) -> Result<(), String> {
-        self.channel.send_with_str(text).map_err(|error| {
-            format!(
-                "could not send on the chat channel: {}",
-                describe_js_error(&error)
-            )
-        })
+        self.channel.send_with_str(text).map_err(send_failed)
+    }
+
+    fn send_data(&self, data: &[u8]) -> Result<(), String> {
+        self.channel.send_with_u8_array(data).map_err(send_failed)
     }
 }
 
@@ -424,14 +427,21 @@ impl Drop for ChatChannel {
     }
 }
 
-/// A chat message is text; a binary one is read as UTF-8, like the native backend does.
-fn message_text(data: &JsValue) -> String {
+fn send_failed(error: JsValue) -> String {
+    format!(
+        "could not send on the chat channel: {}",
+        describe_js_error(&error)
+    )
+}
+
+/// A text message (chat text or a frame) or a binary one (a file chunk).
+fn channel_message(data: &JsValue) -> TransportEvent {
     if let Some(text) = data.as_string() {
-        return text;
+        return TransportEvent::ChannelMessage(text);
     }
     match data.dyn_ref::<ArrayBuffer>() {
-        Some(buffer) => String::from_utf8_lossy(&Uint8Array::new(buffer).to_vec()).into_owned(),
-        None => String::new(),
+        Some(buffer) => TransportEvent::ChannelData(Uint8Array::new(buffer).to_vec()),
+        None => TransportEvent::ChannelData(Vec::new()),
     }
 }
 

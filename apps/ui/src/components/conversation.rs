@@ -4,8 +4,13 @@
 use dioxus::prelude::*;
 
 use super::{call, use_client};
-use crate::model::{ChatMessage, ChatState, Composer, Delivery, Direction, PeerEntry};
-use crate::platform;
+use dioxus::html::{FileData, HasFileData};
+use peerchat_core::Client;
+
+use crate::model::{
+    Attachment, ChatMessage, ChatState, Composer, Delivery, Direction, PeerEntry, media_type,
+};
+use crate::platform::{self, LocalFile, PastedFiles};
 
 #[component]
 pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
@@ -46,9 +51,36 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     };
     let callee = peer.clone();
     let status = entry.status.as_str();
+    let (pick_to, drop_to) = (peer.clone(), peer.clone());
+    let paste_to = peer.clone();
+    let on_pick = move |event: FormEvent| {
+        let (files, to) = (event.files(), pick_to.clone());
+        spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
+    };
+    // A picture pasted into the message field is sent; pasted text stays text.
+    let on_paste = move |event: ClipboardEvent| {
+        let pasted = PastedFiles::take(&event.data());
+        if pasted.is_empty() {
+            return;
+        }
+        event.prevent_default();
+        let to = paste_to.clone();
+        spawn(async move { send_files(client, chat, &to, pasted.read().await) });
+    };
 
     rsx! {
-        section { class: "conversation", aria_label: "Chat with {peer}",
+        section {
+            class: "conversation",
+            aria_label: "Chat with {peer}",
+            // Files dropped anywhere on the conversation are sent, as picked ones are.
+            ondragover: move |event| event.prevent_default(),
+            ondrop: move |event: DragEvent| {
+                event.prevent_default();
+                let (files, to) = (event.files(), drop_to.clone());
+                if ready {
+                    spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
+                }
+            },
             header { class: "conversation-header",
                 button {
                     class: "icon back",
@@ -85,15 +117,65 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 }
             }
             form { class: "composer", onsubmit: send,
+                label {
+                    class: if ready { "attach" } else { "attach disabled" },
+                    title: "Send an image",
+                    input {
+                        r#type: "file",
+                        accept: "image/*",
+                        multiple: true,
+                        aria_label: "Send an image",
+                        disabled: !ready,
+                        onchange: on_pick,
+                    }
+                    "+"
+                }
                 input {
+                    class: "message",
                     aria_label: "Message to {peer}",
                     placeholder: if ready { "Message" } else { "{reason}" },
                     disabled: !ready,
                     value: "{draft}",
                     oninput: move |e| draft.set(e.value()),
+                    onpaste: on_paste,
                 }
                 button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
             }
+        }
+    }
+}
+
+/// Reads picked or dropped files; one that cannot be read is skipped.
+async fn read_picked(files: Vec<FileData>) -> Vec<LocalFile> {
+    let mut read = Vec::new();
+    for file in files {
+        if let Ok(data) = file.read_bytes().await {
+            read.push(LocalFile {
+                name: file.name(),
+                mime: file.content_type(),
+                data: data.to_vec(),
+            });
+        }
+    }
+    read
+}
+
+/// Sends each file; each shows in the conversation at once, with its progress.
+fn send_files(
+    client: Signal<Option<Client>>,
+    mut chat: Signal<Option<ChatState>>,
+    peer: &str,
+    files: Vec<LocalFile>,
+) {
+    let Some(client) = client.read().clone() else {
+        return;
+    };
+    for LocalFile { name, mime, data } in files {
+        let mime = media_type(mime, &name);
+        let sent = client.send_file(peer, &name, &mime, &data);
+        if let Some(state) = chat.write().as_mut() {
+            let attachment = Attachment::new(name, mime, &data);
+            state.record_file_sent(peer, attachment, sent, platform::now());
         }
     }
 }
@@ -129,7 +211,34 @@ pub fn Bubble(message: ChatMessage) -> Element {
     };
     rsx! {
         li { class: "{class}",
-            p { class: "text", "{message.text}" }
+            if let Some(file) = &message.attachment {
+                if file.is_image() {
+                    img {
+                        class: "picture",
+                        src: file.url.clone().unwrap_or_default(),
+                        alt: "{file.name}",
+                    }
+                } else {
+                    a {
+                        class: "file",
+                        href: file.url.clone().unwrap_or_default(),
+                        download: "{file.name}",
+                        "{file.name} ({file.size_label()})"
+                    }
+                }
+            } else if message.progress.is_some() {
+                p { class: "text", "Receiving a file…" }
+            }
+            if let Some((done, total)) = message.progress {
+                progress {
+                    max: "{total.max(1)}",
+                    value: "{done}",
+                    aria_label: "Transfer progress",
+                }
+            }
+            if !message.text.is_empty() {
+                p { class: "text", "{message.text}" }
+            }
             span { class: "meta",
                 time { "{message.at}" }
                 if !mark.is_empty() {

@@ -155,3 +155,19 @@ fn the_banner_shows_while_signaling_reconnects() {
     state.apply(ClientEvent::Signaling(SignalingState::Reconnecting), T);
     assert!(render_chat(state).contains("The signaling server is unreachable"));
 }
+
+#[test]
+fn pictures_show_inline_with_progress_while_they_travel() {
+    use crate::model::Attachment;
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    let image = Attachment::new("cat.png".to_owned(), "image/png".to_owned(), b"png");
+    state.record_file_sent("bob", image, Ok(1), T);
+    let html = render_chat(state);
+    assert!(html.contains(r#"class="picture""#), "{html}");
+    assert!(html.contains(r#"src="data:image/png;base64,"#), "{html}");
+    assert!(html.contains(r#"alt="cat.png""#), "{html}");
+    assert!(html.contains("<progress"), "{html}");
+    assert!(html.contains(r#"aria-label="Send an image""#), "{html}");
+}

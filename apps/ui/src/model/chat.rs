@@ -1,6 +1,8 @@
 //! The chat screen's state: the peers, their conversations and statuses, and the banner.
 
 use peerchat_core::protocol::MessageId;
+
+use super::Attachment;
 use peerchat_core::{ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState};
 
 /// A wall-clock time of day, for message stamps.
@@ -45,6 +47,12 @@ pub struct ChatMessage {
     pub delivery: Option<Delivery>,
     /// The client's id for my message, which its acknowledgement names.
     pub sent_id: Option<MessageId>,
+    /// The peer's id for a file it is sending me.
+    pub received_id: Option<MessageId>,
+    /// An image or other file carried by the message.
+    pub attachment: Option<Attachment>,
+    /// Bytes transferred so far and in all, while a file is on its way.
+    pub progress: Option<(u64, u64)>,
 }
 
 /// One peer in the sidebar, with its conversation.
@@ -71,8 +79,14 @@ impl PeerEntry {
             .iter()
             .rev()
             .find(|m| m.direction != Direction::Note)?;
-        let mut text: String = last.text.chars().take(PREVIEW_CHARS).collect();
-        if last.text.chars().nth(PREVIEW_CHARS).is_some() {
+        let body = match &last.attachment {
+            Some(file) if file.mime.starts_with("image/") => "Image",
+            Some(file) => file.name.as_str(),
+            None if last.progress.is_some() => "Receiving a file…",
+            None => last.text.as_str(),
+        };
+        let mut text: String = body.chars().take(PREVIEW_CHARS).collect();
+        if body.chars().nth(PREVIEW_CHARS).is_some() {
             text.push('…');
         }
         Some(match last.direction {
@@ -182,7 +196,7 @@ pub struct ChatState {
     pub signaling: SignalingState,
     pub selected: Option<String>,
     pub notices: Vec<Notice>,
-    peers: Vec<PeerEntry>,
+    pub(super) peers: Vec<PeerEntry>,
     /// Presence of every user heard of, listed or not: someone added later shows it at once.
     presence: std::collections::BTreeMap<String, bool>,
     counter: u64,
@@ -313,8 +327,23 @@ impl ChatState {
                     .and_then(|p| p.messages.iter_mut().rev().find(|m| m.sent_id == Some(id)));
                 if let Some(message) = message {
                     message.delivery = Some(Delivery::Delivered);
+                    message.progress = None;
                 }
             }
+            ClientEvent::Transfer {
+                peer,
+                id,
+                incoming,
+                done,
+                total,
+            } => self.on_transfer(&peer, id, incoming, (done, total), at),
+            ClientEvent::File {
+                from,
+                id,
+                name,
+                mime,
+                data,
+            } => self.on_file(&from, id, Attachment::new(name, mime, &data), at),
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
             ClientEvent::PeerDisconnected(peer) => {
                 if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer)
@@ -376,7 +405,7 @@ impl ChatState {
         entry.last_activity = entry.last_activity.max(tick);
     }
 
-    fn push(
+    pub(super) fn push(
         &mut self,
         peer: &str,
         direction: Direction,
@@ -394,12 +423,15 @@ impl ChatState {
             at,
             delivery,
             sent_id: None,
+            received_id: None,
+            attachment: None,
+            progress: None,
         });
     }
 
     /// The peer's entry, created on first mention (someone who calls me appears by
     /// themselves).
-    fn entry(&mut self, name: &str) -> &mut PeerEntry {
+    pub(super) fn entry(&mut self, name: &str) -> &mut PeerEntry {
         let index = match self.peers.iter().position(|p| p.name == name) {
             Some(index) => index,
             None => {

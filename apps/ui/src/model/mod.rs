@@ -1,9 +1,11 @@
 //! The UI's state in plain Rust types: what the screens show, and how client events and
 //! user actions change it. No Dioxus here, so every rule is a unit test.
 
+mod attachment;
 mod chat;
 mod login;
 
+pub use attachment::{Attachment, media_type};
 pub use chat::{
     AddPeerError, ChatMessage, ChatState, Composer, Delivery, Direction, MessageTime, Notice,
     PeerEntry, Tone,

@@ -271,3 +271,111 @@ fn the_info_panel_describes_the_route_and_round_trip() {
     );
     assert_eq!(bob(&chat).presence(), "Unknown (not announced)");
 }
+
+#[test]
+fn an_image_i_send_shows_at_once_with_progress_until_acknowledged() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    let image = Attachment::new("cat.png".to_owned(), "image/png".to_owned(), b"\x89PNG");
+    chat.record_file_sent("bob", image, Ok(4), T);
+    let last = |chat: &ChatState| chat.peer("bob").unwrap().messages.last().unwrap().clone();
+    assert_eq!(last(&chat).progress, Some((0, 4)));
+    assert_eq!(
+        last(&chat).attachment.unwrap().url.as_deref(),
+        Some("data:image/png;base64,iVBORw==")
+    );
+    assert_eq!(
+        chat.peer("bob").unwrap().preview().as_deref(),
+        Some("You: Image")
+    );
+    chat.apply(
+        ClientEvent::Transfer {
+            peer: "bob".to_owned(),
+            id: 4,
+            incoming: false,
+            done: 2,
+            total: 4,
+        },
+        T,
+    );
+    assert_eq!(last(&chat).progress, Some((2, 4)));
+    chat.apply(
+        ClientEvent::Delivered {
+            peer: "bob".to_owned(),
+            id: 4,
+        },
+        T,
+    );
+    assert_eq!(last(&chat).progress, None);
+    assert_eq!(last(&chat).delivery, Some(Delivery::Delivered));
+}
+
+#[test]
+fn a_file_arriving_shows_its_progress_then_itself() {
+    let mut chat = ChatState::new("alice");
+    let transfer = |done| ClientEvent::Transfer {
+        peer: "bob".to_owned(),
+        id: 7,
+        incoming: true,
+        done,
+        total: 10,
+    };
+    chat.apply(transfer(0), T);
+    chat.apply(transfer(5), T);
+    let bob = chat.peer("bob").expect("a sender appears by itself");
+    assert_eq!(bob.messages.len(), 1, "one placeholder, updated");
+    assert_eq!(bob.messages[0].progress, Some((5, 10)));
+    assert_eq!(bob.preview().as_deref(), Some("Receiving a file…"));
+    chat.apply(transfer(10), T);
+    chat.apply(
+        ClientEvent::File {
+            from: "bob".to_owned(),
+            id: 7,
+            name: "notes.txt".to_owned(),
+            mime: "text/plain".to_owned(),
+            data: b"0123456789".to_vec(),
+        },
+        T,
+    );
+    let bob = chat.peer("bob").unwrap();
+    assert_eq!(bob.messages.len(), 1);
+    let file = bob.messages[0].attachment.clone().unwrap();
+    assert!(!file.is_image());
+    assert_eq!(file.size_label(), "10 bytes");
+    assert_eq!(bob.messages[0].progress, None);
+    assert_eq!(bob.unread, 1);
+    assert_eq!(bob.preview().as_deref(), Some("notes.txt"));
+}
+
+#[test]
+fn a_peer_cannot_smuggle_markup_into_a_data_url() {
+    let file = Attachment::new(
+        "x".to_owned(),
+        "text/html;charset=x,<script>".to_owned(),
+        b"a",
+    );
+    assert!(
+        file.url
+            .unwrap()
+            .starts_with("data:application/octet-stream;base64,")
+    );
+    let svg = Attachment::new("x.svg".to_owned(), "image/svg+xml".to_owned(), b"<svg/>");
+    assert!(svg.url.unwrap().starts_with("data:image/svg+xml;base64,"));
+}
+
+#[test]
+fn picked_files_get_a_media_type() {
+    assert_eq!(
+        media_type(Some("image/webp".to_owned()), "a.bin"),
+        "image/webp"
+    );
+    assert_eq!(media_type(None, "Photo.JPG"), "image/jpeg");
+    assert_eq!(media_type(Some(String::new()), "a.png"), "image/png");
+    assert_eq!(media_type(None, "README"), "application/octet-stream");
+    let big = Attachment::new(
+        "b".to_owned(),
+        "x/y".to_owned(),
+        &vec![0; 3 * 1024 * 1024 / 2],
+    );
+    assert_eq!(big.size_label(), "1.5 MB");
+}

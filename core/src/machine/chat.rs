@@ -1,0 +1,233 @@
+//! The chat channel between two peers: text (plain toward original clients, numbered and
+//! acknowledged between peerchat peers) and files (announced by a frame, carried in binary
+//! chunks, acknowledged when complete). See `protocol::chat` for the wire shapes.
+
+use tracing::debug;
+
+use super::{Action, ClientMachine};
+use crate::event::{ClientError, ClientEvent};
+use crate::protocol::{
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_BYTES,
+    MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk, encode_chunk,
+};
+
+/// Files one peer may be sending us at once; more are refused.
+pub(super) const MAX_INCOMING_FILES: usize = 4;
+
+/// How often (in bytes received) progress is reported, to the UI and to the sender.
+const PROGRESS_STEP: u64 = 256 * 1024;
+
+/// A file arriving from a peer.
+#[derive(Debug)]
+pub(super) struct IncomingFile {
+    name: String,
+    mime: String,
+    size: u64,
+    data: Vec<u8>,
+    reported: u64,
+}
+
+impl ClientMachine {
+    /// Sends a file (an image, say) to a connected peerchat peer, in chunks. Its id comes
+    /// back in [`ClientEvent::Transfer`] progress and a [`ClientEvent::Delivered`] once the
+    /// peer has all of it.
+    pub fn send_file(
+        &mut self,
+        peer: &str,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, ClientError> {
+        let size = data.len() as u64;
+        if size > MAX_FILE_BYTES {
+            return Err(ClientError::FileTooLarge {
+                size,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        if name.len() > MAX_FILE_NAME_BYTES || mime.len() > MAX_MEDIA_TYPE_BYTES {
+            return Err(ClientError::BadFile(format!(
+                "the name (at most {MAX_FILE_NAME_BYTES} bytes) or type (at most \
+                 {MAX_MEDIA_TYPE_BYTES}) is too long"
+            )));
+        }
+        let Some(session) = self.peers.get_mut(peer).filter(|s| s.channel_open) else {
+            return Err(ClientError::PeerNotConnected(peer.to_owned()));
+        };
+        if !session.speaks(FEATURE_FILES) {
+            return Err(ClientError::FilesUnsupported(peer.to_owned()));
+        }
+        let id = self.next_message;
+        self.next_message += 1;
+        let conn = session.conn;
+        session.outgoing_files.insert(id, size);
+        let announce = ChatFrame::File {
+            id,
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+            size,
+        };
+        self.actions.push_back(Action::SendText {
+            conn,
+            text: announce.encode(),
+        });
+        for part in data.chunks(FILE_CHUNK_BYTES) {
+            self.actions.push_back(Action::SendData {
+                conn,
+                data: encode_chunk(id, part),
+            });
+        }
+        Ok(id)
+    }
+
+    /// One text message on a peer's chat channel: plain text from an original client, or a
+    /// frame from a peerchat peer.
+    pub(super) fn on_chat(&mut self, peer: String, text: String) {
+        let session = self.peers.get_mut(&peer).expect("caller found it");
+        let frame = if session.speaks(FEATURE_ACKS) || session.speaks(FEATURE_FILES) {
+            ChatFrame::decode(&text)
+        } else {
+            None
+        };
+        let conn = session.conn;
+        match frame {
+            Some(ChatFrame::Message { id, text }) => {
+                let fresh = session.last_received.is_none_or(|last| id > last);
+                self.actions.push_back(Action::SendText {
+                    conn,
+                    text: ChatFrame::Ack { id }.encode(),
+                });
+                if fresh {
+                    session.last_received = Some(id);
+                    self.events
+                        .push_back(ClientEvent::Message { from: peer, text });
+                } else {
+                    debug!(%peer, id, "duplicate message acknowledged again, not shown twice");
+                }
+            }
+            Some(ChatFrame::Ack { id }) => {
+                session.outgoing_files.remove(&id);
+                self.events.push_back(ClientEvent::Delivered { peer, id });
+            }
+            Some(ChatFrame::Progress { id, received }) => {
+                if let Some(&total) = session.outgoing_files.get(&id) {
+                    self.events.push_back(ClientEvent::Transfer {
+                        peer,
+                        id,
+                        incoming: false,
+                        done: received.min(total),
+                        total,
+                    });
+                }
+            }
+            Some(ChatFrame::File {
+                id,
+                name,
+                mime,
+                size,
+            }) => {
+                let refusal = if size > MAX_FILE_BYTES {
+                    Some(format!(
+                        "a file of {size} bytes is over the {MAX_FILE_BYTES}-byte limit"
+                    ))
+                } else if name.len() > MAX_FILE_NAME_BYTES || mime.len() > MAX_MEDIA_TYPE_BYTES {
+                    Some("a file name or type is too long".to_owned())
+                } else if session.incoming_files.len() >= MAX_INCOMING_FILES {
+                    Some(format!("more than {MAX_INCOMING_FILES} files at once"))
+                } else {
+                    None
+                };
+                if let Some(detail) = refusal {
+                    return self.unexpected(peer, "file", &detail);
+                }
+                session.incoming_files.insert(
+                    id,
+                    IncomingFile {
+                        name,
+                        mime,
+                        size,
+                        data: Vec::new(),
+                        reported: 0,
+                    },
+                );
+                self.events.push_back(ClientEvent::Transfer {
+                    peer: peer.clone(),
+                    id,
+                    incoming: true,
+                    done: 0,
+                    total: size,
+                });
+                if size == 0 {
+                    self.finish_incoming(peer, id);
+                }
+            }
+            // Not a frame: shown as it came, so nothing a peer sends is lost.
+            None => self
+                .events
+                .push_back(ClientEvent::Message { from: peer, text }),
+        }
+    }
+
+    /// One binary message: a chunk of a file the peer announced.
+    pub(super) fn on_chat_data(&mut self, peer: String, chunk: &[u8]) {
+        let session = self.peers.get_mut(&peer).expect("caller found it");
+        let Some((id, data)) = decode_chunk(chunk) else {
+            return self.unexpected(peer, "file chunk", "too short to name its file");
+        };
+        let Some(file) = session.incoming_files.get_mut(&id) else {
+            return self.unexpected(peer, "file chunk", &format!("file {id} was not announced"));
+        };
+        if file.data.len() as u64 + data.len() as u64 > file.size {
+            session.incoming_files.remove(&id);
+            return self.unexpected(peer, "file chunk", &format!("file {id} outgrew its size"));
+        }
+        file.data.extend_from_slice(data);
+        let received = file.data.len() as u64;
+        let conn = session.conn;
+        if received == file.size {
+            return self.finish_incoming(peer, id);
+        }
+        if received - file.reported >= PROGRESS_STEP {
+            file.reported = received;
+            let total = file.size;
+            self.actions.push_back(Action::SendText {
+                conn,
+                text: ChatFrame::Progress { id, received }.encode(),
+            });
+            self.events.push_back(ClientEvent::Transfer {
+                peer,
+                id,
+                incoming: true,
+                done: received,
+                total,
+            });
+        }
+    }
+
+    /// Hands a complete file to the application and acknowledges it.
+    fn finish_incoming(&mut self, peer: String, id: MessageId) {
+        let session = self.peers.get_mut(&peer).expect("caller found it");
+        let Some(file) = session.incoming_files.remove(&id) else {
+            return;
+        };
+        let conn = session.conn;
+        self.actions.push_back(Action::SendText {
+            conn,
+            text: ChatFrame::Ack { id }.encode(),
+        });
+        self.events.push_back(ClientEvent::Transfer {
+            peer: peer.clone(),
+            id,
+            incoming: true,
+            done: file.size,
+            total: file.size,
+        });
+        self.events.push_back(ClientEvent::File {
+            from: peer,
+            id,
+            name: file.name,
+            mime: file.mime,
+            data: file.data,
+        });
+    }
+}
