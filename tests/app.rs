@@ -6,7 +6,7 @@
 //! namespace (see tests/browser.rs). Screenshots land in `<target>/test-output`.
 
 use peerchat_e2e::app_page::{AppPage, app_dir};
-use peerchat_e2e::{PeerchatServer, namespaced_test};
+use peerchat_e2e::{PeerchatServer, namespaced_test, wait_for};
 
 namespaced_test! {
     fn two_people_chat_through_the_web_app() {
@@ -43,8 +43,19 @@ namespaced_test! {
 
         let rtt = alice.expect_route("Direct, on the same network");
         println!("alice's info panel: direct, round trip {rtt}");
-        let shots = [alice.screenshot("app-alice"), bob.screenshot("app-bob")];
-        println!("screenshots: {}", shots.map(|p| p.display().to_string()).join(", "));
+        let mut shots = vec![alice.screenshot("app-alice"), bob.screenshot("app-bob")];
+
+        // At a phone's width the list and the conversation are two screens.
+        bob.use_phone_width();
+        wait_for("bob: the phone layout", || (!bob.is_shown(".sidebar")).then_some(()));
+        assert!(bob.is_shown(".conversation"));
+        shots.push(bob.screenshot("app-bob-phone-chat"));
+        bob.go_back();
+        wait_for("bob: the peer list", || bob.is_shown(".sidebar").then_some(()));
+        assert!(!bob.is_shown(".conversation"));
+        shots.push(bob.screenshot("app-bob-phone-list"));
+        let shots: Vec<_> = shots.iter().map(|p| p.display().to_string()).collect();
+        println!("screenshots: {}", shots.join(", "));
     }
 }
 

@@ -167,6 +167,25 @@ impl AppPage {
         });
     }
 
+    /// Narrows the window to a phone's width.
+    pub fn use_phone_width(&self) {
+        self.browser
+            .set_window_size(390, 780)
+            .unwrap_or_else(|e| panic!("{}: resizing: {e}", self.user));
+    }
+
+    /// Whether the element matching `selector` is laid out (not `display: none`).
+    pub fn is_shown(&self, selector: &str) -> bool {
+        let script = "const e = document.querySelector(arguments[0]); \
+                      return !!e && getComputedStyle(e).display !== 'none';";
+        self.browser.execute(script, json!([selector])) == Ok(Value::Bool(true))
+    }
+
+    /// Goes back from a conversation to the peer list (the phone layout's back button).
+    pub fn go_back(&self) {
+        self.click(r#"button[aria-label="Back to peers"]"#);
+    }
+
     /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self

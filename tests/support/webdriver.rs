@@ -152,6 +152,16 @@ impl Browser {
             .map(drop)
     }
 
+    /// Resizes the browser window (CSS pixels), as a phone-sized screen would be.
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<(), String> {
+        self.command(
+            "POST",
+            "window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .map(drop)
+    }
+
     /// A PNG of the page as shown.
     pub fn screenshot(&self) -> Result<Vec<u8>, String> {
         let path = format!("/session/{}/screenshot", self.session);
