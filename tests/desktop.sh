@@ -87,6 +87,13 @@ xwdtopnm <"$shot" 2>/dev/null | pnmtopng >"$screenshot" 2>/dev/null
     cat "$log" >&2
     fail "the window is blank ($colours colours after ${timeout}s); screenshot: $screenshot"
 }
+# Colours alone would also pass an error page or a panic overlay: the app must not have
+# panicked, and must still be running with its window up.
+if grep -q "panicked" "$log"; then
+    cat "$log" >&2
+    fail "peerchat-desktop panicked (log above); screenshot: $screenshot"
+fi
+kill -0 "$app_pid" 2>/dev/null || { cat "$log" >&2; fail "peerchat-desktop exited (log above)"; }
 geometry=$(xwininfo -id "$window" | awk '/Width:/ { w = $2 } /Height:/ { h = $2 } END { print w "x" h }')
 printf 'ok: window "peerchat" %s rendered after %ss with %s colours; screenshot: %s\n' \
     "$geometry" "$elapsed" "$colours" "$screenshot"

@@ -68,8 +68,8 @@ pub enum ClientEvent {
         from: String,
         text: String,
     },
-    /// A peerchat peer acknowledged my message `id` (the id `try_send_message` returned).
-    /// Original clients send no acknowledgements.
+    /// A peerchat peer acknowledged my message or file `id` (the id `try_send_message` or
+    /// `send_file` returned). Original clients send no acknowledgements.
     Delivered {
         peer: String,
         id: MessageId,
@@ -98,7 +98,7 @@ pub enum ClientEvent {
         status: PeerStatus,
     },
     /// How the chat with `peer` runs now; reported when it connects and every
-    /// [`crate::path::PATH_REPORT_INTERVAL`] while it stays connected.
+    /// [`crate::path::PATH_REPORT_INTERVAL`] while it stays connected (never otherwise).
     Path {
         peer: String,
         path: PeerPath,
@@ -200,6 +200,8 @@ pub enum ClientError {
     BadFile(String),
     #[error("`{0}` uses an app that cannot receive files")]
     FilesUnsupported(String),
+    #[error("files to `{0}` are still on their way; send more once they have arrived")]
+    TransfersPending(String),
     #[error("too many peers at once (limit {0}); close some chats first")]
     TooManyPeers(usize),
     #[error("bad signaling from `{from}`: {error}")]

@@ -112,7 +112,7 @@ impl AppPage {
     /// Waits until my message `text` shows ✓✓: the peer acknowledged it.
     pub fn expect_delivered(&self, text: &str) {
         let script = "return [...document.querySelectorAll('.bubble.mine')]\
-                      .some(b => b.querySelector('.text').textContent === arguments[0] \
+                      .some(b => b.querySelector('.text')?.textContent === arguments[0] \
                       && b.querySelector('.delivery[aria-label=delivered]') !== null);";
         wait_for(&format!("{}: ✓✓ on {text:?}", self.user), || {
             (self.browser.execute(script, json!([text])).ok()? == Value::Bool(true)).then_some(())
@@ -174,11 +174,18 @@ impl AppPage {
             .unwrap_or_else(|e| panic!("{}: resizing: {e}", self.user));
     }
 
-    /// Whether the element matching `selector` is laid out (not `display: none`).
+    /// Whether the element matching `selector` is laid out (not `display: none`); fails
+    /// the test if there is no such element or the page cannot say.
     pub fn is_shown(&self, selector: &str) -> bool {
         let script = "const e = document.querySelector(arguments[0]); \
-                      return !!e && getComputedStyle(e).display !== 'none';";
-        self.browser.execute(script, json!([selector])) == Ok(Value::Bool(true))
+                      return e ? getComputedStyle(e).display !== 'none' : null;";
+        match self.browser.execute(script, json!([selector])) {
+            Ok(Value::Bool(shown)) => shown,
+            other => panic!(
+                "{}: cannot tell whether {selector} is shown: {other:?}",
+                self.user
+            ),
+        }
     }
 
     /// Goes back from a conversation to the peer list (the phone layout's back button).

@@ -56,20 +56,30 @@ impl WebRoot {
     }
 }
 
-/// Whether the request's `Accept-Encoding` lists gzip (with a non-zero weight).
+/// Whether the request's `Accept-Encoding` takes gzip: listed (or `*`) with a non-zero
+/// weight, an explicit `gzip` entry counting over `*` (RFC 9110 §12.5.3).
 fn accepts_gzip(request: &Request<Body>) -> bool {
-    request
+    let mut gzip = None;
+    let mut any = None;
+    let codings = request
         .headers()
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| p.replace(' ', "") == "q=0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+        .flat_map(|value| value.split(','));
+    for coding in codings {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let weight = parts
+            .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case("gzip") {
+            gzip = Some(weight > 0.0);
+        } else if name == "*" {
+            any = Some(weight > 0.0);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 /// Where a precompressed copy of `path` would be.
@@ -151,6 +161,9 @@ mod tests {
         assert!(accepts_gzip(&request(Some("br;q=1.0, gzip;q=0.8"))));
         assert!(accepts_gzip(&request(Some("*"))));
         assert!(!accepts_gzip(&request(Some("gzip;q=0, br"))));
+        assert!(!accepts_gzip(&request(Some("gzip;q=0.0"))));
+        assert!(!accepts_gzip(&request(Some("gzip;q=0, *"))));
+        assert!(!accepts_gzip(&request(Some("*;q=0"))));
         assert!(!accepts_gzip(&request(Some("br"))));
         assert!(!accepts_gzip(&request(None)));
     }

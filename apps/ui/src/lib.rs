@@ -30,6 +30,9 @@ pub struct Joined {
 pub fn App() -> Element {
     let mut client = use_signal(|| None::<Client>);
     let mut chat = use_signal(|| None::<ChatState>);
+    // The task feeding the signed-in client's events into `chat`: it ends with the session,
+    // so nothing from it reaches the next one.
+    let mut event_feed = use_signal(|| None::<dioxus::core::Task>);
     use_context_provider(|| client);
 
     let on_joined = move |joined: Joined| {
@@ -40,15 +43,19 @@ pub fn App() -> Element {
         } = joined;
         chat.set(Some(ChatState::new(&username)));
         client.set(Some(joined_client));
-        spawn(async move {
+        let feed = spawn(async move {
             while let Some(event) = events.next().await {
                 if let Some(state) = chat.write().as_mut() {
                     state.apply(event, platform::now());
                 }
             }
         });
+        event_feed.set(Some(feed));
     };
     let on_leave = move |_| {
+        if let Some(feed) = event_feed.take() {
+            feed.cancel();
+        }
         let leaving = client.take();
         chat.set(None);
         if let Some(leaving) = leaving {

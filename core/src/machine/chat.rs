@@ -14,6 +14,25 @@ use crate::protocol::{
 /// Files one peer may be sending us at once; more are refused.
 pub(super) const MAX_INCOMING_FILES: usize = 4;
 
+/// Refused files whose chunks are still dropped quietly (one error per file, not per chunk).
+const MAX_REFUSED_FILES: usize = 16;
+
+/// Why a file may not travel, if it may not: the limits both ends apply.
+fn file_limits_refusal(name: &str, mime: &str, size: u64) -> Option<String> {
+    if size > MAX_FILE_BYTES {
+        Some(format!(
+            "{size} bytes is over the {MAX_FILE_BYTES}-byte limit"
+        ))
+    } else if name.len() > MAX_FILE_NAME_BYTES || mime.len() > MAX_MEDIA_TYPE_BYTES {
+        Some(format!(
+            "the name (at most {MAX_FILE_NAME_BYTES} bytes) or type (at most \
+             {MAX_MEDIA_TYPE_BYTES}) is too long"
+        ))
+    } else {
+        None
+    }
+}
+
 /// How often (in bytes received) progress is reported, to the UI and to the sender.
 const PROGRESS_STEP: u64 = 256 * 1024;
 
@@ -45,17 +64,20 @@ impl ClientMachine {
                 limit: MAX_FILE_BYTES,
             });
         }
-        if name.len() > MAX_FILE_NAME_BYTES || mime.len() > MAX_MEDIA_TYPE_BYTES {
-            return Err(ClientError::BadFile(format!(
-                "the name (at most {MAX_FILE_NAME_BYTES} bytes) or type (at most \
-                 {MAX_MEDIA_TYPE_BYTES}) is too long"
-            )));
+        if let Some(why) = file_limits_refusal(name, mime, size) {
+            return Err(ClientError::BadFile(why));
         }
         let Some(session) = self.peers.get_mut(peer).filter(|s| s.channel_open) else {
             return Err(ClientError::PeerNotConnected(peer.to_owned()));
         };
         if !session.speaks(FEATURE_FILES) {
             return Err(ClientError::FilesUnsupported(peer.to_owned()));
+        }
+        // Chunks go to the channel as they are made, and a browser buffers at most 16 MiB
+        // per channel: what is unacknowledged may not exceed one largest file.
+        let in_flight: u64 = session.outgoing_files.values().sum();
+        if in_flight + size > MAX_FILE_BYTES {
+            return Err(ClientError::TransfersPending(peer.to_owned()));
         }
         let id = self.next_message;
         self.next_message += 1;
@@ -126,18 +148,12 @@ impl ClientMachine {
                 mime,
                 size,
             }) => {
-                let refusal = if size > MAX_FILE_BYTES {
-                    Some(format!(
-                        "a file of {size} bytes is over the {MAX_FILE_BYTES}-byte limit"
-                    ))
-                } else if name.len() > MAX_FILE_NAME_BYTES || mime.len() > MAX_MEDIA_TYPE_BYTES {
-                    Some("a file name or type is too long".to_owned())
-                } else if session.incoming_files.len() >= MAX_INCOMING_FILES {
-                    Some(format!("more than {MAX_INCOMING_FILES} files at once"))
-                } else {
-                    None
-                };
+                let refusal = file_limits_refusal(&name, &mime, size).or_else(|| {
+                    (session.incoming_files.len() >= MAX_INCOMING_FILES)
+                        .then(|| format!("more than {MAX_INCOMING_FILES} files at once"))
+                });
                 if let Some(detail) = refusal {
+                    session.refuse_file(id, MAX_REFUSED_FILES);
                     return self.unexpected(peer, "file", &detail);
                 }
                 session.incoming_files.insert(
@@ -168,17 +184,28 @@ impl ClientMachine {
         }
     }
 
-    /// One binary message: a chunk of a file the peer announced.
+    /// One binary message: a chunk of a file the peer announced. From a peer without
+    /// files (an original client), it is text in bytes, shown as text as it always was.
     pub(super) fn on_chat_data(&mut self, peer: String, chunk: &[u8]) {
         let session = self.peers.get_mut(&peer).expect("caller found it");
+        if !session.speaks(FEATURE_FILES) {
+            let text = String::from_utf8_lossy(chunk).into_owned();
+            return self
+                .events
+                .push_back(ClientEvent::Message { from: peer, text });
+        }
         let Some((id, data)) = decode_chunk(chunk) else {
             return self.unexpected(peer, "file chunk", "too short to name its file");
         };
+        if session.refused_files.contains(&id) {
+            return;
+        }
         let Some(file) = session.incoming_files.get_mut(&id) else {
             return self.unexpected(peer, "file chunk", &format!("file {id} was not announced"));
         };
         if file.data.len() as u64 + data.len() as u64 > file.size {
             session.incoming_files.remove(&id);
+            session.refuse_file(id, MAX_REFUSED_FILES);
             return self.unexpected(peer, "file chunk", &format!("file {id} outgrew its size"));
         }
         file.data.extend_from_slice(data);

@@ -339,7 +339,13 @@ impl ClientMachine {
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text),
             TransportEvent::ChannelData(data) => self.on_chat_data(peer, &data),
-            TransportEvent::Path(path) => self.events.push_back(ClientEvent::Path { peer, path }),
+            TransportEvent::Path(path) => {
+                let session = &self.peers[&peer];
+                // A report raced with a loss of the path says nothing true any more.
+                if session.channel_open && session.status == PeerStatus::Connected {
+                    self.events.push_back(ClientEvent::Path { peer, path });
+                }
+            }
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
             TransportEvent::Failed(reason) => {

@@ -46,6 +46,8 @@ pub(super) struct PeerSession {
     pub incoming_files: BTreeMap<MessageId, IncomingFile>,
     /// My files not yet acknowledged, by id, with their sizes (for progress).
     pub outgoing_files: BTreeMap<MessageId, u64>,
+    /// The peer's files refused lately, whose chunks are dropped without a word.
+    pub refused_files: std::collections::VecDeque<MessageId>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
 }
@@ -66,8 +68,17 @@ impl PeerSession {
             last_received: None,
             incoming_files: BTreeMap::new(),
             outgoing_files: BTreeMap::new(),
+            refused_files: std::collections::VecDeque::new(),
             setup_deadline: Some(setup_deadline),
         }
+    }
+
+    /// Remembers a refused file (the latest `keep` of them).
+    pub fn refuse_file(&mut self, id: MessageId, keep: usize) {
+        if self.refused_files.len() >= keep {
+            self.refused_files.pop_front();
+        }
+        self.refused_files.push_back(id);
     }
 
     /// Whether the peer announced `feature` (we announce every feature we know).

@@ -1204,3 +1204,83 @@ fn bad_file_traffic_gives_errors_and_keeps_the_chat() {
     assert_eq!(errors(&mut bob), 2);
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
 }
+
+#[test]
+fn unacknowledged_files_are_capped_so_the_channel_buffer_never_overflows() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    connected_pair(&mut alice, &mut bob);
+    let big = vec![0; protocol::MAX_FILE_BYTES as usize * 3 / 4];
+    alice
+        .send_file("bob", "one.bin", "application/octet-stream", &big)
+        .unwrap();
+    assert_eq!(
+        alice.send_file("bob", "two.bin", "application/octet-stream", &big),
+        Err(ClientError::TransfersPending("bob".into()))
+    );
+}
+
+#[test]
+fn a_refused_file_costs_one_error_not_one_per_chunk() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    let announce = ChatFrame::File {
+        id: 1,
+        name: "huge".into(),
+        mime: "application/octet-stream".into(),
+        size: protocol::MAX_FILE_BYTES + 1,
+    };
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce.encode()));
+    for _ in 0..10 {
+        let chunk = protocol::encode_chunk(1, &[0; 1024]);
+        bob.handle_transport(b_conn, TransportEvent::ChannelData(chunk));
+    }
+    let errors = drain(&mut bob)
+        .1
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::Error(_)))
+        .count();
+    assert_eq!(errors, 1);
+}
+
+#[test]
+fn binary_from_an_original_client_is_shown_as_text() {
+    let mut alice = online("alice");
+    let conn = connected_to_original(&mut alice);
+    alice.handle_transport(conn, TransportEvent::ChannelData(b"hi in bytes".to_vec()));
+    assert_eq!(
+        drain(&mut alice).1,
+        [ClientEvent::Message {
+            from: "bob".into(),
+            text: "hi in bytes".into()
+        }]
+    );
+}
+
+#[test]
+fn a_path_is_reported_only_while_the_chat_is_connected() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    let path = crate::path::PeerPath {
+        kind: crate::path::PathKind::Direct,
+        rtt_ms: Some(0.3),
+    };
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
+    alice.handle_transport(a_conn, TransportEvent::Path(path));
+    assert!(
+        drain(&mut alice)
+            .1
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Path { .. }))
+    );
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Disconnected),
+    );
+    alice.handle_transport(a_conn, TransportEvent::Path(path));
+    assert!(
+        !drain(&mut alice)
+            .1
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Path { .. }))
+    );
+}

@@ -46,8 +46,9 @@ pub fn decode_chunk(chunk: &[u8]) -> Option<(MessageId, &[u8])> {
     Some((MessageId::from_be_bytes(*head), data))
 }
 
-/// Identifies one of my messages to one peer, so its acknowledgement can be matched.
-/// Increasing within a client's run.
+/// Names a message or file on a chat channel, so its acknowledgement (and a file's chunks)
+/// can be matched. Each client numbers what it sends, increasing within its run; the two
+/// ends' numbers are independent.
 pub type MessageId = u64;
 
 /// One data-channel message between peerchat peers.

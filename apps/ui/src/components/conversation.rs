@@ -215,13 +215,13 @@ pub fn Bubble(message: ChatMessage) -> Element {
                 if file.is_image() {
                     img {
                         class: "picture",
-                        src: file.url.clone().unwrap_or_default(),
+                        src: file.url.as_str(),
                         alt: "{file.name}",
                     }
                 } else {
                     a {
                         class: "file",
-                        href: file.url.clone().unwrap_or_default(),
+                        href: file.url.as_str(),
                         download: "{file.name}",
                         "{file.name} ({file.size_label()})"
                     }

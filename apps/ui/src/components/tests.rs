@@ -110,10 +110,14 @@ fn the_open_conversation_shows_bubbles_times_and_delivery() {
         html.contains(r#"aria-label="sent""#),
         "the ✓ on my message: {html}"
     );
+    assert!(
+        html.contains(r#"aria-label="delivered""#),
+        "the ✓✓ once acknowledged: {html}"
+    );
     // Newest first in the DOM (the list is shown bottom-up).
     assert!(html.find("hi alice") < html.find("hello bob"), "{html}");
     assert!(
-        !html.contains("disabled"),
+        !html.contains("disabled="),
         "a connected peer can be written to: {html}"
     );
 }
@@ -134,7 +138,7 @@ fn the_input_is_disabled_with_a_reason_until_the_peer_connects() {
         html.contains(r#"placeholder="Connecting to bob…""#),
         "{html}"
     );
-    assert!(html.contains("disabled"), "{html}");
+    assert!(html.contains("disabled="), "{html}");
 }
 
 #[test]

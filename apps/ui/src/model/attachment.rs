@@ -1,6 +1,8 @@
 //! Images and other files in a conversation: what one shows, and how sending and receiving
 //! them updates the conversation.
 
+use std::rc::Rc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use peerchat_core::ClientError;
@@ -8,31 +10,63 @@ use peerchat_core::protocol::MessageId;
 
 use super::{ChatMessage, ChatState, Delivery, Direction, MessageTime};
 
+/// Picture types shown inline. Anything else is only offered for download, under a
+/// neutral type, so no file from a peer is ever rendered as a page (SVG and HTML included).
+const INLINE_TYPES: [&str; 5] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+];
+
 /// A file carried by a message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
     pub name: String,
     pub mime: String,
     pub size: u64,
-    /// A `data:` URL of the whole file once it is here: shown inline for images, offered
-    /// for download otherwise. Works the same in every webview, with no object URLs to free.
-    pub url: Option<String>,
+    /// The whole file as a `data:` URL: works the same in every webview, with no object
+    /// URLs to free.
+    pub url: DataUrl,
+}
+
+/// A `data:` URL, shared rather than copied: a picture's runs to megabytes and the screen
+/// is redrawn often. Two are equal when they are the same URL.
+#[derive(Debug, Clone)]
+pub struct DataUrl(Rc<str>);
+
+impl PartialEq for DataUrl {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl DataUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Attachment {
     pub fn new(name: String, mime: String, data: &[u8]) -> Self {
-        let url = format!("data:{};base64,{}", safe_type(&mime), STANDARD.encode(data));
+        let shown_as = if INLINE_TYPES.contains(&mime.as_str()) {
+            mime.as_str()
+        } else {
+            "application/octet-stream"
+        };
+        let url = format!("data:{shown_as};base64,{}", STANDARD.encode(data));
         Self {
             name,
             size: data.len() as u64,
             mime,
-            url: Some(url),
+            url: DataUrl(url.into()),
         }
     }
 
     /// Whether it is shown inline as a picture.
     pub fn is_image(&self) -> bool {
-        self.mime.starts_with("image/") && self.url.is_some()
+        INLINE_TYPES.contains(&self.mime.as_str())
     }
 
     /// The size in words: "12 KB".
@@ -61,21 +95,6 @@ pub fn media_type(reported: Option<String>, name: &str) -> String {
         _ => "application/octet-stream",
     }
     .to_owned()
-}
-
-/// A media type fit for a `data:` URL: `type/subtype` of token characters, else a neutral
-/// one, so a peer cannot smuggle parameters or markup into the page.
-fn safe_type(mime: &str) -> &str {
-    let token = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    match mime.split_once('/') {
-        Some((kind, sub)) if token(kind) && token(sub) => mime,
-        _ => "application/octet-stream",
-    }
 }
 
 impl ChatState {
@@ -113,15 +132,17 @@ impl ChatState {
         progress: (u64, u64),
         at: MessageTime,
     ) {
-        let matches = |m: &ChatMessage| match incoming {
-            true => m.received_id == Some(id),
-            false => m.sent_id == Some(id),
+        // Only a transfer still under way matches: a peer's ids start again when it
+        // restarts, and a finished picture must never be replaced.
+        let matches = |m: &ChatMessage| {
+            m.progress.is_some()
+                && match incoming {
+                    true => m.received_id == Some(id) && m.attachment.is_none(),
+                    false => m.sent_id == Some(id),
+                }
         };
         if let Some(message) = self.message_mut(peer, matches) {
-            let arrived = incoming && message.attachment.is_some();
-            if !arrived {
-                message.progress = Some(progress);
-            }
+            message.progress = Some(progress);
             return;
         }
         if incoming {
@@ -141,7 +162,10 @@ impl ChatState {
         attachment: Attachment,
         at: MessageTime,
     ) {
-        let message = match self.message_mut(peer, |m| m.received_id == Some(id)) {
+        let placeholder = |m: &ChatMessage| {
+            m.received_id == Some(id) && m.attachment.is_none() && m.progress.is_some()
+        };
+        let message = match self.message_mut(peer, placeholder) {
             Some(message) => message,
             None => {
                 self.push(peer, Direction::Theirs, "", at, None);
@@ -154,6 +178,19 @@ impl ChatState {
         message.progress = None;
         if self.selected.as_deref() != Some(peer) {
             self.entry(peer).unread += 1;
+        }
+    }
+
+    /// The chat with `peer` ended: transfers under way stop where they are.
+    pub(super) fn interrupt_transfers(&mut self, peer: &str) {
+        let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer) else {
+            return;
+        };
+        for message in entry.messages.iter_mut().filter(|m| m.progress.is_some()) {
+            message.progress = None;
+            if message.attachment.is_none() {
+                message.text = "The file did not arrive: the chat ended.".to_owned();
+            }
         }
     }
 

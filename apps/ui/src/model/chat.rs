@@ -205,6 +205,10 @@ pub struct ChatState {
 /// How many notices stay on screen; older ones go first.
 const MAX_NOTICES: usize = 3;
 
+/// How much of a conversation is kept on screen; the oldest messages go first, so a
+/// chatty or hostile peer cannot grow the app's memory without bound.
+pub const MAX_MESSAGES_PER_PEER: usize = 1000;
+
 impl ChatState {
     pub fn new(me: &str) -> Self {
         Self {
@@ -352,6 +356,7 @@ impl ChatState {
                     entry.status = PeerStatus::Closed;
                     entry.path = None;
                 }
+                self.interrupt_transfers(&peer);
             }
             ClientEvent::Status { peer, status } => self.set_status(&peer, status),
             ClientEvent::Path { peer, path } => {
@@ -402,6 +407,10 @@ impl ChatState {
         if status != PeerStatus::Connected {
             entry.path = None;
         }
+        if status.is_finished() {
+            self.interrupt_transfers(peer);
+        }
+        let entry = self.entry(peer);
         entry.last_activity = entry.last_activity.max(tick);
     }
 
@@ -416,6 +425,9 @@ impl ChatState {
         let id = self.tick();
         let entry = self.entry(peer);
         entry.last_activity = id;
+        if entry.messages.len() >= MAX_MESSAGES_PER_PEER {
+            entry.messages.remove(0);
+        }
         entry.messages.push(ChatMessage {
             id,
             direction,

@@ -5,10 +5,10 @@ mod attachment;
 mod chat;
 mod login;
 
-pub use attachment::{Attachment, media_type};
+pub use attachment::{Attachment, DataUrl, media_type};
 pub use chat::{
-    AddPeerError, ChatMessage, ChatState, Composer, Delivery, Direction, MessageTime, Notice,
-    PeerEntry, Tone,
+    AddPeerError, ChatMessage, ChatState, Composer, Delivery, Direction, MAX_MESSAGES_PER_PEER,
+    MessageTime, Notice, PeerEntry, Tone,
 };
 pub use login::{LoginForm, default_server_url};
 

@@ -281,8 +281,8 @@ fn an_image_i_send_shows_at_once_with_progress_until_acknowledged() {
     let last = |chat: &ChatState| chat.peer("bob").unwrap().messages.last().unwrap().clone();
     assert_eq!(last(&chat).progress, Some((0, 4)));
     assert_eq!(
-        last(&chat).attachment.unwrap().url.as_deref(),
-        Some("data:image/png;base64,iVBORw==")
+        last(&chat).attachment.unwrap().url.as_str(),
+        "data:image/png;base64,iVBORw=="
     );
     assert_eq!(
         chat.peer("bob").unwrap().preview().as_deref(),
@@ -348,19 +348,64 @@ fn a_file_arriving_shows_its_progress_then_itself() {
 }
 
 #[test]
-fn a_peer_cannot_smuggle_markup_into_a_data_url() {
-    let file = Attachment::new(
-        "x".to_owned(),
-        "text/html;charset=x,<script>".to_owned(),
-        b"a",
+fn only_raster_pictures_are_shown_and_nothing_else_can_render_as_a_page() {
+    for mime in [
+        "text/html",
+        "image/svg+xml",
+        "application/xhtml+xml",
+        "x;<script>",
+    ] {
+        let file = Attachment::new("x".to_owned(), mime.to_owned(), b"<b>hi</b>");
+        assert!(!file.is_image(), "{mime}");
+        assert!(
+            file.url
+                .as_str()
+                .starts_with("data:application/octet-stream;base64,"),
+            "{mime}"
+        );
+    }
+    let png = Attachment::new("x.png".to_owned(), "image/png".to_owned(), b"png");
+    assert!(png.is_image());
+}
+
+#[test]
+fn a_restarted_peer_reusing_an_id_cannot_replace_an_old_picture() {
+    let mut chat = ChatState::new("alice");
+    let file = |data: &[u8]| ClientEvent::File {
+        from: "bob".to_owned(),
+        id: 1,
+        name: "p.png".to_owned(),
+        mime: "image/png".to_owned(),
+        data: data.to_vec(),
+    };
+    chat.apply(file(b"old"), T);
+    chat.apply(file(b"new"), T);
+    let messages = &chat.peer("bob").unwrap().messages;
+    assert_eq!(messages.len(), 2, "the second is a new message");
+    assert_ne!(messages[0].attachment, messages[1].attachment);
+}
+
+#[test]
+fn a_chat_that_ends_mid_transfer_stops_its_progress_bars() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+    let picture = Attachment::new("a.png".to_owned(), "image/png".to_owned(), b"png");
+    chat.record_file_sent("bob", picture, Ok(3), T);
+    chat.apply(
+        ClientEvent::Transfer {
+            peer: "bob".to_owned(),
+            id: 9,
+            incoming: true,
+            done: 0,
+            total: 100,
+        },
+        T,
     );
-    assert!(
-        file.url
-            .unwrap()
-            .starts_with("data:application/octet-stream;base64,")
-    );
-    let svg = Attachment::new("x.svg".to_owned(), "image/svg+xml".to_owned(), b"<svg/>");
-    assert!(svg.url.unwrap().starts_with("data:image/svg+xml;base64,"));
+    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    let messages = &chat.peer("bob").unwrap().messages;
+    assert!(messages.iter().all(|m| m.progress.is_none()));
+    assert!(messages.last().unwrap().text.contains("did not arrive"));
 }
 
 #[test]
@@ -378,4 +423,15 @@ fn picked_files_get_a_media_type() {
         &vec![0; 3 * 1024 * 1024 / 2],
     );
     assert_eq!(big.size_label(), "1.5 MB");
+}
+
+#[test]
+fn a_conversation_keeps_its_newest_messages_within_a_bound() {
+    let mut chat = ChatState::new("alice");
+    for i in 0..MAX_MESSAGES_PER_PEER + 5 {
+        chat.apply(message("bob", &format!("#{i}")), T);
+    }
+    let messages = &chat.peer("bob").unwrap().messages;
+    assert_eq!(messages.len(), MAX_MESSAGES_PER_PEER);
+    assert_eq!(messages[0].text, "#5");
 }
