@@ -18,11 +18,8 @@ rustup target list --installed | grep -qx "$target" || rustup target add "$targe
 missing=()
 command -v clang-14 >/dev/null || missing+=(clang-14)
 command -v llvm-ar-14 >/dev/null || missing+=(llvm-14)
-if [ ${#missing[@]} -gt 0 ]; then
-    step "installing from Debian: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source tests/support/debian.sh
+debian_install "${missing[@]}"
 
 # ring compiles C and assembly for the target. Without the NDK there is no bionic libc to
 # include: Debian's clang targets Android API 24 and ring builds its core without the C

@@ -25,15 +25,9 @@ if [ "${PEERCHAT_DESKTOP_ON_XVFB:-}" != 1 ]; then
     # display, xwininfo (x11-utils) to find the window, xwd (x11-apps) and netpbm to
     # take and inspect the screenshot.
     packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev xvfb xauth x11-utils x11-apps netpbm)
-    missing=()
-    for package in "${packages[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        step "installing from Debian: ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
+    source tests/support/debian.sh
+    mapfile -t missing < <(debian_missing "${packages[@]}")
+    debian_install "${missing[@]}"
 
     step "build peerchat-desktop"
     cargo build -p peerchat-desktop

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 target_dir=${CARGO_TARGET_DIR:-target}
 
 step() { printf '\n==> %s\n' "$*"; }
+source tests/support/debian.sh
 
 step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
@@ -27,14 +28,8 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v npm >/dev/null || missing+=(npm)
 command -v clang-14 >/dev/null || missing+=(clang-14)
 command -v llvm-ar-14 >/dev/null || missing+=(llvm-14)
-for package in libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    step "installing from Debian: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+mapfile -t -O "${#missing[@]}" missing < <(debian_missing libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev)
+debian_install "${missing[@]}"
 
 step "format"
 cargo fmt --all -- --check
