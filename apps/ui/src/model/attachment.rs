@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use peerchat_core::ClientError;
 use peerchat_core::protocol::MessageId;
 
-use super::{ChatMessage, ChatState, Delivery, Direction, MessageTime};
+use super::{ChatMessage, ChatState, Direction, MessageTime};
 
 /// Picture types shown inline. Anything else is only offered for download, under a
 /// neutral type, so no file from a peer is ever rendered as a page (SVG and HTML included).
@@ -106,20 +106,12 @@ impl ChatState {
         sent: Result<MessageId, ClientError>,
         at: MessageTime,
     ) {
-        let total = attachment.size;
-        let (delivery, sent_id) = match &sent {
-            Ok(id) => (Delivery::Sent, Some(*id)),
-            Err(_) => (Delivery::Failed, None),
-        };
-        self.push(peer, Direction::Mine, "", at, Some(delivery));
-        if let Some(message) = self.entry(peer).messages.last_mut() {
-            message.sent_id = sent_id;
-            message.progress = sent_id.map(|_| (0, total));
+        self.record_mine(peer, "", sent, at, |message| {
+            if message.sent_id.is_some() {
+                message.progress = Some((0, attachment.size));
+            }
             message.attachment = Some(attachment);
-        }
-        if let Err(error) = sent {
-            self.push(peer, Direction::Note, &error.to_string(), at, None);
-        }
+        });
     }
 
     /// Progress of a transfer: on my message, or on the peer's file as it arrives (shown
@@ -183,7 +175,7 @@ impl ChatState {
 
     /// The chat with `peer` ended: transfers under way stop where they are.
     pub(super) fn interrupt_transfers(&mut self, peer: &str) {
-        let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer) else {
+        let Some(entry) = self.listed_mut(peer) else {
             return;
         };
         for message in entry.messages.iter_mut().filter(|m| m.progress.is_some()) {
@@ -194,14 +186,12 @@ impl ChatState {
         }
     }
 
-    fn message_mut(
+    pub(super) fn message_mut(
         &mut self,
         peer: &str,
         wanted: impl Fn(&ChatMessage) -> bool,
     ) -> Option<&mut ChatMessage> {
-        self.peers
-            .iter_mut()
-            .find(|p| p.name == peer)?
+        self.listed_mut(peer)?
             .messages
             .iter_mut()
             .rev()

@@ -196,7 +196,7 @@ pub struct ChatState {
     pub signaling: SignalingState,
     pub selected: Option<String>,
     pub notices: Vec<Notice>,
-    pub(super) peers: Vec<PeerEntry>,
+    peers: Vec<PeerEntry>,
     /// Presence of every user heard of, listed or not: someone added later shows it at once.
     presence: std::collections::BTreeMap<String, bool>,
     counter: u64,
@@ -254,7 +254,7 @@ impl ChatState {
 
     /// Opens `name`'s conversation and marks it read.
     pub fn select(&mut self, name: &str) {
-        if let Some(peer) = self.peers.iter_mut().find(|p| p.name == name) {
+        if let Some(peer) = self.listed_mut(name) {
             peer.unread = 0;
             self.selected = Some(name.to_owned());
         }
@@ -274,6 +274,20 @@ impl ChatState {
         sent: Result<MessageId, ClientError>,
         at: MessageTime,
     ) {
+        self.record_mine(peer, text, sent, at, |_| {});
+    }
+
+    /// Adds one of my messages with what the client answered: its id (✓ until the ack), or
+    /// a refusal (marked, and explained in a note after it). `complete` adds the rest of
+    /// the message (an attachment) before the note.
+    pub(super) fn record_mine(
+        &mut self,
+        peer: &str,
+        text: &str,
+        sent: Result<MessageId, ClientError>,
+        at: MessageTime,
+        complete: impl FnOnce(&mut ChatMessage),
+    ) {
         let (delivery, sent_id) = match &sent {
             Ok(id) => (Delivery::Sent, Some(*id)),
             Err(_) => (Delivery::Failed, None),
@@ -281,6 +295,7 @@ impl ChatState {
         self.push(peer, Direction::Mine, text, at, Some(delivery));
         if let Some(message) = self.entry(peer).messages.last_mut() {
             message.sent_id = sent_id;
+            complete(message);
         }
         if let Err(error) = sent {
             self.push(peer, Direction::Note, &error.to_string(), at, None);
@@ -324,11 +339,7 @@ impl ChatState {
                 }
             }
             ClientEvent::Delivered { peer, id } => {
-                let message = self
-                    .peers
-                    .iter_mut()
-                    .find(|p| p.name == peer)
-                    .and_then(|p| p.messages.iter_mut().rev().find(|m| m.sent_id == Some(id)));
+                let message = self.message_mut(&peer, |m| m.sent_id == Some(id));
                 if let Some(message) = message {
                     message.delivery = Some(Delivery::Delivered);
                     message.progress = None;
@@ -350,7 +361,7 @@ impl ChatState {
             } => self.on_file(&from, id, Attachment::new(name, mime, &data), at),
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
             ClientEvent::PeerDisconnected(peer) => {
-                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer)
+                if let Some(entry) = self.listed_mut(&peer)
                     && !entry.status.is_finished()
                 {
                     entry.status = PeerStatus::Closed;
@@ -360,12 +371,12 @@ impl ChatState {
             }
             ClientEvent::Status { peer, status } => self.set_status(&peer, status),
             ClientEvent::Path { peer, path } => {
-                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == peer) {
+                if let Some(entry) = self.listed_mut(&peer) {
                     entry.path = Some(path);
                 }
             }
             ClientEvent::Presence { user, online } => {
-                if let Some(entry) = self.peers.iter_mut().find(|p| p.name == user) {
+                if let Some(entry) = self.listed_mut(&user) {
                     entry.online = Some(online);
                 }
                 self.presence.insert(user, online);
@@ -439,6 +450,11 @@ impl ChatState {
             attachment: None,
             progress: None,
         });
+    }
+
+    /// The peer's entry, if it is listed (events about strangers list no one).
+    pub(super) fn listed_mut(&mut self, name: &str) -> Option<&mut PeerEntry> {
+        self.peers.iter_mut().find(|p| p.name == name)
     }
 
     /// The peer's entry, created on first mention (someone who calls me appears by
