@@ -272,7 +272,7 @@ async fn drive(
         tracing::trace!(user = machine.username(), ?input, "input");
         match input {
             Some(Input::Signaling(input)) => machine.handle_signaling(input, now),
-            Some(Input::Transport(conn, event)) => machine.handle_transport(conn, event),
+            Some(Input::Transport(conn, event)) => machine.handle_transport(conn, event, now),
             Some(Input::Wake) => {}
             Some(Input::Stop) | None => machine.disconnect(),
         }

@@ -7,8 +7,9 @@ use tracing::debug;
 use super::{Action, ClientMachine};
 use crate::event::{ClientError, ClientEvent};
 use crate::protocol::{
-    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_BYTES,
-    MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk, encode_chunk,
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_CHAT_MESSAGE_BYTES,
+    MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
+    encode_chunk,
 };
 
 /// Files one peer may be sending us at once; more are refused.
@@ -16,6 +17,15 @@ pub(super) const MAX_INCOMING_FILES: usize = 4;
 
 /// Refused files whose chunks are still dropped quietly (one error per file, not per chunk).
 const MAX_REFUSED_FILES: usize = 16;
+
+/// How long a received message waits for a message of mine to carry its acknowledgement
+/// before a separate ack goes. In a conversation the answer carries it, so the channel
+/// carries no extra message; a separate ack per message would double the messages and
+/// delay each answer behind it (measured: +0.6 ms per round trip in Chromium).
+pub(super) const ACK_DELAY_MS: u64 = 20;
+
+/// My messages remembered as unacknowledged per peer; the oldest are forgotten first.
+const MAX_UNACKED: usize = 4096;
 
 /// Why a file may not travel, if it may not: the limits both ends apply.
 fn file_limits_refusal(name: &str, mime: &str, size: u64) -> Option<String> {
@@ -47,6 +57,50 @@ pub(super) struct IncomingFile {
 }
 
 impl ClientMachine {
+    /// Sends one chat message to a connected peer. Its id comes back in a
+    /// [`ClientEvent::Delivered`] when the peer acknowledges it (peerchat peers only).
+    pub fn send_message(&mut self, peer: &str, text: &str) -> Result<MessageId, ClientError> {
+        let too_large = |size| ClientError::MessageTooLarge {
+            size,
+            limit: MAX_CHAT_MESSAGE_BYTES,
+        };
+        if text.len() > MAX_CHAT_MESSAGE_BYTES {
+            return Err(too_large(text.len()));
+        }
+        let Some(session) = self.peers.get_mut(peer).filter(|s| s.channel_open) else {
+            return Err(ClientError::PeerNotConnected(peer.to_owned()));
+        };
+        let id = self.next_message;
+        let numbered = session.speaks(FEATURE_ACKS);
+        let text = if numbered {
+            ChatFrame::Message {
+                id,
+                text: text.to_owned(),
+                ack: session.ack_pending,
+            }
+            .encode()
+        } else {
+            text.to_owned()
+        };
+        // JSON escaping can grow a text that fitted; the channel's limit is on what is sent.
+        if text.len() > MAX_CHAT_MESSAGE_BYTES {
+            return Err(too_large(text.len()));
+        }
+        self.next_message += 1;
+        if numbered {
+            // The message carries the pending acknowledgement.
+            session.ack_pending = None;
+            session.ack_due = None;
+            if session.unacked.len() >= MAX_UNACKED {
+                session.unacked.pop_front();
+            }
+            session.unacked.push_back(id);
+        }
+        let conn = session.conn;
+        self.actions.push_back(Action::SendText { conn, text });
+        Ok(id)
+    }
+
     /// Sends a file (an image, say) to a connected peerchat peer, in chunks. Its id comes
     /// back in [`ClientEvent::Transfer`] progress and a [`ClientEvent::Delivered`] once the
     /// peer has all of it.
@@ -104,33 +158,33 @@ impl ClientMachine {
 
     /// One text message on a peer's chat channel: plain text from an original client, or a
     /// frame from a peerchat peer.
-    pub(super) fn on_chat(&mut self, peer: String, text: String) {
+    pub(super) fn on_chat(&mut self, peer: String, text: String, now: u64) {
         let session = self.peers.get_mut(&peer).expect("caller found it");
         let frame = if session.speaks(FEATURE_ACKS) || session.speaks(FEATURE_FILES) {
             ChatFrame::decode(&text)
         } else {
             None
         };
-        let conn = session.conn;
         match frame {
-            Some(ChatFrame::Message { id, text }) => {
+            Some(ChatFrame::Message { id, text, ack }) => {
                 let fresh = session.last_received.is_none_or(|last| id > last);
-                self.actions.push_back(Action::SendText {
-                    conn,
-                    text: ChatFrame::Ack { id }.encode(),
-                });
+                // Acknowledged with the next message of mine, or alone after a short while.
+                session.ack_pending = session.ack_pending.max(Some(id));
+                session.ack_due.get_or_insert(now + ACK_DELAY_MS);
                 if fresh {
                     session.last_received = Some(id);
+                }
+                if let Some(upto) = ack {
+                    self.acknowledged(&peer, upto);
+                }
+                if fresh {
                     self.events
                         .push_back(ClientEvent::Message { from: peer, text });
                 } else {
                     debug!(%peer, id, "duplicate message acknowledged again, not shown twice");
                 }
             }
-            Some(ChatFrame::Ack { id }) => {
-                session.outgoing_files.remove(&id);
-                self.events.push_back(ClientEvent::Delivered { peer, id });
-            }
+            Some(ChatFrame::Ack { id }) => self.acknowledged(&peer, id),
             Some(ChatFrame::Progress { id, received }) => {
                 if let Some(&total) = session.outgoing_files.get(&id) {
                     self.events.push_back(ClientEvent::Transfer {
@@ -181,6 +235,43 @@ impl ClientMachine {
             None => self
                 .events
                 .push_back(ClientEvent::Message { from: peer, text }),
+        }
+    }
+
+    /// The peer has everything of mine numbered up to `upto`, and file `upto` if it is one.
+    fn acknowledged(&mut self, peer: &str, upto: MessageId) {
+        let session = self.peers.get_mut(peer).expect("caller found it");
+        let mut delivered = Vec::new();
+        if session.outgoing_files.remove(&upto).is_some() {
+            delivered.push(upto);
+        }
+        while let Some(&id) = session.unacked.front()
+            && id <= upto
+        {
+            session.unacked.pop_front();
+            delivered.push(id);
+        }
+        delivered.sort_unstable();
+        for id in delivered {
+            self.events.push_back(ClientEvent::Delivered {
+                peer: peer.to_owned(),
+                id,
+            });
+        }
+    }
+
+    /// Sends the acknowledgements no message of mine carried in time.
+    pub(super) fn send_due_acks(&mut self, now: u64) {
+        for session in self.peers.values_mut() {
+            if session.ack_due.is_some_and(|due| due <= now) {
+                session.ack_due = None;
+                if let Some(id) = session.ack_pending.take() {
+                    self.actions.push_back(Action::SendText {
+                        conn: session.conn,
+                        text: ChatFrame::Ack { id }.encode(),
+                    });
+                }
+            }
         }
     }
 
@@ -238,6 +329,11 @@ impl ClientMachine {
             return;
         };
         let conn = session.conn;
+        // The file's ack says everything before it arrived too (the channel is ordered).
+        if session.ack_pending.is_some_and(|pending| pending <= id) {
+            session.ack_pending = None;
+            session.ack_due = None;
+        }
         self.actions.push_back(Action::SendText {
             conn,
             text: ChatFrame::Ack { id }.encode(),

@@ -19,8 +19,8 @@ use tracing::{debug, warn};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::path::PeerPath;
 use crate::protocol::{
-    self, Capabilities, ChatFrame, FEATURE_ACKS, IceCandidate, MAX_CHAT_MESSAGE_BYTES, MessageId,
-    PROTOCOL_VERSION, SdpKind, SessionDescription, SignalMessage, incoming_topic,
+    self, Capabilities, IceCandidate, MessageId, PROTOCOL_VERSION, SdpKind, SessionDescription,
+    SignalMessage, incoming_topic,
 };
 
 pub use peer::Role;
@@ -206,8 +206,9 @@ impl ClientMachine {
 
     /// The earliest time at which [`ClientMachine::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let peers = self.peers.values().filter_map(|s| s.setup_deadline);
-        peers.chain(self.registration.deadline()).min()
+        let peers = self.peers.values();
+        let deadlines = peers.flat_map(|s| [s.setup_deadline, s.ack_due]).flatten();
+        deadlines.chain(self.registration.deadline()).min()
     }
 
     // ---- API calls -------------------------------------------------------------------
@@ -238,46 +239,6 @@ impl ClientMachine {
             conn,
         });
         Ok(())
-    }
-
-    /// Sends one chat message to a connected peer. Its id comes back in a
-    /// [`ClientEvent::Delivered`] when the peer acknowledges it (peerchat peers only).
-    pub fn send_message(&mut self, peer: &str, text: &str) -> Result<MessageId, ClientError> {
-        if text.len() > MAX_CHAT_MESSAGE_BYTES {
-            return Err(ClientError::MessageTooLarge {
-                size: text.len(),
-                limit: MAX_CHAT_MESSAGE_BYTES,
-            });
-        }
-        match self.peers.get(peer) {
-            Some(session) if session.channel_open => {
-                let id = self.next_message;
-                self.next_message += 1;
-                let text = if session.speaks(FEATURE_ACKS) {
-                    ChatFrame::Message {
-                        id,
-                        text: text.to_owned(),
-                    }
-                    .encode()
-                } else {
-                    text.to_owned()
-                };
-                // JSON escaping can grow a text that fitted; the channel's limit is on what
-                // is sent.
-                if text.len() > MAX_CHAT_MESSAGE_BYTES {
-                    return Err(ClientError::MessageTooLarge {
-                        size: text.len(),
-                        limit: MAX_CHAT_MESSAGE_BYTES,
-                    });
-                }
-                self.actions.push_back(Action::SendText {
-                    conn: session.conn,
-                    text,
-                });
-                Ok(id)
-            }
-            _ => Err(ClientError::PeerNotConnected(peer.to_owned())),
-        }
     }
 
     /// Ends the chat with `peer`; the peer sees it closed.
@@ -312,7 +273,7 @@ impl ClientMachine {
         self.drain_registration();
     }
 
-    pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent) {
+    pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
         let Some(peer) = self.peer_of(conn) else {
             debug!(conn, ?event, "event from a replaced connection ignored");
             return;
@@ -337,7 +298,7 @@ impl ClientMachine {
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events.push_back(ClientEvent::PeerConnected(peer));
             }
-            TransportEvent::ChannelMessage(text) => self.on_chat(peer, text),
+            TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
             TransportEvent::ChannelData(data) => self.on_chat_data(peer, &data),
             TransportEvent::Path(path) => {
                 let session = &self.peers[&peer];
@@ -362,6 +323,7 @@ impl ClientMachine {
     pub fn handle_timeout(&mut self, now: u64) {
         self.registration.on_timeout(now);
         self.drain_registration();
+        self.send_due_acks(now);
         let expired: Vec<String> = self
             .peers
             .iter()

@@ -42,6 +42,12 @@ pub(super) struct PeerSession {
     pub remote_caps: Option<Capabilities>,
     /// The id of the last numbered message shown from the peer, to show each once.
     pub last_received: Option<MessageId>,
+    /// Received but not yet acknowledged: the highest id, and when a separate ack is due
+    /// if no message of mine carries it first.
+    pub ack_pending: Option<MessageId>,
+    pub ack_due: Option<u64>,
+    /// My numbered messages the peer has not acknowledged yet, oldest first.
+    pub unacked: std::collections::VecDeque<MessageId>,
     /// Files arriving from the peer, by the peer's id.
     pub incoming_files: BTreeMap<MessageId, IncomingFile>,
     /// My files not yet acknowledged, by id, with their sizes (for progress).
@@ -66,6 +72,9 @@ impl PeerSession {
             channel_open: false,
             remote_caps: None,
             last_received: None,
+            ack_pending: None,
+            ack_due: None,
+            unacked: std::collections::VecDeque::new(),
             incoming_files: BTreeMap::new(),
             outgoing_files: BTreeMap::new(),
             refused_files: std::collections::VecDeque::new(),

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::event::SignalingState;
-use crate::protocol::{PRESENCE_FILTER, Presence, encode, presence_topic};
+use crate::protocol::{
+    ChatFrame, MAX_CHAT_MESSAGE_BYTES, PRESENCE_FILTER, Presence, encode, presence_topic,
+};
 
 const T0: u64 = 1_000;
 
@@ -96,16 +98,16 @@ fn connected_pair(alice: &mut ClientMachine, bob: &mut ClientMachine) -> (ConnId
     alice.connect_to_peer(&peer, T0).unwrap();
     let (actions, _) = drain(alice);
     let a_conn = conn_of(&actions);
-    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     let (actions, _) = drain(alice);
     relay(actions, bob);
     let (actions, _) = drain(bob);
     let b_conn = conn_of(&actions);
-    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
     let (actions, _) = drain(bob);
     relay(actions, alice);
-    alice.handle_transport(a_conn, TransportEvent::ChannelOpen);
-    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
     drain(alice);
     drain(bob);
     (a_conn, b_conn)
@@ -334,9 +336,13 @@ fn happy_path_offerer_and_answerer() {
     );
 
     // A candidate gathered before the offer is published waits for it.
-    alice.handle_transport(a_conn, TransportEvent::LocalCandidate(candidate(1, None)));
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::LocalCandidate(candidate(1, None)),
+        T0,
+    );
     assert!(drain(&mut alice).0.is_empty());
-    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     let (actions, _) = drain(&mut alice);
     assert_eq!(actions.len(), 2, "offer, then the candidate");
     let Action::Publish { payload, .. } = &actions[0] else {
@@ -371,8 +377,12 @@ fn happy_path_offerer_and_answerer() {
             },
         ]
     );
-    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
-    bob.handle_transport(b_conn, TransportEvent::LocalCandidate(candidate(2, None)));
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalCandidate(candidate(2, None)),
+        T0,
+    );
     let (actions, _) = drain(&mut bob);
     relay(actions, &mut alice);
     assert_eq!(
@@ -389,8 +399,12 @@ fn happy_path_offerer_and_answerer() {
         ]
     );
 
-    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
-    alice.handle_transport(a_conn, TransportEvent::ChannelOpen);
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Connected),
+        T0,
+    );
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
     let events = drain(&mut alice).1;
     assert_eq!(
         events,
@@ -407,6 +421,7 @@ fn happy_path_offerer_and_answerer() {
     let frame = ChatFrame::Message {
         id,
         text: "hi bob".into(),
+        ack: None,
     }
     .encode();
     assert_eq!(
@@ -416,22 +431,25 @@ fn happy_path_offerer_and_answerer() {
             text: frame.clone()
         }]
     );
-    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame));
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame), T0);
     let (actions, events) = drain(&mut bob);
     assert!(events.contains(&ClientEvent::Message {
         from: "alice".into(),
         text: "hi bob".into()
     }));
+    assert!(actions.is_empty(), "the ack waits for an answer to ride on");
+    assert_eq!(bob.poll_timeout(), Some(T0 + chat::ACK_DELAY_MS));
+    bob.handle_timeout(T0 + chat::ACK_DELAY_MS);
     let ack = ChatFrame::Ack { id }.encode();
     assert_eq!(
-        actions,
+        drain(&mut bob).0,
         [Action::SendText {
             conn: b_conn,
             text: ack.clone()
         }]
     );
-    alice.handle_transport(a_conn, TransportEvent::ChannelMessage(ack));
+    alice.handle_transport(a_conn, TransportEvent::ChannelMessage(ack), T0);
     assert_eq!(
         drain(&mut alice).1,
         [ClientEvent::Delivered {
@@ -441,11 +459,52 @@ fn happy_path_offerer_and_answerer() {
     );
 }
 
+#[test]
+fn an_answer_carries_the_acknowledgement_and_one_ack_covers_many() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    let ids: Vec<MessageId> = ["one", "two", "three"]
+        .iter()
+        .map(|text| alice.send_message("bob", text).unwrap())
+        .collect();
+    for action in drain(&mut alice).0 {
+        let Action::SendText { text, .. } = action else {
+            panic!("{action:?}")
+        };
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text), T0);
+    }
+    drain(&mut bob);
+    // Bob answers before the ack is due: the answer carries it, and no ack goes alone.
+    bob.send_message("alice", "got them").unwrap();
+    let (actions, _) = drain(&mut bob);
+    let [Action::SendText { text, .. }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    assert!(text.contains(&format!(r#""ack":{}"#, ids[2])), "{text}");
+    assert_eq!(bob.poll_timeout(), None, "nothing left to acknowledge");
+    bob.handle_timeout(T0 + chat::ACK_DELAY_MS);
+    assert!(drain(&mut bob).0.is_empty());
+
+    alice.handle_transport(a_conn, TransportEvent::ChannelMessage(text.clone()), T0);
+    let delivered: Vec<MessageId> = drain(&mut alice)
+        .1
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Delivered { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered, ids,
+        "one number acknowledges all three, in order"
+    );
+}
+
 /// Bob is an original client: his answer announces nothing.
 fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
     alice.connect_to_peer("bob", T0).unwrap();
     let conn = conn_of(&drain(alice).0);
-    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     drain(alice);
     deliver(
         alice,
@@ -458,7 +517,7 @@ fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
             peerchat: None,
         },
     );
-    alice.handle_transport(conn, TransportEvent::ChannelOpen);
+    alice.handle_transport(conn, TransportEvent::ChannelOpen, T0);
     drain(alice);
     conn
 }
@@ -477,7 +536,7 @@ fn messages_to_an_original_client_stay_plain_text() {
     );
     // Even text shaped like a frame is only text from an original client.
     let lookalike = r#"{"type":"ack","id":1}"#;
-    alice.handle_transport(conn, TransportEvent::ChannelMessage(lookalike.into()));
+    alice.handle_transport(conn, TransportEvent::ChannelMessage(lookalike.into()), T0);
     let (actions, events) = drain(&mut alice);
     assert!(actions.is_empty(), "no ack goes to an original client");
     assert_eq!(
@@ -496,17 +555,26 @@ fn a_repeated_numbered_message_is_shown_once_and_acknowledged_again() {
     let frame = ChatFrame::Message {
         id: 5,
         text: "once".into(),
+        ack: None,
     }
     .encode();
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame.clone()));
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame));
-    let (actions, events) = drain(&mut bob);
-    let shown = events
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame.clone()), T0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(frame), T0);
+    let shown = drain(&mut bob)
+        .1
         .iter()
         .filter(|e| matches!(e, ClientEvent::Message { .. }))
         .count();
     assert_eq!(shown, 1);
-    assert_eq!(actions.len(), 2, "both copies are acknowledged");
+    bob.handle_timeout(T0 + chat::ACK_DELAY_MS);
+    assert_eq!(
+        drain(&mut bob).0,
+        [Action::SendText {
+            conn: b_conn,
+            text: ChatFrame::Ack { id: 5 }.encode()
+        }],
+        "acknowledged (again), once"
+    );
 }
 
 #[test]
@@ -514,7 +582,7 @@ fn text_from_a_peerchat_peer_that_is_no_frame_is_still_shown() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (_, b_conn) = connected_pair(&mut alice, &mut bob);
     for text in ["plain words", "{not json", r#"{"type":"typing"}"#] {
-        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text.into()));
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text.into()), T0);
         let (actions, events) = drain(&mut bob);
         assert!(actions.is_empty());
         assert_eq!(
@@ -591,7 +659,7 @@ fn early_candidates_are_applied_after_answer() {
     let mut alice = online("alice");
     alice.connect_to_peer("bob", T0).unwrap();
     let conn = conn_of(&drain(&mut alice).0);
-    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")));
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     drain(&mut alice);
     // The original client may publish candidates before its answer.
     deliver(
@@ -635,11 +703,12 @@ fn glare_yields_exactly_one_connection() {
     bob.connect_to_peer("alice", T0).unwrap();
     let a_conn = conn_of(&drain(&mut alice).0);
     let b_conn = conn_of(&drain(&mut bob).0);
-    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")));
-    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")));
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
     bob.handle_transport(
         b_conn,
         TransportEvent::LocalCandidate(candidate(9, Some("bbbb"))),
+        T0,
     );
     let (to_bob, _) = drain(&mut alice);
     let (to_alice, _) = drain(&mut bob);
@@ -658,7 +727,7 @@ fn glare_yields_exactly_one_connection() {
     assert_eq!(bob_actions.len(), 2);
 
     // Bob's answer carries a new ufrag: his candidate from the abandoned offer is dropped.
-    bob.handle_transport(bob_new, TransportEvent::LocalDescription(sdp("cccc")));
+    bob.handle_transport(bob_new, TransportEvent::LocalDescription(sdp("cccc")), T0);
     let (actions, _) = drain(&mut bob);
     relay(actions, &mut alice);
     assert_eq!(
@@ -669,7 +738,7 @@ fn glare_yields_exactly_one_connection() {
         }]
     );
     // Events of Bob's abandoned connection change nothing.
-    bob.handle_transport(b_conn, TransportEvent::ChannelOpen);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connecting));
 }
 
@@ -787,7 +856,7 @@ fn sending_needs_an_open_channel_and_a_bounded_message() {
 fn closed_channel_reports_peer_disconnected() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
-    alice.handle_transport(a_conn, TransportEvent::ChannelClosed);
+    alice.handle_transport(a_conn, TransportEvent::ChannelClosed, T0);
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
     assert_eq!(
@@ -829,15 +898,20 @@ fn transient_disconnect_keeps_the_chat() {
     alice.handle_transport(
         a_conn,
         TransportEvent::StateChanged(PeerStatus::Disconnected),
+        T0,
     );
-    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Connected),
+        T0,
+    );
     let (actions, events) = drain(&mut alice);
     assert!(actions.is_empty(), "the connection is not torn down");
     assert_eq!(
         statuses(&events, "bob"),
         [PeerStatus::Disconnected, PeerStatus::Connected]
     );
-    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed));
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
     let (_, events) = drain(&mut alice);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
 }
@@ -871,6 +945,7 @@ fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
     alice.handle_transport(
         a_conn,
         TransportEvent::StateChanged(PeerStatus::Disconnected),
+        T0,
     );
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
@@ -882,6 +957,7 @@ fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
     carol.handle_transport(
         c_conn,
         TransportEvent::StateChanged(PeerStatus::Disconnected),
+        T0,
     );
     drain(&mut carol);
     presence(&mut carol, "dave", false);
@@ -1046,10 +1122,10 @@ fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {
     for action in actions {
         match action {
             Action::SendText { text, .. } => {
-                to.handle_transport(conn, TransportEvent::ChannelMessage(text));
+                to.handle_transport(conn, TransportEvent::ChannelMessage(text), T0);
             }
             Action::SendData { data, .. } => {
-                to.handle_transport(conn, TransportEvent::ChannelData(data));
+                to.handle_transport(conn, TransportEvent::ChannelData(data), T0);
             }
             other => panic!("not a chat-channel action: {other:?}"),
         }
@@ -1174,8 +1250,9 @@ fn bad_file_traffic_gives_errors_and_keeps_the_chat() {
     bob.handle_transport(
         b_conn,
         TransportEvent::ChannelData(protocol::encode_chunk(3, b"x")),
+        T0,
     );
-    bob.handle_transport(b_conn, TransportEvent::ChannelData(vec![1, 2]));
+    bob.handle_transport(b_conn, TransportEvent::ChannelData(vec![1, 2]), T0);
     assert_eq!(errors(&mut bob), 2);
     // A file that grows past the size it announced is dropped.
     let announce = |id, size| {
@@ -1187,20 +1264,25 @@ fn bad_file_traffic_gives_errors_and_keeps_the_chat() {
         }
         .encode()
     };
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(4, 2)));
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(4, 2)), T0);
     bob.handle_transport(
         b_conn,
         TransportEvent::ChannelData(protocol::encode_chunk(4, b"abc")),
+        T0,
     );
     assert_eq!(errors(&mut bob), 1);
     // Too many at once, or too big, are refused.
     for id in 10..10 + chat::MAX_INCOMING_FILES as u64 {
-        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(id, 5)));
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(id, 5)), T0);
     }
     assert_eq!(errors(&mut bob), 0);
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(99, 5)));
+    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(99, 5)), T0);
     let huge = protocol::MAX_FILE_BYTES + 1;
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce(98, huge)));
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::ChannelMessage(announce(98, huge)),
+        T0,
+    );
     assert_eq!(errors(&mut bob), 2);
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
 }
@@ -1229,10 +1311,14 @@ fn a_refused_file_costs_one_error_not_one_per_chunk() {
         mime: "application/octet-stream".into(),
         size: protocol::MAX_FILE_BYTES + 1,
     };
-    bob.handle_transport(b_conn, TransportEvent::ChannelMessage(announce.encode()));
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::ChannelMessage(announce.encode()),
+        T0,
+    );
     for _ in 0..10 {
         let chunk = protocol::encode_chunk(1, &[0; 1024]);
-        bob.handle_transport(b_conn, TransportEvent::ChannelData(chunk));
+        bob.handle_transport(b_conn, TransportEvent::ChannelData(chunk), T0);
     }
     let errors = drain(&mut bob)
         .1
@@ -1246,7 +1332,11 @@ fn a_refused_file_costs_one_error_not_one_per_chunk() {
 fn binary_from_an_original_client_is_shown_as_text() {
     let mut alice = online("alice");
     let conn = connected_to_original(&mut alice);
-    alice.handle_transport(conn, TransportEvent::ChannelData(b"hi in bytes".to_vec()));
+    alice.handle_transport(
+        conn,
+        TransportEvent::ChannelData(b"hi in bytes".to_vec()),
+        T0,
+    );
     assert_eq!(
         drain(&mut alice).1,
         [ClientEvent::Message {
@@ -1264,8 +1354,12 @@ fn a_path_is_reported_only_while_the_chat_is_connected() {
         kind: crate::path::PathKind::Direct,
         rtt_ms: Some(0.3),
     };
-    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Connected));
-    alice.handle_transport(a_conn, TransportEvent::Path(path));
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::StateChanged(PeerStatus::Connected),
+        T0,
+    );
+    alice.handle_transport(a_conn, TransportEvent::Path(path), T0);
     assert!(
         drain(&mut alice)
             .1
@@ -1275,8 +1369,9 @@ fn a_path_is_reported_only_while_the_chat_is_connected() {
     alice.handle_transport(
         a_conn,
         TransportEvent::StateChanged(PeerStatus::Disconnected),
+        T0,
     );
-    alice.handle_transport(a_conn, TransportEvent::Path(path));
+    alice.handle_transport(a_conn, TransportEvent::Path(path), T0);
     assert!(
         !drain(&mut alice)
             .1
