@@ -55,9 +55,16 @@ pub type MessageId = u64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ChatFrame {
-    /// A chat message.
-    Message { id: MessageId, text: String },
-    /// The peer received message or file `id` (and showed it, once).
+    /// A chat message; `ack` acknowledges, on the way, what the sender has received (as
+    /// [`ChatFrame::Ack`] does), so a conversation needs no separate acks.
+    Message {
+        id: MessageId,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<MessageId>,
+    },
+    /// The sender has received every message numbered up to `id` (the channel is ordered,
+    /// so one number says it all), and the whole of file `id` if it is one.
     Ack { id: MessageId },
     /// A file follows in binary chunks (`size` bytes in all) under this id.
     File {
@@ -94,6 +101,7 @@ mod tests {
         let message = ChatFrame::Message {
             id: 7,
             text: "hi \"bob\"".into(),
+            ack: None,
         };
         assert_eq!(
             message.encode(),
@@ -103,6 +111,15 @@ mod tests {
         assert_eq!(
             ChatFrame::Ack { id: 7 }.encode(),
             r#"{"type":"ack","id":7}"#
+        );
+        let answer = ChatFrame::Message {
+            id: 3,
+            text: "yes".into(),
+            ack: Some(7),
+        };
+        assert_eq!(
+            answer.encode(),
+            r#"{"type":"message","id":3,"text":"yes","ack":7}"#
         );
     }
 
