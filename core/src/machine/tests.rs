@@ -500,23 +500,25 @@ fn an_answer_carries_the_acknowledgement_and_one_ack_covers_many() {
     );
 }
 
+/// Bob's answer as the original client sends it: no `peerchat` capabilities.
+fn original_answer() -> SignalMessage {
+    SignalMessage::SignalAnswer {
+        from: "bob".into(),
+        answer: SessionDescription {
+            kind: SdpKind::Answer,
+            sdp: sdp("bbbb"),
+        },
+        peerchat: None,
+    }
+}
+
 /// Bob is an original client: his answer announces nothing.
 fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
     alice.connect_to_peer("bob", T0).unwrap();
     let conn = conn_of(&drain(alice).0);
     alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     drain(alice);
-    deliver(
-        alice,
-        &SignalMessage::SignalAnswer {
-            from: "bob".into(),
-            answer: SessionDescription {
-                kind: SdpKind::Answer,
-                sdp: sdp("bbbb"),
-            },
-            peerchat: None,
-        },
-    );
+    deliver(alice, &original_answer());
     alice.handle_transport(conn, TransportEvent::ChannelOpen, T0);
     drain(alice);
     conn
@@ -670,17 +672,7 @@ fn early_candidates_are_applied_after_answer() {
         },
     );
     assert!(drain(&mut alice).0.is_empty());
-    deliver(
-        &mut alice,
-        &SignalMessage::SignalAnswer {
-            from: "bob".into(),
-            answer: SessionDescription {
-                kind: SdpKind::Answer,
-                sdp: sdp("bbbb"),
-            },
-            peerchat: None,
-        },
-    );
+    deliver(&mut alice, &original_answer());
     assert_eq!(
         drain(&mut alice).0,
         [
