@@ -109,16 +109,41 @@ namespaced_test! {
         let (page, ws, tcp) = (&server.http_url, &server.broker.ws_url, &server.broker.tcp_url);
         let mut caller = BrowserClient::join(page, ws, "caller");
 
-        let mut native = Cli::join_on(Network::PrivateNamespace, tcp, "native");
+        let mut native = Cli::join_with(Network::PrivateNamespace, tcp, "native", &["--echo"]);
         let setup = benchmark::setups(&mut caller, &mut native, setups);
-        let rtt = benchmark::round_trips(&mut caller, &mut native, messages, true);
+        let rtt = benchmark::round_trips(&mut caller, &mut native, messages);
         benchmark::report("browser↔native", &setup, &rtt);
         drop(native);
 
         let mut browser = BrowserClient::join(page, ws, "browser");
         browser.set_echo(true);
         let setup = benchmark::setups(&mut caller, &mut browser, setups);
-        let rtt = benchmark::round_trips(&mut caller, &mut browser, messages, false);
+        let rtt = benchmark::round_trips(&mut caller, &mut browser, messages);
         benchmark::report("browser↔browser", &setup, &rtt);
+    }
+}
+
+namespaced_test! {
+    /// Where the page's time goes while it echoes round trips: the DevTools CPU profile of
+    /// the echoing page, top functions by self time. A profiling aid, not a check.
+    /// `cargo test --release -p peerchat-e2e --test browser -- --ignored --nocapture profile`
+    #[ignore = "profile: run explicitly"]
+    fn browser_round_trip_profile() {
+        let messages = benchmark::env_number("PEERCHAT_BENCH_MESSAGES", 1000);
+        let server = PeerchatServer::serving(&page_dir());
+        let (page, ws) = (&server.http_url, &server.broker.ws_url);
+        let mut caller = BrowserClient::join(page, ws, "caller");
+        let mut echo = BrowserClient::join(page, ws, "echo");
+        echo.set_echo(true);
+        // Chats opened and closed before, as in the benchmark, to show what they leave.
+        let setups = benchmark::env_number("PEERCHAT_BENCH_SETUPS", 0);
+        benchmark::setups(&mut caller, &mut echo, setups);
+        echo.start_profile();
+        let rtt = benchmark::round_trips(&mut caller, &mut echo, messages);
+        let hot = echo.stop_profile();
+        benchmark::report("browser↔browser (profiled)", &[0.0], &rtt);
+        for (name, ms) in hot.iter().take(40) {
+            println!("{ms:9.1} ms  {name}");
+        }
     }
 }

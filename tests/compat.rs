@@ -108,7 +108,7 @@ namespaced_test! {
         let mut callee = OriginalClient::join(&original_page.http_url, ws, "callee");
         callee.set_echo(true);
         let setup = benchmark::setups(&mut caller, &mut callee, setups);
-        let rtt = benchmark::round_trips(&mut caller, &mut callee, messages, false);
+        let rtt = benchmark::round_trips(&mut caller, &mut callee, messages);
         benchmark::report("original browser↔browser", &setup, &rtt);
     }
 }

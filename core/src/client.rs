@@ -1,13 +1,17 @@
 //! The async client API (`connect`, `connect_to_peer`, `send_message`, `disconnect`) and the
-//! driver task that runs the state machine against a transport backend.
+//! loop that runs the state machine against a transport backend.
 //!
-//! API calls go straight into the machine under a short lock, so `send_message` answers at
-//! once; the driver task executes the actions they produce and delivers events in order.
+//! Work is done in the turn it arises: an API call, or a backend's report (a message from a
+//! peer, say), goes into the machine under a short lock, and the actions and events that
+//! follow are carried out at once, in the order the machine made them. A driver task keeps
+//! the machine's timers and takes over whenever the machine is busy elsewhere.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, select};
@@ -21,23 +25,78 @@ use crate::platform::rt;
 use crate::protocol::MessageId;
 use crate::server_url::ServerUrl;
 
-/// What backends report to the driver.
+/// What backends report to the machine.
 #[derive(Debug)]
 pub(crate) enum Input {
     Signaling(SignalingInput),
     Transport(ConnId, TransportEvent),
-    /// The machine has new actions from an API call.
-    Wake,
     /// Every `Client` handle was dropped.
     Stop,
 }
 
-pub(crate) type InputSender = mpsc::UnboundedSender<Input>;
+/// How backends hand inputs to the machine: each is handled in the turn it arrives (a chat
+/// message is answered inside the browser event that brought it, with no task hop), or by
+/// the driver task when the machine is busy.
+#[derive(Clone)]
+pub(crate) struct InputSender(Arc<Inbox>);
+
+/// Inputs waiting for the machine, in arrival order.
+struct Inbox {
+    queue: Mutex<VecDeque<Input>>,
+    /// The client, once it exists; until then inputs wait for the driver's first round.
+    shared: OnceLock<Weak<Shared>>,
+    /// Wakes the driver.
+    wake: mpsc::UnboundedSender<()>,
+}
+
+impl InputSender {
+    pub fn send(&self, input: Input) {
+        let inbox = &self.0;
+        inbox
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(input);
+        match inbox.shared.get().and_then(Weak::upgrade) {
+            Some(shared) => shared.run_here(),
+            None => inbox.wake(),
+        }
+    }
+}
+
+impl Inbox {
+    fn wake(&self) {
+        let _ = self.wake.unbounded_send(());
+    }
+
+    fn pop(&self) -> Option<Input> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+}
 
 struct Shared {
     machine: Mutex<ClientMachine>,
-    inputs: InputSender,
+    /// Where actions and events go. Locked before `machine` whenever both are held, so
+    /// actions reach the backend, and events the app, in the order the machine made them;
+    /// `None` once the driver has shut the backend down.
+    outlet: Mutex<Option<Outlet>>,
+    inbox: Arc<Inbox>,
     clock: rt::Clock,
+    /// The machine's next deadline (`u64::MAX`: none), as of the last run.
+    deadline: AtomicU64,
+    /// The deadline the driver's timer is armed for (`u64::MAX`: none), so a run elsewhere
+    /// wakes the driver only when it brings the next deadline forward.
+    armed: AtomicU64,
+    /// The machine asked to close the broker connection: the driver shuts down.
+    closing: AtomicBool,
+}
+
+struct Outlet {
+    backend: Backend,
+    events: mpsc::UnboundedSender<ClientEvent>,
 }
 
 impl Shared {
@@ -46,8 +105,70 @@ impl Shared {
         self.machine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake(&self) {
-        let _ = self.inputs.unbounded_send(Input::Wake);
+    /// Handles the waiting inputs and carries out what follows, unless the machine is busy:
+    /// held by another thread, or further up this very stack (a browser event fired inside
+    /// a backend call). Then the driver is woken to do it.
+    fn run_here(&self) {
+        let ran = self.run(false);
+        let closing = self.closing.load(Ordering::Relaxed);
+        let sooner = self.deadline.load(Ordering::Relaxed) < self.armed.load(Ordering::Relaxed);
+        if !ran || closing || sooner {
+            self.inbox.wake();
+        }
+    }
+
+    /// Feeds the waiting inputs to the machine, executes its actions and forwards its
+    /// events. Returns `false`, having done nothing, when a lock is held and `wait` is not
+    /// set.
+    fn run(&self, wait: bool) -> bool {
+        let Some(mut outlet) = lock(&self.outlet, wait) else {
+            return false;
+        };
+        let (actions, events) = {
+            let Some(mut machine) = lock(&self.machine, wait) else {
+                return false;
+            };
+            let now = self.clock.now();
+            while let Some(input) = self.inbox.pop() {
+                tracing::trace!(user = machine.username(), ?input, "input");
+                match input {
+                    Input::Signaling(input) => machine.handle_signaling(input, now),
+                    Input::Transport(conn, event) => machine.handle_transport(conn, event, now),
+                    Input::Stop => machine.disconnect(),
+                }
+            }
+            let actions: Vec<Action> = std::iter::from_fn(|| machine.poll_action()).collect();
+            let events: Vec<ClientEvent> = std::iter::from_fn(|| machine.poll_event()).collect();
+            let deadline = machine.poll_timeout().unwrap_or(u64::MAX);
+            self.deadline.store(deadline, Ordering::Relaxed);
+            (actions, events)
+        };
+        let Some(outlet) = outlet.as_mut() else {
+            return true;
+        };
+        for action in actions {
+            if action == Action::CloseSignaling {
+                self.closing.store(true, Ordering::Relaxed);
+            }
+            outlet.backend.execute(action);
+        }
+        for event in events {
+            let _ = outlet.events.unbounded_send(event);
+        }
+        true
+    }
+}
+
+/// Locks `mutex`, or only tries to unless `wait`. A panic while locked is recovered from:
+/// the machine never panics while locked.
+fn lock<T>(mutex: &Mutex<T>, wait: bool) -> Option<MutexGuard<'_, T>> {
+    if wait {
+        return Some(mutex.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
     }
 }
 
@@ -56,7 +177,7 @@ struct StopOnDrop(InputSender);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.unbounded_send(Input::Stop);
+        self.0.send(Input::Stop);
     }
 }
 
@@ -84,25 +205,40 @@ impl Client {
         Self::connect_with(ClientOptions::new(server_url, username)).await
     }
 
+    #[cfg_attr(
+        target_arch = "wasm32",
+        expect(
+            clippy::arc_with_non_send_sync,
+            reason = "a browser page has one thread; on native the client is Send and Sync"
+        )
+    )]
     pub async fn connect_with(options: ClientOptions) -> Result<(Self, Events), ClientError> {
         let url = ServerUrl::parse(&options.server_url)?;
         let machine = ClientMachine::new(&options.username, &rt::session_id())?;
-        let (inputs, inputs_rx) = mpsc::unbounded();
+        let (wake, wakes) = mpsc::unbounded();
+        let inbox = Arc::new(Inbox {
+            queue: Mutex::new(VecDeque::new()),
+            shared: OnceLock::new(),
+            wake,
+        });
+        let inputs = InputSender(inbox.clone());
         let (events_tx, events_rx) = mpsc::unbounded();
         let (backend, unreachable) = Backend::start(&url, &machine, &options, inputs.clone());
         let shared = Arc::new(Shared {
             machine: Mutex::new(machine),
-            inputs: inputs.clone(),
+            outlet: Mutex::new(Some(Outlet {
+                backend,
+                events: events_tx,
+            })),
+            inbox: inbox.clone(),
             clock: rt::Clock::new(),
+            deadline: AtomicU64::new(u64::MAX),
+            armed: AtomicU64::new(u64::MAX),
+            closing: AtomicBool::new(false),
         });
+        let _ = inbox.shared.set(Arc::downgrade(&shared));
         let (finished_tx, finished_rx) = oneshot::channel();
-        rt::spawn(drive(
-            shared.clone(),
-            backend,
-            inputs_rx,
-            events_tx,
-            finished_tx,
-        ));
+        rt::spawn(drive(shared.clone(), wakes, finished_tx));
         let client = Self {
             shared,
             finished: finished_rx.shared(),
@@ -147,7 +283,7 @@ impl Client {
     pub fn connect_to_peer(&self, peer: &str) -> Result<(), ClientError> {
         let now = self.shared.clock.now();
         let result = self.shared.machine().connect_to_peer(peer, now);
-        self.shared.wake();
+        self.shared.run_here();
         result
     }
 
@@ -161,7 +297,7 @@ impl Client {
     /// when a peerchat peer acknowledges it.
     pub fn try_send_message(&self, peer: &str, text: &str) -> Result<MessageId, ClientError> {
         let result = self.shared.machine().send_message(peer, text);
-        self.shared.wake();
+        self.shared.run_here();
         result
     }
 
@@ -175,14 +311,14 @@ impl Client {
         data: &[u8],
     ) -> Result<MessageId, ClientError> {
         let result = self.shared.machine().send_file(peer, name, mime, data);
-        self.shared.wake();
+        self.shared.run_here();
         result
     }
 
     /// Ends the chat with `peer`.
     pub fn close_peer(&self, peer: &str) -> Result<(), ClientError> {
         let result = self.shared.machine().close_peer(peer);
-        self.shared.wake();
+        self.shared.run_here();
         result
     }
 
@@ -194,7 +330,7 @@ impl Client {
     /// Closes every chat, leaves the broker cleanly and waits until that is done.
     pub async fn disconnect(&self) {
         self.shared.machine().disconnect();
-        self.shared.wake();
+        self.shared.run_here();
         let _ = self.finished.clone().await;
     }
 }
@@ -224,59 +360,62 @@ impl Stream for Events {
     }
 }
 
-/// Runs the machine: feeds it inputs and the time, executes its actions, forwards events.
+/// Runs the machine whenever it is woken or its next deadline comes, and shuts the
+/// backend down when the machine closes the broker connection.
 async fn drive(
     shared: Arc<Shared>,
-    mut backend: Backend,
-    mut inputs: mpsc::UnboundedReceiver<Input>,
-    events: mpsc::UnboundedSender<ClientEvent>,
+    mut wakes: mpsc::UnboundedReceiver<()>,
     finished: oneshot::Sender<()>,
 ) {
+    // One timer for the machine's next deadline, replaced only when the deadline moves
+    // earlier: in a browser, arming and clearing a timer for every message costs more than
+    // the message itself. A timer that fires early finds nothing due and is armed again.
+    let mut alarm = None;
     loop {
-        let (actions, new_events, deadline) = {
-            let mut machine = shared.machine();
-            let actions: Vec<Action> = std::iter::from_fn(|| machine.poll_action()).collect();
-            let new_events: Vec<ClientEvent> =
-                std::iter::from_fn(|| machine.poll_event()).collect();
-            (actions, new_events, machine.poll_timeout())
-        };
-        let mut closing = false;
-        for action in actions {
-            closing |= action == Action::CloseSignaling;
-            backend.execute(action);
-        }
-        for event in new_events {
-            let _ = events.unbounded_send(event);
-        }
-        if closing {
+        shared.run(true);
+        if shared.closing.load(Ordering::Relaxed) {
             break;
         }
-
-        let input = match deadline {
-            Some(at) => {
-                let wait = at.saturating_sub(shared.clock.now());
-                let timer = rt::sleep(std::time::Duration::from_millis(wait));
-                match select(inputs.next(), Box::pin(timer)).await {
-                    Either::Left((input, _)) => input,
-                    Either::Right(((), _)) => {
-                        let now = shared.clock.now();
-                        shared.machine().handle_timeout(now);
-                        continue;
-                    }
-                }
-            }
-            None => inputs.next().await,
-        };
-        let now = shared.clock.now();
-        let mut machine = shared.machine();
-        tracing::trace!(user = machine.username(), ?input, "input");
-        match input {
-            Some(Input::Signaling(input)) => machine.handle_signaling(input, now),
-            Some(Input::Transport(conn, event)) => machine.handle_transport(conn, event, now),
-            Some(Input::Wake) => {}
-            Some(Input::Stop) | None => machine.disconnect(),
+        let deadline = shared.deadline.load(Ordering::Relaxed);
+        if deadline != u64::MAX && alarm.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
+            let wait = deadline.saturating_sub(shared.clock.now());
+            alarm = Some((deadline, Box::pin(rt::sleep(Duration::from_millis(wait)))));
+            shared.armed.store(deadline, Ordering::Relaxed);
         }
+        let woken = match &mut alarm {
+            Some((_, timer)) => match select(wakes.next(), timer.as_mut()).await {
+                Either::Left((woken, _)) => woken,
+                Either::Right(((), _)) => {
+                    alarm = None;
+                    shared.armed.store(u64::MAX, Ordering::Relaxed);
+                    let now = shared.clock.now();
+                    shared.machine().handle_timeout(now);
+                    continue;
+                }
+            },
+            None => wakes.next().await,
+        };
+        // The inbox holds the sender as long as the client exists; a wake is a wake.
+        if woken.is_none() {
+            shared.machine().disconnect();
+        }
+        while wakes.try_recv().is_ok() {}
     }
-    backend.shutdown().await;
+    let outlet = shared
+        .outlet
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(outlet) = outlet {
+        outlet.backend.shutdown().await;
+    }
     let _ = finished.send(());
 }
+
+/// On native, apps hold the client across threads (Dioxus desktop handlers, Tokio tasks).
+#[cfg(not(target_arch = "wasm32"))]
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Client>();
+    send_and_sync::<InputSender>();
+};

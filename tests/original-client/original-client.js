@@ -149,6 +149,11 @@
         channel.onmessage = (e) => {
             record({ event: "message", from: name, text: String(e.data) });
             if (echo) send(name, String(e.data));
+            const waiter = awaitingEcho;
+            if (waiter && waiter.peer === name) {
+                awaitingEcho = null;
+                waiter.resolve(performance.now());
+            }
         };
         channel.onclose = () => tearDown(name, peer);
     }
@@ -202,11 +207,26 @@
         if (peer) tearDown(name, peer);
     }
 
+    // Test hook: round trips timed inside the page, with no WebDriver call between them.
+    // Sends `n` messages to `name`, each once the previous one came back; resolves with
+    // every round trip in ms.
+    let awaitingEcho = null;
+    async function pingLoop(name, n) {
+        const rtts = [];
+        for (let i = 0; i < n; i++) {
+            const echoed = new Promise((resolve) => { awaitingEcho = { peer: name, resolve }; });
+            const start = performance.now();
+            if (!send(name, `ping ${i}`)) throw new Error(`send to ${name} refused`);
+            rtts.push((await echoed) - start);
+        }
+        return rtts;
+    }
+
     function setEcho(on) {
         echo = on;
     }
 
-    window.original = { connect, connectToPeer, send, closePeer, setEcho, takeEvents };
+    window.original = { connect, connectToPeer, send, closePeer, setEcho, takeEvents, pingLoop };
     window.originalReady = typeof mqtt !== "undefined" && typeof mqtt.connect === "function";
     if (!window.originalReady) window.originalError = "mqtt.min.js did not load";
 })();

@@ -12,14 +12,37 @@ pub trait TimedClient: ChatClient {
     /// Starts a chat with `peer`; returns the page's clock (ms) just before.
     fn connect_timed(&mut self, peer: &str) -> f64;
 
-    /// Sends `text` to `peer`, checked; returns the page's clock (ms) just before.
-    fn send_timed(&mut self, peer: &str, text: &str) -> f64;
-
     /// Ends the chat with `peer`.
     fn close_peer(&mut self, peer: &str);
 
     /// Whether the page answers every message with itself (the far end of round trips).
     fn set_echo(&mut self, on: bool);
+
+    /// `n` round trips to `peer` (which echoes), run and timed inside the page one after
+    /// another (`pingLoop`), so neither WebDriver's latency nor its calls into the page
+    /// are in them; in ms.
+    fn ping_loop(&mut self, peer: &str, n: usize) -> Vec<f64>;
+}
+
+/// Runs a page's `<global>.pingLoop(peer, n)` and reads its round trips.
+pub fn run_ping_loop(
+    browser: &crate::webdriver::Browser,
+    who: &str,
+    global: &str,
+    peer: &str,
+    n: usize,
+) -> Vec<f64> {
+    let script = format!(
+        "const [peer, n, done] = arguments; \
+         {global}.pingLoop(peer, n).then(r => done(Array.from(r)), e => done(String(e)));"
+    );
+    let answer = browser.run_async(who, &script, serde_json::json!([peer, n]));
+    let rtts = answer
+        .as_array()
+        .unwrap_or_else(|| panic!("{who}: pingLoop to {peer} failed: {answer}"));
+    rtts.iter()
+        .map(|rtt| rtt.as_f64().expect("round trips are numbers"))
+        .collect()
 }
 
 /// Setup times in ms: the caller's clock from starting the chat to its `peer_connected`;
@@ -41,32 +64,19 @@ pub fn setups(caller: &mut dyn TimedClient, callee: &mut dyn ChatClient, n: usiz
         .collect()
 }
 
-/// Round trips in ms over one open chat. A callee that cannot echo by itself (a native
-/// CLI) is answered by the test through its stdin and stdout, which the figure then
-/// includes.
+/// Round trips in ms over one open chat with a callee that echoes (a page with echo on,
+/// or `peerchat-cli --echo`), timed inside the caller's page.
 pub fn round_trips(
     caller: &mut dyn TimedClient,
     callee: &mut dyn ChatClient,
     n: usize,
-    answer_by_hand: bool,
 ) -> Vec<f64> {
     let peer = callee.user().to_owned();
     let me = caller.user().to_owned();
     caller.connect_to(&peer);
     caller.expect_peer_connected(&peer);
     callee.expect_peer_connected(&me);
-    (0..n)
-        .map(|i| {
-            let text = format!("ping {i}");
-            let sent = caller.send_timed(&peer, &text);
-            if answer_by_hand {
-                callee.expect_message(&me, &text);
-                callee.send(&me, &text);
-            }
-            let echo = caller.expect_message(&peer, &text);
-            arrival(&echo) - sent
-        })
-        .collect()
+    caller.ping_loop(&peer, n)
 }
 
 /// Prints one result line: `what: N setups, median … p99 …; N round trips, median … p99 …`.
@@ -102,4 +112,43 @@ fn arrival(event: &Value) -> f64 {
     event["t"]
         .as_f64()
         .expect("page events carry their arrival time")
+}
+
+/// Self time per function in a DevTools CPU profile (`Profiler.stop`'s `profile`), in ms,
+/// most first: each sample's interval is charged to the function on top of the stack.
+pub fn self_times(profile: &Value) -> Vec<(String, f64)> {
+    let nodes = profile["nodes"].as_array().cloned().unwrap_or_default();
+    let names: std::collections::HashMap<u64, String> = nodes
+        .iter()
+        .filter_map(|node| {
+            let frame = &node["callFrame"];
+            let name = frame["functionName"].as_str().filter(|n| !n.is_empty());
+            let name = name.map_or_else(
+                || {
+                    let url = frame["url"].as_str().unwrap_or("");
+                    let file = url.rsplit('/').next().unwrap_or(url);
+                    format!("(anonymous {file}:{})", frame["lineNumber"])
+                },
+                str::to_owned,
+            );
+            Some((node["id"].as_u64()?, name))
+        })
+        .collect();
+    let mut totals: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    let samples = profile["samples"].as_array().cloned().unwrap_or_default();
+    let deltas = profile["timeDeltas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (sample, delta) in samples.iter().zip(deltas.iter().skip(1)) {
+        let name = sample
+            .as_u64()
+            .and_then(|id| names.get(&id))
+            .map_or("?", String::as_str);
+        *totals.entry(name).or_default() += delta.as_f64().unwrap_or(0.0) / 1000.0;
+    }
+    let mut totals: Vec<(String, f64)> =
+        totals.into_iter().map(|(n, t)| (n.to_owned(), t)).collect();
+    totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+    totals
 }

@@ -69,6 +69,32 @@ impl BrowserClient {
         client
     }
 
+    /// Starts sampling the page's JavaScript and WebAssembly (the DevTools CPU profiler,
+    /// every 50 µs); [`BrowserClient::stop_profile`] reads the result.
+    pub fn start_profile(&self) {
+        self.devtools("Profiler.enable", json!({}));
+        self.devtools("Profiler.setSamplingInterval", json!({"interval": 50}));
+        self.devtools("Profiler.start", json!({}));
+    }
+
+    /// The functions with the most self time since `start_profile`, in ms, most first.
+    /// The whole profile is saved as `<target>/test-output/<user>.cpuprofile`, which
+    /// Chromium's DevTools (Performance panel) opens.
+    pub fn stop_profile(&self) -> Vec<(String, f64)> {
+        let profile = self.devtools("Profiler.stop", json!({}));
+        let path = crate::app_page::output_dir().join(format!("{}.cpuprofile", self.user));
+        if let Err(error) = std::fs::write(&path, profile["profile"].to_string()) {
+            eprintln!("{}: could not save {}: {error}", self.user, path.display());
+        }
+        crate::benchmark::self_times(&profile["profile"])
+    }
+
+    fn devtools(&self, method: &str, params: Value) -> Value {
+        self.browser
+            .devtools(method, params)
+            .unwrap_or_else(|e| panic!("{}: {method} failed: {e}", self.user))
+    }
+
     /// `peerchat.connect`: the error's message when it rejects.
     pub fn connect(&mut self, server_url: &str) -> Result<(), String> {
         let script = "const [url, user, done] = arguments; \
@@ -118,7 +144,9 @@ impl ChatClient for BrowserClient {
     }
 
     fn send(&mut self, peer: &str, text: &str) {
-        self.send_timed(peer, text);
+        let script = "return peerchat.send(arguments[0], arguments[1]);";
+        let sent = self.browser.run(&self.user, script, json!([peer, text]));
+        assert_eq!(sent, true, "{}: send to {peer} refused", self.user);
     }
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
@@ -137,14 +165,6 @@ impl TimedClient for BrowserClient {
         }
     }
 
-    fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
-        let script = "const t = performance.now(); \
-                      return [t, peerchat.send(arguments[0], arguments[1])];";
-        let answer = self.browser.run(&self.user, script, json!([peer, text]));
-        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
-        answer[0].as_f64().expect("a time")
-    }
-
     fn close_peer(&mut self, peer: &str) {
         let error = self.browser.run(
             &self.user,
@@ -152,6 +172,10 @@ impl TimedClient for BrowserClient {
             json!([peer]),
         );
         assert_eq!(error, Value::Null, "{}: closing {peer} failed", self.user);
+    }
+
+    fn ping_loop(&mut self, peer: &str, n: usize) -> Vec<f64> {
+        crate::benchmark::run_ping_loop(&self.browser, &self.user, "peerchat", peer, n)
     }
 
     fn set_echo(&mut self, on: bool) {

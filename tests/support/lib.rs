@@ -241,8 +241,14 @@ impl Cli {
     }
 
     pub fn start_on(network: Network, server_url: &str, user: &str) -> Self {
+        Self::start_with(network, server_url, user, &[])
+    }
+
+    /// Starts a client with extra command-line flags (`--echo`, say).
+    pub fn start_with(network: Network, server_url: &str, user: &str, flags: &[&str]) -> Self {
         let mut command = Command::new(workspace_bin("peerchat-cli"));
         command.args(["--server", server_url, "--user", user, "--json"]);
+        command.args(flags);
         match network {
             Network::Loopback => command.args(["--bind", "127.0.0.1:0", "--no-mdns"]),
             Network::PrivateNamespace => {
@@ -295,7 +301,11 @@ impl Cli {
     }
 
     pub fn join_on(network: Network, server_url: &str, user: &str) -> Self {
-        let mut cli = Self::start_on(network, server_url, user);
+        Self::join_with(network, server_url, user, &[])
+    }
+
+    pub fn join_with(network: Network, server_url: &str, user: &str, flags: &[&str]) -> Self {
+        let mut cli = Self::start_with(network, server_url, user, flags);
         cli.expect("connected", |e| {
             e["event"] == "connected" && e["user"] == user
         });

@@ -113,7 +113,9 @@ impl ChatClient for OriginalClient {
     }
 
     fn send(&mut self, peer: &str, text: &str) {
-        self.send_timed(peer, text);
+        let script = "return original.send(arguments[0], arguments[1]);";
+        let sent = self.browser.run(&self.user, script, json!([peer, text]));
+        assert_eq!(sent, true, "{}: send to {peer} refused", self.user);
     }
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
@@ -133,20 +135,16 @@ impl TimedClient for OriginalClient {
         start.as_f64().expect("a time")
     }
 
-    fn send_timed(&mut self, peer: &str, text: &str) -> f64 {
-        let script = "const t = performance.now(); \
-                      return [t, original.send(arguments[0], arguments[1])];";
-        let answer = self.browser.run(&self.user, script, json!([peer, text]));
-        assert_eq!(answer[1], true, "{}: send to {peer} refused", self.user);
-        answer[0].as_f64().expect("a time")
-    }
-
     fn close_peer(&mut self, peer: &str) {
         self.browser.run(
             &self.user,
             "original.closePeer(arguments[0]);",
             json!([peer]),
         );
+    }
+
+    fn ping_loop(&mut self, peer: &str, n: usize) -> Vec<f64> {
+        crate::benchmark::run_ping_loop(&self.browser, &self.user, "original", peer, n)
     }
 
     fn set_echo(&mut self, on: bool) {

@@ -172,6 +172,16 @@ impl Browser {
             .map_err(|e| format!("the screenshot is not base64: {e}"))
     }
 
+    /// Sends a DevTools protocol command to the page (chromedriver's `goog/cdp/execute`),
+    /// for what WebDriver has no command for, such as the CPU profiler.
+    pub fn devtools(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.command(
+            "POST",
+            "goog/cdp/execute",
+            json!({"cmd": method, "params": params}),
+        )
+    }
+
     fn command(&self, method: &str, what: &str, body: Value) -> Result<Value, String> {
         let path = format!("/session/{}/{what}", self.session);
         request(self.port, method, &path, Some(&body))

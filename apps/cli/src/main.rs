@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::StreamExt;
-use peerchat_core::{Client, ClientOptions, IceServer};
+use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use command::Command;
@@ -44,6 +44,10 @@ struct Flags {
     /// Do not resolve browsers' `.local` (mDNS) candidates.
     #[arg(long)]
     no_mdns: bool,
+    /// Send every message received straight back to its sender: the far end of round-trip
+    /// measurements.
+    #[arg(long)]
+    echo: bool,
 }
 
 #[tokio::main]
@@ -103,7 +107,12 @@ async fn main() -> ExitCode {
                 }
             }
             event = events.next() => match event {
-                Some(event) => output.event(&event),
+                Some(event) => {
+                    if let (true, ClientEvent::Message { from, text }) = (flags.echo, &event) {
+                        client.send_message(from, text);
+                    }
+                    output.event(&event);
+                }
                 None => break,
             },
         }

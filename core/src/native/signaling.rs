@@ -154,7 +154,7 @@ async fn run(
     closing: Arc<AtomicBool>,
 ) {
     let send = |input: SignalingInput| {
-        let _ = inputs.unbounded_send(Input::Signaling(input));
+        inputs.send(Input::Signaling(input));
     };
     let mut unreachable = Some(unreachable);
     let mut failures: u32 = 0;

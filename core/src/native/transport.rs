@@ -145,9 +145,7 @@ struct Handler {
 
 impl Handler {
     fn report(&self, event: TransportEvent) {
-        let _ = self
-            .inputs
-            .unbounded_send(Input::Transport(self.conn, event));
+        self.inputs.send(Input::Transport(self.conn, event));
     }
 }
 
@@ -229,7 +227,7 @@ async fn run_connection(
     _alive: TaskAlive,
 ) {
     let report = |event: TransportEvent| {
-        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+        inputs.send(Input::Transport(conn, event));
     };
     let (channels_tx, mut channels) = mpsc::unbounded();
     let (kicks_tx, mut kicks) = mpsc::unbounded();
@@ -371,7 +369,7 @@ async fn execute(
     inputs: &InputSender,
 ) -> Result<(), String> {
     let report = |event: TransportEvent| {
-        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+        inputs.send(Input::Transport(conn, event));
     };
     match command {
         PeerCommand::Offer => {
@@ -521,7 +519,7 @@ async fn learn_local_names(pc: &impl PeerConnection, named: &[NamedCandidate], n
 /// Forwards a data channel's events to the driver until it closes.
 async fn pump(channel: Arc<dyn DataChannel>, conn: ConnId, inputs: InputSender) {
     let report = |event: TransportEvent| {
-        let _ = inputs.unbounded_send(Input::Transport(conn, event));
+        inputs.send(Input::Transport(conn, event));
     };
     while let Some(event) = channel.poll().await {
         match event {

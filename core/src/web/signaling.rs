@@ -430,7 +430,7 @@ impl Session {
     }
 
     fn report(&self, input: SignalingInput) {
-        let _ = self.inputs.unbounded_send(Input::Signaling(input));
+        self.inputs.send(Input::Signaling(input));
     }
 }
 

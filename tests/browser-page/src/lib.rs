@@ -8,6 +8,7 @@
 use std::cell::{Cell, RefCell};
 
 use futures::StreamExt;
+use futures::channel::oneshot;
 use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
@@ -16,6 +17,9 @@ thread_local! {
     static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
     static EVENTS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
     static ECHO: Cell<bool> = const { Cell::new(false) };
+    /// `pingLoop`'s wait: the peer it pinged and where the echo's arrival time goes.
+    static AWAITING_ECHO: RefCell<Option<(String, oneshot::Sender<f64>)>> =
+        const { RefCell::new(None) };
 }
 
 #[wasm_bindgen]
@@ -51,10 +55,18 @@ pub async fn connect(
             if let Some(value) = event.to_json() {
                 record(value);
             }
-            if let ClientEvent::Message { from, text } = &event
-                && ECHO.get()
-            {
-                with_client_bool(|client| client.send_message(from, text));
+            if let ClientEvent::Message { from, text } = &event {
+                if ECHO.get() {
+                    with_client_bool(|client| client.send_message(from, text));
+                }
+                let waiter = AWAITING_ECHO.with_borrow_mut(|waiting| {
+                    waiting
+                        .take_if(|(peer, _)| peer == from)
+                        .map(|(_, waiter)| waiter)
+                });
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(now());
+                }
             }
         }
     });
@@ -93,6 +105,27 @@ pub async fn disconnect() {
 #[wasm_bindgen(js_name = setEcho)]
 pub fn set_echo(on: bool) {
     ECHO.set(on);
+}
+
+/// Round trips timed inside the page, with no WebDriver call between them: sends `n`
+/// messages to `peer` (which echoes), each once the previous one came back. Resolves with
+/// every round trip in ms.
+#[wasm_bindgen(js_name = pingLoop)]
+pub async fn ping_loop(peer: String, n: u32) -> Result<Vec<f64>, JsValue> {
+    let mut rtts = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let (waiter, echoed) = oneshot::channel();
+        AWAITING_ECHO.set(Some((peer.clone(), waiter)));
+        let start = now();
+        if !send(&peer, &format!("ping {i}")) {
+            return Err(format!("send to {peer} refused").into());
+        }
+        let end = echoed
+            .await
+            .map_err(|_| JsValue::from_str("the client ended while waiting for an echo"))?;
+        rtts.push(end - start);
+    }
+    Ok(rtts)
 }
 
 /// The events received since the last call, as a JSON array.
