@@ -10,6 +10,7 @@ use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::{
     ChatClient, Cli, Mosquitto, Network, PeerchatServer, chat_both_ways, namespaced_test,
 };
+use serde_json::Value;
 
 namespaced_test! {
     fn browser_chats_with_browser() {
@@ -97,6 +98,30 @@ namespaced_test! {
 }
 
 namespaced_test! {
+    /// A file several times the send buffer's high mark crosses from a browser to a
+    /// browser and to a native peer, paced by the channel's buffered-amount-low events, and
+    /// arrives whole.
+    fn a_large_file_travels_from_a_browser_paced_by_its_send_buffer() {
+        const BYTES: usize = 24 * 1024 * 1024;
+        let server = PeerchatServer::serving(&page_dir());
+        let (page, ws, tcp) = (&server.http_url, &server.broker.ws_url, &server.broker.tcp_url);
+        let mut alice = BrowserClient::join(page, ws, "alice");
+        let mut bob = BrowserClient::join(page, ws, "bob");
+        let mut carol = Cli::join_on(Network::PrivateNamespace, tcp, "carol");
+        for peer in ["bob", "carol"] {
+            alice.connect_to(peer);
+            alice.expect_peer_connected(peer);
+            alice.send_file(peer, BYTES);
+        }
+        let file = |e: &Value| e["event"] == "file" && e["from"] == "alice";
+        let at_bob = bob.expect("alice's file", &file);
+        assert_eq!((at_bob["size"].as_u64(), &at_bob["intact"]), (Some(BYTES as u64), &Value::Bool(true)));
+        let at_carol = carol.expect("alice's file", file);
+        assert_eq!(at_carol["size"].as_u64(), Some(BYTES as u64));
+    }
+}
+
+namespaced_test! {
     /// Acceptance figures, not a CI check: 50 browser↔native and 50 browser↔browser chat
     /// setups (connectToPeer → peer_connected at the caller; then close and wait until the
     /// callee saw it), and 200 sequential round trips each, timed by the page's clock.
@@ -120,6 +145,11 @@ namespaced_test! {
         let setup = benchmark::setups(&mut caller, &mut browser, setups);
         let rtt = benchmark::round_trips(&mut caller, &mut browser, messages);
         benchmark::report("browser↔browser", &setup, &rtt);
+        for mib in [1, 16, 64] {
+            let ms = caller.send_file("browser", mib * 1024 * 1024);
+            let rate = (mib * 1024 * 1024) as f64 / 1e6 / (ms / 1e3);
+            println!("browser↔browser transfer {mib:>3} MiB: {rate:.1} MB/s ({ms:.0} ms)");
+        }
     }
 }
 
@@ -138,10 +168,19 @@ namespaced_test! {
         // Chats opened and closed before, as in the benchmark, to show what they leave.
         let setups = benchmark::env_number("PEERCHAT_BENCH_SETUPS", 0);
         benchmark::setups(&mut caller, &mut echo, setups);
+        // PEERCHAT_PROFILE_FILE_MIB=N profiles the page receiving an N MiB file instead.
+        let file_mib = benchmark::env_number("PEERCHAT_PROFILE_FILE_MIB", 0);
         echo.start_profile();
-        let rtt = benchmark::round_trips(&mut caller, &mut echo, messages);
+        if file_mib > 0 {
+            caller.connect_to("echo");
+            caller.expect_peer_connected("echo");
+            let ms = caller.send_file("echo", file_mib * 1024 * 1024);
+            println!("{file_mib} MiB in {ms:.0} ms (profiled)");
+        } else {
+            let rtt = benchmark::round_trips(&mut caller, &mut echo, messages);
+            benchmark::report("browser↔browser (profiled)", &[0.0], &rtt);
+        }
         let hot = echo.stop_profile();
-        benchmark::report("browser↔browser (profiled)", &[0.0], &rtt);
         for (name, ms) in hot.iter().take(40) {
             println!("{ms:9.1} ms  {name}");
         }

@@ -120,6 +120,19 @@ impl BrowserClient {
         )
     }
 
+    /// `peerchat.sendFile`: sends `peer` a file of `bytes` bytes; returns the ms until the
+    /// peer acknowledged all of it.
+    pub fn send_file(&mut self, peer: &str, bytes: usize) -> f64 {
+        let script = "const [peer, bytes, done] = arguments; \
+                      peerchat.sendFile(peer, bytes).then(done, e => done(String(e)));";
+        let answer = self
+            .browser
+            .run_async(&self.user, script, json!([peer, bytes]));
+        answer
+            .as_f64()
+            .unwrap_or_else(|| panic!("{}: sendFile to {peer} failed: {answer}", self.user))
+    }
+
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";

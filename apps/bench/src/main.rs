@@ -4,6 +4,7 @@
 //! message round-trip time over an open chat. Prints a table and one JSON summary line.
 
 mod stats;
+mod transfer;
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ struct Flags {
     /// Messages to bounce over one open chat for the round-trip time.
     #[arg(long, default_value_t = 1000)]
     messages: usize,
+    /// File sizes in MiB to send over the open chat for bulk throughput (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 256])]
+    transfer_mib: Vec<usize>,
     /// Local UDP address for ICE (loopback keeps the benchmark on this machine).
     #[arg(long, default_value = "127.0.0.1:0")]
     bind: String,
@@ -103,6 +107,22 @@ async fn main() -> anyhow::Result<()> {
         round_trips.push(started.elapsed());
     }
 
+    let mut transfers = Vec::new();
+    for &mib in &flags.transfer_mib {
+        let done = transfer::send_one(
+            (&caller, &mut caller_events),
+            (&callee, &mut callee_events),
+            mib * 1024 * 1024,
+        )
+        .await?;
+        println!(
+            "transfer {mib:>4} MiB: {:>8.1} MB/s ({:.2} s)",
+            done.megabytes_per_second(),
+            done.took.as_secs_f64()
+        );
+        transfers.push(done);
+    }
+
     let setup = Summary::of(&setups);
     let rtt = Summary::of(&round_trips);
     println!(
@@ -139,6 +159,15 @@ async fn wait_for(
     events: &mut Events,
     wanted: impl Fn(&ClientEvent) -> bool,
 ) -> anyhow::Result<ClientEvent> {
+    wait_within(STEP_TIMEOUT, events, wanted).await
+}
+
+/// [`wait_for`] with its own time limit.
+async fn wait_within(
+    limit: Duration,
+    events: &mut Events,
+    wanted: impl Fn(&ClientEvent) -> bool,
+) -> anyhow::Result<ClientEvent> {
     let search = async {
         while let Some(event) = events.next().await {
             if wanted(&event) {
@@ -147,9 +176,9 @@ async fn wait_for(
         }
         None
     };
-    match tokio::time::timeout(STEP_TIMEOUT, search).await {
+    match tokio::time::timeout(limit, search).await {
         Ok(Some(event)) => Ok(event),
         Ok(None) => bail!("the client stopped"),
-        Err(_) => bail!("timed out after {STEP_TIMEOUT:?}"),
+        Err(_) => bail!("timed out after {limit:?}"),
     }
 }

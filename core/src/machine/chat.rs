@@ -2,8 +2,11 @@
 //! acknowledged between peerchat peers) and files (announced by a frame, carried in binary
 //! chunks, acknowledged when complete). See `protocol::chat` for the wire shapes.
 
+use std::collections::VecDeque;
+
 use tracing::debug;
 
+use super::peer::{OutgoingFile, PeerSession};
 use super::{Action, ClientMachine};
 use crate::event::{ClientError, ClientEvent};
 use crate::protocol::{
@@ -14,6 +17,16 @@ use crate::protocol::{
 
 /// Files one peer may be sending us at once; more are refused.
 pub(super) const MAX_INCOMING_FILES: usize = 4;
+
+/// Bytes of file chunks that may wait in a chat channel's send buffer. Chunks are handed
+/// to the channel only while it holds less, and more follow when it drains to
+/// [`SEND_BUFFER_LOW`]: a browser closes a channel whose buffer passes 16 MiB, webrtc-rs
+/// buffers without bound, and a file need not be copied into the buffer all at once.
+/// 4 MiB keeps a path of up to ~40 ms round trip full at 100 MB/s.
+pub(crate) const SEND_BUFFER_HIGH: u64 = 4 * 1024 * 1024;
+
+/// The buffered-amount-low threshold transports set on chat channels.
+pub const SEND_BUFFER_LOW: u32 = 1024 * 1024;
 
 /// Refused files whose chunks are still dropped quietly (one error per file, not per chunk).
 const MAX_REFUSED_FILES: usize = 16;
@@ -26,6 +39,28 @@ pub(super) const ACK_DELAY_MS: u64 = 20;
 
 /// My messages remembered as unacknowledged per peer; the oldest are forgotten first.
 const MAX_UNACKED: usize = 4096;
+
+/// Hands the channel file chunks, oldest file first, until its send buffer holds
+/// [`SEND_BUFFER_HIGH`] bytes or nothing is left to send.
+fn hand_over_chunks(session: &mut PeerSession, actions: &mut VecDeque<Action>) {
+    while session.send_buffered < SEND_BUFFER_HIGH {
+        let Some(file) = session.sending.front_mut() else {
+            return;
+        };
+        let end = (file.handed + FILE_CHUNK_BYTES).min(file.data.len());
+        let chunk = encode_chunk(file.id, &file.data[file.handed..end]);
+        file.handed = end;
+        if end == file.data.len() {
+            session.sending.pop_front();
+        }
+        session.send_buffered += chunk.len() as u64;
+        session.chunk_bytes_handed += chunk.len() as u64;
+        actions.push_back(Action::SendData {
+            conn: session.conn,
+            data: chunk,
+        });
+    }
+}
 
 /// Why a file may not travel, if it may not: the limits both ends apply.
 fn file_limits_refusal(name: &str, mime: &str, size: u64) -> Option<String> {
@@ -127,8 +162,8 @@ impl ClientMachine {
         if !session.speaks(FEATURE_FILES) {
             return Err(ClientError::FilesUnsupported(peer.to_owned()));
         }
-        // Chunks go to the channel as they are made, and a browser buffers at most 16 MiB
-        // per channel: what is unacknowledged may not exceed one largest file.
+        // The sender keeps each file until the peer has all of it: what is unacknowledged
+        // may not exceed one largest file.
         let in_flight: u64 = session.outgoing_files.values().sum();
         if in_flight + size > MAX_FILE_BYTES {
             return Err(ClientError::TransfersPending(peer.to_owned()));
@@ -147,11 +182,13 @@ impl ClientMachine {
             conn,
             text: announce.encode(),
         });
-        for part in data.chunks(FILE_CHUNK_BYTES) {
-            self.actions.push_back(Action::SendData {
-                conn,
-                data: encode_chunk(id, part),
+        if !data.is_empty() {
+            session.sending.push_back(OutgoingFile {
+                id,
+                data: data.to_vec(),
+                handed: 0,
             });
+            hand_over_chunks(session, &mut self.actions);
         }
         Ok(id)
     }
@@ -202,10 +239,16 @@ impl ClientMachine {
                 mime,
                 size,
             }) => {
-                let refusal = file_limits_refusal(&name, &mime, size).or_else(|| {
-                    (session.incoming_files.len() >= MAX_INCOMING_FILES)
-                        .then(|| format!("more than {MAX_INCOMING_FILES} files at once"))
-                });
+                let arriving: u64 = session.incoming_files.values().map(|f| f.size).sum();
+                let refusal = file_limits_refusal(&name, &mime, size)
+                    .or_else(|| {
+                        (session.incoming_files.len() >= MAX_INCOMING_FILES)
+                            .then(|| format!("more than {MAX_INCOMING_FILES} files at once"))
+                    })
+                    .or_else(|| {
+                        (arriving + size > MAX_FILE_BYTES)
+                            .then(|| format!("more than {MAX_FILE_BYTES} bytes at once"))
+                    });
                 if let Some(detail) = refusal {
                     session.refuse_file(id, MAX_REFUSED_FILES);
                     return self.unexpected(peer, "file", &detail);
@@ -236,6 +279,15 @@ impl ClientMachine {
                 .events
                 .push_back(ClientEvent::Message { from: peer, text }),
         }
+    }
+
+    /// The channel has room again: hands it the next chunks. Its buffer holds what it
+    /// reported plus every chunk handed over since.
+    pub(super) fn on_send_buffer_low(&mut self, peer: &str, buffered: u64, chunk_bytes: u64) {
+        let session = self.peers.get_mut(peer).expect("caller found it");
+        let not_yet_written = session.chunk_bytes_handed.saturating_sub(chunk_bytes);
+        session.send_buffered = buffered + not_yet_written;
+        hand_over_chunks(session, &mut self.actions);
     }
 
     /// The peer has everything of mine numbered up to `upto`, and file `upto` if it is one.
@@ -298,6 +350,11 @@ impl ClientMachine {
             session.incoming_files.remove(&id);
             session.refuse_file(id, MAX_REFUSED_FILES);
             return self.unexpected(peer, "file chunk", &format!("file {id} outgrew its size"));
+        }
+        if file.data.is_empty() {
+            // Room for the whole file at once, so a large one is not copied as it grows;
+            // only once the peer has started sending it.
+            file.data.reserve_exact(file.size as usize);
         }
         file.data.extend_from_slice(data);
         let received = file.data.len() as u64;

@@ -23,6 +23,7 @@ use crate::protocol::{
     SignalMessage, incoming_topic,
 };
 
+pub(crate) use chat::SEND_BUFFER_LOW;
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use registration::Registration;
@@ -126,6 +127,14 @@ pub enum TransportEvent {
     ChannelData(Vec<u8>),
     /// How the connection runs now (see [`crate::path`]).
     Path(PeerPath),
+    /// The chat channel's send buffer holds `buffered` bytes, after `chunk_bytes` bytes of
+    /// file chunks were written to it in all: room for more chunks. Reported when the
+    /// buffer drains to [`SEND_BUFFER_LOW`] (the browser's and webrtc-rs's
+    /// buffered-amount-low event), and by a transport that finds it there after a write.
+    SendBufferLow {
+        buffered: u64,
+        chunk_bytes: u64,
+    },
     ChannelClosed,
     /// The peer connection's overall state changed.
     StateChanged(PeerStatus),
@@ -300,6 +309,10 @@ impl ClientMachine {
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
             TransportEvent::ChannelData(data) => self.on_chat_data(peer, &data),
+            TransportEvent::SendBufferLow {
+                buffered,
+                chunk_bytes,
+            } => self.on_send_buffer_low(&peer, buffered, chunk_bytes),
             TransportEvent::Path(path) => {
                 let session = &self.peers[&peer];
                 // A report raced with a loss of the path says nothing true any more.

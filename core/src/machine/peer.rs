@@ -52,10 +52,24 @@ pub(super) struct PeerSession {
     pub incoming_files: BTreeMap<MessageId, IncomingFile>,
     /// My files not yet acknowledged, by id, with their sizes (for progress).
     pub outgoing_files: BTreeMap<MessageId, u64>,
+    /// My files whose chunks are not all handed to the channel yet, oldest first.
+    pub sending: std::collections::VecDeque<OutgoingFile>,
+    /// Bytes of file chunks handed to the transport, in all.
+    pub chunk_bytes_handed: u64,
+    /// At most this many bytes wait in the channel's send buffer (see `chat::SEND_BUFFER_HIGH`).
+    pub send_buffered: u64,
     /// The peer's files refused lately, whose chunks are dropped without a word.
     pub refused_files: std::collections::VecDeque<MessageId>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
+}
+
+/// A file of mine on its way: its bytes, and how many have been handed to the channel.
+#[derive(Debug)]
+pub(super) struct OutgoingFile {
+    pub id: MessageId,
+    pub data: Vec<u8>,
+    pub handed: usize,
 }
 
 impl PeerSession {
@@ -77,6 +91,9 @@ impl PeerSession {
             unacked: std::collections::VecDeque::new(),
             incoming_files: BTreeMap::new(),
             outgoing_files: BTreeMap::new(),
+            sending: std::collections::VecDeque::new(),
+            chunk_bytes_handed: 0,
+            send_buffered: 0,
             refused_files: std::collections::VecDeque::new(),
             setup_deadline: Some(setup_deadline),
         }

@@ -1128,7 +1128,7 @@ fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {
 fn a_file_reaches_a_peerchat_peer_in_chunks_and_is_acknowledged() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
-    let image: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let image: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let id = alice
         .send_file("bob", "cat.png", "image/png", &image)
         .unwrap();
@@ -1137,7 +1137,7 @@ fn a_file_reaches_a_peerchat_peer_in_chunks_and_is_acknowledged() {
         .iter()
         .filter(|a| matches!(a, Action::SendData { .. }))
         .count();
-    assert_eq!(chunks, 3, "40 000 bytes in 16 KiB chunks");
+    assert_eq!(chunks, 3, "100 000 bytes in 48 KiB chunks");
     carry(actions, &mut bob, b_conn);
 
     let (actions, events) = drain(&mut bob);
@@ -1190,7 +1190,23 @@ fn a_large_file_reports_progress_on_both_sides() {
             _ => None,
         })
         .collect();
-    assert_eq!(incoming, [0, 256 * 1024, 512 * 1024, 600 * 1024]);
+    // Progress once 256 KiB more than last time has come (at a chunk's end), and at the end.
+    let chunk = protocol::FILE_CHUNK_BYTES as u64;
+    let total = 600 * 1024;
+    let mut steps = Vec::new();
+    let mut received = 0;
+    while received + chunk < total {
+        received += chunk;
+        if received - steps.last().copied().unwrap_or(0) >= 256 * 1024 {
+            steps.push(received);
+        }
+    }
+    let expected: Vec<u64> = [0]
+        .into_iter()
+        .chain(steps.clone())
+        .chain([total])
+        .collect();
+    assert_eq!(incoming, expected);
     carry(actions, &mut alice, a_conn);
     let outgoing: Vec<u64> = drain(&mut alice)
         .1
@@ -1206,7 +1222,7 @@ fn a_large_file_reports_progress_on_both_sides() {
             _ => None,
         })
         .collect();
-    assert_eq!(outgoing, [256 * 1024, 512 * 1024]);
+    assert_eq!(outgoing, steps);
 }
 
 #[test]
@@ -1280,7 +1296,7 @@ fn bad_file_traffic_gives_errors_and_keeps_the_chat() {
 }
 
 #[test]
-fn unacknowledged_files_are_capped_so_the_channel_buffer_never_overflows() {
+fn unacknowledged_files_are_capped_so_the_sender_holds_at_most_one_largest_file() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     connected_pair(&mut alice, &mut bob);
     let big = vec![0; protocol::MAX_FILE_BYTES as usize * 3 / 4];
@@ -1291,6 +1307,115 @@ fn unacknowledged_files_are_capped_so_the_channel_buffer_never_overflows() {
         alice.send_file("bob", "two.bin", "application/octet-stream", &big),
         Err(ClientError::TransfersPending("bob".into()))
     );
+}
+
+/// The chunks' bytes in `actions`, and the chat-channel actions themselves.
+fn chunk_bytes(actions: &[Action]) -> u64 {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::SendData { data, .. } => data.len() as u64,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn a_large_file_goes_out_as_the_send_buffer_drains() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    let data: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    alice
+        .send_file("bob", "big.bin", "application/octet-stream", &data)
+        .unwrap();
+    let chunk = (protocol::FILE_CHUNK_BYTES + 8) as u64;
+    let all = data.len() as u64 + 8 * data.len().div_ceil(protocol::FILE_CHUNK_BYTES) as u64;
+    let (first, _) = drain(&mut alice);
+    let mut handed = chunk_bytes(&first);
+    let high = chat::SEND_BUFFER_HIGH;
+    let low = u64::from(SEND_BUFFER_LOW);
+    assert!(
+        (high..high + chunk).contains(&handed),
+        "the first batch fills the buffer to the high mark: {handed}"
+    );
+    let mut to_bob = first;
+
+    // A report from before the last chunks were written counts them as still buffered.
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::SendBufferLow {
+            buffered: low,
+            chunk_bytes: handed - high / 2,
+        },
+        T0,
+    );
+    let (stale, _) = drain(&mut alice);
+    assert!(
+        chunk_bytes(&stale) <= high - low - high / 2 + chunk,
+        "a stale report lets out only what truly fits: {}",
+        chunk_bytes(&stale)
+    );
+    handed += chunk_bytes(&stale);
+    to_bob.extend(stale);
+
+    // Each drain to the low mark lets out one buffer's worth more, until all is out.
+    let mut reports = 0;
+    while handed < all {
+        alice.handle_transport(
+            a_conn,
+            TransportEvent::SendBufferLow {
+                buffered: low,
+                chunk_bytes: handed,
+            },
+            T0,
+        );
+        let (batch, _) = drain(&mut alice);
+        let bytes = chunk_bytes(&batch);
+        if bytes == 0 {
+            break;
+        }
+        assert!(bytes <= high - low + chunk, "one batch: {bytes}");
+        handed += bytes;
+        to_bob.extend(batch);
+        reports += 1;
+    }
+    assert!(reports >= 5, "20 MiB took {reports} drains");
+    // Every chunk of the file, each with its 8-byte header.
+    assert_eq!(handed, all);
+    carry(to_bob, &mut bob, b_conn);
+    let (_, events) = drain(&mut bob);
+    let received = events.iter().find_map(|e| match e {
+        ClientEvent::File { data, .. } => Some(data),
+        _ => None,
+    });
+    assert!(received == Some(&data), "bob gets the file whole");
+}
+
+#[test]
+fn a_peer_may_not_announce_more_than_one_largest_file_at_once() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    drain(&mut bob);
+    let half = protocol::MAX_FILE_BYTES / 2 + 1;
+    for (id, expected_errors) in [(1, 0), (2, 1)] {
+        let announce = ChatFrame::File {
+            id,
+            name: "half.bin".into(),
+            mime: "application/octet-stream".into(),
+            size: half,
+        };
+        bob.handle_transport(
+            b_conn,
+            TransportEvent::ChannelMessage(announce.encode()),
+            T0,
+        );
+        let errors = drain(&mut bob)
+            .1
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Error(_)))
+            .count();
+        assert_eq!(errors, expected_errors, "file {id}");
+    }
 }
 
 #[test]

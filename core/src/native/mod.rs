@@ -6,4 +6,5 @@
 pub(crate) mod local_names;
 pub(crate) mod rt;
 pub(crate) mod signaling;
+mod sockets;
 pub(crate) mod transport;

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use bytes::BytesMut;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
@@ -20,12 +22,14 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
+use webrtc::runtime::Runtime;
 
 use super::local_names::{self, LocalNames, NamedCandidate};
+use super::sockets::RoomySockets;
 use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
-use crate::machine::{ConnId, TransportEvent};
+use crate::machine::{ConnId, SEND_BUFFER_LOW, TransportEvent};
 use crate::options::ClientOptions;
 use crate::path::{PATH_REPORT_INTERVAL, PathKind, PeerPath};
 use crate::protocol::IceCandidate;
@@ -80,12 +84,16 @@ struct Settings {
     mdns: bool,
     /// What browsers' `.local` names resolved to, learnt from earlier connections.
     local_names: LocalNames,
+    /// Tokio, with roomy UDP socket buffers (see `sockets`); `None` outside Tokio.
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 /// What one connection's task keeps between commands.
 #[derive(Default)]
 struct Session {
     chat: Option<Arc<dyn DataChannel>>,
+    /// Bytes of file chunks written to the chat channel, for `SendBufferLow` reports.
+    chunk_bytes: Arc<AtomicU64>,
     /// The remote candidates that named their host instead of giving an address.
     named: Vec<NamedCandidate>,
 }
@@ -106,6 +114,7 @@ impl Transport {
             bind_addrs: options.bind_addrs.clone(),
             mdns: options.mdns,
             local_names: LocalNames::default(),
+            runtime: RoomySockets::runtime(),
         };
         Self {
             settings: Arc::new(settings),
@@ -209,7 +218,11 @@ async fn build(
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(settings.ice_servers.clone())
         .build();
-    PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(runtime) = &settings.runtime {
+        builder = builder.with_runtime(runtime.clone());
+    }
+    builder
         .with_configuration(configuration)
         .with_setting_engine(setting_engine)
         .with_handler(Arc::new(handler))
@@ -313,8 +326,7 @@ async fn run_connection(
                 if channel.label().await.as_deref() == Ok(CHAT_LABEL) {
                     // The library hands over remote channels already open.
                     report(TransportEvent::ChannelOpen);
-                    tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
-                    session.chat = Some(channel);
+                    adopt_chat(channel, &mut session, conn, &inputs).await;
                 } else {
                     debug!(conn, "ignoring a data channel that is not `chat`");
                 }
@@ -377,8 +389,7 @@ async fn execute(
                 .create_data_channel(CHAT_LABEL, None)
                 .await
                 .map_err(|e| format!("could not create the chat channel: {e}"))?;
-            tokio::spawn(pump(channel.clone(), conn, inputs.clone()));
-            session.chat = Some(channel);
+            adopt_chat(channel, session, conn, inputs).await;
             let offer = pc
                 .create_offer(None)
                 .await
@@ -439,6 +450,12 @@ async fn execute(
                 if let Err(error) = channel.send(BytesMut::from(&data[..])).await {
                     warn!(conn, %error, "send failed");
                     return Err(format!("could not send on the chat channel: {error}"));
+                }
+                session.chunk_bytes.fetch_add(data.len() as u64, Relaxed);
+                // A buffer that drains as fast as it fills never crosses the low mark
+                // from above, so the library's event would never come: say so here.
+                if let Some(low) = send_buffer_low(channel.as_ref(), &session.chunk_bytes).await {
+                    report(low);
                 }
             }
             None => warn!(conn, "send before the chat channel exists"),
@@ -516,14 +533,55 @@ async fn learn_local_names(pc: &impl PeerConnection, named: &[NamedCandidate], n
     }
 }
 
+/// Makes `channel` the connection's chat channel: its events are forwarded, and its send
+/// buffer reports when it drains to the machine's low mark.
+async fn adopt_chat(
+    channel: Arc<dyn DataChannel>,
+    session: &mut Session,
+    conn: ConnId,
+    inputs: &InputSender,
+) {
+    if let Err(error) = channel
+        .set_buffered_amount_low_threshold(SEND_BUFFER_LOW)
+        .await
+    {
+        debug!(conn, %error, "could not set the send buffer's low mark");
+    }
+    let chunk_bytes = session.chunk_bytes.clone();
+    tokio::spawn(pump(channel.clone(), conn, chunk_bytes, inputs.clone()));
+    session.chat = Some(channel);
+}
+
+/// A `SendBufferLow` report if the channel's send buffer is at or below the low mark.
+async fn send_buffer_low(
+    channel: &dyn DataChannel,
+    chunk_bytes: &AtomicU64,
+) -> Option<TransportEvent> {
+    let buffered = channel.outstanding_bytes().await.ok()? as u64;
+    (buffered <= u64::from(SEND_BUFFER_LOW)).then(|| TransportEvent::SendBufferLow {
+        buffered,
+        chunk_bytes: chunk_bytes.load(Relaxed),
+    })
+}
+
 /// Forwards a data channel's events to the driver until it closes.
-async fn pump(channel: Arc<dyn DataChannel>, conn: ConnId, inputs: InputSender) {
+async fn pump(
+    channel: Arc<dyn DataChannel>,
+    conn: ConnId,
+    chunk_bytes: Arc<AtomicU64>,
+    inputs: InputSender,
+) {
     let report = |event: TransportEvent| {
         inputs.send(Input::Transport(conn, event));
     };
     while let Some(event) = channel.poll().await {
         match event {
             DataChannelEvent::OnOpen => report(TransportEvent::ChannelOpen),
+            DataChannelEvent::OnBufferedAmountLow => {
+                if let Some(low) = send_buffer_low(channel.as_ref(), &chunk_bytes).await {
+                    report(low);
+                }
+            }
             DataChannelEvent::OnMessage(message) if message.is_string => {
                 let text = String::from_utf8_lossy(&message.data).into_owned();
                 report(TransportEvent::ChannelMessage(text));

@@ -4,7 +4,7 @@
 //! Every JS callback is owned by the connection's (or channel's) struct and detached when it
 //! is dropped, so a closed chat leaves nothing behind.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -26,7 +26,7 @@ use super::{describe_js_error, rt, stats};
 use crate::backend::{Connections, PeerCommand, TaskAlive};
 use crate::client::{Input, InputSender};
 use crate::event::PeerStatus;
-use crate::machine::{ConnId, TransportEvent};
+use crate::machine::{ConnId, SEND_BUFFER_LOW, TransportEvent};
 use crate::options::{ClientOptions, IceServer};
 use crate::path::PATH_REPORT_INTERVAL;
 use crate::protocol::IceCandidate;
@@ -392,9 +392,12 @@ impl Drop for PeerLink {
 /// The `chat` data channel and its callbacks; dropping it detaches them and closes it.
 struct ChatChannel {
     channel: RtcDataChannel,
+    /// Bytes of file chunks sent, for `SendBufferLow` reports.
+    chunk_bytes: Rc<Cell<u64>>,
     _on_open: Closure<dyn FnMut(Event)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(Event)>,
+    _on_buffer_low: Closure<dyn FnMut(Event)>,
 }
 
 impl ChatChannel {
@@ -414,14 +417,29 @@ impl ChatChannel {
         let on_close = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             r.report(TransportEvent::ChannelClosed);
         });
+        // The browser's bufferedamountlow: the machine hands over more file chunks. (A
+        // batch of chunks is sent in one turn, so the buffer always rises above the mark
+        // before it drains, and the event comes.)
+        let chunk_bytes = Rc::new(Cell::new(0));
+        let (r, sent, c) = (reporter, chunk_bytes.clone(), channel.clone());
+        let on_buffer_low = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            r.report(TransportEvent::SendBufferLow {
+                buffered: u64::from(c.buffered_amount()),
+                chunk_bytes: sent.get(),
+            });
+        });
+        channel.set_buffered_amount_low_threshold(SEND_BUFFER_LOW);
         channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        channel.set_onbufferedamountlow(Some(on_buffer_low.as_ref().unchecked_ref()));
         Self {
             channel,
+            chunk_bytes,
             _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,
+            _on_buffer_low: on_buffer_low,
         }
     }
 
@@ -442,7 +460,10 @@ impl ChatChannel {
     }
 
     fn send_data(&self, data: &[u8]) -> Result<(), String> {
-        self.channel.send_with_u8_array(data).map_err(send_failed)
+        self.channel.send_with_u8_array(data).map_err(send_failed)?;
+        self.chunk_bytes
+            .set(self.chunk_bytes.get() + data.len() as u64);
+        Ok(())
     }
 }
 
@@ -451,6 +472,7 @@ impl Drop for ChatChannel {
         self.channel.set_onopen(None);
         self.channel.set_onmessage(None);
         self.channel.set_onclose(None);
+        self.channel.set_onbufferedamountlow(None);
         self.channel.close();
     }
 }

@@ -20,6 +20,9 @@ thread_local! {
     /// `pingLoop`'s wait: the peer it pinged and where the echo's arrival time goes.
     static AWAITING_ECHO: RefCell<Option<(String, oneshot::Sender<f64>)>> =
         const { RefCell::new(None) };
+    /// `sendFile`'s wait: the file's id and where its delivery time goes.
+    static AWAITING_DELIVERY: RefCell<Option<(u64, oneshot::Sender<f64>)>> =
+        const { RefCell::new(None) };
 }
 
 #[wasm_bindgen]
@@ -52,8 +55,23 @@ pub async fn connect(
     record(json!({"event": "connected", "user": username}));
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(event) = events.next().await {
-            if let Some(value) = event.to_json() {
+            if let Some(mut value) = event.to_json() {
+                if let ClientEvent::File { data, .. } = &event {
+                    // Whether the bytes are `sendFile`'s pattern, so tests can check them.
+                    let intact = data.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8);
+                    value["intact"] = Value::from(intact);
+                }
                 record(value);
+            }
+            if let ClientEvent::Delivered { id, .. } = &event {
+                let waiter = AWAITING_DELIVERY.with_borrow_mut(|waiting| {
+                    waiting
+                        .take_if(|(file, _)| file == id)
+                        .map(|(_, waiter)| waiter)
+                });
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(now());
+                }
             }
             if let ClientEvent::Message { from, text } = &event {
                 if ECHO.get() {
@@ -126,6 +144,26 @@ pub async fn ping_loop(peer: String, n: u32) -> Result<Vec<f64>, JsValue> {
         rtts.push(end - start);
     }
     Ok(rtts)
+}
+
+/// Sends `peer` a file of `bytes` bytes (byte `i` is `i % 251`, so the far end can check
+/// it) and resolves with the ms until the peer acknowledged all of it.
+#[wasm_bindgen(js_name = sendFile)]
+pub async fn send_file(peer: String, bytes: u32) -> Result<f64, JsValue> {
+    let data: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+    let client = CLIENT
+        .with_borrow(Option::clone)
+        .ok_or("not connected; call connect first")?;
+    let (waiter, delivered) = oneshot::channel();
+    let start = now();
+    let id = client
+        .send_file(&peer, "bulk.bin", "application/octet-stream", &data)
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    AWAITING_DELIVERY.set(Some((id, waiter)));
+    let end = delivered
+        .await
+        .map_err(|_| JsValue::from_str("the client ended before the file was delivered"))?;
+    Ok(end - start)
 }
 
 /// The events received since the last call, as a JSON array.
