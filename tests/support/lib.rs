@@ -86,7 +86,10 @@ pub struct PeerchatServer {
     pub broker: Broker,
     /// Its HTTP root, `http://127.0.0.1:PORT/`: the web root's index.html when serving one.
     pub http_url: String,
-    _process: Process,
+    /// `None` while stopped (see [`PeerchatServer::stop`]).
+    process: Option<Process>,
+    web_root: Option<PathBuf>,
+    addrs: (String, String),
 }
 
 impl PeerchatServer {
@@ -99,10 +102,43 @@ impl PeerchatServer {
         Self::start_with(Some(web_root))
     }
 
+    /// Kills the server, as a crash or a restart would: clients see their connection drop.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts the server again on the same ports.
+    pub fn resume(&mut self) {
+        assert!(self.process.is_none(), "the server is running already");
+        let (mqtt, http) = self.addrs.clone();
+        let (process, _) = Self::spawn(self.web_root.as_deref(), &mqtt, &http);
+        self.process = Some(process);
+    }
+
     fn start_with(web_root: Option<&Path>) -> Self {
+        let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0");
+        Self {
+            broker: Broker {
+                tcp_url: format!("mqtt://{mqtt}"),
+                ws_url: format!("ws://{http}/mqtt"),
+            },
+            http_url: format!("http://{http}/"),
+            process: Some(process),
+            web_root: web_root.map(Path::to_path_buf),
+            addrs: (mqtt, http),
+        }
+    }
+
+    /// Starts `peerchat-server` on the given addresses; returns it and the addresses it
+    /// listens on (the ports it picked for `:0`).
+    fn spawn(
+        web_root: Option<&Path>,
+        mqtt_addr: &str,
+        http_addr: &str,
+    ) -> (Process, (String, String)) {
         let mut command = Command::new(workspace_bin("peerchat-server"));
         command
-            .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--mqtt-addr", mqtt_addr, "--http-addr", http_addr])
             .args(["--log", "warn,rumqttd=off"]);
         if let Some(dir) = web_root {
             command.arg("--web-root").arg(dir);
@@ -130,15 +166,7 @@ impl PeerchatServer {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let (mqtt, http) = (mqtt.unwrap(), http.unwrap());
-        Self {
-            broker: Broker {
-                tcp_url: format!("mqtt://{mqtt}"),
-                ws_url: format!("ws://{http}/mqtt"),
-            },
-            http_url: format!("http://{http}/"),
-            _process: process,
-        }
+        (process, (mqtt.unwrap(), http.unwrap()))
     }
 }
 

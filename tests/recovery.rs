@@ -1,0 +1,67 @@
+//! The signaling server may go away and come back at any time; the client recovers.
+//!
+//! Real `peerchat-server` and `peerchat-cli` processes on loopback: the server is killed
+//! mid-chat (as a crash or a redeploy would) and started again on the same ports.
+
+use std::time::Instant;
+
+use peerchat_e2e::benchmark::{env_number, median_p99};
+use peerchat_e2e::{ChatClient, Cli, PeerchatServer};
+
+/// While the broker is down, an open chat keeps carrying messages both ways (peer to peer,
+/// nothing goes through the broker); when it is back, both clients go online again by
+/// themselves, and afterwards a newcomer reaches them. `PEERCHAT_RESTARTS` rounds (3 by
+/// default; the README's figure is from 10).
+#[test]
+fn chats_survive_broker_restarts_and_clients_come_back_online() {
+    let restarts = env_number("PEERCHAT_RESTARTS", 3);
+    let mut server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+
+    let signaling = |state: &'static str| {
+        move |e: &serde_json::Value| e["event"] == "signaling" && e["state"] == state
+    };
+    let mut back_online = Vec::new();
+    for round in 0..restarts {
+        server.stop();
+        alice.expect("the broker gone", signaling("reconnecting"));
+        bob.expect("the broker gone", signaling("reconnecting"));
+        for i in 0..5 {
+            alice.send("bob", &format!("outage {round} alice #{i}"));
+            bob.send("alice", &format!("outage {round} bob #{i}"));
+        }
+        for i in 0..5 {
+            bob.expect_message("alice", &format!("outage {round} alice #{i}"));
+            alice.expect_message("bob", &format!("outage {round} bob #{i}"));
+        }
+        let resumed = Instant::now();
+        server.resume();
+        alice.expect("back online", signaling("online"));
+        bob.expect("back online", signaling("online"));
+        back_online.push(resumed.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    // Registered again: a newcomer finds both and the old chat still runs.
+    let mut carol = Cli::join(&url, "carol");
+    for peer in ["alice", "bob"] {
+        carol.connect_to(peer);
+        carol.expect_peer_connected(peer);
+        carol.send(peer, "hello after the restarts");
+    }
+    alice.expect_message("carol", "hello after the restarts");
+    bob.expect_message("carol", "hello after the restarts");
+    alice.send("bob", "still here");
+    bob.expect_message("alice", "still here");
+
+    let (median, _) = median_p99(&back_online);
+    let max = back_online.iter().copied().fold(0.0, f64::max);
+    println!(
+        "broker restarts: {restarts}, P2P messages lost 0; both clients online again after \
+         median {median:.0} ms, max {max:.0} ms"
+    );
+}
