@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::brokers::{BrokerKind, RunningBroker};
+use crate::broker_process::{BrokerKind, RunningBroker};
 use crate::process::mib;
 
 /// Measure a broker: delivered messages per second and memory per idle connection.
@@ -37,7 +37,8 @@ pub struct BrokerFlags {
     #[arg(long, default_value_t = 300)]
     payload_bytes: usize,
     /// Messages each publisher may have on their way at once: enough to keep the broker busy,
-    /// few enough that it never has to queue or drop.
+    /// few enough that it never has to queue or drop (a message that is lost anyway keeps
+    /// its place, so losses show as a lower rate).
     #[arg(long, default_value_t = 32)]
     window: usize,
     /// Seconds of load before measuring, so connections and buffers are warm.

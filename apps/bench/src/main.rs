@@ -6,7 +6,7 @@
 //! memory per open chat (`memory`).
 
 mod broker;
-mod brokers;
+mod broker_process;
 mod memory;
 mod process;
 mod stats;

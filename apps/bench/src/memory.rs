@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::brokers::BrokerKind;
+use crate::broker_process::BrokerKind;
 use crate::process::{mib, resident_bytes, sibling_binary};
 
 /// Measure one native client's resident memory as its open chats grow.
