@@ -1,19 +1,17 @@
 //! The benchmark tool runs end to end, so the figures in the README cannot rot.
 //!
-//! Only a smoke run: it checks that every setup succeeds and that figures are reported, not
-//! how fast they are (timing targets belong to the benchmark, not to a test).
+//! Only smoke runs: they check that every setup succeeds and that figures are reported and
+//! consistent, not how fast or small they are (targets belong to the benchmark, not to a test).
 
 use std::process::Command;
 
 use peerchat_e2e::{PeerchatServer, workspace_bin};
 use serde_json::Value;
 
-#[test]
-fn benchmark_smoke_run_reports_setup_and_round_trip() {
-    let server = PeerchatServer::start();
+/// Runs `peerchat-bench` with `args` and returns its JSON summary line.
+fn bench_summary(args: &[&str]) -> Value {
     let output = Command::new(workspace_bin("peerchat-bench"))
-        .args(["--server", &server.broker.tcp_url])
-        .args(["--setups", "5", "--messages", "50"])
+        .args(args)
         .output()
         .expect("peerchat-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -22,10 +20,29 @@ fn benchmark_smoke_run_reports_setup_and_round_trip() {
         "bench failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let summary: Value = stdout
+    stdout
         .lines()
         .find_map(|line| serde_json::from_str(line).ok())
-        .expect("a JSON summary line");
+        .expect("a JSON summary line")
+}
+
+fn positive(summary: &Value, figure: &str) -> f64 {
+    let value = summary[figure].as_f64().expect(figure);
+    assert!(value > 0.0, "{figure} = {value}");
+    value
+}
+
+#[test]
+fn benchmark_smoke_run_reports_setup_and_round_trip() {
+    let server = PeerchatServer::start();
+    let summary = bench_summary(&[
+        "--server",
+        &server.broker.tcp_url,
+        "--setups",
+        "5",
+        "--messages",
+        "50",
+    ]);
     assert_eq!(summary["setups"], 5);
     assert_eq!(summary["setup_failures"], 0);
     assert_eq!(summary["messages"], 50);
@@ -35,7 +52,55 @@ fn benchmark_smoke_run_reports_setup_and_round_trip() {
         "rtt_median_ms",
         "rtt_p99_ms",
     ] {
-        let value = summary[figure].as_f64().expect(figure);
-        assert!(value > 0.0, "{figure} = {value}");
+        positive(&summary, figure);
     }
+}
+
+#[test]
+fn broker_benchmark_smoke_run_reports_throughput_and_idle_memory() {
+    let summary = bench_summary(&[
+        "broker",
+        "--pairs",
+        "2",
+        "--warmup-seconds",
+        "0.2",
+        "--seconds",
+        "1",
+        "--idle",
+        "50",
+    ]);
+    assert_eq!(summary["broker"], "peerchat-server");
+    assert_eq!(summary["pairs"], 2);
+    assert_eq!(summary["idle_connections"], 50);
+    positive(&summary, "delivered");
+    positive(&summary, "messages_per_second");
+    positive(&summary, "rss_after_load_bytes");
+    let before = positive(&summary, "rss_before_idle_bytes");
+    let with_idle = positive(&summary, "rss_with_idle_bytes");
+    let per_connection = summary["bytes_per_idle_connection"]
+        .as_f64()
+        .expect("bytes_per_idle_connection");
+    assert!(
+        (per_connection - (with_idle - before) / 50.0).abs() < 1.0,
+        "{summary}"
+    );
+}
+
+#[test]
+fn memory_benchmark_smoke_run_reports_hub_memory_per_chat() {
+    let summary = bench_summary(&["memory", "--peers", "1,2", "--batch", "2"]);
+    assert_eq!(summary["peers"], serde_json::json!([1, 2]));
+    positive(&summary, "rss_no_peers_bytes");
+    let rss: Vec<f64> = summary["rss_bytes"]
+        .as_array()
+        .expect("rss_bytes")
+        .iter()
+        .map(|bytes| bytes.as_f64().expect("bytes are numbers"))
+        .collect();
+    assert_eq!(rss.len(), 2);
+    assert!(rss.iter().all(|&bytes| bytes > 0.0), "{summary}");
+    let per_peer = summary["bytes_per_extra_peer"]
+        .as_f64()
+        .expect("bytes_per_extra_peer");
+    assert!((per_peer - (rss[1] - rss[0])).abs() < 1.0, "{summary}");
 }

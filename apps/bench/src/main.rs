@@ -2,22 +2,36 @@
 //!
 //! Connection setup (connect_to_peer → chat channel open) over many fresh connections, and
 //! message round-trip time over an open chat. Prints a table and one JSON summary line.
+//! Subcommands measure the rest: a broker's throughput and memory (`broker`), one client's
+//! memory per open chat (`memory`).
 
+mod broker;
+mod broker_process;
+mod memory;
+mod process;
 mod stats;
 mod transfer;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use peerchat_core::{Client, ClientEvent, ClientOptions, Events};
 use stats::Summary;
 
 /// Measure peerchat's connection setup and message round-trip between two native clients.
+///
+/// Without a subcommand, times setups and round trips against `--server`.
 #[derive(Debug, Parser)]
-#[command(name = "peerchat-bench", version)]
+#[command(
+    name = "peerchat-bench",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Flags {
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Signaling server both clients join (a running peerchat-server or Mosquitto).
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
     server: String,
@@ -35,6 +49,16 @@ struct Flags {
     bind: String,
 }
 
+/// The benchmarks besides setup and round trip.
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Start a broker and measure delivered messages per second and memory per idle connection.
+    Broker(broker::BrokerFlags),
+    /// Start peerchat-server and peerchat-cli processes and measure one client's memory as its
+    /// open chats grow.
+    Memory(memory::MemoryFlags),
+}
+
 /// How long one setup or one round trip may take before the run counts it as failed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -47,7 +71,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
+    match flags.mode.take() {
+        Some(Mode::Broker(broker)) => return broker::run(broker).await,
+        Some(Mode::Memory(memory)) => return memory::run(memory).await,
+        None => {}
+    }
     let run = std::process::id();
     let (caller, mut caller_events) = join(&flags, &format!("bench-caller-{run}")).await?;
     let callee_name = format!("bench-callee-{run}");
