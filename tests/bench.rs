@@ -33,7 +33,7 @@ fn positive(summary: &Value, figure: &str) -> f64 {
 }
 
 #[test]
-fn benchmark_smoke_run_reports_setup_and_round_trip() {
+fn benchmark_smoke_run_reports_setup_round_trip_and_throughput() {
     let server = PeerchatServer::start();
     let summary = bench_summary(&[
         "--server",
@@ -42,6 +42,8 @@ fn benchmark_smoke_run_reports_setup_and_round_trip() {
         "5",
         "--messages",
         "50",
+        "--transfer-mib",
+        "1,5",
     ]);
     assert_eq!(summary["setups"], 5);
     assert_eq!(summary["setup_failures"], 0);
@@ -53,6 +55,13 @@ fn benchmark_smoke_run_reports_setup_and_round_trip() {
         "rtt_p99_ms",
     ] {
         positive(&summary, figure);
+    }
+    // A file over the send buffer's high mark: sent in several drains, checked whole.
+    let transfers = summary["transfers"].as_array().expect("transfer figures");
+    assert_eq!(transfers.len(), 2);
+    assert_eq!(transfers[1]["bytes"], 5 * 1024 * 1024);
+    for transfer in transfers {
+        positive(transfer, "mb_per_s");
     }
 }
 

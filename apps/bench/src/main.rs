@@ -1,7 +1,8 @@
 //! `peerchat-bench`: measures what users feel, between two real native clients.
 //!
-//! Connection setup (connect_to_peer → chat channel open) over many fresh connections, and
-//! message round-trip time over an open chat. Prints a table and one JSON summary line.
+//! Connection setup (connect_to_peer → chat channel open) over many fresh connections,
+//! message round-trip time and bulk file throughput over an open chat. Prints a table and
+//! one JSON summary line.
 //! Subcommands measure the rest: a broker's throughput and memory (`broker`), one client's
 //! memory per open chat (`memory`).
 
@@ -160,15 +161,27 @@ async fn main() -> anyhow::Result<()> {
     );
     setup.print_row("setup (connect → open)");
     rtt.print_row("message round trip");
-    println!(
-        "{{\"setups\":{},\"setup_failures\":0,\"setup_median_ms\":{:.3},\"setup_p99_ms\":{:.3},\"messages\":{},\"rtt_median_ms\":{:.3},\"rtt_p99_ms\":{:.3}}}",
-        setups.len(),
-        setup.median_ms(),
-        setup.p99_ms(),
-        round_trips.len(),
-        rtt.median_ms(),
-        rtt.p99_ms()
-    );
+    let transfers: Vec<serde_json::Value> = transfers
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "bytes": t.bytes,
+                "seconds": t.took.as_secs_f64(),
+                "mb_per_s": t.megabytes_per_second(),
+            })
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "setups": setups.len(),
+        "setup_failures": 0,
+        "setup_median_ms": setup.median_ms(),
+        "setup_p99_ms": setup.p99_ms(),
+        "messages": round_trips.len(),
+        "rtt_median_ms": rtt.median_ms(),
+        "rtt_p99_ms": rtt.p99_ms(),
+        "transfers": transfers,
+    });
+    println!("{summary}");
     caller.disconnect().await;
     callee.disconnect().await;
     Ok(())
