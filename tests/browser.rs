@@ -7,6 +7,7 @@
 
 use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
+use peerchat_e2e::turn::TurnServer;
 use peerchat_e2e::{
     ChatClient, Cli, Mosquitto, Network, PeerchatServer, chat_both_ways, namespaced_test,
 };
@@ -118,6 +119,28 @@ namespaced_test! {
         assert_eq!((at_bob["size"].as_u64(), &at_bob["intact"]), (Some(BYTES as u64), &Value::Bool(true)));
         let at_carol = carol.expect("alice's file", file);
         assert_eq!(at_carol["size"].as_u64(), Some(BYTES as u64));
+    }
+}
+
+namespaced_test! {
+    /// A browser and a native client that may use only TURN relays chat through coturn
+    /// (inside the test's namespace, like everything else here).
+    fn a_browser_chats_through_a_turn_relay() {
+        let turn = TurnServer::start();
+        let server = PeerchatServer::serving(&page_dir());
+        let (page, ws, tcp) = (&server.http_url, &server.broker.ws_url, &server.broker.tcp_url);
+        let mut alice = BrowserClient::open(page, "alice");
+        alice
+            .connect_relayed(ws, &turn)
+            .unwrap_or_else(|e| panic!("alice: connect failed: {e}"));
+        let flags = turn.relay_only_flags();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let mut bob = Cli::join_with(Network::PrivateNamespace, tcp, "bob", &flags);
+        chat_both_ways(&mut alice, &mut bob);
+        let path = alice.expect("how the chat runs", &|e| {
+            e["event"] == "path" && e["peer"] == "bob"
+        });
+        assert_eq!(path["kind"], "relayed", "alice: {path}");
     }
 }
 

@@ -23,6 +23,10 @@ pub struct ClientOptions {
     pub bind_addrs: Vec<String>,
     /// Resolve browsers' `<uuid>.local` candidates over multicast DNS (native only).
     pub mdns: bool,
+    /// Every chat goes through a TURN server from `ice_servers` (ICE transport policy
+    /// `relay`): peers never learn each other's addresses. Off by default, when a direct
+    /// path is used if there is one and TURN only when there is none.
+    pub relay_only: bool,
     /// How long `connect` may take to reach the server and register.
     pub connect_timeout: Duration,
 }
@@ -35,6 +39,7 @@ impl ClientOptions {
             ice_servers: Vec::new(),
             bind_addrs: vec!["0.0.0.0:0".to_owned(), "127.0.0.1:0".to_owned()],
             mdns: true,
+            relay_only: false,
             connect_timeout: Duration::from_secs(15),
         }
     }

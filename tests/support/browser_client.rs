@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::benchmark::TimedClient;
+use crate::turn::TurnServer;
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
 
@@ -97,11 +98,26 @@ impl BrowserClient {
 
     /// `peerchat.connect`: the error's message when it rejects.
     pub fn connect(&mut self, server_url: &str) -> Result<(), String> {
-        let script = "const [url, user, done] = arguments; \
-                      peerchat.connect(url, user).then(() => done(null), e => done(String(e)));";
+        self.connect_with(server_url, None)
+    }
+
+    /// `peerchat.connect` through `turn` only (the `relay` ICE transport policy).
+    pub fn connect_relayed(&mut self, server_url: &str, turn: &TurnServer) -> Result<(), String> {
+        let servers = json!([{
+            "urls": [turn.url],
+            "username": crate::turn::USERNAME,
+            "credential": crate::turn::CREDENTIAL,
+        }]);
+        self.connect_with(server_url, Some(servers.to_string()))
+    }
+
+    fn connect_with(&mut self, server_url: &str, relays: Option<String>) -> Result<(), String> {
+        let script = "const [url, user, relays, done] = arguments; \
+                      peerchat.connect(url, user, relays, relays !== null) \
+                      .then(() => done(null), e => done(String(e)));";
         match self
             .browser
-            .run_async(&self.user, script, json!([server_url, self.user]))
+            .run_async(&self.user, script, json!([server_url, self.user, relays]))
         {
             Value::Null => Ok(()),
             error => Err(error.as_str().unwrap_or_default().to_owned()),

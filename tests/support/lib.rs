@@ -10,6 +10,7 @@ pub mod benchmark;
 pub mod browser_client;
 pub mod netns;
 pub mod original_client;
+pub mod turn;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Write};

@@ -37,6 +37,16 @@ struct Flags {
     /// A STUN or TURN server URL for ICE (repeatable). None by default.
     #[arg(long = "ice-server", value_name = "URL")]
     ice_servers: Vec<String>,
+    /// The username for the TURN servers given.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    ice_username: String,
+    /// The credential (password) for the TURN servers given.
+    #[arg(long, value_name = "SECRET", default_value = "")]
+    ice_credential: String,
+    /// Every chat goes through a TURN server (ICE transport policy `relay`): peers never
+    /// learn each other's addresses.
+    #[arg(long)]
+    relay_only: bool,
     /// Local UDP address to gather ICE candidates on (repeatable). Default: every interface
     /// and loopback.
     #[arg(long = "bind", value_name = "ADDR")]
@@ -65,9 +75,11 @@ async fn main() -> ExitCode {
     if !flags.ice_servers.is_empty() {
         options.ice_servers = vec![IceServer {
             urls: flags.ice_servers.clone(),
-            ..IceServer::default()
+            username: flags.ice_username.clone(),
+            credential: flags.ice_credential.clone(),
         }];
     }
+    options.relay_only = flags.relay_only;
     if !flags.bind_addrs.is_empty() {
         options.bind_addrs = flags.bind_addrs.clone();
     }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::configuration::RTCIceTransportPolicy;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use tracing::{debug, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
@@ -82,6 +83,7 @@ struct Settings {
     ice_servers: Vec<RTCIceServer>,
     bind_addrs: Vec<String>,
     mdns: bool,
+    relay_only: bool,
     /// What browsers' `.local` names resolved to, learnt from earlier connections.
     local_names: LocalNames,
     /// Tokio, with roomy UDP socket buffers (see `sockets`); `None` outside Tokio.
@@ -113,6 +115,7 @@ impl Transport {
             ice_servers,
             bind_addrs: options.bind_addrs.clone(),
             mdns: options.mdns,
+            relay_only: options.relay_only,
             local_names: LocalNames::default(),
             runtime: RoomySockets::runtime(),
         };
@@ -215,8 +218,14 @@ async fn build(
         .with_answering_dtls_role(RTCDtlsRole::Server)
         .with_multicast_dns_mode(mdns)
         .build();
+    let policy = if settings.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(settings.ice_servers.clone())
+        .with_ice_transport_policy(policy)
         .build();
     let mut builder = PeerConnectionBuilder::new();
     if let Some(runtime) = &settings.runtime {

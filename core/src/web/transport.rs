@@ -18,8 +18,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
     RtcDataChannelState, RtcDataChannelType, RtcIceCandidate, RtcIceCandidateInit, RtcIceServer,
-    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
-    RtcSessionDescriptionInit,
+    RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
+    RtcSdpType, RtcSessionDescriptionInit,
 };
 
 use super::{describe_js_error, rt, stats};
@@ -35,7 +35,7 @@ use crate::protocol::IceCandidate;
 const CHAT_LABEL: &str = "chat";
 
 pub(crate) struct Transport {
-    ice_servers: Rc<[IceServer]>,
+    configuration: RtcConfiguration,
     inputs: InputSender,
     connections: Connections,
     chats: HashMap<ConnId, ChatSlot>,
@@ -50,7 +50,7 @@ type ChatSlot = Rc<RefCell<Option<ChatChannel>>>;
 impl Transport {
     pub fn new(options: &ClientOptions, inputs: InputSender) -> Self {
         Self {
-            ice_servers: options.ice_servers.clone().into(),
+            configuration: configuration(&options.ice_servers, options.relay_only),
             inputs,
             connections: Connections::default(),
             chats: HashMap::new(),
@@ -72,13 +72,13 @@ impl Transport {
             PeerCommand::Close => drop(self.chats.remove(&conn)),
             _ => {}
         }
-        let (ice_servers, chats) = (&self.ice_servers, &mut self.chats);
+        let (configuration, chats) = (&self.configuration, &mut self.chats);
         self.connections.execute(conn, command, |commands, alive| {
             let chat = ChatSlot::default();
             chats.insert(conn, chat.clone());
             super::rt::spawn(run_connection(
                 reporter,
-                ice_servers.clone(),
+                configuration.clone(),
                 chat,
                 commands,
                 alive,
@@ -121,12 +121,12 @@ impl Reporter {
 /// Owns one peer connection until its command channel closes.
 async fn run_connection(
     reporter: Reporter,
-    ice_servers: Rc<[IceServer]>,
+    configuration: RtcConfiguration,
     chat: ChatSlot,
     mut commands: mpsc::UnboundedReceiver<PeerCommand>,
     _alive: TaskAlive,
 ) {
-    let peer = match PeerLink::open(&ice_servers, &reporter, chat.clone()) {
+    let peer = match PeerLink::open(&configuration, &reporter, chat.clone()) {
         Ok(peer) => peer,
         Err(reason) => {
             reporter.report(TransportEvent::Failed(reason));
@@ -270,7 +270,8 @@ fn local_candidate(candidate: &RtcIceCandidate) -> Result<Option<IceCandidate>, 
     candidate_from_json(&String::from(json)).map_err(|e| e.to_string())
 }
 
-fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+/// The browser's configuration for every peer connection of this client.
+fn configuration(ice_servers: &[IceServer], relay_only: bool) -> RtcConfiguration {
     let servers = js_sys::Array::new();
     for server in ice_servers {
         let ice = RtcIceServer::new();
@@ -286,6 +287,9 @@ fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
     }
     let configuration = RtcConfiguration::new();
     configuration.set_ice_servers(&servers);
+    if relay_only {
+        configuration.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+    }
     configuration
 }
 
@@ -313,18 +317,16 @@ struct PeerLink {
 impl PeerLink {
     /// Creates the connection; the peer's `chat` channel is put in `chat`.
     fn open(
-        ice_servers: &[IceServer],
+        configuration: &RtcConfiguration,
         reporter: &Reporter,
         chat: ChatSlot,
     ) -> Result<Self, String> {
-        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers)).map_err(
-            |e| {
-                format!(
-                    "could not create a peer connection: {}",
-                    describe_js_error(&e)
-                )
-            },
-        )?;
+        let pc = RtcPeerConnection::new_with_configuration(configuration).map_err(|e| {
+            format!(
+                "could not create a peer connection: {}",
+                describe_js_error(&e)
+            )
+        })?;
         let on_ice_candidate = on_ice_candidate(reporter.clone());
         let on_state_change = on_state_change(pc.clone(), reporter.clone());
         let on_data_channel = on_data_channel(reporter.clone(), chat);

@@ -33,13 +33,15 @@ extern "C" {
 }
 
 /// Joins `server_url` (`ws://` or `wss://`) as `username`. `ice_servers_json` is an
-/// optional JSON array of `{"urls": [..], "username": .., "credential": ..}`. Rejects with
-/// the error's message.
+/// optional JSON array of `{"urls": [..], "username": .., "credential": ..}`; with
+/// `relay_only`, every chat goes through one of them (TURN). Rejects with the error's
+/// message.
 #[wasm_bindgen]
 pub async fn connect(
     server_url: String,
     username: String,
     ice_servers_json: Option<String>,
+    relay_only: Option<bool>,
 ) -> Result<(), JsValue> {
     if CLIENT.with_borrow(Option::is_some) {
         return Err("this page already holds a client; disconnect it first".into());
@@ -48,6 +50,7 @@ pub async fn connect(
     if let Some(json) = ice_servers_json {
         options.ice_servers = parse_ice_servers(&json).map_err(|e| JsValue::from_str(&e))?;
     }
+    options.relay_only = relay_only.unwrap_or(false);
     let (client, mut events) = Client::connect_with(options)
         .await
         .map_err(|e| JsValue::from_str(&e.to_string()))?;

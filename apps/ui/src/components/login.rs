@@ -1,8 +1,9 @@
 //! The login screen: a username and a server URL, "connecting…" while joining, and the
-//! client's own words when it fails (name taken, server unreachable).
+//! client's own words when it fails (name taken, server unreachable). Network settings
+//! (STUN/TURN servers, relay only) fold away: a LAN needs none.
 
 use dioxus::prelude::*;
-use peerchat_core::{Client, ClientOptions};
+use peerchat_core::Client;
 
 use crate::Joined;
 use crate::model::LoginForm;
@@ -11,8 +12,8 @@ use crate::platform;
 #[component]
 pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
     let mut form = use_signal(|| LoginForm {
-        username: String::new(),
         server_url: platform::default_server_url(),
+        ..LoginForm::default()
     });
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<String>);
@@ -22,8 +23,8 @@ pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
         if busy() {
             return;
         }
-        let (username, server_url) = match form.read().validated() {
-            Ok(valid) => valid,
+        let options = match form.read().validated() {
+            Ok(options) => options,
             Err(why) => {
                 error.set(Some(why));
                 return;
@@ -32,7 +33,7 @@ pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
         busy.set(true);
         error.set(None);
         spawn(async move {
-            let options = ClientOptions::new(server_url, username.as_str());
+            let username = options.username.clone();
             match Client::connect_with(options).await {
                 Ok((client, events)) => on_joined.call(Joined {
                     client,
@@ -67,6 +68,42 @@ pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
                     placeholder: "wss://example.org/mqtt",
                     value: "{form.read().server_url}",
                     oninput: move |e| form.write().server_url = e.value(),
+                }
+                details { class: "network-settings",
+                    summary { "Network settings" }
+                    label { r#for: "ice-urls", "STUN / TURN servers" }
+                    input {
+                        id: "ice-urls",
+                        name: "ice-urls",
+                        placeholder: "turn:relay.example.org:3478",
+                        value: "{form.read().ice_urls}",
+                        oninput: move |e| form.write().ice_urls = e.value(),
+                    }
+                    label { r#for: "ice-username", "TURN username" }
+                    input {
+                        id: "ice-username",
+                        name: "ice-username",
+                        autocomplete: "off",
+                        value: "{form.read().ice_username}",
+                        oninput: move |e| form.write().ice_username = e.value(),
+                    }
+                    label { r#for: "ice-credential", "TURN password" }
+                    input {
+                        id: "ice-credential",
+                        name: "ice-credential",
+                        r#type: "password",
+                        autocomplete: "off",
+                        value: "{form.read().ice_credential}",
+                        oninput: move |e| form.write().ice_credential = e.value(),
+                    }
+                    label { class: "checkbox",
+                        input {
+                            r#type: "checkbox",
+                            checked: form.read().relay_only,
+                            onchange: move |e| form.write().relay_only = e.checked(),
+                        }
+                        "Relay every chat through TURN (hides my address from peers)"
+                    }
                 }
                 if let Some(why) = error() {
                     p { class: "error", role: "alert", "{why}" }

@@ -45,6 +45,13 @@ fn login_offers_name_and_server_fields() {
         "native default server: {html}"
     );
     assert!(html.contains(">Join<"), "{html}");
+    for field in ["ice-urls", "ice-username", "ice-credential"] {
+        assert!(
+            html.contains(&format!(r#"id="{field}""#)),
+            "{field}: {html}"
+        );
+    }
+    assert!(html.contains(r#"type="password""#), "{html}");
 }
 
 #[test]

@@ -1,4 +1,6 @@
-use peerchat_core::{ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState};
+use peerchat_core::{
+    ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
+};
 
 use super::*;
 
@@ -38,28 +40,65 @@ fn the_page_host_gives_the_default_server() {
     );
 }
 
-#[test]
-fn login_needs_a_valid_name_and_a_server() {
-    let form = |username: &str, server_url: &str| LoginForm {
+fn login(username: &str, server_url: &str) -> LoginForm {
+    LoginForm {
         username: username.to_owned(),
         server_url: server_url.to_owned(),
-    };
+        ..LoginForm::default()
+    }
+}
+
+#[test]
+fn login_needs_a_valid_name_and_a_server() {
+    let options = login(" alice ", " ws://h/mqtt ").validated().unwrap();
     assert_eq!(
-        form(" alice ", " ws://h/mqtt ").validated(),
-        Ok(("alice".to_owned(), "ws://h/mqtt".to_owned()))
+        (options.username.as_str(), options.server_url.as_str()),
+        ("alice", "ws://h/mqtt")
     );
+    assert!(options.ice_servers.is_empty() && !options.relay_only);
     assert!(
-        form("  ", "ws://h/mqtt")
+        login("  ", "ws://h/mqtt")
             .validated()
             .unwrap_err()
             .contains("username")
     );
-    assert!(form("a/b", "ws://h/mqtt").validated().is_err());
+    assert!(login("a/b", "ws://h/mqtt").validated().is_err());
     assert!(
-        form("alice", "")
+        login("alice", "")
             .validated()
             .unwrap_err()
             .contains("server")
+    );
+}
+
+#[test]
+fn turn_settings_become_ice_servers_and_relay_only_needs_turn() {
+    let mut form = login("alice", "ws://h/mqtt");
+    form.ice_urls = " turn:relay.example:3478, stun:stun.example:3478 ".to_owned();
+    form.ice_username = " alice ".to_owned();
+    form.ice_credential = "s3cret".to_owned();
+    form.relay_only = true;
+    let options = form.validated().unwrap();
+    assert_eq!(
+        options.ice_servers,
+        [IceServer {
+            urls: vec![
+                "turn:relay.example:3478".to_owned(),
+                "stun:stun.example:3478".to_owned()
+            ],
+            username: "alice".to_owned(),
+            credential: "s3cret".to_owned(),
+        }]
+    );
+    assert!(options.relay_only);
+
+    form.ice_urls = "stun:stun.example:3478".to_owned();
+    assert!(form.validated().unwrap_err().contains("TURN"));
+    form.ice_urls = "relay.example:3478".to_owned();
+    assert!(
+        form.validated()
+            .unwrap_err()
+            .contains("not a STUN or TURN URL")
     );
 }
 
