@@ -78,8 +78,8 @@ WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
     tests/support/netns.sh cargo test "${web_core[@]}" 2>&1 | tee -a "$log"
 web_status=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] || status=$web_status
-# The platform checks print their own verdict; each counts as one test in the summary.
-platform_checks() {
+# The scripted checks print their own verdict; each counts as one test in the summary.
+scripted_check() {
     local name=$1; shift
     step "$name"
     if "$@"; then
@@ -89,8 +89,9 @@ platform_checks() {
         status=1
     fi
 }
-platform_checks "desktop app on a virtual display (tests/desktop.sh)" bash tests/desktop.sh
-platform_checks "Android check and lint (tests/android-check.sh)" bash tests/android-check.sh
+scripted_check "desktop app on a virtual display (tests/desktop.sh)" bash tests/desktop.sh
+scripted_check "Android check and lint (tests/android-check.sh)" bash tests/android-check.sh
+scripted_check "fuzzing, 20 s per target (tests/fuzz.sh)" bash tests/fuzz.sh
 set -e
 # One closing line for the whole run: cargo prints one summary per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

@@ -36,5 +36,11 @@ cfg_if::cfg_if! {
     }
 }
 
+/// MQTT framing over the browser's WebSocket, used by the web backend. Public (but not
+/// part of the API) only so that fuzz targets reach it natively.
+#[cfg(feature = "web")]
+#[doc(hidden)]
+pub mod mqtt_frames;
+
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -23,7 +23,7 @@ use crate::protocol::{
     SignalMessage, incoming_topic,
 };
 
-pub(crate) use chat::SEND_BUFFER_LOW;
+pub use chat::SEND_BUFFER_LOW;
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use registration::Registration;

@@ -5,7 +5,6 @@
 //! here and every decision lives in [`crate::machine`].
 
 mod keepalive;
-mod mqtt;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod socket;

@@ -18,11 +18,11 @@ use mqttrs::{
 use tracing::{debug, info, warn};
 
 use super::keepalive::{Due, KeepAlive};
-use super::mqtt::{self, FrameBuffer};
 use super::rt;
 use super::socket::{Socket, SocketEvent};
 use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, Delivery, SignalingInput};
+use crate::mqtt_frames::{self as mqtt, FrameBuffer};
 use crate::protocol::MAX_MQTT_PACKET_BYTES;
 use crate::reconnect::backoff;
 use crate::server_url::{Carrier, ServerUrl};

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Why a frame from the broker, or one for it, cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub(super) enum PacketError {
+pub enum PacketError {
     #[error("MQTT packet of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
     #[error("MQTT packet has a malformed remaining length")]
@@ -24,7 +24,7 @@ pub(super) enum PacketError {
 /// Collects WebSocket messages and cuts them into whole MQTT frames: a packet may span
 /// several messages, and one message may hold several packets.
 #[derive(Debug)]
-pub(super) struct FrameBuffer {
+pub struct FrameBuffer {
     pending: Vec<u8>,
     limit: usize,
 }
@@ -99,7 +99,7 @@ impl FrameHeader {
 /// `mqttrs` indexes into its input without bounds checks for some packet types, so the
 /// fields it reads unchecked are verified first, and packet types only a client sends are
 /// refused undecoded.
-pub(super) fn decode(frame: &[u8]) -> Result<Packet<'_>, PacketError> {
+pub fn decode(frame: &[u8]) -> Result<Packet<'_>, PacketError> {
     let header = FrameHeader::parse(frame)?.ok_or(PacketError::Truncated)?;
     if header.frame_len() != frame.len() {
         return Err(PacketError::Truncated);
@@ -140,7 +140,7 @@ fn publish_fields_len(first: u8, body: &[u8]) -> Result<usize, PacketError> {
 }
 
 /// Encodes one packet for the broker, refusing what is over `limit` bytes.
-pub(super) fn encode(packet: &Packet<'_>, limit: usize) -> Result<Vec<u8>, PacketError> {
+pub fn encode(packet: &Packet<'_>, limit: usize) -> Result<Vec<u8>, PacketError> {
     let mut frame = vec![0; size_bound(packet)];
     let size = mqttrs::encode_slice(packet, &mut frame).map_err(PacketError::Codec)?;
     if size > limit {

@@ -1,0 +1,94 @@
+//! The client state machine fed whatever arrives: signaling payloads on its own topic and
+//! on presence topics, chat-channel text and bytes, transport reports, API calls and time,
+//! in any order. It must never panic, whatever the bytes (malformed JSON, oversized or
+//! spoofed messages, unknown peers, events for connections that do not exist).
+//!
+//! The input is a list of steps separated by 0xFF; each step's first byte picks what
+//! happens and the rest is its payload.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use peerchat_core::ClientMachine;
+use peerchat_core::event::PeerStatus;
+use peerchat_core::machine::{SignalingInput, TransportEvent};
+use peerchat_core::protocol::{incoming_topic, presence_topic};
+
+const PEERS: [&str; 3] = ["bob", "carol", "alice"];
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut machine) = ClientMachine::new("alice", "fuzz-session") else {
+        return;
+    };
+    machine.handle_signaling(SignalingInput::Connected, 0);
+    machine.handle_signaling(SignalingInput::Subscribed, 0);
+    let mut now = 60_000;
+    machine.handle_timeout(now);
+    for step in data.split(|b| *b == 0xFF) {
+        let Some((&kind, body)) = step.split_first() else {
+            continue;
+        };
+        let peer = PEERS[usize::from(kind >> 5) % PEERS.len()];
+        let conn = u64::from(kind >> 6);
+        let text = String::from_utf8_lossy(body).into_owned();
+        now += u64::from(kind & 0x0F) * 100;
+        match kind & 0x0F {
+            0 | 1 => machine.handle_signaling(
+                SignalingInput::Message {
+                    topic: incoming_topic("alice"),
+                    payload: body.to_vec(),
+                },
+                now,
+            ),
+            2 => machine.handle_signaling(
+                SignalingInput::Message {
+                    topic: presence_topic(peer),
+                    payload: body.to_vec(),
+                },
+                now,
+            ),
+            3 => machine.handle_transport(conn, TransportEvent::ChannelMessage(text), now),
+            4 => machine.handle_transport(conn, TransportEvent::ChannelData(body.to_vec()), now),
+            5 => machine.handle_transport(conn, TransportEvent::ChannelOpen, now),
+            6 => machine.handle_transport(
+                conn,
+                TransportEvent::StateChanged(match body.first().map(|b| b % 4) {
+                    Some(0) => PeerStatus::Connected,
+                    Some(1) => PeerStatus::Disconnected,
+                    Some(2) => PeerStatus::Failed,
+                    _ => PeerStatus::Closed,
+                }),
+                now,
+            ),
+            7 => machine.handle_transport(conn, TransportEvent::LocalDescription(text), now),
+            8 => {
+                let _ = machine.connect_to_peer(peer, now);
+            }
+            9 => {
+                let _ = machine.send_message(peer, &text);
+            }
+            10 => {
+                let _ = machine.send_file(peer, "f.bin", "application/octet-stream", body);
+            }
+            11 => machine.handle_signaling(SignalingInput::Lost, now),
+            12 => {
+                machine.handle_signaling(SignalingInput::Connected, now);
+                machine.handle_signaling(SignalingInput::Subscribed, now);
+            }
+            13 => machine.handle_transport(
+                conn,
+                TransportEvent::SendBufferLow {
+                    buffered: u64::from(kind),
+                    chunk_bytes: body.len() as u64,
+                },
+                now,
+            ),
+            14 => {
+                let _ = machine.close_peer(peer);
+            }
+            _ => machine.handle_timeout(now),
+        }
+        while machine.poll_action().is_some() {}
+        while machine.poll_event().is_some() {}
+        let _ = machine.poll_timeout();
+    }
+});
