@@ -13,16 +13,17 @@ use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
+/// What a page-timed measurement waits for, and where the arrival time goes.
+type Waiting<K> = RefCell<Option<(K, oneshot::Sender<f64>)>>;
+
 thread_local! {
     static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
     static EVENTS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
     static ECHO: Cell<bool> = const { Cell::new(false) };
     /// `pingLoop`'s wait: the peer it pinged and where the echo's arrival time goes.
-    static AWAITING_ECHO: RefCell<Option<(String, oneshot::Sender<f64>)>> =
-        const { RefCell::new(None) };
+    static AWAITING_ECHO: Waiting<String> = const { RefCell::new(None) };
     /// `sendFile`'s wait: the file's id and where its delivery time goes.
-    static AWAITING_DELIVERY: RefCell<Option<(u64, oneshot::Sender<f64>)>> =
-        const { RefCell::new(None) };
+    static AWAITING_DELIVERY: Waiting<u64> = const { RefCell::new(None) };
 }
 
 #[wasm_bindgen]
@@ -67,27 +68,13 @@ pub async fn connect(
                 record(value);
             }
             if let ClientEvent::Delivered { id, .. } = &event {
-                let waiter = AWAITING_DELIVERY.with_borrow_mut(|waiting| {
-                    waiting
-                        .take_if(|(file, _)| file == id)
-                        .map(|(_, waiter)| waiter)
-                });
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(now());
-                }
+                arrived(&AWAITING_DELIVERY, id);
             }
             if let ClientEvent::Message { from, text } = &event {
                 if ECHO.get() {
                     with_client_bool(|client| client.send_message(from, text));
                 }
-                let waiter = AWAITING_ECHO.with_borrow_mut(|waiting| {
-                    waiting
-                        .take_if(|(peer, _)| peer == from)
-                        .map(|(_, waiter)| waiter)
-                });
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(now());
-                }
+                arrived(&AWAITING_ECHO, from);
             }
         }
     });
@@ -191,6 +178,14 @@ fn with_client_bool(f: impl FnOnce(&Client) -> bool) -> bool {
     CLIENT
         .with_borrow(Option::clone)
         .is_some_and(|client| f(&client))
+}
+
+/// Tells a `pingLoop` or `sendFile` waiting for `key` that it came, and when.
+fn arrived<K: PartialEq + 'static>(waiting: &'static std::thread::LocalKey<Waiting<K>>, key: &K) {
+    let waiter = waiting.with_borrow_mut(|slot| slot.take_if(|(k, _)| k == key).map(|(_, w)| w));
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(now());
+    }
 }
 
 fn record(mut event: Value) {
