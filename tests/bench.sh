@@ -15,7 +15,9 @@ target_dir=${CARGO_TARGET_DIR:-target}
 results="$target_dir/bench-results.md"
 section() { printf '\n## %s\n\n```\n' "$1" >>"$results"; echo "==> $1"; }
 end_section() { printf '```\n' >>"$results"; }
-run() { "$@" 2>&1 | tee -a "$results"; }
+errors="$target_dir/bench-stderr.log"
+# Figures go to the results; logs (the brokers' warnings, say) to $errors.
+run() { "$@" 2>>"$errors" | tee -a "$results"; }
 
 cargo build --release --bins
 npm ci --prefix apps/bench/aedes --no-audit --no-fund
@@ -56,11 +58,23 @@ run "$target_dir/release/peerchat-bench" memory --peers 1,10,50
 end_section
 
 section "browsers: peerchat and the original client in headless Chromium"
-figures() { grep -E "$1" | sed 's/^test [a-z_]* \.\.\. //' | tee -a "$results"; }
-cargo test --release -q -p peerchat-e2e --test browser -- --ignored --nocapture benchmark 2>&1 |
-    figures 'setups,|transfer'
-cargo test --release -q -p peerchat-e2e --test compat -- --ignored --nocapture 2>&1 |
-    figures 'setups,'
+# A benchmark test's figure lines, or why there are none (the original client's stand-in
+# keeps its defects, so a run of it may fail a setup).
+figures() {
+    local what=$1 pattern=$2 log
+    log=$(mktemp)
+    shift 2
+    "$@" >"$log" 2>&1 || true
+    if grep -qE "$pattern" "$log"; then
+        grep -E "$pattern" "$log" | sed 's/^test [a-z_]* \.\.\. //' | tee -a "$results"
+    else
+        echo "$what: no figures, the run failed (see $log)" | tee -a "$results"
+    fi
+}
+figures "peerchat" 'setups,|transfer' \
+    cargo test --release -q -p peerchat-e2e --test browser -- --ignored --nocapture benchmark
+figures "original client" 'setups,' \
+    cargo test --release -q -p peerchat-e2e --test compat -- --ignored --nocapture
 end_section
 
 section "web app first load"
