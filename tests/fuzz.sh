@@ -25,6 +25,8 @@ for target in signaling mqtt_frames; do
     corpus="$target_dir/fuzz-corpus/$target"
     artifacts="$target_dir/fuzz-artifacts/$target/"
     mkdir -p "$corpus" "$artifacts"
+    # Hand-written inputs that reach deep states (a chat with acks and a file) seed it.
+    [ -d "fuzz/seeds/$target" ] && cp -n fuzz/seeds/"$target"/* "$corpus"/
     log="$target_dir/fuzz-$target.log"
     (cd fuzz && CARGO_TARGET_DIR="$target_dir/fuzz" cargo "+$nightly" fuzz run -O "$target" "$corpus" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -artifact_prefix="$artifacts") >"$log" 2>&1 || {

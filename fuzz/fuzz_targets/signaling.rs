@@ -3,15 +3,20 @@
 //! in any order. It must never panic, whatever the bytes (malformed JSON, oversized or
 //! spoofed messages, unknown peers, events for connections that do not exist).
 //!
+//! Besides not panicking, it keeps its promises whatever a peer claims: only what was sent
+//! is ever reported delivered, each at most once.
+//!
 //! The input is a list of steps separated by 0xFF; each step's first byte picks what
 //! happens and the rest is its payload.
 #![no_main]
 
+use std::collections::HashSet;
+
 use libfuzzer_sys::fuzz_target;
-use peerchat_core::ClientMachine;
 use peerchat_core::event::PeerStatus;
 use peerchat_core::machine::{SignalingInput, TransportEvent};
 use peerchat_core::protocol::{incoming_topic, presence_topic};
+use peerchat_core::{ClientEvent, ClientMachine};
 
 const PEERS: [&str; 3] = ["bob", "carol", "alice"];
 
@@ -23,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
     machine.handle_signaling(SignalingInput::Subscribed, 0);
     let mut now = 60_000;
     machine.handle_timeout(now);
+    let mut sent = HashSet::new();
+    let mut delivered = HashSet::new();
     for step in data.split(|b| *b == 0xFF) {
         let Some((&kind, body)) = step.split_first() else {
             continue;
@@ -64,10 +71,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = machine.connect_to_peer(peer, now);
             }
             9 => {
-                let _ = machine.send_message(peer, &text);
+                if let Ok(id) = machine.send_message(peer, &text) {
+                    sent.insert((peer, id));
+                }
             }
             10 => {
-                let _ = machine.send_file(peer, "f.bin", "application/octet-stream", body);
+                if let Ok(id) = machine.send_file(peer, "f.bin", "application/octet-stream", body) {
+                    sent.insert((peer, id));
+                }
             }
             11 => machine.handle_signaling(SignalingInput::Lost, now),
             12 => {
@@ -88,7 +99,17 @@ fuzz_target!(|data: &[u8]| {
             _ => machine.handle_timeout(now),
         }
         while machine.poll_action().is_some() {}
-        while machine.poll_event().is_some() {}
+        while let Some(event) = machine.poll_event() {
+            if let ClientEvent::Delivered { peer, id } = event {
+                let peer = PEERS.into_iter().find(|p| *p == peer);
+                let key = (peer.expect("delivered by a peer we know"), id);
+                assert!(
+                    sent.contains(&key),
+                    "{key:?} reported delivered, never sent"
+                );
+                assert!(delivered.insert(key), "{key:?} reported delivered twice");
+            }
+        }
         let _ = machine.poll_timeout();
     }
 });
