@@ -3,7 +3,7 @@
 //! Real `peerchat-server` and `peerchat-cli` processes on loopback: the server is killed
 //! mid-chat (as a crash or a redeploy would) and started again on the same ports.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use peerchat_e2e::benchmark::{env_number, median_p99};
 use peerchat_e2e::{ChatClient, Cli, PeerchatServer};
@@ -64,4 +64,53 @@ fn chats_survive_broker_restarts_and_clients_come_back_online() {
         "broker restarts: {restarts}, P2P messages lost 0; both clients online again after \
          median {median:.0} ms, max {max:.0} ms"
     );
+}
+
+/// A peer that stops answering (frozen with SIGSTOP for longer than ICE tolerates, like a
+/// suspended laptop) loses its connection; the chat moves to a new one by itself once it
+/// answers again, and every message sent meanwhile arrives once, in order.
+#[test]
+fn a_chat_recovers_after_the_peer_stops_answering_for_a_while() {
+    let server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    alice.send("bob", "before");
+    bob.expect_message("alice", "before");
+
+    bob.freeze();
+    for i in 0..3 {
+        alice.send("bob", &format!("while bob is away #{i}"));
+    }
+    // ICE notices the silence; when the path stays lost, Alice offers a new connection
+    // (her name sorts first) and keeps what she sends for it.
+    let status = |state: &'static str| {
+        move |e: &serde_json::Value| {
+            e["event"] == "status" && e["peer"] == "bob" && e["status"] == state
+        }
+    };
+    alice.expect("the path to bob lost", status("disconnected"));
+    // Longer than ICE may stay lost before the chat moves (2 s): recovery is under way.
+    std::thread::sleep(Duration::from_secs(4));
+    alice.send("bob", "after the path was lost");
+    bob.thaw();
+
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    for i in 0..3 {
+        bob.expect_message("alice", &format!("while bob is away #{i}"));
+    }
+    bob.expect_message("alice", "after the path was lost");
+    bob.send("alice", "back");
+    alice.expect_message("bob", "back");
+    // Nothing shown twice: "before" arrived once, before the freeze.
+    let repeats = bob
+        .seen()
+        .iter()
+        .filter(|e| e["event"] == "message" && e["text"] == "before")
+        .count();
+    assert_eq!(repeats, 1, "bob saw `before` {repeats} times");
 }

@@ -341,6 +341,26 @@ impl Cli {
         cli
     }
 
+    /// Freezes the process (SIGSTOP), as a suspended laptop or a phone out of coverage:
+    /// nothing it holds is closed, it just stops answering.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        // The shell's builtin `kill`: Debian's procps (/usr/bin/kill) may be absent.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.process.0.id())])
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "{}: SIG{name} failed", self.user);
+    }
+
     pub fn command(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin is open");
         writeln!(stdin, "{line}").expect("the client reads its stdin");

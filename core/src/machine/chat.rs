@@ -102,7 +102,13 @@ impl ClientMachine {
         if text.len() > MAX_CHAT_MESSAGE_BYTES {
             return Err(too_large(text.len()));
         }
-        let Some(session) = self.peers.get_mut(peer).filter(|s| s.channel_open) else {
+        // While a lost connection is being recovered, a message waits with the unacknowledged
+        // ones and goes out once the new connection opens.
+        let Some(session) = self
+            .peers
+            .get_mut(peer)
+            .filter(|s| s.channel_open || (s.recovery.is_some() && s.speaks(FEATURE_ACKS)))
+        else {
             return Err(ClientError::PeerNotConnected(peer.to_owned()));
         };
         let id = self.next_message;
@@ -129,10 +135,12 @@ impl ClientMachine {
             if session.unacked.len() >= MAX_UNACKED {
                 session.unacked.pop_front();
             }
-            session.unacked.push_back(id);
+            session.unacked.push_back((id, text.clone()));
         }
-        let conn = session.conn;
-        self.actions.push_back(Action::SendText { conn, text });
+        if session.channel_open {
+            let conn = session.conn;
+            self.actions.push_back(Action::SendText { conn, text });
+        }
         Ok(id)
     }
 
@@ -297,7 +305,7 @@ impl ClientMachine {
         if session.outgoing_files.remove(&upto).is_some() {
             delivered.push(upto);
         }
-        while let Some(&id) = session.unacked.front()
+        while let Some(&(id, _)) = session.unacked.front()
             && id <= upto
         {
             session.unacked.pop_front();

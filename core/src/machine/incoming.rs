@@ -97,7 +97,8 @@ impl ClientMachine {
                 online,
             });
         }
-        if !online && self.peer_status(user) == Some(PeerStatus::Disconnected) {
+        let recovering = self.peers.get(user).is_some_and(|s| s.recovery.is_some());
+        if !online && (recovering || self.peer_status(user) == Some(PeerStatus::Disconnected)) {
             // The path is lost and the peer has left the broker: it is gone, not roaming.
             self.end_session(user, PeerStatus::Closed);
         }
@@ -115,6 +116,11 @@ impl ClientMachine {
                 // ends pick the same one and exactly one connection results.
                 debug!(peer = %from, "glare: keeping our offer");
                 return;
+            }
+            // A chat with a peerchat peer moves to the new connection and keeps its
+            // conversation: the peer recovers a lost connection, or it restarted.
+            if self.recoverable(&from) {
+                return self.accept_recovery_offer(from, sdp, caps);
             }
             // Ours yields to theirs, or the peer restarted and offers anew.
             let status = if glare {
@@ -143,6 +149,33 @@ impl ClientMachine {
         self.apply_remote_candidates(&from, early);
     }
 
+    /// Answers an offer that moves an ongoing chat to a new connection.
+    fn accept_recovery_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let session = self.peers.get_mut(&from).expect("caller found it");
+        self.actions
+            .push_back(Action::ClosePeer { conn: session.conn });
+        session.renew(conn, Role::Answerer, None);
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        session.adopt_caps(caps);
+        // Whatever the peer has not acknowledged goes again once the new channel opens.
+        session.recovery.get_or_insert(super::recovery::Recovery {
+            attempts: 0,
+            next_offer_at: None,
+            give_up_at: u64::MAX,
+        });
+        self.actions.push_back(Action::AcceptOffer {
+            peer: from.clone(),
+            conn,
+            sdp,
+        });
+        self.set_status(&from, PeerStatus::Connecting);
+        let early = self.early_candidates.remove(&from).unwrap_or_default();
+        self.apply_remote_candidates(&from, early);
+    }
+
     fn on_answer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
         let Some(session) = self.peers.get_mut(&from) else {
             self.unexpected(from, "signal-answer", "no offer was sent to this user");
@@ -154,7 +187,7 @@ impl ClientMachine {
         }
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
-        session.remote_caps = caps;
+        session.adopt_caps(caps);
         let conn = session.conn;
         let early = std::mem::take(&mut session.early_remote);
         self.actions.push_back(Action::ApplyAnswer { conn, sdp });

@@ -8,6 +8,7 @@
 mod chat;
 mod incoming;
 mod peer;
+mod recovery;
 mod registration;
 #[cfg(test)]
 mod tests;
@@ -217,7 +218,10 @@ impl ClientMachine {
     pub fn poll_timeout(&self) -> Option<u64> {
         let peers = self.peers.values();
         let deadlines = peers.flat_map(|s| [s.setup_deadline, s.ack_due]).flatten();
-        deadlines.chain(self.registration.deadline()).min()
+        deadlines
+            .chain(self.registration.deadline())
+            .chain(self.recovery_deadline())
+            .min()
     }
 
     // ---- API calls -------------------------------------------------------------------
@@ -305,7 +309,9 @@ impl ClientMachine {
                 session.channel_open = true;
                 session.setup_deadline = None;
                 self.set_status(&peer, PeerStatus::Connected);
-                self.events.push_back(ClientEvent::PeerConnected(peer));
+                self.events
+                    .push_back(ClientEvent::PeerConnected(peer.clone()));
+                self.finish_recovery(&peer);
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
             TransportEvent::ChannelData(data) => self.on_chat_data(peer, &data),
@@ -321,14 +327,18 @@ impl ClientMachine {
                 }
             }
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
-            TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status),
+            TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status, now),
             TransportEvent::Failed(reason) => {
                 self.events
                     .push_back(ClientEvent::Error(ClientError::Transport {
                         peer: peer.clone(),
                         reason,
                     }));
-                self.end_session(&peer, PeerStatus::Failed);
+                if self.recoverable(&peer) {
+                    self.begin_recovery(&peer, now);
+                } else {
+                    self.end_session(&peer, PeerStatus::Failed);
+                }
             }
         }
     }
@@ -344,10 +354,16 @@ impl ClientMachine {
             .map(|(name, _)| name.clone())
             .collect();
         for peer in expired {
+            if self.peers[&peer].recovery.is_some() {
+                // One recovery attempt did not open: the next one follows.
+                self.begin_recovery(&peer, now);
+                continue;
+            }
             self.events
                 .push_back(ClientEvent::Error(ClientError::PeerTimeout(peer.clone())));
             self.end_session(&peer, PeerStatus::Failed);
         }
+        self.recovery_timeouts(now);
     }
 
     // ---- Transport -------------------------------------------------------------------
@@ -359,6 +375,7 @@ impl ClientMachine {
         let caps = Some(Capabilities {
             version: PROTOCOL_VERSION,
             features: protocol::supported_features(),
+            run: Some(self.registration.session().to_owned()),
         });
         let from = self.me.clone();
         let message = match session.role {
@@ -393,19 +410,30 @@ impl ClientMachine {
         self.publish_to(peer, &message);
     }
 
-    fn on_transport_state(&mut self, peer: &str, status: PeerStatus) {
+    fn on_transport_state(&mut self, peer: &str, status: PeerStatus, now: u64) {
         let current = self.peers[peer].status;
         match status {
+            // A peerchat chat moves to a new connection; others end.
+            PeerStatus::Failed if self.recoverable(peer) => self.begin_recovery(peer, now),
             PeerStatus::Failed | PeerStatus::Closed => self.end_session(peer, status),
             // The path is lost and the peer has left the broker: it is gone, not roaming.
             PeerStatus::Disconnected if self.presence.get(peer) == Some(&false) => {
                 self.end_session(peer, PeerStatus::Closed)
             }
-            // A lost path may come back (ICE keeps checking); the chat stays.
+            // A lost path may come back (ICE keeps checking); the chat stays, and moves to
+            // a new connection if the path stays lost (see `recovery`).
             PeerStatus::Disconnected if current == PeerStatus::Connected => {
+                self.peers
+                    .get_mut(peer)
+                    .expect("caller found it")
+                    .lost_since = Some(now);
                 self.set_status(peer, PeerStatus::Disconnected)
             }
             PeerStatus::Connected if current == PeerStatus::Disconnected => {
+                self.peers
+                    .get_mut(peer)
+                    .expect("caller found it")
+                    .lost_since = None;
                 self.set_status(peer, PeerStatus::Connected)
             }
             // `connected` is reported when the data channel opens: that is when chat works.
@@ -451,7 +479,7 @@ impl ClientMachine {
             peer: peer.to_owned(),
             status,
         });
-        if session.channel_open {
+        if session.channel_open || session.recovery.is_some() {
             self.events
                 .push_back(ClientEvent::PeerDisconnected(peer.to_owned()));
         }

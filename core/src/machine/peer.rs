@@ -46,8 +46,9 @@ pub(super) struct PeerSession {
     /// if no message of mine carries it first.
     pub ack_pending: Option<MessageId>,
     pub ack_due: Option<u64>,
-    /// My numbered messages the peer has not acknowledged yet, oldest first.
-    pub unacked: std::collections::VecDeque<MessageId>,
+    /// My numbered messages the peer has not acknowledged yet, oldest first, as sent: a
+    /// recovered connection sends them again (the peer drops what it already has).
+    pub unacked: std::collections::VecDeque<(MessageId, String)>,
     /// Files arriving from the peer, by the peer's id.
     pub incoming_files: BTreeMap<MessageId, IncomingFile>,
     /// My files not yet acknowledged, by id, with their sizes (for progress).
@@ -62,6 +63,10 @@ pub(super) struct PeerSession {
     pub refused_files: std::collections::VecDeque<MessageId>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
+    /// Since when ICE has reported the path lost (`disconnected`).
+    pub lost_since: Option<u64>,
+    /// The chat is being moved to a new connection (see `recovery`).
+    pub recovery: Option<super::recovery::Recovery>,
 }
 
 /// A file of mine on its way: its bytes, and how many have been handed to the channel.
@@ -96,7 +101,40 @@ impl PeerSession {
             send_buffered: 0,
             refused_files: std::collections::VecDeque::new(),
             setup_deadline: Some(setup_deadline),
+            lost_since: None,
+            recovery: None,
         }
+    }
+
+    /// Moves the chat to a new connection: everything about the old connection is
+    /// forgotten, the conversation (ids, acknowledgements, what awaits one) is kept. Files
+    /// in flight are lost with the old channel.
+    pub fn renew(&mut self, conn: ConnId, role: Role, setup_deadline: Option<u64>) {
+        self.conn = conn;
+        self.role = role;
+        self.remote_applied = false;
+        self.remote_ufrag = None;
+        self.early_remote.clear();
+        self.local_sent = false;
+        self.early_local.clear();
+        self.channel_open = false;
+        self.setup_deadline = setup_deadline;
+        self.lost_since = None;
+        self.incoming_files.clear();
+        self.outgoing_files.clear();
+        self.sending.clear();
+        self.chunk_bytes_handed = 0;
+        self.send_buffered = 0;
+    }
+
+    /// Takes what the peer announced in its offer or answer. A different run (the peer's app
+    /// started again) numbers its messages anew, so nothing of it counts as seen.
+    pub fn adopt_caps(&mut self, caps: Option<Capabilities>) {
+        let run = |caps: &Option<Capabilities>| caps.as_ref().and_then(|c| c.run.clone());
+        if run(&self.remote_caps).is_none() || run(&self.remote_caps) != run(&caps) {
+            self.last_received = None;
+        }
+        self.remote_caps = caps;
     }
 
     /// Remembers a refused file (the latest `keep` of them).

@@ -46,6 +46,11 @@ pub(super) struct Registration {
 }
 
 impl Registration {
+    /// This run's id.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
     pub fn new(me: &str, session: &str) -> Self {
         Self {
             me: me.to_owned(),

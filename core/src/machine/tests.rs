@@ -904,8 +904,202 @@ fn transient_disconnect_keeps_the_chat() {
         [PeerStatus::Disconnected, PeerStatus::Connected]
     );
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    let (actions, events) = drain(&mut alice);
+    assert!(
+        !events.contains(&ClientEvent::PeerDisconnected("bob".into())),
+        "a failed connection to a peerchat peer is recovered, not ended"
+    );
+    assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
+}
+
+// ---- Recovery ----------------------------------------------------------------------------
+
+/// Chat texts shown to `m`'s user from `peer`, in order.
+fn shown(events: &[ClientEvent], peer: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Message { from, text } if from == peer => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both connections failed; Alice (whose name sorts first) offers anew, Bob answers, and
+/// both new channels open. Returns the new (alice conn, bob conn) and what each side did
+/// and saw once its channel opened.
+fn recover(
+    alice: &mut ClientMachine,
+    bob: &mut ClientMachine,
+    a_conn: ConnId,
+    now: u64,
+) -> ((ConnId, ConnId), Vec<Action>, Vec<Action>) {
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("cccc")), now);
+    let (actions, _) = drain(alice);
+    relay(actions, bob);
+    let (actions, _) = drain(bob);
+    let b_conn = conn_of(&actions);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("dddd")), now);
+    let (actions, _) = drain(bob);
+    relay(actions, alice);
+    drain(alice);
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, now);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, now);
+    let (alice_sends, _) = drain(alice);
+    let (bob_sends, _) = drain(bob);
+    ((a_conn, b_conn), alice_sends, bob_sends)
+}
+
+#[test]
+fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_twice() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    // One message reaches Bob, but his acknowledgement is lost with the connection.
+    alice.send_message("bob", "before").unwrap();
+    carry(drain(&mut alice).0, &mut bob, b_conn);
+    let (_, events) = drain(&mut bob);
+    assert_eq!(shown(&events, "alice"), ["before"]);
+    bob.handle_timeout(T0 + chat::ACK_DELAY_MS);
+    let (lost_ack, _) = drain(&mut bob);
+    assert_eq!(
+        lost_ack.len(),
+        1,
+        "Bob's ack goes, into a connection about to die"
+    );
+
+    // The path is lost on both sides and stays lost: the old connections go, and Alice,
+    // whose name sorts first, offers a new one at once; Bob waits for it.
+    let lost_for_good = |m: &mut ClientMachine, conn| {
+        m.handle_transport(
+            conn,
+            TransportEvent::StateChanged(PeerStatus::Disconnected),
+            T0,
+        );
+        assert_eq!(m.poll_timeout(), Some(T0 + recovery::LOST_GRACE_MS));
+        m.handle_timeout(T0 + recovery::LOST_GRACE_MS);
+        let (actions, events) = drain(m);
+        assert_eq!(
+            actions[0],
+            Action::ClosePeer { conn },
+            "the old connection goes"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::PeerDisconnected(_)))
+        );
+        actions[1..].to_vec()
+    };
+    let a_offer = conn_of(&lost_for_good(&mut alice, a_conn));
+    assert_eq!(lost_for_good(&mut bob, b_conn), []);
+    // Meanwhile both keep writing: the messages wait.
+    let later = T0 + recovery::LOST_GRACE_MS;
+    alice.send_message("bob", "during").unwrap();
+    let bob_id = bob.send_message("alice", "from bob, during").unwrap();
+    assert!(drain(&mut alice).0.is_empty() && drain(&mut bob).0.is_empty());
+    // Events from the dead connection no longer matter.
+    bob.handle_transport(b_conn, TransportEvent::ChannelClosed, later);
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Disconnected));
+
+    let ((a_new, b_new), alice_sends, bob_sends) = recover(&mut alice, &mut bob, a_offer, later);
+    assert!(a_new != a_conn && b_new != b_conn);
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
+    // Every unacknowledged message goes again, in order; each is shown once.
+    carry(alice_sends, &mut bob, b_new);
+    carry(bob_sends, &mut alice, a_new);
+    let (bob_acks, bob_events) = drain(&mut bob);
+    let (alice_acks, alice_events) = drain(&mut alice);
+    assert_eq!(shown(&bob_events, "alice"), ["during"]);
+    assert_eq!(shown(&alice_events, "bob"), ["from bob, during"]);
+    // And the acknowledgements that follow confirm them.
+    bob.handle_timeout(later + chat::ACK_DELAY_MS);
+    alice.handle_timeout(later + chat::ACK_DELAY_MS);
+    let (bob_out, alice_out) = (drain(&mut bob).0, drain(&mut alice).0);
+    carry([bob_acks, bob_out].concat(), &mut alice, a_new);
+    carry([alice_acks, alice_out].concat(), &mut bob, b_new);
+    let delivered = |events: &[ClientEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Delivered { .. }))
+            .count()
+    };
+    assert_eq!(delivered(&drain(&mut alice).1), 2, "before and during");
+    assert!(drain(&mut bob).1.contains(&ClientEvent::Delivered {
+        peer: "alice".into(),
+        id: bob_id
+    }));
+}
+
+#[test]
+fn recovery_gives_up_after_its_window_and_reports_the_peer_gone() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    // Each offer finds no answer: attempts back off until the window closes.
+    let mut now = T0;
+    let mut offers = 0;
+    while let Some(at) = alice.poll_timeout() {
+        now = at;
+        alice.handle_timeout(now);
+        let (actions, events) = drain(&mut alice);
+        offers += actions
+            .iter()
+            .filter(|a| matches!(a, Action::StartOffer { .. }))
+            .count();
+        if events.contains(&ClientEvent::PeerDisconnected("bob".into())) {
+            break;
+        }
+    }
+    assert_eq!(now, T0 + recovery::RECOVERY_WINDOW_MS);
+    assert!((3..=12).contains(&offers), "{offers} offers");
+    assert_eq!(alice.peer_status("bob"), None);
+}
+
+#[test]
+fn a_peer_that_left_the_broker_is_not_recovered() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    drain(&mut alice);
+    presence(&mut alice, "bob", false);
     let (_, events) = drain(&mut alice);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(alice.peer_status("bob"), None);
+}
+
+#[test]
+fn a_restarted_peer_numbers_its_messages_anew() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    alice.send_message("bob", "first run").unwrap();
+    carry(drain(&mut alice).0, &mut bob, b_conn);
+    drain(&mut bob);
+    // Alice's app starts again (a new run, ids from 1) and offers while Bob still chats.
+    let mut restarted = ClientMachine::new("alice", "session-alice-2").unwrap();
+    restarted.handle_signaling(SignalingInput::Connected, T0);
+    restarted.handle_signaling(SignalingInput::Subscribed, T0);
+    restarted.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    drain(&mut restarted);
+    restarted.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut restarted).0);
+    restarted.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("eeee")), T0);
+    relay(drain(&mut restarted).0, &mut bob);
+    let b_new = conn_of(&drain(&mut bob).0);
+    bob.handle_transport(b_new, TransportEvent::LocalDescription(sdp("ffff")), T0);
+    relay(drain(&mut bob).0, &mut restarted);
+    restarted.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+    bob.handle_transport(b_new, TransportEvent::ChannelOpen, T0);
+    drain(&mut restarted);
+    drain(&mut bob);
+    restarted.send_message("bob", "second run").unwrap();
+    carry(drain(&mut restarted).0, &mut bob, b_new);
+    let (_, events) = drain(&mut bob);
+    assert_eq!(
+        shown(&events, "alice"),
+        ["second run"],
+        "id 1 again, not a duplicate"
+    );
 }
 
 fn presence(m: &mut ClientMachine, user: &str, online: bool) {

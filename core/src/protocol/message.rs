@@ -70,6 +70,10 @@ pub struct Capabilities {
     pub version: u32,
     #[serde(default)]
     pub features: Vec<String>,
+    /// The sender's run (a random id per start of the app): a chat recovered with the same
+    /// run keeps its message numbering, one with a new run starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// `RTCSessionDescriptionInit` as browsers serialise it.
@@ -301,6 +305,7 @@ mod tests {
             peerchat: Some(Capabilities {
                 version: PROTOCOL_VERSION,
                 features: vec![],
+                run: None,
             }),
         };
         assert_eq!(decode(&encode(&message)).unwrap(), message);
