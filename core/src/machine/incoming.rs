@@ -160,12 +160,6 @@ impl ClientMachine {
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
         session.adopt_caps(caps);
-        // Whatever the peer has not acknowledged goes again once the new channel opens.
-        session.recovery.get_or_insert(super::recovery::Recovery {
-            attempts: 0,
-            next_offer_at: None,
-            give_up_at: u64::MAX,
-        });
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,

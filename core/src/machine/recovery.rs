@@ -132,13 +132,11 @@ impl ClientMachine {
         self.set_status(peer, PeerStatus::Connecting);
     }
 
-    /// The recovered connection is open: what the peer has not acknowledged goes again,
-    /// in order (the peer shows each message once).
+    /// A chat's channel is open: what the peer has not acknowledged (kept from a lost
+    /// connection, or written meanwhile) goes again, in order (the peer shows each once).
     pub(super) fn finish_recovery(&mut self, peer: &str) {
         let session = self.peers.get_mut(peer).expect("caller found it");
-        if session.recovery.take().is_none() {
-            return;
-        }
+        session.recovery = None;
         let conn = session.conn;
         for (_, text) in &session.unacked {
             self.actions.push_back(Action::SendText {
