@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 use peerchat_e2e::benchmark::{env_number, median_p99};
 use peerchat_e2e::{ChatClient, Cli, PeerchatServer};
 
+/// Alice and Bob, joined to `url`, with a chat open between them.
+fn chatting(url: &str) -> (Cli, Cli) {
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    (alice, bob)
+}
+
 /// While the broker is down, an open chat keeps carrying messages both ways (peer to peer,
 /// nothing goes through the broker); when it is back, both clients go online again by
 /// themselves, and afterwards a newcomer reaches them. `PEERCHAT_RESTARTS` rounds (3 by
@@ -17,11 +27,7 @@ fn chats_survive_broker_restarts_and_clients_come_back_online() {
     let restarts = env_number("PEERCHAT_RESTARTS", 3);
     let mut server = PeerchatServer::start();
     let url = server.broker.tcp_url.clone();
-    let mut alice = Cli::join(&url, "alice");
-    let mut bob = Cli::join(&url, "bob");
-    alice.connect_to("bob");
-    alice.expect_peer_connected("bob");
-    bob.expect_peer_connected("alice");
+    let (mut alice, mut bob) = chatting(&url);
 
     let signaling = |state: &'static str| {
         move |e: &serde_json::Value| e["event"] == "signaling" && e["state"] == state
@@ -73,11 +79,7 @@ fn chats_survive_broker_restarts_and_clients_come_back_online() {
 fn a_chat_recovers_after_the_peer_stops_answering_for_a_while() {
     let server = PeerchatServer::start();
     let url = server.broker.tcp_url.clone();
-    let mut alice = Cli::join(&url, "alice");
-    let mut bob = Cli::join(&url, "bob");
-    alice.connect_to("bob");
-    alice.expect_peer_connected("bob");
-    bob.expect_peer_connected("alice");
+    let (mut alice, mut bob) = chatting(&url);
     alice.send("bob", "before");
     bob.expect_message("alice", "before");
 
