@@ -69,6 +69,7 @@ impl Backend {
                 delivery,
             } => return self.signaling.publish(topic, payload, retain, delivery),
             Action::CloseSignaling => return self.signaling.close(),
+            Action::RestartSignaling => return self.signaling.restart(),
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
             Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),
             Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),

@@ -30,6 +30,8 @@ use crate::server_url::ServerUrl;
 pub(crate) enum Input {
     Signaling(SignalingInput),
     Transport(ConnId, TransportEvent),
+    /// The platform reported a network change (see [`crate::network`]).
+    NetworkChanged,
     /// Every `Client` handle was dropped.
     Stop,
 }
@@ -40,8 +42,21 @@ pub(crate) enum Input {
 #[derive(Clone)]
 pub(crate) struct InputSender(Arc<Inbox>);
 
+impl InputSender {
+    /// A handle that does not keep the client's inbox alive.
+    pub fn downgrade(&self) -> Weak<Inbox> {
+        Arc::downgrade(&self.0)
+    }
+}
+
+impl From<Arc<Inbox>> for InputSender {
+    fn from(inbox: Arc<Inbox>) -> Self {
+        Self(inbox)
+    }
+}
+
 /// Inputs waiting for the machine, in arrival order.
-struct Inbox {
+pub(crate) struct Inbox {
     queue: Mutex<VecDeque<Input>>,
     /// The client, once it exists; until then inputs wait for the driver's first round.
     shared: OnceLock<Weak<Shared>>,
@@ -134,6 +149,7 @@ impl Shared {
                 match input {
                     Input::Signaling(input) => machine.handle_signaling(input, now),
                     Input::Transport(conn, event) => machine.handle_transport(conn, event, now),
+                    Input::NetworkChanged => machine.network_changed(now),
                     Input::Stop => machine.disconnect(),
                 }
             }
@@ -237,6 +253,7 @@ impl Client {
             closing: AtomicBool::new(false),
         });
         let _ = inbox.shared.set(Arc::downgrade(&shared));
+        crate::network::listen(&inputs);
         let (finished_tx, finished_rx) = oneshot::channel();
         rt::spawn(drive(shared.clone(), wakes, finished_tx));
         let client = Self {
@@ -325,6 +342,14 @@ impl Client {
     /// The status of the chat with `peer`, if there is one.
     pub fn peer_status(&self, peer: &str) -> Option<PeerStatus> {
         self.shared.machine().peer_status(peer)
+    }
+
+    /// Tells the client the device's network changed, when the app learns it from its
+    /// platform; see [`crate::network::notify_changed`] for every client at once.
+    pub fn network_changed(&self) {
+        let now = self.shared.clock.now();
+        self.shared.machine().network_changed(now);
+        self.shared.run_here();
     }
 
     /// Closes every chat, leaves the broker cleanly and waits until that is done.

@@ -212,6 +212,8 @@ pub enum ClientError {
         kind: &'static str,
         detail: String,
     },
+    #[error("file {id} with `{peer}` was interrupted when the connection was lost; send it again")]
+    TransferInterrupted { peer: String, id: MessageId },
     #[error("peer connection with `{peer}` failed: {reason}")]
     Transport { peer: String, reason: String },
     #[error("the client has been disconnected")]

@@ -26,12 +26,14 @@ cfg_if::cfg_if! {
         use web as platform;
         mod backend;
         mod client;
+        pub mod network;
         pub use client::{Client, Events};
     } else if #[cfg(all(feature = "native", not(target_arch = "wasm32")))] {
         mod native;
         use native as platform;
         mod backend;
         mod client;
+        pub mod network;
         pub use client::{Client, Events};
     }
 }

@@ -8,6 +8,7 @@
 pub mod app_page;
 pub mod benchmark;
 pub mod browser_client;
+pub mod hosts;
 pub mod netns;
 pub mod original_client;
 pub mod turn;
@@ -116,6 +117,24 @@ impl PeerchatServer {
         self.process = Some(process);
     }
 
+    /// Starts a server inside `host` ([`hosts::Host`]), listening on every address there;
+    /// clients reach it at `address`, one of the host's.
+    pub fn start_in(host: &hosts::Host, address: &str) -> Self {
+        let mut command = host.command(workspace_bin("peerchat-server"));
+        command.args(["--mqtt-addr", "0.0.0.0:1883", "--http-addr", "0.0.0.0:8080"]);
+        let (process, _) = Self::launch(command, None);
+        Self {
+            broker: Broker {
+                tcp_url: format!("mqtt://{address}:1883"),
+                ws_url: format!("ws://{address}:8080/mqtt"),
+            },
+            http_url: format!("http://{address}:8080/"),
+            process: Some(process),
+            web_root: None,
+            addrs: ("0.0.0.0:1883".into(), "0.0.0.0:8080".into()),
+        }
+    }
+
     fn start_with(web_root: Option<&Path>) -> Self {
         let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0");
         Self {
@@ -138,9 +157,12 @@ impl PeerchatServer {
         http_addr: &str,
     ) -> (Process, (String, String)) {
         let mut command = Command::new(workspace_bin("peerchat-server"));
-        command
-            .args(["--mqtt-addr", mqtt_addr, "--http-addr", http_addr])
-            .args(["--log", "warn,rumqttd=off"]);
+        command.args(["--mqtt-addr", mqtt_addr, "--http-addr", http_addr]);
+        Self::launch(command, web_root)
+    }
+
+    fn launch(mut command: Command, web_root: Option<&Path>) -> (Process, (String, String)) {
+        command.args(["--log", "warn,rumqttd=off"]);
         if let Some(dir) = web_root {
             command.arg("--web-root").arg(dir);
         }
@@ -252,6 +274,9 @@ pub enum Network {
     /// Every interface with mDNS on, as users run it: only inside a private network
     /// namespace ([`netns`]), where browsers offer `<uuid>.local` candidates.
     PrivateNamespace,
+    /// Inside a namespace of a test's own network ([`hosts::Host`]), every interface,
+    /// mDNS off (native peers resolve no names there).
+    Host(&'static str),
 }
 
 /// A `peerchat-cli --json` process: commands in, JSON events out.
@@ -275,7 +300,16 @@ impl Cli {
 
     /// Starts a client with extra command-line flags (`--echo`, say).
     pub fn start_with(network: Network, server_url: &str, user: &str, flags: &[&str]) -> Self {
-        let mut command = Command::new(workspace_bin("peerchat-cli"));
+        let mut command = match network {
+            Network::Host(name) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", name])
+                    .arg(workspace_bin("peerchat-cli"));
+                command
+            }
+            _ => Command::new(workspace_bin("peerchat-cli")),
+        };
         command.args(["--server", server_url, "--user", user, "--json"]);
         command.args(flags);
         match network {
@@ -287,6 +321,7 @@ impl Cli {
                 );
                 command.args(["--bind", "0.0.0.0:0"])
             }
+            Network::Host(_) => command.args(["--bind", "0.0.0.0:0", "--no-mdns"]),
         };
         let mut child = command
             // PEERCHAT_CLI_LOG turns a client's logs on when a test needs looking into.

@@ -81,6 +81,10 @@ fn file_limits_refusal(name: &str, mime: &str, size: u64) -> Option<String> {
 /// How often (in bytes received) progress is reported, to the UI and to the sender.
 const PROGRESS_STEP: u64 = 256 * 1024;
 
+/// Most bytes reserved for an incoming file before its chunks arrive; beyond it, the
+/// buffer grows as they come.
+const UPFRONT_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+
 /// A file arriving from a peer.
 #[derive(Debug)]
 pub(super) struct IncomingFile {
@@ -322,7 +326,8 @@ impl ClientMachine {
 
     /// Sends the acknowledgements no message of mine carried in time.
     pub(super) fn send_due_acks(&mut self, now: u64) {
-        for session in self.peers.values_mut() {
+        // A chat between connections keeps its ack for the next message or connection.
+        for session in self.peers.values_mut().filter(|s| s.channel_open) {
             if session.ack_due.is_some_and(|due| due <= now) {
                 session.ack_due = None;
                 if let Some(id) = session.ack_pending.take() {
@@ -362,7 +367,9 @@ impl ClientMachine {
         if file.data.is_empty() {
             // Room for the whole file at once, so a large one is not copied as it grows;
             // only once the peer has started sending it.
-            file.data.reserve_exact(file.size as usize);
+            // Capped, so announcing a huge file costs nothing until its bytes arrive.
+            file.data
+                .reserve_exact((file.size as usize).min(UPFRONT_BUFFER_BYTES));
         }
         file.data.extend_from_slice(data);
         let received = file.data.len() as u64;

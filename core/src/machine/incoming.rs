@@ -4,6 +4,7 @@
 use tracing::{debug, warn};
 
 use super::peer::{ice_ufrag, push_bounded};
+use super::recovery::{ATTEMPT_TIMEOUT_MS, Trigger};
 use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{
@@ -11,9 +12,9 @@ use crate::protocol::{
 };
 
 impl ClientMachine {
-    pub(super) fn on_publish(&mut self, topic: &str, payload: &[u8]) {
+    pub(super) fn on_publish(&mut self, topic: &str, payload: &[u8], now: u64) {
         if let Some(user) = protocol::user_of_presence_topic(topic) {
-            self.on_presence_record(user, payload);
+            self.on_presence_record(user, payload, now);
             return;
         }
         if topic != incoming_topic(&self.me) {
@@ -48,7 +49,7 @@ impl ClientMachine {
                 from,
                 offer,
                 peerchat,
-            } => self.on_offer(from, offer.sdp, peerchat),
+            } => self.on_offer(from, offer.sdp, peerchat, now),
             SignalMessage::SignalAnswer {
                 from,
                 answer,
@@ -65,7 +66,7 @@ impl ClientMachine {
         }
     }
 
-    fn on_presence_record(&mut self, user: &str, payload: &[u8]) {
+    fn on_presence_record(&mut self, user: &str, payload: &[u8], now: u64) {
         // An empty retained payload deletes the record: the user is gone.
         let presence = if payload.is_empty() {
             None
@@ -91,20 +92,27 @@ impl ClientMachine {
             return;
         }
         let online = presence.is_some_and(|p| p.online);
-        if self.presence.insert(user.to_owned(), online) != Some(online) {
+        let previous = self.presence.insert(user.to_owned(), online);
+        if previous != Some(online) {
             self.events.push_back(ClientEvent::Presence {
                 user: user.to_owned(),
                 online,
             });
         }
-        let recovering = self.peers.get(user).is_some_and(|s| s.recovery.is_some());
-        if !online && (recovering || self.peer_status(user) == Some(PeerStatus::Disconnected)) {
+        let back = online && previous == Some(false);
+        if back && self.recovering(user) {
+            // Whatever was offered while the peer was away never reached it.
+            self.begin_recovery(user, now, Trigger::Reachable);
+        } else if !online
+            && self.peer_status(user) == Some(PeerStatus::Disconnected)
+            && !self.recoverable(user)
+        {
             // The path is lost and the peer has left the broker: it is gone, not roaming.
             self.end_session(user, PeerStatus::Closed);
         }
     }
 
-    fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+    fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>, now: u64) {
         if let Some(existing) = self.peers.get(&from) {
             if existing.role == Role::Answerer && existing.remote_ufrag == ice_ufrag(&sdp) {
                 debug!(peer = %from, "duplicate offer ignored");
@@ -120,7 +128,7 @@ impl ClientMachine {
             // A chat with a peerchat peer moves to the new connection and keeps its
             // conversation: the peer recovers a lost connection, or it restarted.
             if self.recoverable(&from) {
-                return self.accept_recovery_offer(from, sdp, caps);
+                return self.accept_recovery_offer(from, sdp, caps, now);
             }
             // Ours yields to theirs, or the peer restarted and offers anew.
             let status = if glare {
@@ -150,13 +158,23 @@ impl ClientMachine {
     }
 
     /// Answers an offer that moves an ongoing chat to a new connection.
-    fn accept_recovery_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>) {
+    fn accept_recovery_offer(
+        &mut self,
+        from: String,
+        sdp: String,
+        caps: Option<Capabilities>,
+        now: u64,
+    ) {
         let conn = self.next_conn;
         self.next_conn += 1;
         let session = self.peers.get_mut(&from).expect("caller found it");
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
-        session.renew(conn, Role::Answerer, None);
+        // The peer leads this attempt; if it does not open in time, the next one follows.
+        if let Some(recovery) = &mut session.recovery {
+            recovery.next_offer_at = None;
+        }
+        session.renew(conn, Role::Answerer, Some(now + ATTEMPT_TIMEOUT_MS));
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
         session.adopt_caps(caps);

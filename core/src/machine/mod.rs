@@ -27,6 +27,7 @@ use crate::protocol::{
 pub use chat::SEND_BUFFER_LOW;
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
+use recovery::Trigger;
 use registration::Registration;
 
 /// Identifies one peer connection in a backend. A peer gets a new one after glare or a
@@ -67,6 +68,9 @@ pub enum Action {
     },
     /// Disconnect cleanly from the broker (so no last will is published).
     CloseSignaling,
+    /// Drop the broker connection and connect again at once: the network changed, so the
+    /// old connection may be on a path that no longer exists.
+    RestartSignaling,
     /// Create a peer connection with the `chat` data channel and produce an offer.
     StartOffer {
         peer: String,
@@ -217,7 +221,10 @@ impl ClientMachine {
     /// The earliest time at which [`ClientMachine::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<u64> {
         let peers = self.peers.values();
-        let deadlines = peers.flat_map(|s| [s.setup_deadline, s.ack_due]).flatten();
+        // An ack waits for an open channel (see `send_due_acks`).
+        let deadlines = peers
+            .flat_map(|s| [s.setup_deadline, s.ack_due.filter(|_| s.channel_open)])
+            .flatten();
         deadlines
             .chain(self.registration.deadline())
             .chain(self.recovery_deadline())
@@ -277,13 +284,17 @@ impl ClientMachine {
     // ---- Inputs ----------------------------------------------------------------------
 
     pub fn handle_signaling(&mut self, input: SignalingInput, now: u64) {
+        let was_ready = self.registration.is_ready();
         match input {
             SignalingInput::Connected => self.registration.on_connected(now),
             SignalingInput::Subscribed => self.registration.on_subscribed(now),
             SignalingInput::Lost => self.registration.on_lost(),
-            SignalingInput::Message { topic, payload } => self.on_publish(&topic, &payload),
+            SignalingInput::Message { topic, payload } => self.on_publish(&topic, &payload, now),
         }
         self.drain_registration();
+        if !was_ready && self.registration.is_ready() {
+            self.signaling_restored(now);
+        }
     }
 
     pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
@@ -335,7 +346,7 @@ impl ClientMachine {
                         reason,
                     }));
                 if self.recoverable(&peer) {
-                    self.begin_recovery(&peer, now);
+                    self.begin_recovery(&peer, now, Trigger::PathLost);
                 } else {
                     self.end_session(&peer, PeerStatus::Failed);
                 }
@@ -356,7 +367,7 @@ impl ClientMachine {
         for peer in expired {
             if self.peers[&peer].recovery.is_some() {
                 // One recovery attempt did not open: the next one follows.
-                self.begin_recovery(&peer, now);
+                self.begin_recovery(&peer, now, Trigger::AttemptFailed);
                 continue;
             }
             self.events
@@ -414,10 +425,14 @@ impl ClientMachine {
         let current = self.peers[peer].status;
         match status {
             // A peerchat chat moves to a new connection; others end.
-            PeerStatus::Failed if self.recoverable(peer) => self.begin_recovery(peer, now),
+            PeerStatus::Failed if self.recoverable(peer) => {
+                self.begin_recovery(peer, now, Trigger::PathLost)
+            }
             PeerStatus::Failed | PeerStatus::Closed => self.end_session(peer, status),
             // The path is lost and the peer has left the broker: it is gone, not roaming.
-            PeerStatus::Disconnected if self.presence.get(peer) == Some(&false) => {
+            PeerStatus::Disconnected
+                if self.presence.get(peer) == Some(&false) && !self.recoverable(peer) =>
+            {
                 self.end_session(peer, PeerStatus::Closed)
             }
             // A lost path may come back (ICE keeps checking); the chat stays, and moves to

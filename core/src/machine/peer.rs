@@ -133,6 +133,9 @@ impl PeerSession {
         let run = |caps: &Option<Capabilities>| caps.as_ref().and_then(|c| c.run.clone());
         if run(&self.remote_caps).is_none() || run(&self.remote_caps) != run(&caps) {
             self.last_received = None;
+            // An ack for the old run's numbering would confirm the new run's messages.
+            self.ack_pending = None;
+            self.ack_due = None;
         }
         self.remote_caps = caps;
     }

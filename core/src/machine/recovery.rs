@@ -2,14 +2,20 @@
 //! new connection is negotiated through the broker while the conversation stays, and what
 //! was sent meanwhile goes out, once and in order, when it opens.
 //!
-//! Only between peerchat peers (acknowledgements make the re-sending safe); an original
-//! client ends its chat on a lost path, as it always did. The name that sorts first offers
-//! the new connection, so both ends never offer at once; the other waits for that offer.
+//! Only between peers that announce `recovery` (acknowledgements make re-sending safe); an
+//! original client ends its chat on a lost path, as it always did.
+//!
+//! Who offers: the side that knows first. A client told by its platform that the network
+//! changed offers at once (it also knows its broker connection must be renewed). When ICE
+//! notices a lost path instead, the name that sorts first offers at once and the other a
+//! little later, so a peer that gave up its side of the chat (a laptop that slept through
+//! the whole window) is still reached. Offers that cross are settled by glare: the name
+//! that sorts first keeps its offer (see `incoming`).
 
 use super::peer::Role;
 use super::{Action, ClientMachine};
-use crate::event::PeerStatus;
-use crate::protocol::FEATURE_ACKS;
+use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::protocol::FEATURE_RECOVERY;
 
 /// How long ICE may report a path lost (`disconnected`) before the chat moves to a new
 /// connection: long enough for a path that is only briefly lost to come back by itself.
@@ -20,11 +26,28 @@ pub(super) const RECOVERY_WINDOW_MS: u64 = 60_000;
 
 /// How long one attempt (offer to open channel) may take before the next: a setup takes
 /// milliseconds when the peer is reachable.
-const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+pub(super) const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+
+/// How much later than the name that sorts first the other side offers: enough for the
+/// first side's offer to arrive, so the two rarely cross.
+pub(super) const SECOND_OFFER_DELAY_MS: u64 = 3_000;
 
 /// The wait before offering again after a failed attempt: 0.5 s doubling to 8 s.
 fn retry_delay(attempts: u32) -> u64 {
     (500u64 << attempts.min(4)).min(8_000)
+}
+
+/// Why a chat is (re)started on a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trigger {
+    /// ICE lost the path, or the connection failed.
+    PathLost,
+    /// An attempt did not open in time.
+    AttemptFailed,
+    /// The platform reported a network change here: offer at once, whatever the names.
+    NetworkChanged,
+    /// The peer is back on the broker (its presence says online again), or we are.
+    Reachable,
 }
 
 /// A chat moving to a new connection.
@@ -32,7 +55,7 @@ fn retry_delay(attempts: u32) -> u64 {
 pub(super) struct Recovery {
     /// Offers made so far.
     pub attempts: u32,
-    /// When to offer next (the side that offers), if no attempt is under way.
+    /// When to offer next, if no attempt is under way.
     pub next_offer_at: Option<u64>,
     /// When the chat is given up.
     pub give_up_at: u64,
@@ -40,21 +63,27 @@ pub(super) struct Recovery {
 
 impl ClientMachine {
     /// Whether the chat with `peer` is worth moving to a new connection rather than ended.
+    /// A peer whose presence says it left the broker is gone, unless its chat is already
+    /// being recovered: a roaming phone's broker connection dies with its old network too.
     pub(super) fn recoverable(&self, peer: &str) -> bool {
         let Some(session) = self.peers.get(peer) else {
             return false;
         };
-        (session.channel_open || session.recovery.is_some())
-            && session.speaks(FEATURE_ACKS)
-            && self.presence.get(peer) != Some(&false)
+        session.speaks(FEATURE_RECOVERY)
+            && (session.recovery.is_some()
+                || (session.channel_open && self.presence.get(peer) != Some(&false)))
     }
 
-    /// Drops the lost connection and starts (or continues) recovering the chat: the side
-    /// that offers does so after a backoff, the other waits for the offer.
-    pub(super) fn begin_recovery(&mut self, peer: &str, now: u64) {
+    /// Whether the chat with `peer` is being moved to a new connection.
+    pub(super) fn recovering(&self, peer: &str) -> bool {
+        self.peers.get(peer).is_some_and(|s| s.recovery.is_some())
+    }
+
+    /// Drops the current connection and schedules the next offer (see the module doc).
+    pub(super) fn begin_recovery(&mut self, peer: &str, now: u64, trigger: Trigger) {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let offers = self.me.as_str() < peer;
+        let first = self.me.as_str() < peer;
         let session = self.peers.get_mut(peer).expect("caller checked");
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
@@ -63,21 +92,55 @@ impl ClientMachine {
             next_offer_at: None,
             give_up_at: now + RECOVERY_WINDOW_MS,
         });
-        recovery.next_offer_at = offers.then(|| {
-            // The first offer goes at once; later ones back off.
-            let delay = match recovery.attempts {
-                0 => 0,
-                n => retry_delay(n - 1),
-            };
-            now + delay
-        });
+        let second = if first { 0 } else { SECOND_OFFER_DELAY_MS };
+        let delay = match trigger {
+            Trigger::NetworkChanged => 0,
+            Trigger::PathLost | Trigger::Reachable => second,
+            Trigger::AttemptFailed => retry_delay(recovery.attempts.saturating_sub(1)),
+        };
+        recovery.next_offer_at = Some(now + delay);
+        // Files in flight go with the old channel; the app hears which.
+        let interrupted: Vec<_> = (session.incoming_files.keys())
+            .chain(session.outgoing_files.keys())
+            .copied()
+            .collect();
         // A fresh connection id with nothing behind it yet: events from the old
         // connection no longer reach this chat, and the peer's offer replaces it.
         session.renew(conn, Role::Answerer, None);
+        for id in interrupted {
+            self.events
+                .push_back(ClientEvent::Error(ClientError::TransferInterrupted {
+                    peer: peer.to_owned(),
+                    id,
+                }));
+        }
         self.set_status(peer, PeerStatus::Disconnected);
+        if delay == 0 && self.registration.is_ready() {
+            self.offer_again(peer, now);
+        }
     }
 
-    /// Offers due, and chats whose recovery ran out of time.
+    /// The platform reports that the network changed (another Wi-Fi, mobile data): every
+    /// peer connection may be on a path that no longer exists, and so may the broker
+    /// connection. Both are renewed at once instead of after timeouts.
+    pub fn network_changed(&mut self, now: u64) {
+        if !self.registration.is_started() {
+            return;
+        }
+        self.registration.on_lost();
+        self.drain_registration();
+        self.actions.push_back(Action::RestartSignaling);
+        let peers: Vec<String> = (self.peers.keys())
+            .filter(|peer| self.recoverable(peer))
+            .cloned()
+            .collect();
+        for peer in peers {
+            self.begin_recovery(&peer, now, Trigger::NetworkChanged);
+        }
+    }
+
+    /// Offers due, and chats whose recovery ran out of time. Offers wait while the broker
+    /// connection is down or not yet subscribed: the answer would have nowhere to go.
     pub(super) fn recovery_timeouts(&mut self, now: u64) {
         let lost: Vec<String> = self
             .peers
@@ -87,11 +150,12 @@ impl ClientMachine {
             .collect();
         for peer in lost {
             if self.recoverable(&peer) {
-                self.begin_recovery(&peer, now);
+                self.begin_recovery(&peer, now, Trigger::PathLost);
             } else if let Some(session) = self.peers.get_mut(&peer) {
                 session.lost_since = None;
             }
         }
+        let ready = self.registration.is_ready();
         let due: Vec<(String, bool)> = self
             .peers
             .iter()
@@ -100,9 +164,7 @@ impl ClientMachine {
                 if recovery.give_up_at <= now {
                     Some((peer.clone(), false))
                 } else {
-                    recovery
-                        .next_offer_at
-                        .is_some_and(|t| t <= now)
+                    (ready && recovery.next_offer_at.is_some_and(|t| t <= now))
                         .then(|| (peer.clone(), true))
                 }
             })
@@ -114,6 +176,24 @@ impl ClientMachine {
                 self.end_session(&peer, PeerStatus::Failed);
             }
         }
+    }
+
+    /// The broker connection is usable again: attempts whose offer or answer may have been
+    /// lost while it was down start over now rather than after their timeout.
+    pub(super) fn signaling_restored(&mut self, now: u64) {
+        let stalled: Vec<String> = (self.peers.iter())
+            .filter(|(_, s)| {
+                s.recovery
+                    .as_ref()
+                    .is_some_and(|r| r.next_offer_at.is_none())
+            })
+            .filter(|(_, s)| !s.channel_open)
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in stalled {
+            self.begin_recovery(&peer, now, Trigger::Reachable);
+        }
+        self.recovery_timeouts(now);
     }
 
     fn offer_again(&mut self, peer: &str, now: u64) {
@@ -148,13 +228,14 @@ impl ClientMachine {
 
     /// The next moment recovery has something to do.
     pub(super) fn recovery_deadline(&self) -> Option<u64> {
+        let ready = self.registration.is_ready();
         self.peers
             .values()
             .flat_map(|s| {
                 let recovery = s.recovery.as_ref();
                 [
                     s.lost_since.map(|t| t + LOST_GRACE_MS),
-                    recovery.and_then(|r| r.next_offer_at),
+                    recovery.and_then(|r| r.next_offer_at.filter(|_| ready)),
                     recovery.map(|r| r.give_up_at),
                 ]
             })

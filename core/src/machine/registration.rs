@@ -41,6 +41,8 @@ pub(super) struct Registration {
     session: String,
     phase: Phase,
     broker_up: bool,
+    /// Every subscription of the current broker connection is acknowledged.
+    subscribed: bool,
     actions: Vec<Action>,
     events: Vec<ClientEvent>,
 }
@@ -57,6 +59,7 @@ impl Registration {
             session: session.to_owned(),
             phase: Phase::Waiting,
             broker_up: false,
+            subscribed: false,
             actions: Vec::new(),
             events: Vec::new(),
         }
@@ -68,6 +71,16 @@ impl Registration {
 
     pub fn is_online(&self) -> bool {
         self.phase == Phase::Online
+    }
+
+    /// Joining or joined (not before the first connection, not after leaving).
+    pub fn is_started(&self) -> bool {
+        matches!(self.phase, Phase::Joining { .. } | Phase::Online)
+    }
+
+    /// Online with every subscription in place: a message sent now can be answered.
+    pub fn is_ready(&self) -> bool {
+        self.is_online() && self.broker_up && self.subscribed
     }
 
     pub fn deadline(&self) -> Option<u64> {
@@ -94,6 +107,7 @@ impl Registration {
     /// CONNACK, the first or after a reconnect: (re)subscribe and (re)register.
     pub fn on_connected(&mut self, now: u64) {
         self.broker_up = true;
+        self.subscribed = false;
         match self.phase {
             Phase::Done => return,
             Phase::Waiting => {
@@ -131,6 +145,7 @@ impl Registration {
     }
 
     pub fn on_subscribed(&mut self, now: u64) {
+        self.subscribed = self.broker_up;
         if let Phase::Joining {
             give_up,
             grace_until: None,
@@ -149,6 +164,7 @@ impl Registration {
                 .push(ClientEvent::Signaling(SignalingState::Reconnecting));
         }
         self.broker_up = false;
+        self.subscribed = false;
     }
 
     pub fn on_register_ack(&mut self, success: bool, message: &str) {

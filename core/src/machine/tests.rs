@@ -909,7 +909,8 @@ fn transient_disconnect_keeps_the_chat() {
         !events.contains(&ClientEvent::PeerDisconnected("bob".into())),
         "a failed connection to a peerchat peer is recovered, not ended"
     );
-    assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
+    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    assert!(matches!(&actions[1..], [Action::StartOffer { peer, .. }] if peer == "bob"));
 }
 
 // ---- Recovery ----------------------------------------------------------------------------
@@ -1057,15 +1058,159 @@ fn recovery_gives_up_after_its_window_and_reports_the_peer_gone() {
 }
 
 #[test]
-fn a_peer_that_left_the_broker_is_not_recovered() {
+fn a_peer_that_left_the_broker_mid_recovery_is_offered_again_when_it_is_back() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
-    drain(&mut alice);
+    let first = conn_of(&drain(&mut alice).0);
+    // Bob's broker connection died with his network (his last will): still recovering.
     presence(&mut alice, "bob", false);
     let (_, events) = drain(&mut alice);
+    assert!(!events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connecting));
+    // Back online: the offer made while he was away is replaced by a new one at once.
+    presence(&mut alice, "bob", true);
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(actions[0], Action::ClosePeer { conn: first });
+    let second = conn_of(&actions);
+    assert!(second > first);
+}
+
+/// A recovery that `peer` leads or waits for: both paths lost for good.
+fn lose_path(m: &mut ClientMachine, conn: ConnId, now: u64) -> Vec<Action> {
+    m.handle_transport(conn, TransportEvent::StateChanged(PeerStatus::Failed), now);
+    drain(m).0
+}
+
+fn offers(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::StartOffer { .. }))
+        .count()
+}
+
+#[test]
+fn the_second_name_offers_too_when_the_first_stays_silent() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    // Alice's side of the chat is gone (she slept through it); Bob lost his path.
+    assert_eq!(
+        offers(&lose_path(&mut bob, b_conn, T0)),
+        0,
+        "Bob waits first"
+    );
+    let at = bob.poll_timeout().expect("a second offer is planned");
+    assert_eq!(at, T0 + recovery::SECOND_OFFER_DELAY_MS);
+    bob.handle_timeout(at);
+    let (actions, _) = drain(&mut bob);
+    assert_eq!(offers(&actions), 1);
+}
+
+#[test]
+fn crossing_recovery_offers_settle_on_one_connection() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    let a_offer = conn_of(&lose_path(&mut alice, a_conn, T0));
+    lose_path(&mut bob, b_conn, T0);
+    bob.handle_timeout(T0 + recovery::SECOND_OFFER_DELAY_MS);
+    let b_offer = conn_of(&drain(&mut bob).0);
+    let now = T0 + recovery::SECOND_OFFER_DELAY_MS;
+    alice.handle_transport(a_offer, TransportEvent::LocalDescription(sdp("a2a2")), now);
+    bob.handle_transport(b_offer, TransportEvent::LocalDescription(sdp("b2b2")), now);
+    let (from_alice, _) = drain(&mut alice);
+    let (from_bob, _) = drain(&mut bob);
+    // Both offers arrive: Alice keeps hers (her name sorts first), Bob answers it.
+    assert!(relay(from_bob, &mut alice).is_empty());
+    assert!(drain(&mut alice).0.is_empty(), "Alice ignores Bob's offer");
+    relay(from_alice, &mut bob);
+    let (actions, _) = drain(&mut bob);
+    assert!(
+        matches!(actions[..], [Action::ClosePeer { conn }, Action::AcceptOffer { .. }, ..] if conn == b_offer)
+    );
+}
+
+#[test]
+fn a_network_change_moves_chats_once_the_broker_connection_is_renewed() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    // Bob's phone moves to mobile data; his name sorts second, yet he offers: he knows.
+    bob.network_changed(T0);
+    let (actions, events) = drain(&mut bob);
+    assert_eq!(
+        actions,
+        [Action::RestartSignaling, Action::ClosePeer { conn: b_conn }]
+    );
+    assert!(events.contains(&ClientEvent::Signaling(SignalingState::Reconnecting)));
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Disconnected));
+    // Written meanwhile: kept for the new connection.
+    bob.send_message("alice", "on the move").unwrap();
+    // No offer until the broker connection is back with its subscriptions, or the answer
+    // would have nowhere to go.
+    bob.handle_timeout(T0 + 1);
+    bob.handle_signaling(SignalingInput::Lost, T0 + 1);
+    bob.handle_signaling(SignalingInput::Connected, T0 + 5);
+    assert_eq!(offers(&drain(&mut bob).0), 0);
+    bob.handle_signaling(SignalingInput::Subscribed, T0 + 6);
+    let (actions, _) = drain(&mut bob);
+    assert_eq!(offers(&actions), 1);
+    let b_new = conn_of(&actions);
+
+    // Alice still thinks her connection works; the offer moves the chat in place.
+    bob.handle_transport(b_new, TransportEvent::LocalDescription(sdp("b3b3")), T0 + 7);
+    relay(drain(&mut bob).0, &mut alice);
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    let a_new = conn_of(&actions);
+    alice.handle_transport(a_new, TransportEvent::LocalDescription(sdp("a3a3")), T0 + 8);
+    relay(drain(&mut alice).0, &mut bob);
+    drain(&mut bob);
+    alice.handle_transport(a_new, TransportEvent::ChannelOpen, T0 + 9);
+    bob.handle_transport(b_new, TransportEvent::ChannelOpen, T0 + 9);
+    drain(&mut alice);
+    carry(drain(&mut bob).0, &mut alice, a_new);
+    assert_eq!(shown(&drain(&mut alice).1, "bob"), ["on the move"]);
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
+}
+
+#[test]
+fn only_peers_that_announce_recovery_are_recovered() {
+    // A peerchat build from before recovery: acknowledgements, no `recovery`.
+    let mut alice = online("alice");
+    alice.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
+    drain(&mut alice);
+    deliver(
+        &mut alice,
+        &SignalMessage::SignalAnswer {
+            from: "bob".into(),
+            answer: SessionDescription {
+                kind: SdpKind::Answer,
+                sdp: sdp("bbbb"),
+            },
+            peerchat: Some(Capabilities {
+                version: PROTOCOL_VERSION,
+                features: vec![
+                    protocol::FEATURE_ACKS.into(),
+                    protocol::FEATURE_FILES.into(),
+                ],
+                run: Some("run-bob".into()),
+            }),
+        },
+    );
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+    drain(&mut alice);
+    alice.network_changed(T0);
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(
+        actions,
+        [Action::RestartSignaling],
+        "the chat is left to ICE"
+    );
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    let (_, events) = drain(&mut alice);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
-    assert_eq!(alice.peer_status("bob"), None);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! lives in [`crate::machine`].
 
 pub(crate) mod local_names;
+pub(crate) mod network_watch;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod sockets;

@@ -12,6 +12,7 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration,
     Transport,
 };
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -32,6 +33,8 @@ pub(crate) struct SignalingLink {
     /// Subscriptions sent and not yet acknowledged.
     pending_subscriptions: Arc<AtomicUsize>,
     closing: Arc<AtomicBool>,
+    /// Asks the task to drop the connection and connect again at once.
+    restart: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -48,6 +51,7 @@ impl SignalingLink {
         eventloop.set_network_options(network);
         let pending_subscriptions = Arc::new(AtomicUsize::new(0));
         let closing = Arc::new(AtomicBool::new(false));
+        let restart = Arc::new(Notify::new());
         let (unreachable_tx, unreachable_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             eventloop,
@@ -55,11 +59,13 @@ impl SignalingLink {
             unreachable_tx,
             pending_subscriptions.clone(),
             closing.clone(),
+            restart.clone(),
         ));
         let link = Self {
             client,
             pending_subscriptions,
             closing,
+            restart,
             task,
         };
         (link, unreachable_rx)
@@ -79,6 +85,12 @@ impl SignalingLink {
         {
             warn!(%error, "publish could not be queued");
         }
+    }
+
+    /// Drops the broker connection and connects again without waiting: after a network
+    /// change the old one may sit on a path that is gone until keep-alive notices.
+    pub fn restart(&self) {
+        self.restart.notify_one();
     }
 
     pub fn close(&self) {
@@ -152,6 +164,7 @@ async fn run(
     unreachable: oneshot::Sender<String>,
     pending_subscriptions: Arc<AtomicUsize>,
     closing: Arc<AtomicBool>,
+    restart: Arc<Notify>,
 ) {
     let send = |input: SignalingInput| {
         inputs.send(Input::Signaling(input));
@@ -160,7 +173,21 @@ async fn run(
     let mut failures: u32 = 0;
     let mut up = false;
     loop {
-        match eventloop.poll().await {
+        let polled = tokio::select! {
+            polled = eventloop.poll() => polled,
+            () = restart.notified() => {
+                info!("the network changed; connecting to the broker again");
+                if up {
+                    send(SignalingInput::Lost);
+                    up = false;
+                }
+                // Dropping the connection makes the next poll connect; queued requests stay.
+                eventloop.clean();
+                failures = 0;
+                continue;
+            }
+        };
+        match polled {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 debug!(?ack, "broker accepted the connection");
                 // Being connected once means the server exists: outages are retried.
@@ -203,7 +230,11 @@ async fn run(
                     up = false;
                 }
                 failures = failures.saturating_add(1);
-                rt::sleep(backoff(failures, rt::random_u64())).await;
+                tokio::select! {
+                    () = rt::sleep(backoff(failures, rt::random_u64())) => {}
+                    // A new network is worth trying at once.
+                    () = restart.notified() => failures = 0,
+                }
             }
         }
     }

@@ -15,9 +15,15 @@ pub const FEATURE_ACKS: &str = "acks";
 /// The feature name for file transfers.
 pub const FEATURE_FILES: &str = "files";
 
+/// The feature name for moving a chat to a new connection when its path is lost
+/// (`machine::recovery`); needs `acks`, which make re-sending safe.
+pub const FEATURE_RECOVERY: &str = "recovery";
+
 /// The features this version of peerchat announces.
 pub fn supported_features() -> Vec<String> {
-    vec![FEATURE_ACKS.to_owned(), FEATURE_FILES.to_owned()]
+    [FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 /// The largest file a chat carries. Both ends hold it in memory while it travels (the

@@ -5,6 +5,7 @@
 //! here and every decision lives in [`crate::machine`].
 
 mod keepalive;
+pub(crate) mod network_watch;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod socket;

@@ -42,6 +42,8 @@ const MAX_QUEUED_PUBLISHES: usize = 256;
 enum Request {
     Subscribe(String, Delivery),
     Publish(Outgoing),
+    /// The network changed: drop the connection and connect again without waiting.
+    Restart,
     Close,
 }
 
@@ -109,6 +111,11 @@ impl SignalingLink {
             retain,
             delivery,
         }));
+    }
+
+    /// Connects again at once (see [`Request::Restart`]).
+    pub fn restart(&self) {
+        self.request(Request::Restart);
     }
 
     /// Leaves the broker cleanly (DISCONNECT, so no last will is published).
@@ -204,12 +211,15 @@ enum Flow {
     Leave,
     /// The connection is unusable; the reason says why.
     Drop(String),
+    /// Drop the connection and connect again at once.
+    Restart,
 }
 
 /// How one connection ended.
 enum Ended {
     Left,
     Dropped { reason: String, was_up: bool },
+    Restarted { was_up: bool },
 }
 
 /// What woke a connection's loop.
@@ -238,6 +248,14 @@ impl Session {
             let (reason, was_up) = match self.connection().await {
                 Ended::Left => return,
                 Ended::Dropped { reason, was_up } => (reason, was_up),
+                Ended::Restarted { was_up } => {
+                    info!("the network changed; connecting to the broker again");
+                    if was_up {
+                        self.report(SignalingInput::Lost);
+                    }
+                    failures = 0;
+                    continue;
+                }
             };
             if let Some(report) = self.unreachable.take() {
                 let _ = report.send(reason);
@@ -266,8 +284,10 @@ impl Session {
                 request = self.requests.next() => request,
                 () = timer => return true,
             };
-            if let Flow::Leave = self.hold(request) {
-                return false;
+            match self.hold(request) {
+                Flow::Leave => return false,
+                Flow::Restart => return true,
+                Flow::Continue | Flow::Drop(_) => {}
             }
         }
     }
@@ -313,6 +333,7 @@ impl Session {
                         was_up: link.up,
                     };
                 }
+                Flow::Restart => return Ended::Restarted { was_up: link.up },
             }
         }
     }
@@ -424,6 +445,7 @@ impl Session {
             Some(Request::Subscribe(topic, _)) => {
                 debug!(%topic, "subscription dropped while disconnected");
             }
+            Some(Request::Restart) => return Flow::Restart,
             Some(Request::Close) | None => return Flow::Leave,
         }
         Flow::Continue
