@@ -40,7 +40,12 @@ pub struct BrowserClient {
 impl BrowserClient {
     /// Opens the test page at `page_url` in a new browser and waits until it is ready.
     pub fn open(page_url: &str, user: &str) -> Self {
-        let browser = Browser::start();
+        Self::open_with(page_url, user, &[])
+    }
+
+    /// Opens the page in a browser started with extra Chromium `flags`.
+    pub fn open_with(page_url: &str, user: &str, flags: &[&str]) -> Self {
+        let browser = Browser::start_with(flags);
         browser.navigate(page_url);
         let check = "return window.peerchatReady === true ? null \
                      : (window.peerchatError || 'loading')";
@@ -60,7 +65,12 @@ impl BrowserClient {
 
     /// Opens the page and joins `server_url` (a ws:// URL) as `user`.
     pub fn join(page_url: &str, server_url: &str, user: &str) -> Self {
-        let mut client = Self::open(page_url, user);
+        Self::join_with(page_url, server_url, user, &[])
+    }
+
+    /// Joins from a browser started with extra Chromium `flags`.
+    pub fn join_with(page_url: &str, server_url: &str, user: &str, flags: &[&str]) -> Self {
+        let mut client = Self::open_with(page_url, user, flags);
         if let Err(error) = client.connect(server_url) {
             panic!("{user}: connect to {server_url} failed: {error}");
         }

@@ -62,6 +62,33 @@ impl Host {
     }
 }
 
+/// Links the namespace this process runs in (its own private one: see [`crate::netns`])
+/// to `other`'s interface `other_name`, through this side's interface `name`.
+pub fn link_here(name: &str, other: &Host, other_name: &str) {
+    assert!(
+        crate::netns::is_inside(),
+        "linking to the test's own namespace outside a private one would touch the machine's network"
+    );
+    ip(&[
+        "link", "add", name, "type", "veth", "peer", "name", other_name, "netns", other.name,
+    ]);
+}
+
+/// Runs a shell script in this process's own private namespace.
+pub fn run_here(script: &str) {
+    assert!(crate::netns::is_inside(), "only inside a private namespace");
+    let output = Command::new("sh")
+        .args(["-ec", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh runs");
+    assert!(
+        output.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = Command::new("ip")

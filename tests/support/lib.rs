@@ -119,10 +119,10 @@ impl PeerchatServer {
 
     /// Starts a server inside `host` ([`hosts::Host`]), listening on every address there;
     /// clients reach it at `address`, one of the host's.
-    pub fn start_in(host: &hosts::Host, address: &str) -> Self {
+    pub fn start_in(host: &hosts::Host, address: &str, web_root: Option<&Path>) -> Self {
         let mut command = host.command(workspace_bin("peerchat-server"));
         command.args(["--mqtt-addr", "0.0.0.0:1883", "--http-addr", "0.0.0.0:8080"]);
-        let (process, _) = Self::launch(command, None);
+        let (process, _) = Self::launch(command, web_root);
         Self {
             broker: Broker {
                 tcp_url: format!("mqtt://{address}:1883"),
@@ -130,7 +130,7 @@ impl PeerchatServer {
             },
             http_url: format!("http://{address}:8080/"),
             process: Some(process),
-            web_root: None,
+            web_root: web_root.map(Path::to_path_buf),
             addrs: ("0.0.0.0:1883".into(), "0.0.0.0:8080".into()),
         }
     }

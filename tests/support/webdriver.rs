@@ -34,6 +34,11 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with default WebRTC settings (users
     /// pass no flags either), minus everything that would phone home.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra Chromium flags (for a test's own network, say).
+    pub fn start_with(flags: &[&str]) -> Self {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(binary).exists(),
@@ -76,6 +81,7 @@ impl Browser {
         .map(String::from)
         .into_iter()
         .chain([format!("--user-data-dir={}", profile.0.display())])
+        .chain(flags.iter().map(|flag| flag.to_string()))
         .collect::<Vec<_>>();
         let ms = PATIENCE.as_millis() as u64;
         let capabilities = json!({"capabilities": {"alwaysMatch": {
