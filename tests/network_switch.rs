@@ -13,7 +13,7 @@ use std::time::Instant;
 use peerchat_e2e::benchmark::{env_number, median_p99};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::hosts::{self, Host};
-use peerchat_e2e::{ChatClient, Cli, Network, PeerchatServer, namespaced_test};
+use peerchat_e2e::{ChatClient, Cli, Network, PeerchatServer, TempDir, namespaced_test};
 
 const ROUTER: &str = "sysctl -qw net.ipv4.ip_forward=1
 ip addr add 198.18.0.1/32 dev lo
@@ -141,6 +141,63 @@ fn a_chat_between_native_clients_follows_a_phone_between_wifi_and_mobile_data() 
         );
     }
     report("native ↔ native", &recovered_ms);
+}
+
+/// A file on its way when the phone switches keeps going: with a transfer under way the
+/// chat restarts ICE on the same connection (fresh sockets on the new network), so the
+/// data channel and what is in flight on it survive; nothing starts over.
+#[test]
+fn a_file_on_its_way_survives_a_switch_by_an_ice_restart() {
+    let net = Net::new();
+    let desk = Host::new("desk");
+    desk.link("lan", &net.router, "lan");
+    net.start();
+    desk.run(DESK);
+    let server = PeerchatServer::start_in(&net.router, "198.18.0.1", None);
+    let url = &server.broker.tcp_url;
+    let mut alice = Cli::join_on(Network::Host(desk.name), url, "alice");
+    let mut bob = Cli::join_on(Network::Host(net.phone.name), url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+
+    let dir = TempDir::new("switch-file");
+    let path = dir.0.join("video.bin");
+    let size = 64 * 1024 * 1024;
+    std::fs::write(
+        &path,
+        (0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+    )
+    .expect("the file is written");
+    bob.command(&format!("/sendfile alice {}", path.display()));
+    let sent = bob.expect("sent", |e| e["event"] == "sent" && e["peer"] == "alice");
+    assert_eq!(sent["ok"], true, "bob could not send the file: {sent}");
+    let id = sent["id"].as_u64().expect("an id");
+    // Part of it has arrived when the phone moves.
+    let progress = alice.expect("the file under way", |e| {
+        e["event"] == "transfer" && e["incoming"] == true && e["done"].as_u64() > Some(0)
+    });
+    net.phone.run(ON_CELL);
+    let switched = Instant::now();
+    let file = alice.expect("the whole file", |e| {
+        e["event"] == "file" && e["from"] == "bob"
+    });
+    assert_eq!(file["size"], size, "the file arrived whole");
+    bob.expect_delivered("alice", id);
+    let moved = switched.elapsed().as_secs_f64();
+    for cli in [&alice, &bob] {
+        let errors: Vec<_> = (cli.seen().iter())
+            .filter(|e| e["event"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", cli.user);
+    }
+    alice.send("bob", "got it");
+    bob.expect_message("alice", "got it");
+    println!(
+        "a {} MiB file, {} bytes in when the phone switched, arrived whole {moved:.1} s later",
+        size / (1024 * 1024),
+        progress["done"]
+    );
 }
 
 namespaced_test! {

@@ -25,6 +25,8 @@ pub(crate) enum PeerCommand {
     /// Apply a remote offer and produce an answer.
     Accept(String),
     Answer(String),
+    /// Restart ICE and produce an offer on the existing connection.
+    RestartIce,
     Candidate(IceCandidate),
     Send(String),
     SendData(Vec<u8>),
@@ -73,6 +75,7 @@ impl Backend {
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
             Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),
             Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),
+            Action::RestartIce { conn } => (conn, PeerCommand::RestartIce),
             Action::AddCandidate { conn, candidate } => (conn, PeerCommand::Candidate(candidate)),
             Action::SendText { conn, text } => (conn, PeerCommand::Send(text)),
             Action::SendData { conn, data } => (conn, PeerCommand::SendData(data)),

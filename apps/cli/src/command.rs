@@ -1,9 +1,18 @@
-//! The stdin command language: `/connect PEER`, `/send PEER TEXT...`, `/quit`.
+//! The stdin command language: `/connect PEER`, `/send PEER TEXT...`, `/sendfile PEER PATH`,
+//! `/quit`.
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Connect(String),
-    Send { peer: String, text: String },
+    Send {
+        peer: String,
+        text: String,
+    },
+    /// Sends the file at `path` (to peerchat peers).
+    SendFile {
+        peer: String,
+        path: String,
+    },
     Quit,
 }
 
@@ -28,9 +37,19 @@ impl Command {
                 })),
                 _ => Err("usage: /send PEER TEXT...".to_owned()),
             },
+            "/sendfile" => match rest.split_once(' ') {
+                Some((peer, path)) if !peer.is_empty() && !path.trim().is_empty() => {
+                    Ok(Some(Self::SendFile {
+                        peer: peer.to_owned(),
+                        path: path.trim().to_owned(),
+                    }))
+                }
+                _ => Err("usage: /sendfile PEER PATH".to_owned()),
+            },
             "/quit" => Ok(Some(Self::Quit)),
             _ => Err(format!(
-                "unknown command `{verb}`; use /connect PEER, /send PEER TEXT... or /quit"
+                "unknown command `{verb}`; use /connect PEER, /send PEER TEXT..., \
+                 /sendfile PEER PATH or /quit"
             )),
         }
     }
@@ -52,6 +71,18 @@ mod tests {
                 peer: "bob".into(),
                 text: "hello  there ".into()
             }))
+        );
+        assert_eq!(
+            Command::parse("/sendfile bob /tmp/a picture.png"),
+            Ok(Some(Command::SendFile {
+                peer: "bob".into(),
+                path: "/tmp/a picture.png".into()
+            }))
+        );
+        assert!(
+            Command::parse("/sendfile bob")
+                .unwrap_err()
+                .contains("usage")
         );
         assert_eq!(Command::parse("/quit"), Ok(Some(Command::Quit)));
         assert_eq!(Command::parse("   "), Ok(None));

@@ -115,6 +115,17 @@ async fn main() -> ExitCode {
                         let result = client.try_send_message(&peer, &text);
                         output.sent(&peer, &result);
                     }
+                    Ok(Some(Command::SendFile { peer, path })) => match std::fs::read(&path) {
+                        Ok(data) => {
+                            let name = std::path::Path::new(&path)
+                                .file_name()
+                                .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+                            let mime = "application/octet-stream";
+                            let result = client.send_file(&peer, &name, mime, &data);
+                            output.sent(&peer, &result);
+                        }
+                        Err(error) => output.error(&format!("cannot read {path}: {error}")),
+                    },
                     Err(message) => output.error(&message),
                 }
             }

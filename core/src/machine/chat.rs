@@ -208,6 +208,7 @@ impl ClientMachine {
     /// One text message on a peer's chat channel: plain text from an original client, or a
     /// frame from a peerchat peer.
     pub(super) fn on_chat(&mut self, peer: String, text: String, now: u64) {
+        self.heard_from(&peer);
         let session = self.peers.get_mut(&peer).expect("caller found it");
         let frame = if session.speaks(FEATURE_ACKS) || session.speaks(FEATURE_FILES) {
             ChatFrame::decode(&text)
@@ -324,6 +325,29 @@ impl ClientMachine {
         }
     }
 
+    /// Anything on the chat channel proves its path works: a chat being recovered on the
+    /// same connection is back.
+    fn heard_from(&mut self, peer: &str) {
+        let session = &self.peers[peer];
+        if session.recovery.is_some() && session.channel_open {
+            self.path_back(peer);
+        }
+    }
+
+    /// A frame that says nothing new (an acknowledgement of what is already acknowledged),
+    /// sent after an ICE restart so the peer learns when the path works again.
+    pub(super) fn send_sign_of_life(&mut self, peer: &str) {
+        let session = &self.peers[peer];
+        if !session.channel_open || !session.speaks(FEATURE_ACKS) {
+            return;
+        }
+        let id = session.last_received.unwrap_or(0);
+        self.actions.push_back(Action::SendText {
+            conn: session.conn,
+            text: ChatFrame::Ack { id }.encode(),
+        });
+    }
+
     /// Sends the acknowledgements no message of mine carried in time.
     pub(super) fn send_due_acks(&mut self, now: u64) {
         // A chat between connections keeps its ack for the next message or connection.
@@ -343,6 +367,7 @@ impl ClientMachine {
     /// One binary message: a chunk of a file the peer announced. From a peer without
     /// files (an original client), it is text in bytes, shown as text as it always was.
     pub(super) fn on_chat_data(&mut self, peer: String, chunk: &[u8]) {
+        self.heard_from(&peer);
         let session = self.peers.get_mut(&peer).expect("caller found it");
         if !session.speaks(FEATURE_FILES) {
             let text = String::from_utf8_lossy(chunk).into_owned();

@@ -3,8 +3,8 @@
 
 use tracing::{debug, warn};
 
-use super::peer::{ice_ufrag, push_bounded};
-use super::recovery::{ATTEMPT_TIMEOUT_MS, Trigger};
+use super::peer::{dtls_fingerprint, ice_ufrag, push_bounded};
+use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Trigger};
 use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{
@@ -118,12 +118,22 @@ impl ClientMachine {
                 debug!(peer = %from, "duplicate offer ignored");
                 return;
             }
-            let glare = existing.role == Role::Offerer && !existing.remote_applied;
+            // An open chat that is not being recovered has no offer of ours in the way.
+            let glare = existing.role == Role::Offerer
+                && !existing.remote_applied
+                && (!existing.channel_open || existing.recovery.is_some());
             if glare && self.me < from {
                 // Both offered at once. The offer of the name that sorts first wins, so both
                 // ends pick the same one and exactly one connection results.
                 debug!(peer = %from, "glare: keeping our offer");
                 return;
+            }
+            // The peer restarts ICE on the connection we share: answer on it.
+            let same_connection = existing.channel_open
+                && existing.remote_fingerprint.is_some()
+                && existing.remote_fingerprint == dtls_fingerprint(&sdp);
+            if same_connection && self.recoverable(&from) {
+                return self.accept_restart_in_place(from, sdp, now);
             }
             // A chat with a peerchat peer moves to the new connection and keeps its
             // conversation: the peer recovers a lost connection, or it restarted.
@@ -147,12 +157,36 @@ impl ClientMachine {
         session.setup_deadline = None;
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.remote_caps = caps;
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
             sdp,
         });
+        let early = self.early_candidates.remove(&from).unwrap_or_default();
+        self.apply_remote_candidates(&from, early);
+    }
+
+    /// Answers an ICE restart of the connection we share. The chat channel stays; a frame
+    /// on it tells the peer when a path works again (see `recovery::path_back`).
+    fn accept_restart_in_place(&mut self, from: String, sdp: String, now: u64) {
+        let session = self.peers.get_mut(&from).expect("caller found it");
+        let deadline = session.recovery.as_mut().map(|recovery| {
+            recovery.next_offer_at = None;
+            recovery.in_place = true;
+            now + IN_PLACE_TIMEOUT_MS
+        });
+        session.restart_in_place(Role::Answerer, deadline);
+        session.remote_applied = true;
+        session.remote_ufrag = ice_ufrag(&sdp);
+        let conn = session.conn;
+        self.actions.push_back(Action::AcceptOffer {
+            peer: from.clone(),
+            conn,
+            sdp,
+        });
+        self.send_sign_of_life(&from);
         let early = self.early_candidates.remove(&from).unwrap_or_default();
         self.apply_remote_candidates(&from, early);
     }
@@ -177,6 +211,7 @@ impl ClientMachine {
         session.renew(conn, Role::Answerer, Some(now + ATTEMPT_TIMEOUT_MS));
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.adopt_caps(caps);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
@@ -199,11 +234,16 @@ impl ClientMachine {
         }
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
+        session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.adopt_caps(caps);
         let conn = session.conn;
+        let in_place = session.channel_open;
         let early = std::mem::take(&mut session.early_remote);
         self.actions.push_back(Action::ApplyAnswer { conn, sdp });
         self.apply_remote_candidates(&from, early);
+        if in_place {
+            self.send_sign_of_life(&from);
+        }
     }
 
     fn on_remote_candidate(&mut self, from: String, candidate: IceCandidate) {

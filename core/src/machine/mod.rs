@@ -86,6 +86,11 @@ pub enum Action {
         conn: ConnId,
         sdp: String,
     },
+    /// Restart ICE on an existing connection and produce the offer that asks the peer to
+    /// (fresh candidates, and on native fresh sockets, for a network that changed).
+    RestartIce {
+        conn: ConnId,
+    },
     /// Apply a remote candidate; only ever issued after the remote description.
     AddCandidate {
         conn: ConnId,
@@ -337,6 +342,14 @@ impl ClientMachine {
                     self.events.push_back(ClientEvent::Path { peer, path });
                 }
             }
+            TransportEvent::ChannelClosed if self.recovering(&peer) => {
+                // The association gave up while ICE restarted: a new connection follows.
+                self.peers
+                    .get_mut(&peer)
+                    .expect("peer_of found it")
+                    .channel_open = false;
+                self.begin_recovery(&peer, now, Trigger::AttemptFailed);
+            }
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status, now),
             TransportEvent::Failed(reason) => {
@@ -346,7 +359,17 @@ impl ClientMachine {
                         reason,
                     }));
                 if self.recoverable(&peer) {
-                    self.begin_recovery(&peer, now, Trigger::PathLost);
+                    let trigger = if self.recovering(&peer) {
+                        Trigger::AttemptFailed
+                    } else {
+                        Trigger::PathLost
+                    };
+                    // An unusable connection cannot be restarted in place.
+                    self.peers
+                        .get_mut(&peer)
+                        .expect("peer_of found it")
+                        .channel_open = false;
+                    self.begin_recovery(&peer, now, trigger);
                 } else {
                     self.end_session(&peer, PeerStatus::Failed);
                 }
@@ -443,6 +466,10 @@ impl ClientMachine {
                     .expect("caller found it")
                     .lost_since = Some(now);
                 self.set_status(peer, PeerStatus::Disconnected)
+            }
+            // ICE restarted in place and found a path again.
+            PeerStatus::Connected if self.recovering(peer) && self.peers[peer].channel_open => {
+                self.path_back(peer)
             }
             PeerStatus::Connected if current == PeerStatus::Disconnected => {
                 self.peers

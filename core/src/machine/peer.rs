@@ -31,6 +31,9 @@ pub(super) struct PeerSession {
     pub remote_applied: bool,
     /// The remote ICE ufrag, to drop candidates meant for an older connection.
     pub remote_ufrag: Option<String>,
+    /// The remote DTLS fingerprint: an offer with the same one comes from the same remote
+    /// connection (an ICE restart), another from a new connection.
+    pub remote_fingerprint: Option<String>,
     /// Remote candidates that arrived before the remote description.
     pub early_remote: Vec<IceCandidate>,
     /// Our own description has been published; candidates may follow it.
@@ -85,6 +88,7 @@ impl PeerSession {
             status: PeerStatus::New,
             remote_applied: false,
             remote_ufrag: None,
+            remote_fingerprint: None,
             early_remote: Vec::new(),
             local_sent: false,
             early_local: Vec::new(),
@@ -114,6 +118,7 @@ impl PeerSession {
         self.role = role;
         self.remote_applied = false;
         self.remote_ufrag = None;
+        self.remote_fingerprint = None;
         self.early_remote.clear();
         self.local_sent = false;
         self.early_local.clear();
@@ -125,6 +130,18 @@ impl PeerSession {
         self.sending.clear();
         self.chunk_bytes_handed = 0;
         self.send_buffered = 0;
+    }
+
+    /// Renegotiates the same connection (an ICE restart): a new exchange of descriptions
+    /// and candidates, while the channel and everything in flight on it stay.
+    pub fn restart_in_place(&mut self, role: Role, setup_deadline: Option<u64>) {
+        self.role = role;
+        self.remote_applied = false;
+        self.early_remote.clear();
+        self.local_sent = false;
+        self.early_local.clear();
+        self.setup_deadline = setup_deadline;
+        self.lost_since = None;
     }
 
     /// Takes what the peer announced in its offer or answer. A different run (the peer's app
@@ -174,6 +191,13 @@ pub(super) fn push_bounded(queue: &mut Vec<IceCandidate>, candidate: IceCandidat
         queue.remove(0);
     }
     queue.push(candidate);
+}
+
+/// Reads the first `a=fingerprint:` of an SDP (the certificate of the DTLS session).
+pub(super) fn dtls_fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
+        .map(str::to_owned)
 }
 
 /// Reads the session-level `a=ice-ufrag:` of an SDP.

@@ -28,6 +28,10 @@ pub(super) const RECOVERY_WINDOW_MS: u64 = 60_000;
 /// milliseconds when the peer is reachable.
 pub(super) const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
 
+/// How long an ICE restart on the existing connection may take before a new connection is
+/// negotiated instead: a reachable peer answers and checks a new path in milliseconds.
+pub(super) const IN_PLACE_TIMEOUT_MS: u64 = 3_000;
+
 /// How much later than the name that sorts first the other side offers: enough for the
 /// first side's offer to arrive, so the two rarely cross.
 pub(super) const SECOND_OFFER_DELAY_MS: u64 = 3_000;
@@ -59,6 +63,9 @@ pub(super) struct Recovery {
     pub next_offer_at: Option<u64>,
     /// When the chat is given up.
     pub give_up_at: u64,
+    /// The current attempt restarts ICE on the existing connection; the next one, if
+    /// needed, negotiates a new connection.
+    pub in_place: bool,
 }
 
 impl ClientMachine {
@@ -79,26 +86,49 @@ impl ClientMachine {
         self.peers.get(peer).is_some_and(|s| s.recovery.is_some())
     }
 
-    /// Drops the current connection and schedules the next offer (see the module doc).
+    /// Schedules the next offer (see the module doc). The first tries to keep the
+    /// connection, restarting its ICE; after that, or if the connection is unusable, the
+    /// connection is dropped and the next offer negotiates a new one.
     pub(super) fn begin_recovery(&mut self, peer: &str, now: u64, trigger: Trigger) {
-        let conn = self.next_conn;
-        self.next_conn += 1;
         let first = self.me.as_str() < peer;
         let session = self.peers.get_mut(peer).expect("caller checked");
-        self.actions
-            .push_back(Action::ClosePeer { conn: session.conn });
         let recovery = session.recovery.get_or_insert(Recovery {
             attempts: 0,
             next_offer_at: None,
             give_up_at: now + RECOVERY_WINDOW_MS,
+            in_place: false,
         });
         let second = if first { 0 } else { SECOND_OFFER_DELAY_MS };
         let delay = match trigger {
             Trigger::NetworkChanged => 0,
             Trigger::PathLost | Trigger::Reachable => second,
+            // A restart in place that did not work is followed by a new connection at once.
+            Trigger::AttemptFailed if recovery.in_place => 0,
             Trigger::AttemptFailed => retry_delay(recovery.attempts.saturating_sub(1)),
         };
         recovery.next_offer_at = Some(now + delay);
+        // Restarting ICE keeps the association, so files in flight go on; but data it lost
+        // with the path waits for SCTP's retransmission timer (at least 1 s in webrtc-rs),
+        // while a new connection re-sends unacknowledged messages at once. So: in place
+        // when a file is under way or nothing is unacknowledged, a new connection otherwise.
+        let transferring = !session.incoming_files.is_empty() || !session.outgoing_files.is_empty();
+        let keep = session.channel_open
+            && trigger != Trigger::AttemptFailed
+            && (transferring || session.unacked.is_empty());
+        recovery.in_place = false;
+        if keep {
+            session.setup_deadline = None;
+            self.set_status(peer, PeerStatus::Disconnected);
+            if delay == 0 && self.registration.is_ready() {
+                self.offer_again(peer, now);
+            }
+            return;
+        }
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let session = self.peers.get_mut(peer).expect("caller checked");
+        self.actions
+            .push_back(Action::ClosePeer { conn: session.conn });
         // Files in flight go with the old channel; the app hears which.
         let interrupted: Vec<_> = (session.incoming_files.keys())
             .chain(session.outgoing_files.keys())
@@ -197,12 +227,23 @@ impl ClientMachine {
     }
 
     fn offer_again(&mut self, peer: &str, now: u64) {
-        let conn = self.next_conn;
-        self.next_conn += 1;
         let session = self.peers.get_mut(peer).expect("caller found it");
         let recovery = session.recovery.as_mut().expect("caller found it");
         recovery.attempts += 1;
         recovery.next_offer_at = None;
+        if session.channel_open {
+            // The connection is still there: restart its ICE, keeping the channel and
+            // what is in flight on it.
+            recovery.in_place = true;
+            let deadline = (now + IN_PLACE_TIMEOUT_MS).min(recovery.give_up_at);
+            session.restart_in_place(Role::Offerer, Some(deadline));
+            let conn = session.conn;
+            self.actions.push_back(Action::RestartIce { conn });
+            self.set_status(peer, PeerStatus::Connecting);
+            return;
+        }
+        let conn = self.next_conn;
+        self.next_conn += 1;
         let deadline = (now + ATTEMPT_TIMEOUT_MS).min(recovery.give_up_at);
         session.renew(conn, Role::Offerer, Some(deadline));
         self.actions.push_back(Action::StartOffer {
@@ -210,6 +251,18 @@ impl ClientMachine {
             conn,
         });
         self.set_status(peer, PeerStatus::Connecting);
+    }
+
+    /// The chat's path works again without a new channel (ICE restarted in place, or the
+    /// peer's frames arrive): the recovery is over.
+    pub(super) fn path_back(&mut self, peer: &str) {
+        let session = self.peers.get_mut(peer).expect("caller found it");
+        session.setup_deadline = None;
+        session.lost_since = None;
+        self.set_status(peer, PeerStatus::Connected);
+        self.events
+            .push_back(ClientEvent::PeerConnected(peer.to_owned()));
+        self.finish_recovery(peer);
     }
 
     /// A chat's channel is open: what the peer has not acknowledged (kept from a lost

@@ -909,8 +909,8 @@ fn transient_disconnect_keeps_the_chat() {
         !events.contains(&ClientEvent::PeerDisconnected("bob".into())),
         "a failed connection to a peerchat peer is recovered, not ended"
     );
-    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
-    assert!(matches!(&actions[1..], [Action::StartOffer { peer, .. }] if peer == "bob"));
+    // Nothing in flight: ICE restarts on the same connection.
+    assert_eq!(actions, [Action::RestartIce { conn: a_conn }]);
 }
 
 // ---- Recovery ----------------------------------------------------------------------------
@@ -968,7 +968,12 @@ fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_tw
         "Bob's ack goes, into a connection about to die"
     );
 
-    // The path is lost on both sides and stays lost: the old connections go, and Alice,
+    // Bob wrote too; that message is lost with the connection.
+    bob.send_message("alice", "from bob, before").unwrap();
+    drain(&mut bob);
+
+    // The path is lost on both sides and stays lost. Both have messages in flight, which a
+    // new connection sends again at once: the old connections go, and Alice,
     // whose name sorts first, offers a new one at once; Bob waits for it.
     let lost_for_good = |m: &mut ClientMachine, conn| {
         m.handle_transport(
@@ -1012,7 +1017,10 @@ fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_tw
     let (bob_acks, bob_events) = drain(&mut bob);
     let (alice_acks, alice_events) = drain(&mut alice);
     assert_eq!(shown(&bob_events, "alice"), ["during"]);
-    assert_eq!(shown(&alice_events, "bob"), ["from bob, during"]);
+    assert_eq!(
+        shown(&alice_events, "bob"),
+        ["from bob, before", "from bob, during"]
+    );
     // And the acknowledgements that follow confirm them.
     bob.handle_timeout(later + chat::ACK_DELAY_MS);
     alice.handle_timeout(later + chat::ACK_DELAY_MS);
@@ -1062,23 +1070,21 @@ fn a_peer_that_left_the_broker_mid_recovery_is_offered_again_when_it_is_back() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
-    let first = conn_of(&drain(&mut alice).0);
+    let restart = [Action::RestartIce { conn: a_conn }];
+    assert_eq!(drain(&mut alice).0, restart);
     // Bob's broker connection died with his network (his last will): still recovering.
     presence(&mut alice, "bob", false);
     let (_, events) = drain(&mut alice);
     assert!(!events.contains(&ClientEvent::PeerDisconnected("bob".into())));
     assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connecting));
-    // Back online: the offer made while he was away is replaced by a new one at once.
+    // Back online: the offer made while he was away never reached him; it goes again.
     presence(&mut alice, "bob", true);
-    let (actions, _) = drain(&mut alice);
-    assert_eq!(actions[0], Action::ClosePeer { conn: first });
-    let second = conn_of(&actions);
-    assert!(second > first);
+    assert_eq!(drain(&mut alice).0, restart);
 }
 
-/// A recovery that `peer` leads or waits for: both paths lost for good.
+/// The connection broke beyond restarting: the chat needs a new one.
 fn lose_path(m: &mut ClientMachine, conn: ConnId, now: u64) -> Vec<Action> {
-    m.handle_transport(conn, TransportEvent::StateChanged(PeerStatus::Failed), now);
+    m.handle_transport(conn, TransportEvent::Failed("broken".into()), now);
     drain(m).0
 }
 
@@ -1129,48 +1135,107 @@ fn crossing_recovery_offers_settle_on_one_connection() {
     );
 }
 
+/// A description of a connection whose DTLS certificate is `cert`.
+fn sdp_of(ufrag: &str, cert: &str) -> String {
+    format!("{}a=fingerprint:sha-256 {cert}\r\n", sdp(ufrag))
+}
+
 #[test]
-fn a_network_change_moves_chats_once_the_broker_connection_is_renewed() {
+fn a_network_change_restarts_ice_once_the_broker_connection_is_renewed() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
-    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    alice.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::LocalDescription(sdp_of("aaaa", "A")),
+        T0,
+    );
+    relay(drain(&mut alice).0, &mut bob);
+    let b_conn = conn_of(&drain(&mut bob).0);
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalDescription(sdp_of("bbbb", "B")),
+        T0,
+    );
+    relay(drain(&mut bob).0, &mut alice);
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
+    drain(&mut alice);
+    drain(&mut bob);
+
     // Bob's phone moves to mobile data; his name sorts second, yet he offers: he knows.
     bob.network_changed(T0);
     let (actions, events) = drain(&mut bob);
     assert_eq!(
         actions,
-        [Action::RestartSignaling, Action::ClosePeer { conn: b_conn }]
+        [Action::RestartSignaling],
+        "the connection is kept"
     );
     assert!(events.contains(&ClientEvent::Signaling(SignalingState::Reconnecting)));
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Disconnected));
-    // Written meanwhile: kept for the new connection.
+    // Written meanwhile: onto the kept channel, and kept until acknowledged.
     bob.send_message("alice", "on the move").unwrap();
+    let first_copy = drain(&mut bob).0;
     // No offer until the broker connection is back with its subscriptions, or the answer
     // would have nowhere to go.
     bob.handle_timeout(T0 + 1);
     bob.handle_signaling(SignalingInput::Lost, T0 + 1);
     bob.handle_signaling(SignalingInput::Connected, T0 + 5);
-    assert_eq!(offers(&drain(&mut bob).0), 0);
+    assert!(
+        drain(&mut bob)
+            .0
+            .iter()
+            .all(|a| !matches!(a, Action::RestartIce { .. }))
+    );
     bob.handle_signaling(SignalingInput::Subscribed, T0 + 6);
     let (actions, _) = drain(&mut bob);
-    assert_eq!(offers(&actions), 1);
-    let b_new = conn_of(&actions);
+    assert_eq!(actions, [Action::RestartIce { conn: b_conn }]);
 
-    // Alice still thinks her connection works; the offer moves the chat in place.
-    bob.handle_transport(b_new, TransportEvent::LocalDescription(sdp("b3b3")), T0 + 7);
+    // Same certificate: Alice answers on the connection they share, and says so on it.
+    let restart = sdp_of("b2b2", "B");
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalDescription(restart.clone()),
+        T0 + 7,
+    );
     relay(drain(&mut bob).0, &mut alice);
     let (actions, _) = drain(&mut alice);
-    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
-    let a_new = conn_of(&actions);
-    alice.handle_transport(a_new, TransportEvent::LocalDescription(sdp("a3a3")), T0 + 8);
+    assert!(matches!(
+        &actions[..],
+        [Action::AcceptOffer { conn, sdp, .. }, Action::SendText { conn: c2, .. }]
+            if *conn == a_conn && *sdp == restart && *c2 == a_conn
+    ));
+    let alice_sign = actions[1..].to_vec();
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::LocalDescription(sdp_of("a2a2", "A")),
+        T0 + 8,
+    );
     relay(drain(&mut alice).0, &mut bob);
-    drain(&mut bob);
-    alice.handle_transport(a_new, TransportEvent::ChannelOpen, T0 + 9);
-    bob.handle_transport(b_new, TransportEvent::ChannelOpen, T0 + 9);
-    drain(&mut alice);
-    carry(drain(&mut bob).0, &mut alice, a_new);
-    assert_eq!(shown(&drain(&mut alice).1, "bob"), ["on the move"]);
-    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
+    let (actions, _) = drain(&mut bob);
+    assert!(matches!(actions[0], Action::ApplyAnswer { conn, .. } if conn == b_conn));
+    // The path works when the peer's frame gets through: the chat is back, and what is
+    // unacknowledged goes again (the peer shows it once).
+    carry(alice_sign, &mut bob, b_conn);
+    let (resent, events) = drain(&mut bob);
+    assert!(events.contains(&ClientEvent::PeerConnected("alice".into())));
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
+    carry([first_copy, resent].concat(), &mut alice, a_conn);
+    assert_eq!(shown(&drain(&mut alice).1, "bob"), ["on the move"]);
+}
+
+#[test]
+fn a_restart_in_place_that_does_not_work_gives_way_to_a_new_connection() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    assert_eq!(drain(&mut alice).0, [Action::RestartIce { conn: a_conn }]);
+    let at = alice.poll_timeout().expect("the restart has a deadline");
+    assert_eq!(at, T0 + recovery::IN_PLACE_TIMEOUT_MS);
+    alice.handle_timeout(at);
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    assert_eq!(offers(&actions), 1, "a new connection at once");
 }
 
 #[test]

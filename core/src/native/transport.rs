@@ -216,6 +216,9 @@ async fn build(
         // The answerer waits for the offerer's ClientHello rather than starting a second
         // handshake race.
         .with_answering_dtls_role(RTCDtlsRole::Server)
+        // An ICE restart follows a network change: gather from fresh sockets on the
+        // interfaces there are now, not from the ones bound to an address that is gone.
+        .with_discard_local_candidates_during_ice_restart(true)
         .with_multicast_dns_mode(mdns)
         .build();
     let policy = if settings.relay_only {
@@ -406,6 +409,19 @@ async fn execute(
             pc.set_local_description(offer.clone())
                 .await
                 .map_err(|e| format!("could not apply our offer: {e}"))?;
+            report(TransportEvent::LocalDescription(offer.sdp));
+        }
+        PeerCommand::RestartIce => {
+            pc.restart_ice()
+                .await
+                .map_err(|e| format!("could not restart ICE: {e}"))?;
+            let offer = pc
+                .create_offer(None)
+                .await
+                .map_err(|e| format!("could not create an ICE restart offer: {e}"))?;
+            pc.set_local_description(offer.clone())
+                .await
+                .map_err(|e| format!("could not apply our ICE restart offer: {e}"))?;
             report(TransportEvent::LocalDescription(offer.sdp));
         }
         PeerCommand::Accept(sdp) => {

@@ -18,8 +18,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
     RtcDataChannelState, RtcDataChannelType, RtcIceCandidate, RtcIceCandidateInit, RtcIceServer,
-    RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit,
+    RtcIceTransportPolicy, RtcOfferOptions, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 use super::{describe_js_error, rt, stats};
@@ -177,6 +177,17 @@ async fn execute(
             let channel = pc.create_data_channel_with_data_channel_dict(CHAT_LABEL, &init);
             chat.replace(Some(ChatChannel::attach(channel, reporter.clone())));
             let offer = call(pc.create_offer(), "could not create an offer").await?;
+            let sdp = apply_local(pc, offer, "offer").await?;
+            reporter.report(TransportEvent::LocalDescription(sdp));
+        }
+        PeerCommand::RestartIce => {
+            let options = RtcOfferOptions::new();
+            options.set_ice_restart(true);
+            let offer = call(
+                pc.create_offer_with_rtc_offer_options(&options),
+                "could not create an ICE restart offer",
+            )
+            .await?;
             let sdp = apply_local(pc, offer, "offer").await?;
             reporter.report(TransportEvent::LocalDescription(sdp));
         }
