@@ -235,6 +235,7 @@ impl ClientMachine {
                 }
             }
             Some(ChatFrame::Ack { id }) => self.acknowledged(&peer, id),
+            Some(ChatFrame::Bye) => self.end_session(&peer, crate::event::PeerStatus::Closed),
             Some(ChatFrame::Progress { id, received }) => {
                 if let Some(&total) = session.outgoing_files.get(&id) {
                     self.events.push_back(ClientEvent::Transfer {

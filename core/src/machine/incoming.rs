@@ -159,6 +159,7 @@ impl ClientMachine {
         session.remote_ufrag = ice_ufrag(&sdp);
         session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.remote_caps = caps;
+        self.recall_run(&from);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
@@ -239,6 +240,7 @@ impl ClientMachine {
         let conn = session.conn;
         let in_place = session.channel_open;
         let early = std::mem::take(&mut session.early_remote);
+        self.recall_run(&from);
         self.actions.push_back(Action::ApplyAnswer { conn, sdp });
         self.apply_remote_candidates(&from, early);
         if in_place {

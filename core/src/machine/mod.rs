@@ -162,6 +162,9 @@ pub struct ClientMachine {
     early_candidates: BTreeMap<String, Vec<IceCandidate>>,
     /// Last known presence of other peerchat users.
     presence: BTreeMap<String, bool>,
+    /// For peers whose chat ended: their run and the last message shown from it, so a new
+    /// chat with the same run (a peer that reconnects) shows nothing twice.
+    past_runs: BTreeMap<String, (String, MessageId)>,
     next_conn: ConnId,
     /// The id of my next chat message (see [`protocol::ChatFrame`]).
     next_message: MessageId,
@@ -179,6 +182,7 @@ impl ClientMachine {
             peers: BTreeMap::new(),
             early_candidates: BTreeMap::new(),
             presence: BTreeMap::new(),
+            past_runs: BTreeMap::new(),
             next_conn: 1,
             next_message: 1,
             actions: VecDeque::new(),
@@ -271,7 +275,7 @@ impl ClientMachine {
         if !self.peers.contains_key(peer) {
             return Err(ClientError::PeerNotConnected(peer.to_owned()));
         }
-        self.end_session(peer, PeerStatus::Closed);
+        self.leave_chat(peer);
         Ok(())
     }
 
@@ -279,7 +283,7 @@ impl ClientMachine {
     pub fn disconnect(&mut self) {
         let names: Vec<String> = self.peers.keys().cloned().collect();
         for name in names {
-            self.end_session(&name, PeerStatus::Closed);
+            self.leave_chat(&name);
         }
         self.registration.leave();
         self.drain_registration();
@@ -342,13 +346,17 @@ impl ClientMachine {
                     self.events.push_back(ClientEvent::Path { peer, path });
                 }
             }
-            TransportEvent::ChannelClosed if self.recovering(&peer) => {
-                // The association gave up while ICE restarted: a new connection follows.
-                self.peers
-                    .get_mut(&peer)
-                    .expect("peer_of found it")
-                    .channel_open = false;
-                self.begin_recovery(&peer, now, Trigger::AttemptFailed);
+            // Without a `bye` first, a closing channel is the peer moving the chat to a new
+            // connection (or an association that gave up): the chat follows.
+            TransportEvent::ChannelClosed if self.recoverable(&peer) => {
+                let trigger = if self.recovering(&peer) {
+                    Trigger::AttemptFailed
+                } else {
+                    Trigger::PathLost
+                };
+                let session = self.peers.get_mut(&peer).expect("peer_of found it");
+                session.channel_open = false;
+                self.begin_recovery(&peer, now, trigger);
             }
             TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status, now),
@@ -511,10 +519,26 @@ impl ClientMachine {
         }
     }
 
+    /// Ends the chat on purpose: a peerchat peer is told first (`bye`), so it does not
+    /// take the closing channel for a connection being replaced.
+    fn leave_chat(&mut self, peer: &str) {
+        if let Some(session) = self.peers.get(peer)
+            && session.channel_open
+            && session.speaks(protocol::FEATURE_RECOVERY)
+        {
+            self.actions.push_back(Action::SendText {
+                conn: session.conn,
+                text: protocol::ChatFrame::Bye.encode(),
+            });
+        }
+        self.end_session(peer, PeerStatus::Closed);
+    }
+
     fn end_session(&mut self, peer: &str, status: PeerStatus) {
         let Some(session) = self.peers.remove(peer) else {
             return;
         };
+        self.remember_run(peer, &session);
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
         self.events.push_back(ClientEvent::Status {
@@ -524,6 +548,31 @@ impl ClientMachine {
         if session.channel_open || session.recovery.is_some() {
             self.events
                 .push_back(ClientEvent::PeerDisconnected(peer.to_owned()));
+        }
+    }
+
+    /// Keeps what an ended chat had shown of the peer's run (at most [`MAX_PEERS`] peers).
+    fn remember_run(&mut self, peer: &str, session: &PeerSession) {
+        let run = session.remote_caps.as_ref().and_then(|c| c.run.clone());
+        let (Some(run), Some(last)) = (run, session.last_received) else {
+            return;
+        };
+        if self.past_runs.len() >= MAX_PEERS && !self.past_runs.contains_key(peer) {
+            self.past_runs.pop_first();
+        }
+        self.past_runs.insert(peer.to_owned(), (run, last));
+    }
+
+    /// A new chat with `peer` continues where an ended one with the same run left off.
+    pub(super) fn recall_run(&mut self, peer: &str) {
+        let Some(session) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let run = session.remote_caps.as_ref().and_then(|c| c.run.as_deref());
+        if let Some((past, last)) = self.past_runs.get(peer)
+            && run == Some(past.as_str())
+        {
+            session.last_received = session.last_received.max(Some(*last));
         }
     }
 

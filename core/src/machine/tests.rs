@@ -845,10 +845,24 @@ fn sending_needs_an_open_channel_and_a_bounded_message() {
 }
 
 #[test]
-fn closed_channel_reports_peer_disconnected() {
+fn a_bye_then_a_closed_channel_reports_peer_disconnected() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
-    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
-    alice.handle_transport(a_conn, TransportEvent::ChannelClosed, T0);
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    // Bob closes the chat: he says so before his channel goes.
+    bob.close_peer("alice").unwrap();
+    let (actions, _) = drain(&mut bob);
+    let bye = ChatFrame::Bye.encode();
+    assert_eq!(
+        actions,
+        [
+            Action::SendText {
+                conn: b_conn,
+                text: bye.clone()
+            },
+            Action::ClosePeer { conn: b_conn }
+        ]
+    );
+    alice.handle_transport(a_conn, TransportEvent::ChannelMessage(bye), T0);
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
     assert_eq!(
@@ -864,6 +878,44 @@ fn closed_channel_reports_peer_disconnected() {
 }
 
 #[test]
+fn a_channel_closing_without_a_bye_is_a_chat_moving_to_a_new_connection() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    bob.handle_transport(b_conn, TransportEvent::ChannelClosed, T0);
+    let (actions, events) = drain(&mut bob);
+    assert_eq!(actions, [Action::ClosePeer { conn: b_conn }]);
+    assert!(!events.contains(&ClientEvent::PeerDisconnected("alice".into())));
+    assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Disconnected));
+}
+
+#[test]
+fn a_new_chat_with_the_same_run_shows_nothing_twice() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (_, b_conn) = connected_pair(&mut alice, &mut bob);
+    alice.send_message("bob", "once").unwrap();
+    let first = drain(&mut alice).0;
+    carry(first.clone(), &mut bob, b_conn);
+    assert_eq!(shown(&drain(&mut bob).1, "alice"), ["once"]);
+    // Bob's side of the chat ends (a timeout, say) before his ack went; Alice's app, the
+    // same run, opens a new chat and sends what is unacknowledged again.
+    bob.close_peer("alice").unwrap();
+    drain(&mut bob);
+    bob.connect_to_peer("alice", T0).unwrap();
+    let b_new = conn_of(&drain(&mut bob).0);
+    bob.handle_transport(b_new, TransportEvent::LocalDescription(sdp("b9b9")), T0);
+    relay(drain(&mut bob).0, &mut alice);
+    let a_new = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(a_new, TransportEvent::LocalDescription(sdp("a9a9")), T0);
+    relay(drain(&mut alice).0, &mut bob);
+    drain(&mut bob);
+    carry(first, &mut bob, b_new);
+    assert!(
+        shown(&drain(&mut bob).1, "alice").is_empty(),
+        "shown once only"
+    );
+}
+
+#[test]
 fn closing_one_chat_leaves_the_others() {
     let (mut alice, mut bob, mut carol) = (online("alice"), online("bob"), online("carol"));
     let (to_bob, _) = connected_pair(&mut alice, &mut bob);
@@ -874,7 +926,7 @@ fn closing_one_chat_leaves_the_others() {
     );
     alice.close_peer("bob").unwrap();
     let (actions, events) = drain(&mut alice);
-    assert_eq!(actions, [Action::ClosePeer { conn: to_bob }]);
+    assert_eq!(actions.last(), Some(&Action::ClosePeer { conn: to_bob }));
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
     assert_eq!(alice.peer_status("carol"), Some(PeerStatus::Connected));
     assert!(
@@ -1368,6 +1420,11 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
     alice.disconnect();
     let (actions, events) = drain(&mut alice);
+    assert!(
+        matches!(&actions[0], Action::SendText { conn, .. } if *conn == a_conn),
+        "bye"
+    );
+    let actions = &actions[1..];
     assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
     assert!(
         matches!(&actions[1], Action::Publish { topic, payload, retain: true, .. }

@@ -70,6 +70,9 @@ const SETUP_NUDGE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// How long after the answer the offerer keeps poking: the whole ICE/DTLS/SCTP/DCEP setup on
 /// a slow path. Past it, setup still completes, on the library's own timers.
+/// How long a closing connection waits for what it sent last to be delivered.
+const CLOSE_FLUSH: Duration = Duration::from_millis(300);
+
 const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
 
 pub(crate) struct Transport {
@@ -345,8 +348,24 @@ async fn run_connection(
             }
         }
     }
+    // What was sent last (a `bye`) reaches the peer before the connection goes, if the
+    // path allows.
+    if let Some(channel) = &session.chat {
+        flush(channel.as_ref()).await;
+    }
     if let Err(error) = pc.close().await {
         debug!(conn, %error, "closing the peer connection");
+    }
+}
+
+/// Waits, at most [`CLOSE_FLUSH`], until the peer has everything sent on `channel`.
+async fn flush(channel: &dyn DataChannel) {
+    let give_up = tokio::time::Instant::now() + CLOSE_FLUSH;
+    while tokio::time::Instant::now() < give_up {
+        match channel.outstanding_bytes().await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
     }
 }
 

@@ -86,6 +86,9 @@ pub enum ChatFrame {
     },
     /// The receiver has `received` bytes of file `id` so far: the sender's progress bar.
     Progress { id: MessageId, received: u64 },
+    /// The sender ends the chat on purpose (it closes it, or leaves); without this frame a
+    /// closing channel may be a peer moving the chat to a new connection (`recovery`).
+    Bye,
 }
 
 impl ChatFrame {
@@ -100,7 +103,10 @@ impl ChatFrame {
             return None;
         }
         let wire: WireFrame = serde_json::from_str(text).ok()?;
-        let id = wire.id;
+        if wire.kind == "bye" {
+            return Some(Self::Bye);
+        }
+        let id = wire.id?;
         Some(match &*wire.kind {
             "message" => Self::Message {
                 id,
@@ -130,7 +136,7 @@ impl ChatFrame {
 struct WireFrame<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    id: MessageId,
+    id: Option<MessageId>,
     text: Option<String>,
     ack: Option<MessageId>,
     name: Option<String>,
@@ -159,6 +165,8 @@ mod tests {
             ChatFrame::Ack { id: 7 }.encode(),
             r#"{"type":"ack","id":7}"#
         );
+        assert_eq!(ChatFrame::Bye.encode(), r#"{"type":"bye"}"#);
+        assert_eq!(ChatFrame::decode(r#"{"type":"bye"}"#), Some(ChatFrame::Bye));
         let answer = ChatFrame::Message {
             id: 3,
             text: "yes".into(),

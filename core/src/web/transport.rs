@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt, select_biased};
@@ -158,9 +159,30 @@ async fn run_connection(
             }
         }
     }
+    // What was sent last (a `bye`) leaves before the connection goes, if the path allows.
+    let channel = chat.borrow().as_ref().map(|c| c.channel.clone());
+    if let Some(channel) = channel {
+        flush(&channel).await;
+    }
     // The channel detaches its callbacks before the connection closes under it.
     drop(chat.take());
     drop(peer);
+}
+
+/// How long a closing connection waits for what it sent last to leave.
+const CLOSE_FLUSH: Duration = Duration::from_millis(300);
+
+/// Waits, at most [`CLOSE_FLUSH`], until the browser has handed everything sent on `channel`
+/// to the network, and a moment more for it to arrive.
+async fn flush(channel: &RtcDataChannel) {
+    if channel.ready_state() != RtcDataChannelState::Open {
+        return;
+    }
+    let started = rt::Clock::new();
+    while channel.buffered_amount() > 0 && started.now() < CLOSE_FLUSH.as_millis() as u64 {
+        rt::sleep(Duration::from_millis(5)).await;
+    }
+    rt::sleep(Duration::from_millis(20)).await;
 }
 
 /// Executes one command; an `Err` means the connection is unusable.
