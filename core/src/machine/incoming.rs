@@ -4,7 +4,7 @@
 use tracing::{debug, warn};
 
 use super::peer::{dtls_fingerprint, ice_ufrag, push_bounded};
-use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Trigger};
+use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Recovery, Trigger};
 use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{
@@ -205,10 +205,11 @@ impl ClientMachine {
         let session = self.peers.get_mut(&from).expect("caller found it");
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
-        // The peer leads this attempt; if it does not open in time, the next one follows.
-        if let Some(recovery) = &mut session.recovery {
-            recovery.next_offer_at = None;
-        }
+        // The chat is being recovered now, whether or not this side noticed a loss: the
+        // peer leads this attempt, and if it does not open in time the next one follows.
+        let recovery = session.recovery.get_or_insert_with(|| Recovery::new(now));
+        recovery.next_offer_at = None;
+        recovery.in_place = false;
         session.renew(conn, Role::Answerer, Some(now + ATTEMPT_TIMEOUT_MS));
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);

@@ -8,6 +8,8 @@
 mod chat;
 mod incoming;
 mod peer;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod properties;
 mod recovery;
 mod registration;
 #[cfg(test)]

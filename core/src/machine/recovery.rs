@@ -68,6 +68,18 @@ pub(super) struct Recovery {
     pub in_place: bool,
 }
 
+impl Recovery {
+    /// A recovery starting `now`.
+    pub fn new(now: u64) -> Self {
+        Self {
+            attempts: 0,
+            next_offer_at: None,
+            give_up_at: now + RECOVERY_WINDOW_MS,
+            in_place: false,
+        }
+    }
+}
+
 impl ClientMachine {
     /// Whether the chat with `peer` is worth moving to a new connection rather than ended.
     /// A peer whose presence says it left the broker is gone, unless its chat is already
@@ -92,12 +104,7 @@ impl ClientMachine {
     pub(super) fn begin_recovery(&mut self, peer: &str, now: u64, trigger: Trigger) {
         let first = self.me.as_str() < peer;
         let session = self.peers.get_mut(peer).expect("caller checked");
-        let recovery = session.recovery.get_or_insert(Recovery {
-            attempts: 0,
-            next_offer_at: None,
-            give_up_at: now + RECOVERY_WINDOW_MS,
-            in_place: false,
-        });
+        let recovery = session.recovery.get_or_insert_with(|| Recovery::new(now));
         let second = if first { 0 } else { SECOND_OFFER_DELAY_MS };
         let delay = match trigger {
             Trigger::NetworkChanged => 0,
@@ -118,6 +125,7 @@ impl ClientMachine {
         recovery.in_place = false;
         if keep {
             session.setup_deadline = None;
+            session.lost_since = None;
             self.set_status(peer, PeerStatus::Disconnected);
             if delay == 0 && self.registration.is_ready() {
                 self.offer_again(peer, now);
