@@ -165,6 +165,13 @@ impl BrowserClient {
         self.browser.run_async(&self.user, script, json!([]));
     }
 
+    /// Fires the window's `online` event, as the browser does when the device finds a
+    /// network again.
+    pub fn announce_online(&mut self) {
+        let script = "window.dispatchEvent(new Event('online')); return null;";
+        self.browser.run(&self.user, script, json!([]));
+    }
+
     /// Every event seen so far, for failure messages and benchmarks.
     pub fn seen(&self) -> &[Value] {
         &self.log.seen
