@@ -230,7 +230,12 @@ impl Client {
     )]
     pub async fn connect_with(options: ClientOptions) -> Result<(Self, Events), ClientError> {
         let url = ServerUrl::parse(&options.server_url)?;
-        let machine = ClientMachine::new(&options.username, &rt::session_id())?;
+        let mut machine = ClientMachine::new(&options.username, &rt::session_id())?;
+        let clock = rt::Clock::new();
+        machine.set_wall_clock(clock.now(), rt::wall_ms());
+        if let Some(identity) = crate::platform::load_identity(&options) {
+            machine.set_identity(identity);
+        }
         let (wake, wakes) = mpsc::unbounded();
         let inbox = Arc::new(Inbox {
             queue: Mutex::new(VecDeque::new()),
@@ -247,7 +252,7 @@ impl Client {
                 events: events_tx,
             })),
             inbox: inbox.clone(),
-            clock: rt::Clock::new(),
+            clock,
             deadline: AtomicU64::new(u64::MAX),
             armed: AtomicU64::new(u64::MAX),
             closing: AtomicBool::new(false),
@@ -342,6 +347,29 @@ impl Client {
     /// The status of the chat with `peer`, if there is one.
     pub fn peer_status(&self, peer: &str) -> Option<PeerStatus> {
         self.shared.machine().peer_status(peer)
+    }
+
+    /// This device's identity key for this user, as peers see it.
+    pub fn identity_key(&self) -> Option<String> {
+        self.shared.machine().identity_key().map(|k| k.to_text())
+    }
+
+    /// The safety number of this client's key and `peer`'s, to compare out of band.
+    pub fn safety_number(&self, peer: &str) -> Option<String> {
+        self.shared.machine().safety_number(peer)
+    }
+
+    /// Marks `peer`'s key verified, once the user compared safety numbers.
+    pub fn mark_verified(&self, peer: &str) -> Result<(), ClientError> {
+        let result = self.shared.machine().mark_verified(peer);
+        self.shared.run_here();
+        result
+    }
+
+    /// Forgets `peer`'s pinned key, so its next key is pinned: for a peer that changed
+    /// devices, once the user has checked the new safety number.
+    pub fn forget_key(&self, peer: &str) {
+        self.shared.machine().forget_key(peer);
     }
 
     /// Tells the client the device's network changed, when the app learns it from its

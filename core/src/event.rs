@@ -93,6 +93,14 @@ pub enum ClientEvent {
     },
     PeerConnected(String),
     PeerDisconnected(String),
+    /// A peer's identity key became known (pinned on first use) or was marked verified;
+    /// `safety_number` is to be compared with the peer's out of band.
+    PeerIdentity {
+        peer: String,
+        key: String,
+        safety_number: Option<String>,
+        verified: bool,
+    },
     Status {
         peer: String,
         status: PeerStatus,
@@ -150,6 +158,15 @@ impl ClientEvent {
                 "done": done, "total": total
             }),
             Self::PeerConnected(peer) => json!({"event": "peer_connected", "peer": peer}),
+            Self::PeerIdentity {
+                peer,
+                key,
+                safety_number,
+                verified,
+            } => json!({
+                "event": "identity", "peer": peer, "key": key,
+                "safety_number": safety_number, "verified": verified
+            }),
             Self::PeerDisconnected(peer) => json!({"event": "peer_disconnected", "peer": peer}),
             Self::Status { peer, status } => {
                 json!({"event": "status", "peer": peer, "status": status.as_str()})
@@ -214,6 +231,15 @@ pub enum ClientError {
     },
     #[error("file {id} with `{peer}` was interrupted when the connection was lost; send it again")]
     TransferInterrupted { peer: String, id: MessageId },
+    #[error("refused signaling from `{from}`: {reason}")]
+    Untrusted { from: String, reason: String },
+    #[error(
+        "`{0}` now presents a different identity key than before: someone may be \
+         impersonating them. Compare safety numbers out of band before trusting the new key"
+    )]
+    KeyChanged(String),
+    #[error("no identity key is known for `{0}` yet")]
+    NoKeyFor(String),
     #[error("peer connection with `{peer}` failed: {reason}")]
     Transport { peer: String, reason: String },
     #[error("the client has been disconnected")]

@@ -5,6 +5,7 @@
 //! decision, no I/O), a backend (executes the machine's actions), and [`Client`] (the API).
 
 pub mod event;
+pub mod identity;
 pub mod machine;
 pub mod options;
 pub mod path;

@@ -1,5 +1,6 @@
 //! How a client is set up: server, name, ICE servers and local network choices.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A STUN or TURN server for ICE.
@@ -29,6 +30,10 @@ pub struct ClientOptions {
     pub relay_only: bool,
     /// How long `connect` may take to reach the server and register.
     pub connect_timeout: Duration,
+    /// Native only: the file holding this user's identity key on this device, made on
+    /// first start. `None`: `peerchat/<user>.identity` in the user's data directory
+    /// (`$XDG_DATA_HOME`, else `~/.local/share`). Browsers keep it in local storage.
+    pub identity_file: Option<PathBuf>,
 }
 
 impl ClientOptions {
@@ -41,6 +46,7 @@ impl ClientOptions {
             mdns: true,
             relay_only: false,
             connect_timeout: Duration::from_secs(15),
+            identity_file: None,
         }
     }
 }

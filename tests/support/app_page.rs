@@ -6,21 +6,12 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use crate::target_path;
 use crate::wait_for;
 use crate::webdriver::Browser;
 
 /// The Enter key, as WebDriver types it.
 pub const ENTER: &str = "\u{E007}";
-
-/// `<target>/<name>`, next to the test binaries' profile directories.
-fn target_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> → target/<name>
-    exe.ancestors()
-        .nth(3)
-        .expect("tests run from target/<profile>/deps")
-        .join(name)
-}
 
 /// The built web app: `<target>/web-app`. Pass it to `PeerchatServer::serving`.
 pub fn app_dir() -> PathBuf {

@@ -13,13 +13,7 @@ use crate::{ChatClient, EventLog, PATIENCE};
 /// The built test page: `<target>/browser-page`, made by tests/run.sh (cargo build for
 /// wasm32, then wasm-bindgen). Pass it to `PeerchatServer::serving`.
 pub fn page_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> → target/browser-page
-    let dir = exe
-        .ancestors()
-        .nth(3)
-        .expect("tests run from target/<profile>/deps")
-        .join("browser-page");
+    let dir = crate::target_path("browser-page");
     assert!(
         dir.join("index.html").exists() && dir.join("peerchat_browser_page_bg.wasm").exists(),
         "the browser test page is missing from {}: build it as tests/run.sh does \

@@ -9,6 +9,7 @@ pub mod app_page;
 pub mod benchmark;
 pub mod browser_client;
 pub mod hosts;
+pub mod mitm;
 pub mod netns;
 pub mod original_client;
 pub mod turn;
@@ -265,6 +266,22 @@ impl Drop for TempDir {
     }
 }
 
+/// `<target>/<name>`, next to the test binaries' profile directories.
+pub fn target_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> → target/<name>
+    exe.ancestors()
+        .nth(3)
+        .expect("tests run from target/<profile>/deps")
+        .join(name)
+}
+
+/// Where this test process's CLIs keep their data (identity keys):
+/// `<target>/test-output/cli-data/<pid>`.
+pub fn cli_data_dir() -> PathBuf {
+    target_path("test-output/cli-data").join(std::process::id().to_string())
+}
+
 /// Where a `Cli` gathers ICE candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
@@ -324,6 +341,9 @@ impl Cli {
             Network::Host(_) => command.args(["--bind", "0.0.0.0:0", "--no-mdns"]),
         };
         let mut child = command
+            // Identity keys live with the test run, not in the user's home; one directory
+            // per test process, so a client started again keeps its key.
+            .env("XDG_DATA_HOME", cli_data_dir())
             // PEERCHAT_CLI_LOG turns a client's logs on when a test needs looking into.
             .env(
                 "RUST_LOG",

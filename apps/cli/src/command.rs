@@ -1,5 +1,5 @@
 //! The stdin command language: `/connect PEER`, `/send PEER TEXT...`, `/sendfile PEER PATH`,
-//! `/quit`.
+//! `/verify PEER`, `/quit`.
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -8,6 +8,8 @@ pub enum Command {
         peer: String,
         text: String,
     },
+    /// Marks a peer's identity key verified (after comparing safety numbers).
+    Verify(String),
     /// Sends the file at `path` (to peerchat peers).
     SendFile {
         peer: String,
@@ -37,6 +39,10 @@ impl Command {
                 })),
                 _ => Err("usage: /send PEER TEXT...".to_owned()),
             },
+            "/verify" if !rest.is_empty() && !rest.contains(' ') => {
+                Ok(Some(Self::Verify(rest.to_owned())))
+            }
+            "/verify" => Err("usage: /verify PEER".to_owned()),
             "/sendfile" => match rest.split_once(' ') {
                 Some((peer, path)) if !peer.is_empty() && !path.trim().is_empty() => {
                     Ok(Some(Self::SendFile {
@@ -49,7 +55,7 @@ impl Command {
             "/quit" => Ok(Some(Self::Quit)),
             _ => Err(format!(
                 "unknown command `{verb}`; use /connect PEER, /send PEER TEXT..., \
-                 /sendfile PEER PATH or /quit"
+                 /sendfile PEER PATH, /verify PEER or /quit"
             )),
         }
     }

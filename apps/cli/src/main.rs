@@ -58,6 +58,10 @@ struct Flags {
     /// measurements.
     #[arg(long)]
     echo: bool,
+    /// The file holding this user's identity key, made on first start. Default:
+    /// `peerchat/<user>.identity` in `$XDG_DATA_HOME` (else `~/.local/share`).
+    #[arg(long, value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -84,6 +88,7 @@ async fn main() -> ExitCode {
         options.bind_addrs = flags.bind_addrs.clone();
     }
     options.mdns = !flags.no_mdns;
+    options.identity_file = flags.identity.clone();
 
     let (client, mut events) = match Client::connect_with(options).await {
         Ok(connected) => connected,
@@ -93,7 +98,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    output.connected(&flags.user);
+    output.connected(&flags.user, client.identity_key().as_deref());
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -115,6 +120,10 @@ async fn main() -> ExitCode {
                         let result = client.try_send_message(&peer, &text);
                         output.sent(&peer, &result);
                     }
+                    Ok(Some(Command::Verify(peer))) => match client.mark_verified(&peer) {
+                        Ok(()) => {}
+                        Err(error) => output.error(&error.to_string()),
+                    },
                     Ok(Some(Command::SendFile { peer, path })) => match std::fs::read(&path) {
                         Ok(data) => {
                             let name = std::path::Path::new(&path)

@@ -17,10 +17,14 @@ impl Output {
         Self { json }
     }
 
-    pub fn connected(&self, user: &str) {
+    /// Joined as `user`, with this identity key (what peers pin and compare).
+    pub fn connected(&self, user: &str, key: Option<&str>) {
         self.emit(
-            json!({"event": "connected", "user": user}),
-            format!("* connected as {user}"),
+            json!({"event": "connected", "user": user, "key": key}),
+            format!(
+                "* connected as {user} (identity key {})",
+                key.unwrap_or("none")
+            ),
         );
     }
 
@@ -62,6 +66,20 @@ impl Output {
             ClientEvent::Path { .. } | ClientEvent::Transfer { .. } => String::new(),
             ClientEvent::PeerConnected(peer) => format!("* {peer} connected"),
             ClientEvent::PeerDisconnected(peer) => format!("* {peer} disconnected"),
+            ClientEvent::PeerIdentity {
+                peer,
+                safety_number,
+                verified,
+                ..
+            } => format!(
+                "* {peer}'s key is {}; safety number {}",
+                if *verified {
+                    "verified"
+                } else {
+                    "not verified yet"
+                },
+                safety_number.as_deref().unwrap_or("unknown")
+            ),
             ClientEvent::Status { peer, status } => format!("* {peer}: {status}"),
             ClientEvent::Presence { user, online } => {
                 format!("* {user} is {}", if *online { "online" } else { "offline" })

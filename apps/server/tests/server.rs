@@ -40,6 +40,7 @@ async fn register_when_free(server: &TestServer, name: &str) -> TestClient {
 
 fn offer_from(from: &str) -> SignalMessage {
     SignalMessage::SignalOffer {
+        seal: None,
         from: from.to_owned(),
         offer: SessionDescription {
             kind: SdpKind::Offer,
@@ -186,6 +187,7 @@ async fn registered_users_exchange_messages_across_transports() {
 
     // A message near the packet limit crosses whole, in both directions.
     let big = SignalMessage::SignalOffer {
+        seal: None,
         from: "bob".to_owned(),
         offer: SessionDescription {
             kind: SdpKind::Offer,

@@ -41,6 +41,9 @@ impl ClientMachine {
             debug!("own message reflected back; ignored");
             return;
         }
+        if !self.admit(&message, now) {
+            return;
+        }
         match message {
             SignalMessage::RegisterAck {
                 success, message, ..
@@ -49,15 +52,17 @@ impl ClientMachine {
                 from,
                 offer,
                 peerchat,
+                ..
             } => self.on_offer(from, offer.sdp, peerchat, now),
             SignalMessage::SignalAnswer {
                 from,
                 answer,
                 peerchat,
+                ..
             } => self.on_answer(from, answer.sdp, peerchat),
-            SignalMessage::SignalCandidate { from, candidate } => {
-                self.on_remote_candidate(from, candidate)
-            }
+            SignalMessage::SignalCandidate {
+                from, candidate, ..
+            } => self.on_remote_candidate(from, candidate),
             SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
             other @ (SignalMessage::Register { .. } | SignalMessage::Presence(_)) => {
                 let from = other.sender().unwrap_or_default().to_owned();

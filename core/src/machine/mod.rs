@@ -14,6 +14,7 @@ mod recovery;
 mod registration;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -31,6 +32,7 @@ pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
 use registration::Registration;
+pub use trust::Pin;
 
 /// Identifies one peer connection in a backend. A peer gets a new one after glare or a
 /// restart, so events from a replaced connection are recognised and ignored.
@@ -167,6 +169,8 @@ pub struct ClientMachine {
     /// For peers whose chat ended: their run and the last message shown from it, so a new
     /// chat with the same run (a peer that reconnects) shows nothing twice.
     past_runs: BTreeMap<String, (String, MessageId)>,
+    /// Identity keys: ours, and the ones pinned for peers (see `trust`).
+    trust: trust::Trust,
     next_conn: ConnId,
     /// The id of my next chat message (see [`protocol::ChatFrame`]).
     next_message: MessageId,
@@ -185,6 +189,7 @@ impl ClientMachine {
             early_candidates: BTreeMap::new(),
             presence: BTreeMap::new(),
             past_runs: BTreeMap::new(),
+            trust: trust::Trust::default(),
             next_conn: 1,
             next_message: 1,
             actions: VecDeque::new(),
@@ -314,11 +319,11 @@ impl ClientMachine {
             return;
         };
         match event {
-            TransportEvent::LocalDescription(sdp) => self.publish_description(&peer, sdp),
+            TransportEvent::LocalDescription(sdp) => self.publish_description(&peer, sdp, now),
             TransportEvent::LocalCandidate(candidate) => {
                 let session = self.peers.get_mut(&peer).expect("peer_of found it");
                 if session.local_sent {
-                    self.publish_candidate(&peer, candidate);
+                    self.publish_candidate(&peer, candidate, now);
                 } else {
                     push_bounded(&mut session.early_local, candidate);
                 }
@@ -412,7 +417,7 @@ impl ClientMachine {
 
     // ---- Transport -------------------------------------------------------------------
 
-    fn publish_description(&mut self, peer: &str, sdp: String) {
+    fn publish_description(&mut self, peer: &str, sdp: String, now: u64) {
         let session = self.peers.get_mut(peer).expect("caller checked");
         session.local_sent = true;
         let early = std::mem::take(&mut session.early_local);
@@ -424,6 +429,7 @@ impl ClientMachine {
         let from = self.me.clone();
         let message = match session.role {
             Role::Offerer => SignalMessage::SignalOffer {
+                seal: None,
                 from,
                 offer: SessionDescription {
                     kind: SdpKind::Offer,
@@ -432,6 +438,7 @@ impl ClientMachine {
                 peerchat: caps,
             },
             Role::Answerer => SignalMessage::SignalAnswer {
+                seal: None,
                 from,
                 answer: SessionDescription {
                     kind: SdpKind::Answer,
@@ -440,18 +447,19 @@ impl ClientMachine {
                 peerchat: caps,
             },
         };
-        self.publish_to(peer, &message);
+        self.publish_to(peer, message, now);
         for candidate in early {
-            self.publish_candidate(peer, candidate);
+            self.publish_candidate(peer, candidate, now);
         }
     }
 
-    fn publish_candidate(&mut self, peer: &str, candidate: IceCandidate) {
+    fn publish_candidate(&mut self, peer: &str, candidate: IceCandidate, now: u64) {
         let message = SignalMessage::SignalCandidate {
+            seal: None,
             from: self.me.clone(),
             candidate,
         };
-        self.publish_to(peer, &message);
+        self.publish_to(peer, message, now);
     }
 
     fn on_transport_state(&mut self, peer: &str, status: PeerStatus, now: u64) {
@@ -596,7 +604,10 @@ impl ClientMachine {
             .map(|(name, _)| name.clone())
     }
 
-    fn publish_to(&mut self, peer: &str, message: &SignalMessage) {
+    /// Publishes `message` to `peer`'s incoming topic, sealed (see `trust`).
+    fn publish_to(&mut self, peer: &str, mut message: SignalMessage, now: u64) {
+        self.seal_for(peer, &mut message, now);
+        let message = &message;
         self.actions.push_back(Action::Publish {
             topic: incoming_topic(peer),
             payload: protocol::encode(message),

@@ -503,6 +503,7 @@ fn an_answer_carries_the_acknowledgement_and_one_ack_covers_many() {
 /// Bob's answer as the original client sends it: no `peerchat` capabilities.
 fn original_answer() -> SignalMessage {
     SignalMessage::SignalAnswer {
+        seal: None,
         from: "bob".into(),
         answer: SessionDescription {
             kind: SdpKind::Answer,
@@ -617,6 +618,7 @@ fn early_candidates_are_applied_after_offer() {
         deliver(
             &mut bob,
             &SignalMessage::SignalCandidate {
+                seal: None,
                 from: "alice".into(),
                 candidate: candidate(n, Some("aaaa")),
             },
@@ -629,6 +631,7 @@ fn early_candidates_are_applied_after_offer() {
     deliver(
         &mut bob,
         &SignalMessage::SignalOffer {
+            seal: None,
             from: "alice".into(),
             offer: SessionDescription {
                 kind: SdpKind::Offer,
@@ -667,6 +670,7 @@ fn early_candidates_are_applied_after_answer() {
     deliver(
         &mut alice,
         &SignalMessage::SignalCandidate {
+            seal: None,
             from: "bob".into(),
             candidate: candidate(7, None),
         },
@@ -1301,6 +1305,7 @@ fn only_peers_that_announce_recovery_are_recovered() {
     deliver(
         &mut alice,
         &SignalMessage::SignalAnswer {
+            seal: None,
             from: "bob".into(),
             answer: SessionDescription {
                 kind: SdpKind::Answer,
@@ -1443,6 +1448,7 @@ fn a_peer_that_offers_again_replaces_its_old_connection() {
     deliver(
         &mut bob,
         &SignalMessage::SignalOffer {
+            seal: None,
             from: "alice".into(),
             offer: SessionDescription {
                 kind: SdpKind::Offer,
@@ -1511,6 +1517,7 @@ fn messages_claiming_to_be_from_ourselves_are_ignored() {
     deliver(
         &mut alice,
         &SignalMessage::SignalOffer {
+            seal: None,
             from: "alice".into(),
             offer: SessionDescription {
                 kind: SdpKind::Offer,
@@ -1553,6 +1560,7 @@ fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
             deliver(
                 &mut alice,
                 &SignalMessage::SignalCandidate {
+                    seal: None,
                     from: format!("peer{peer}"),
                     candidate: candidate(n, None),
                 },
@@ -1956,4 +1964,158 @@ fn a_path_is_reported_only_while_the_chat_is_connected() {
             .iter()
             .any(|e| matches!(e, ClientEvent::Path { .. }))
     );
+}
+
+// ---- Trust -----------------------------------------------------------------------------
+
+/// Online, with an identity key from `seed` and a wall clock.
+fn sealing(name: &str, seed: u8) -> ClientMachine {
+    let mut m = online(name);
+    m.set_identity(crate::identity::Identity::from_seed([seed; 32]));
+    m.set_wall_clock(T0, 1_764_000_000_000);
+    m
+}
+
+/// Alice's sealed offer to Bob, as published.
+fn sealed_offer(alice: &mut ClientMachine) -> Vec<Action> {
+    alice.connect_to_peer("bob", T0).unwrap();
+    let conn = conn_of(&drain(alice).0);
+    let sdp = format!("{}a=fingerprint:sha-256 AA:BB\r\n", sdp("aaaa"));
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp), T0);
+    drain(alice).0
+}
+
+fn untrusted(events: &[ClientEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Error(ClientError::Untrusted { reason, .. }) => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rewrites the one publish in `actions` with `edit`, as someone relaying it could.
+fn tampered(actions: &[Action], edit: impl Fn(String) -> String) -> Vec<Action> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Publish {
+                topic,
+                payload,
+                retain,
+                delivery,
+            } => Action::Publish {
+                topic: topic.clone(),
+                payload: edit(String::from_utf8(payload.clone()).unwrap()).into_bytes(),
+                retain: *retain,
+                delivery: *delivery,
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_sealed_offer_is_accepted_pinned_and_both_sides_see_one_safety_number() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    let offer = sealed_offer(&mut alice);
+    relay(offer, &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(
+        matches!(actions[0], Action::AcceptOffer { .. }),
+        "{actions:?}"
+    );
+    let announced = events.iter().find_map(|e| match e {
+        ClientEvent::PeerIdentity {
+            peer,
+            safety_number,
+            verified: false,
+            ..
+        } if peer == "alice" => safety_number.clone(),
+        _ => None,
+    });
+    let b_conn = conn_of(&actions);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
+    relay(drain(&mut bob).0, &mut alice);
+    drain(&mut alice);
+    assert!(announced.is_some());
+    assert_eq!(alice.safety_number("bob"), announced);
+    assert_eq!(bob.safety_number("alice"), announced);
+    bob.mark_verified("alice").unwrap();
+    assert!(bob.pinned_key("alice").unwrap().verified);
+}
+
+#[test]
+fn altered_spoofed_replayed_or_misaddressed_signaling_is_refused() {
+    let mut alice = sealing("alice", 1);
+    let offer = sealed_offer(&mut alice);
+    type Edit = fn(String) -> String;
+    let cases: [(&str, Edit); 3] = [
+        ("fingerprint", |p| p.replace("AA:BB", "EE:FF")),
+        ("from", |p| {
+            p.replace("\"from\":\"alice\"", "\"from\":\"carol\"")
+        }),
+        ("recipient", |p| {
+            p.replace("\"to\":\"bob\"", "\"to\":\"dan\"")
+        }),
+    ];
+    for (what, edit) in cases {
+        let mut bob = sealing("bob", 2);
+        relay(tampered(&offer, edit), &mut bob);
+        let (actions, events) = drain(&mut bob);
+        assert!(actions.is_empty(), "{what}: {actions:?}");
+        assert_eq!(untrusted(&events).len(), 1, "{what}: {events:?}");
+    }
+    // The untouched offer, twice: the second is a replay.
+    let mut bob = sealing("bob", 2);
+    relay(offer.clone(), &mut bob);
+    drain(&mut bob);
+    relay(offer, &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(actions.is_empty());
+    assert!(untrusted(&events)[0].contains("replay"), "{events:?}");
+}
+
+#[test]
+fn a_changed_key_and_an_unsealed_message_from_a_sealing_name_are_refused() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    relay(sealed_offer(&mut alice), &mut bob);
+    drain(&mut bob);
+    // Someone else's key under Alice's name.
+    let mut impostor = sealing("alice", 66);
+    relay(sealed_offer(&mut impostor), &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(actions.is_empty());
+    assert!(events.contains(&ClientEvent::Error(ClientError::KeyChanged("alice".into()))));
+    // Alice's name without a seal at all.
+    let mut unsealed = online("alice");
+    unsealed.set_wall_clock(T0, 1_764_000_000_000);
+    relay(sealed_offer(&mut unsealed), &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(actions.is_empty());
+    assert!(untrusted(&events)[0].contains("unsealed"), "{events:?}");
+    // A name never seen sealed: an original client, welcome unverified.
+    let mut carol_bob = sealing("bob", 2);
+    let mut carol = online("carol");
+    carol.connect_to_peer("bob", T0).unwrap();
+    let conn = conn_of(&drain(&mut carol).0);
+    carol.handle_transport(conn, TransportEvent::LocalDescription(sdp("cccc")), T0);
+    relay(drain(&mut carol).0, &mut carol_bob);
+    let (actions, events) = drain(&mut carol_bob);
+    assert!(matches!(actions[0], Action::AcceptOffer { .. }));
+    assert!(untrusted(&events).is_empty());
+}
+
+#[test]
+fn a_stale_seal_is_refused() {
+    let mut alice = sealing("alice", 1);
+    let offer = sealed_offer(&mut alice);
+    let mut bob = sealing("bob", 2);
+    // Bob's clock is an hour ahead of the seal.
+    bob.set_wall_clock(T0, 1_764_000_000_000 + 3_600_000);
+    relay(offer, &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(actions.is_empty());
+    assert!(untrusted(&events)[0].contains("too old"), "{events:?}");
 }

@@ -3,9 +3,20 @@
 //! A driver only: [`crate::backend`] routes the machine's actions here and every decision
 //! lives in [`crate::machine`].
 
+pub(crate) mod identity_file;
 pub(crate) mod local_names;
 pub(crate) mod network_watch;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod sockets;
 pub(crate) mod transport;
+
+/// This user's identity key on this device (see [`identity_file`]).
+pub(crate) fn load_identity(
+    options: &crate::options::ClientOptions,
+) -> Option<crate::identity::Identity> {
+    Some(identity_file::load_or_create(
+        &options.username,
+        options.identity_file.as_deref(),
+    ))
+}

@@ -32,6 +32,13 @@ pub fn random_u64() -> u64 {
     RandomState::new().hash_one(Instant::now())
 }
 
+/// Wall-clock time: ms since the Unix epoch.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A fresh id for one run of the client.
 pub fn session_id() -> String {
     format!("{:016x}", random_u64())

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::ProtocolError;
 use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
+use super::seal::Seal;
 
 /// The version of peerchat's additions, announced in offers and answers.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -35,16 +36,22 @@ pub enum SignalMessage {
         offer: SessionDescription,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peerchat: Option<Capabilities>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seal: Option<Seal>,
     },
     SignalAnswer {
         from: String,
         answer: SessionDescription,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peerchat: Option<Capabilities>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seal: Option<Seal>,
     },
     SignalCandidate {
         from: String,
         candidate: IceCandidate,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seal: Option<Seal>,
     },
     DeliveryFailed {
         target: String,
@@ -297,6 +304,7 @@ mod tests {
     #[test]
     fn peerchat_additions_round_trip() {
         let message = SignalMessage::SignalOffer {
+            seal: None,
             from: "alice".into(),
             offer: SessionDescription {
                 kind: SdpKind::Offer,

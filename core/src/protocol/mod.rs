@@ -6,6 +6,7 @@
 mod chat;
 mod limits;
 mod message;
+mod seal;
 mod topics;
 
 pub use chat::{
@@ -21,6 +22,7 @@ pub use message::{
     Capabilities, IceCandidate, PROTOCOL_VERSION, Presence, SdpKind, SessionDescription,
     SignalMessage, decode, encode,
 };
+pub use seal::{Seal, sealed_bytes};
 pub use topics::{
     PRESENCE_FILTER, REGISTER_TOPIC, SERVER_NAME, incoming_topic, presence_topic,
     user_of_incoming_topic, user_of_presence_topic,

@@ -4,6 +4,7 @@
 //! A driver only, like the native backend: [`crate::backend`] routes the machine's actions
 //! here and every decision lives in [`crate::machine`].
 
+pub(crate) mod identity_storage;
 mod keepalive;
 pub(crate) mod network_watch;
 pub(crate) mod rt;
@@ -25,4 +26,11 @@ fn describe_js_error(value: &JsValue) -> String {
         ),
         None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
     }
+}
+
+/// This user's identity key in this browser (see [`identity_storage`]).
+pub(crate) fn load_identity(
+    options: &crate::options::ClientOptions,
+) -> Option<crate::identity::Identity> {
+    identity_storage::load_or_create(&options.username)
 }

@@ -62,6 +62,22 @@ fn now_ms() -> f64 {
 
 /// 64 random bits from `crypto.getRandomValues`, or `Math.random` where that is missing
 /// (a session id and a backoff jitter need no more).
+/// Wall-clock time: ms since the Unix epoch.
+pub fn wall_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// 32 bytes from the browser's secure random source, if it has one.
+pub fn secure_seed() -> Option<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    let filled = CRYPTO.with(|crypto| {
+        crypto
+            .as_ref()
+            .is_some_and(|c| c.get_random_values_with_u8_array(&mut seed).is_ok())
+    });
+    filled.then_some(seed)
+}
+
 pub fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     let filled = CRYPTO.with(|crypto| {

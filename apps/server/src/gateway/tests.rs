@@ -170,6 +170,7 @@ async fn injected_packets_never_split_a_broker_frame() {
     fixture.to_client.write_all(first_half).await.unwrap();
     sleep(Duration::from_millis(100)).await;
     let offer = SignalMessage::SignalOffer {
+        seal: None,
         from: "alice".into(),
         offer: SessionDescription {
             kind: SdpKind::Offer,

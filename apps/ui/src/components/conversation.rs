@@ -180,9 +180,13 @@ fn send_files(
     }
 }
 
-/// How the chat runs: route, round trip and presence.
+/// How the chat runs (route, round trip and presence) and who is at the other end: the
+/// peer's identity, its safety number, and a way to mark it verified once compared.
 #[component]
 pub fn PeerInfo(peer: PeerEntry) -> Element {
+    let client = use_client();
+    let verifiable = peer.identity.as_ref().is_some_and(|id| !id.verified);
+    let name = peer.name.clone();
     rsx! {
         dl { class: "peer-info", aria_label: "Connection details",
             dt { "Route" }
@@ -191,6 +195,23 @@ pub fn PeerInfo(peer: PeerEntry) -> Element {
             dd { class: "rtt", "{peer.round_trip()}" }
             dt { "Presence" }
             dd { class: "presence", "{peer.presence()}" }
+            dt { "Identity" }
+            dd { class: "identity", "{peer.identity_label()}" }
+            if let Some(number) = peer.identity.as_ref().and_then(|id| id.safety_number.clone()) {
+                dt { "Safety number" }
+                dd { class: "safety-number", "{number}" }
+            }
+        }
+        if verifiable {
+            button {
+                class: "verify",
+                onclick: move |_| {
+                    if let Some(client) = client.read().clone() {
+                        let _ = client.mark_verified(&name);
+                    }
+                },
+                "Mark as verified"
+            }
         }
     }
 }

@@ -55,6 +55,15 @@ pub struct ChatMessage {
     pub progress: Option<(u64, u64)>,
 }
 
+/// A peer's identity key as the app shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// To compare with the peer out of band; equal numbers mean no one sits in between.
+    pub safety_number: Option<String>,
+    /// The user compared safety numbers and said so.
+    pub verified: bool,
+}
+
 /// One peer in the sidebar, with its conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerEntry {
@@ -66,6 +75,9 @@ pub struct PeerEntry {
     pub messages: Vec<ChatMessage>,
     /// How the connection runs, while it is connected.
     pub path: Option<PeerPath>,
+    /// The peer's identity, once its key is known (peerchat peers seal their signaling;
+    /// original clients do not and stay `None`).
+    pub identity: Option<PeerIdentity>,
     /// Orders the sidebar: most recent activity first.
     last_activity: u64,
 }
@@ -120,6 +132,15 @@ impl PeerEntry {
     }
 
     /// Presence in words.
+    /// Who is at the other end, as far as keys can tell.
+    pub fn identity_label(&self) -> &'static str {
+        match &self.identity {
+            Some(identity) if identity.verified => "Verified: safety numbers compared",
+            Some(_) => "Not verified yet: compare the safety number with them",
+            None => "Unsigned: no identity key (the original app, or not connected yet)",
+        }
+    }
+
     pub fn presence(&self) -> &'static str {
         match self.online {
             Some(true) => "Online",
@@ -370,6 +391,17 @@ impl ChatState {
                 self.interrupt_transfers(&peer);
             }
             ClientEvent::Status { peer, status } => self.set_status(&peer, status),
+            ClientEvent::PeerIdentity {
+                peer,
+                safety_number,
+                verified,
+                ..
+            } => {
+                self.entry(&peer).identity = Some(PeerIdentity {
+                    safety_number,
+                    verified,
+                });
+            }
             ClientEvent::Path { peer, path } => {
                 if let Some(entry) = self.listed_mut(&peer) {
                     entry.path = Some(path);
@@ -471,6 +503,7 @@ impl ChatState {
                     unread: 0,
                     messages: Vec::new(),
                     path: None,
+                    identity: None,
                     last_activity,
                 });
                 self.peers.len() - 1
@@ -492,7 +525,10 @@ fn peer_of(error: &ClientError) -> Option<&str> {
         | ClientError::PeerOffline(peer)
         | ClientError::PeerTimeout(peer)
         | ClientError::PeerNotConnected(peer)
-        | ClientError::Transport { peer, .. } => Some(peer),
+        | ClientError::Transport { peer, .. }
+        | ClientError::KeyChanged(peer)
+        | ClientError::NoKeyFor(peer) => Some(peer),
+        ClientError::Untrusted { from, .. } => Some(from),
         ClientError::BadSignal { from, .. } | ClientError::UnexpectedSignal { from, .. } => {
             Some(from)
         }

@@ -1,0 +1,144 @@
+//! A signaling relay that misbehaves: an MQTT proxy between clients and the broker that
+//! changes what clients publish, as a dishonest broker operator, or anyone on the path to
+//! the broker, could. Every change keeps its length, so packets stay well formed and only
+//! the content is false.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+
+/// What the relay does to the offers, answers and candidates clients publish.
+#[derive(Debug, Clone, Copy)]
+pub enum Tamper {
+    /// Swaps the DTLS fingerprint in every SDP for another of the same shape: what a
+    /// relay that wanted to sit in the middle of the peer-to-peer session would do.
+    Fingerprint,
+    /// Makes messages from one user claim another sender (two names of equal length).
+    Rename {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// Delivers every offer twice: a replay.
+    ReplayOffers,
+}
+
+/// A running relay on a loopback port, forwarding to a broker.
+pub struct Mitm {
+    /// `mqtt://127.0.0.1:PORT`: give this to clients instead of the broker's URL.
+    pub url: String,
+}
+
+impl Mitm {
+    /// Relays to the MQTT broker at `broker_url` (`mqtt://host:port`), tampering as told.
+    pub fn start(broker_url: &str, tamper: Tamper) -> Self {
+        let upstream = broker_url
+            .strip_prefix("mqtt://")
+            .expect("the relay speaks MQTT over TCP")
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("mqtt://{}", listener.local_addr().expect("bound"));
+        thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(broker) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                relay(client, broker, tamper);
+            }
+        });
+        Self { url }
+    }
+}
+
+/// Client to broker through `tamper`; broker to client as it is.
+fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper) {
+    let _ = client.set_nodelay(true);
+    let _ = broker.set_nodelay(true);
+    let (mut client_in, mut broker_out) =
+        (client.try_clone().unwrap(), broker.try_clone().unwrap());
+    let (mut broker_in, mut client_out) = (broker, client);
+    thread::spawn(move || {
+        let mut pending = Vec::new();
+        let mut buffer = [0u8; 65536];
+        while let Ok(n @ 1..) = client_in.read(&mut buffer) {
+            pending.extend_from_slice(&buffer[..n]);
+            while let Some(length) = packet_length(&pending) {
+                let packet: Vec<u8> = pending.drain(..length).collect();
+                for packet in tampered(packet, tamper) {
+                    if broker_out.write_all(&packet).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = broker_out.shutdown(Shutdown::Both);
+    });
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut broker_in, &mut client_out);
+        let _ = client_out.shutdown(Shutdown::Both);
+    });
+}
+
+/// The length of the first whole MQTT packet in `bytes`, once it has all arrived.
+fn packet_length(bytes: &[u8]) -> Option<usize> {
+    let mut remaining = 0usize;
+    for (i, byte) in bytes.iter().enumerate().skip(1).take(4) {
+        remaining |= usize::from(byte & 0x7f) << (7 * (i - 1));
+        if byte & 0x80 == 0 {
+            let total = 1 + i + remaining;
+            return (bytes.len() >= total).then_some(total);
+        }
+    }
+    None
+}
+
+/// The packets to send for `packet`: itself, changed or repeated when it publishes
+/// signaling.
+fn tampered(packet: Vec<u8>, tamper: Tamper) -> Vec<Vec<u8>> {
+    let publish = packet[0] >> 4 == 3;
+    let text = String::from_utf8_lossy(&packet);
+    let signaling = publish && text.contains("\"signal-");
+    if !signaling {
+        return vec![packet];
+    }
+    match tamper {
+        Tamper::Fingerprint => vec![swap_fingerprints(packet)],
+        Tamper::Rename { from, to } => {
+            assert_eq!(from.len(), to.len(), "renames keep lengths");
+            let (from, to) = (format!("\"from\":\"{from}\""), format!("\"from\":\"{to}\""));
+            vec![replace_bytes(&packet, from.as_bytes(), to.as_bytes())]
+        }
+        Tamper::ReplayOffers if text.contains("\"signal-offer\"") => vec![packet.clone(), packet],
+        Tamper::ReplayOffers => vec![packet],
+    }
+}
+
+/// Every hex digit after `a=fingerprint:sha-256 ` becomes another one.
+fn swap_fingerprints(mut packet: Vec<u8>) -> Vec<u8> {
+    let marker = b"a=fingerprint:sha-256 ";
+    let mut at = 0;
+    while let Some(found) = find(&packet[at..], marker) {
+        let mut i = at + found + marker.len();
+        while i < packet.len() && (packet[i].is_ascii_hexdigit() || packet[i] == b':') {
+            if packet[i] != b':' {
+                packet[i] = if packet[i] == b'0' { b'1' } else { b'0' };
+            }
+            i += 1;
+        }
+        at = i;
+    }
+    packet
+}
+
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = haystack.to_vec();
+    let mut at = 0;
+    while let Some(found) = find(&out[at..], from) {
+        out[at + found..at + found + from.len()].copy_from_slice(to);
+        at += found + from.len();
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,114 @@
+//! Signaling sealed with identity keys: neither the broker nor another user can change who
+//! speaks, to whom, or which DTLS certificate a chat will use, without being refused.
+//!
+//! Real `peerchat-server` and `peerchat-cli` processes on loopback; the attacks come from a
+//! relay between the clients and the broker (`mitm`) that changes what clients publish.
+
+use peerchat_e2e::mitm::{Mitm, Tamper};
+use peerchat_e2e::{ChatClient, Cli, PeerchatServer, TempDir};
+use serde_json::Value;
+
+fn refusal(containing: &'static str) -> impl Fn(&Value) -> bool {
+    move |e| {
+        e["event"] == "error"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("refused signaling") && m.contains(containing))
+    }
+}
+
+#[test]
+fn an_offer_whose_dtls_fingerprint_was_rewritten_on_the_way_is_refused() {
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::Fingerprint);
+    let mut alice = Cli::join(&relay.url, "alice");
+    let mut bob = Cli::join(&relay.url, "bob");
+    alice.connect_to("bob");
+    bob.expect("the altered offer refused", refusal("altered on the way"));
+    assert!(
+        !bob.seen().iter().any(|e| e["event"] == "peer_connected"),
+        "bob must not chat over a description someone changed"
+    );
+}
+
+#[test]
+fn signaling_claiming_another_sender_is_refused() {
+    let server = PeerchatServer::start();
+    // Carol's offers reach Bob as if from Alice.
+    let relay = Mitm::start(
+        &server.broker.tcp_url,
+        Tamper::Rename {
+            from: "carol",
+            to: "alice",
+        },
+    );
+    let mut bob = Cli::join(&relay.url, "bob");
+    let mut carol = Cli::join(&relay.url, "carol");
+    carol.connect_to("bob");
+    let refused = bob.expect("the spoofed offer refused", refusal("altered on the way"));
+    assert!(refused["message"].as_str().unwrap().contains("`alice`"));
+    assert!(!bob.seen().iter().any(|e| e["event"] == "peer_connected"));
+}
+
+#[test]
+fn a_replayed_offer_is_refused_and_the_real_one_still_works() {
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::ReplayOffers);
+    let mut alice = Cli::join(&relay.url, "alice");
+    let mut bob = Cli::join(&relay.url, "bob");
+    alice.connect_to("bob");
+    bob.expect("the replay refused", refusal("replay"));
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    alice.send("bob", "hello once");
+    bob.expect_message("alice", "hello once");
+}
+
+#[test]
+fn safety_numbers_agree_and_a_changed_key_is_flagged() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    alice.connect_to("bob");
+    let identity =
+        |peer: &'static str| move |e: &Value| e["event"] == "identity" && e["peer"] == peer;
+    let seen_by_bob = bob.expect("alice's key pinned", identity("alice"));
+    let seen_by_alice = alice.expect("bob's key pinned", identity("bob"));
+    let number = seen_by_bob["safety_number"]
+        .as_str()
+        .expect("a safety number");
+    assert_eq!(
+        seen_by_alice["safety_number"], number,
+        "both see one number"
+    );
+    assert_eq!(seen_by_bob["verified"], false);
+    bob.command("/verify alice");
+    let verified = bob.expect("alice verified", identity("alice"));
+    assert_eq!(verified["verified"], true);
+    alice.expect_peer_connected("bob");
+
+    // Alice's name comes back with another key (another device, or someone else).
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    bob.expect_peer_disconnected("alice");
+    let elsewhere = TempDir::new("other-identity");
+    let other_key = elsewhere.0.join("alice.identity");
+    let flag = format!("--identity={}", other_key.display());
+    let mut impostor = Cli::join_with(peerchat_e2e::Network::Loopback, url, "alice", &[&flag]);
+    impostor.connect_to("bob");
+    bob.expect("the new key flagged", |e| {
+        e["event"] == "error"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("different identity key"))
+    });
+    assert_eq!(
+        bob.seen()
+            .iter()
+            .filter(|e| e["event"] == "peer_connected")
+            .count(),
+        1,
+        "bob must not chat with the new key"
+    );
+}
