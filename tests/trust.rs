@@ -5,7 +5,7 @@
 //! relay between the clients and the broker (`mitm`) that changes what clients publish.
 
 use peerchat_e2e::mitm::{Mitm, Tamper};
-use peerchat_e2e::{ChatClient, Cli, PeerchatServer, TempDir};
+use peerchat_e2e::{ChatClient, Cli, Mosquitto, PeerchatServer, TempDir};
 use serde_json::Value;
 
 fn refusal(containing: &'static str) -> impl Fn(&Value) -> bool {
@@ -31,12 +31,13 @@ fn an_offer_whose_dtls_fingerprint_was_rewritten_on_the_way_is_refused() {
     );
 }
 
+/// On a plain broker (Mosquitto), which checks nothing, the client refuses.
 #[test]
 fn signaling_claiming_another_sender_is_refused() {
-    let server = PeerchatServer::start();
+    let broker = Mosquitto::start();
     // Carol's offers reach Bob as if from Alice.
     let relay = Mitm::start(
-        &server.broker.tcp_url,
+        &broker.broker.tcp_url,
         Tamper::Rename {
             from: "carol",
             to: "alice",
@@ -48,6 +49,31 @@ fn signaling_claiming_another_sender_is_refused() {
     let refused = bob.expect("the spoofed offer refused", refusal("altered on the way"));
     assert!(refused["message"].as_str().unwrap().contains("`alice`"));
     assert!(!bob.seen().iter().any(|e| e["event"] == "peer_connected"));
+}
+
+/// peerchat-server stops it sooner: a client publishes only in the name it registered.
+#[test]
+fn peerchat_server_drops_signaling_in_another_name() {
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(
+        &server.broker.tcp_url,
+        Tamper::Rename {
+            from: "carol",
+            to: "alice",
+        },
+    );
+    let mut bob = Cli::join(&relay.url, "bob");
+    let mut carol = Cli::join(&relay.url, "carol");
+    carol.connect_to("bob");
+    // Nothing of Carol's reaches Bob, in either name (on loopback it would take
+    // milliseconds; two seconds of nothing is the server refusing).
+    let seen = bob.gather(std::time::Duration::from_secs(2));
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e["event"] == "error" || e["event"] == "status"),
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -482,6 +482,19 @@ impl Cli {
     pub fn seen(&self) -> &[Value] {
         &self.log.seen
     }
+
+    /// Takes in every event that arrives within `wait`, and returns all seen: for checking
+    /// that something did not happen.
+    pub fn gather(&mut self, wait: Duration) -> &[Value] {
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.events.recv_timeout(left) {
+                Ok(event) => self.log.keep(vec![event]),
+                Err(_) => break,
+            }
+        }
+        &self.log.seen
+    }
 }
 
 impl ChatClient for Cli {

@@ -35,7 +35,9 @@ impl BrokerKind {
                 let mut command = Command::new(sibling_binary("peerchat-server")?);
                 command
                     .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-                    .args(["--log", "warn,rumqttd=off"]);
+                    .args(["--log", "warn,rumqttd=off"])
+                    // The broker alone, as aedes has no per-client rules either.
+                    .arg("--open-broker");
                 (command, "peerchat-server: mqtt listening on ")
             }
             Self::Aedes => {

@@ -2,9 +2,11 @@
 //! registrations, reachable over MQTT/TCP and MQTT over WebSocket.
 //!
 //! Layout: [`broker`] starts rumqttd on a private loopback port; [`gateway`] pipes every
-//! client connection to it packet by packet, consulting the [`registry`] of usernames;
+//! client connection to it packet by packet, consulting the [`registry`] of usernames and
+//! each connection's [`acl`] (what it may read and write);
 //! [`http`] holds the WebSocket endpoint and health check. [`Server`] ties them together.
 
+pub mod acl;
 pub mod broker;
 pub mod gateway;
 pub mod http;
@@ -33,6 +35,9 @@ pub struct ServerOptions {
     pub http_addr: SocketAddr,
     /// A web build to serve on the HTTP port (the chat app), if any.
     pub web_root: Option<std::path::PathBuf>,
+    /// Lets every client read and write any topic, as a plain broker does: no per-client
+    /// rules (see [`acl`]). For measuring the broker alone; never for users.
+    pub open_broker: bool,
 }
 
 /// Why the server could not start or stopped.
@@ -68,7 +73,7 @@ impl Server {
     pub async fn start(options: ServerOptions) -> Result<Self, ServerError> {
         let broker = broker::start().await?;
         info!(broker = %broker.addr, "embedded broker ready");
-        let gateway = Gateway::new(broker.addr);
+        let gateway = Gateway::with_rules(broker.addr, !options.open_broker);
 
         let mqtt = bind("MQTT", options.mqtt_addr).await?;
         let http = bind("HTTP", options.http_addr).await?;

@@ -37,6 +37,11 @@ struct Flags {
     /// [default: $RUST_LOG, else "info,rumqttd=off"].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+
+    /// No per-client rules: any client may read and write any topic, at any rate, as on a
+    /// plain broker. For benchmarks that measure the broker alone; never for users.
+    #[arg(long)]
+    open_broker: bool,
 }
 
 #[tokio::main]
@@ -49,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         mqtt_addr: flags.mqtt_addr,
         http_addr: flags.http_addr,
         web_root: flags.web_root,
+        open_broker: flags.open_broker,
     })
     .await
     .context("could not start peerchat-server")?;

@@ -208,9 +208,76 @@ async fn registered_users_exchange_messages_across_transports() {
 }
 
 #[tokio::test]
+async fn a_client_reads_no_inbox_but_its_own() {
+    let server = TestServer::start().await;
+    let mut carol = register_when_free(&server, "carol").await;
+    carol
+        .mqtt
+        .subscribe(incoming_topic("bob"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let codes = carol
+        .wait_for(|p| match p {
+            Packet::SubAck(ack) => Some(ack.return_codes.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(codes, [rumqttc::SubscribeReasonCode::Failure]);
+}
+
+#[tokio::test]
+async fn a_client_publishes_only_in_its_own_name() {
+    let server = TestServer::start().await;
+    let mut bob = register_when_free(&server, "bob").await;
+    let carol = register_when_free(&server, "carol").await;
+    for from in ["alice", "carol"] {
+        carol
+            .mqtt
+            .publish(
+                incoming_topic("bob"),
+                QoS::AtMostOnce,
+                false,
+                encode(&offer_from(from)),
+            )
+            .await
+            .unwrap();
+    }
+    // The spoofed one never arrives; the honest one, sent after it, does.
+    let (_, first) = bob.next_message_on(&incoming_topic("bob")).await;
+    assert_eq!(first, offer_from("carol"));
+}
+
+#[tokio::test]
+async fn a_last_will_in_another_name_is_discarded() {
+    let server = TestServer::start().await;
+    let mut bob = register_when_free(&server, "bob").await;
+    bob.subscribe(PRESENCE_FILTER).await;
+    let forged = SignalMessage::Presence(Presence {
+        from: "alice".to_owned(),
+        session: "s".to_owned(),
+        online: false,
+    });
+    let will = LastWill::new(
+        presence_topic("alice"),
+        encode(&forged),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let mut carol = TestClient::connect_with_will(server.tcp_options("carol"), will).await;
+    assert_eq!(carol.register("carol", None).await, ok());
+    carol.vanish();
+    let seen = timeout(
+        Duration::from_secs(2),
+        bob.next_message_on(&presence_topic("alice")),
+    )
+    .await;
+    assert!(seen.is_err(), "a forged will spoke for alice: {seen:?}");
+}
+
+#[tokio::test]
 async fn retained_presence_reaches_later_subscribers() {
     let server = TestServer::start().await;
-    let alice = TestClient::connect(server.tcp_options("alice")).await;
+    let alice = register_when_free(&server, "alice").await;
     let presence = SignalMessage::Presence(Presence {
         from: "alice".to_owned(),
         session: "s1".to_owned(),

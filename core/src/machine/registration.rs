@@ -117,12 +117,11 @@ impl Registration {
                 }
             }
             Phase::Joining { .. } => {}
-            Phase::Online => {
-                self.publish_presence(true);
-                self.events
-                    .push(ClientEvent::Signaling(SignalingState::Online));
-            }
+            Phase::Online => self
+                .events
+                .push(ClientEvent::Signaling(SignalingState::Online)),
         }
+        let back_online = self.phase == Phase::Online;
         self.actions.push(Action::Subscribe {
             topic: incoming_topic(&self.me),
             delivery: Delivery::AtMostOnce,
@@ -142,6 +141,10 @@ impl Registration {
             retain: false,
             delivery: Delivery::AtMostOnce,
         });
+        // After the register: a server that checks who publishes knows the name by then.
+        if back_online {
+            self.publish_presence(true);
+        }
     }
 
     pub fn on_subscribed(&mut self, now: u64) {

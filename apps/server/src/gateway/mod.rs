@@ -63,6 +63,8 @@ const FORBIDDEN_CLIENT_ID_CHARS: [char; 4] = ['+', '$', '#', '/'];
 /// The gateway shared by every client connection.
 pub struct Gateway {
     broker: SocketAddr,
+    /// Each client is held to its [`crate::acl::Acl`]; off only for an open broker.
+    rules: bool,
     next_connection: AtomicU64,
     shared: Mutex<Shared>,
 }
@@ -124,8 +126,15 @@ enum SessionError {
 impl Gateway {
     /// A gateway in front of the broker listening on `broker` (loopback).
     pub fn new(broker: SocketAddr) -> Arc<Self> {
+        Self::with_rules(broker, true)
+    }
+
+    /// A gateway that holds clients to their access rules (`rules`), or lets them do
+    /// anything a plain broker allows.
+    pub fn with_rules(broker: SocketAddr, rules: bool) -> Arc<Self> {
         Arc::new(Self {
             broker,
+            rules,
             next_connection: AtomicU64::new(1),
             shared: Mutex::default(),
         })
@@ -176,6 +185,7 @@ impl Gateway {
             }
         };
 
+        let will = (connect.last_will.as_ref()).map(|w| (w.topic.clone(), w.message.to_vec()));
         let broker = TcpStream::connect(self.broker)
             .await
             .map_err(SessionError::Broker)?;
@@ -191,7 +201,7 @@ impl Gateway {
         let closer = Arc::new(Notify::new());
         let _enrolment = self.enrol(id, closer.clone());
         let (to_client, commands) = mpsc::channel(INJECT_QUEUE);
-        let uplink = Uplink::new(self, id, &to_client);
+        let uplink = Uplink::new(self, id, &to_client, will);
         let mut uplink = pin!(uplink.run(input, from_client, broker_write, &closer));
         let mut downlink = pin!(downlink(broker_read, output, commands));
         tokio::select! {

@@ -2,12 +2,13 @@
 //! reports messages to offline users, and forwards the rest to the broker unchanged.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use peerchat_core::protocol::{REGISTER_TOPIC, SignalMessage, decode, user_of_incoming_topic};
 use rumqttc::mqttbytes::{
     QoS,
-    v4::{Packet, PubAck, PubComp, PubRec, Publish},
+    v4::{Packet, PubAck, PubComp, PubRec, Publish, SubAck, SubscribeReasonCode},
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -18,6 +19,7 @@ use super::downlink::ToClient;
 use super::{
     ClientInput, FrameBuffer, Gateway, SessionEnd, SessionError, inject, parse, serialize,
 };
+use crate::acl::Acl;
 use crate::registry::{ConnectionId, Registration};
 
 /// What becomes of one packet from the client.
@@ -37,8 +39,13 @@ pub(super) struct Uplink<'a> {
     to_client: &'a mpsc::Sender<ToClient>,
     /// Set once the client's register was refused: from then on its packets go nowhere.
     refused: bool,
-    /// Packet ids of QoS 2 registers the gateway answered, whose PUBREL it answers too.
+    /// Packet ids of QoS 2 publishes the gateway answered, whose PUBREL it answers too.
     answered_qos2: HashSet<u16>,
+    /// What this client may read and write (see `acl`).
+    acl: Acl,
+    /// The client's last will, `(topic, payload)`: the broker publishes it if the client
+    /// vanishes, so it must speak only for the client's own presence.
+    will: Option<(String, Vec<u8>)>,
 }
 
 impl<'a> Uplink<'a> {
@@ -46,6 +53,7 @@ impl<'a> Uplink<'a> {
         gateway: &'a Gateway,
         id: ConnectionId,
         to_client: &'a mpsc::Sender<ToClient>,
+        will: Option<(String, Vec<u8>)>,
     ) -> Self {
         Self {
             gateway,
@@ -53,6 +61,12 @@ impl<'a> Uplink<'a> {
             to_client,
             refused: false,
             answered_qos2: HashSet::new(),
+            acl: if gateway.rules {
+                Acl::new(Instant::now())
+            } else {
+                Acl::open()
+            },
+            will,
         }
     }
 
@@ -99,9 +113,17 @@ impl<'a> Uplink<'a> {
                     return Ok(SessionEnd::TakenOver);
                 }
                 read = input.read_into(frames.read_buffer()) => {
-                    if read.map_err(SessionError::Client)? == 0 {
-                        return Ok(SessionEnd::ClientClosed);
+                    let gone = match read {
+                        Ok(0) => Ok(SessionEnd::ClientClosed),
+                        Ok(_) => continue,
+                        Err(error) => Err(SessionError::Client(error)),
+                    };
+                    if !self.will_is_its_own() {
+                        // A will in someone else's name is dropped with the client.
+                        warn!("discarding a last will that speaks for another name");
+                        end_broker_session(&mut broker).await;
                     }
+                    return gone;
                 }
             }
         }
@@ -113,11 +135,37 @@ impl<'a> Uplink<'a> {
         }
         match packet {
             Packet::Connect(_) => Err(SessionError::SecondConnect),
+            Packet::Subscribe(subscribe) => {
+                let refusals: Vec<_> = (subscribe.filters.iter())
+                    .filter_map(|f| self.acl.subscribe(&f.path).err().map(|why| (&f.path, why)))
+                    .collect();
+                if refusals.is_empty() {
+                    return Ok(Verdict::Forward);
+                }
+                warn!(?refusals, "subscription refused");
+                let failures = vec![SubscribeReasonCode::Failure; subscribe.filters.len()];
+                self.inject(Packet::SubAck(SubAck::new(subscribe.pkid, failures)))
+                    .await;
+                Ok(Verdict::Drop)
+            }
             Packet::Publish(publish) if publish.topic == REGISTER_TOPIC => {
                 self.acknowledge(&publish).await;
+                if let Err(why) = self.acl.publish(&publish.topic, &[], Instant::now()) {
+                    warn!(why, "register dropped");
+                    return Ok(Verdict::Drop);
+                }
                 Ok(self.on_register(&publish).await)
             }
             Packet::Publish(publish) => {
+                if let Err(why) = self
+                    .acl
+                    .publish(&publish.topic, &publish.payload, Instant::now())
+                {
+                    warn!(topic = %publish.topic, why, "publish refused");
+                    // Acknowledged as the broker would, so the client does not send it again.
+                    self.acknowledge(&publish).await;
+                    return Ok(Verdict::Drop);
+                }
                 // An empty payload only clears a retained message: nothing to deliver.
                 if let Some(target) = user_of_incoming_topic(&publish.topic)
                     && !publish.payload.is_empty()
@@ -162,10 +210,16 @@ impl<'a> Uplink<'a> {
                 return Verdict::Drop;
             }
         };
-        match self
-            .gateway
-            .register(self.id, &username, session.as_deref())
-        {
+        let registration = match self.acl.register(&username) {
+            Ok(()) => self
+                .gateway
+                .register(self.id, &username, session.as_deref()),
+            Err(why) => {
+                warn!(user = %username, why, "register refused");
+                Registration::Taken
+            }
+        };
+        match registration {
             Registration::Registered => {
                 info!(user = %username, "registered");
                 self.inject(Packet::Publish(inject::register_ack(&username, true)))
@@ -189,6 +243,13 @@ impl<'a> Uplink<'a> {
                 Verdict::Refuse
             }
         }
+    }
+
+    /// Whether the client's last will, if any, is its own presence record going offline.
+    fn will_is_its_own(&self) -> bool {
+        self.will
+            .as_ref()
+            .is_none_or(|(topic, payload)| self.acl.may_leave_will(topic, payload))
     }
 
     async fn report_if_offline(&mut self, target: &str) {
