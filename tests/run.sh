@@ -66,7 +66,7 @@ step "test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 step "test the web backend in headless Chromium"
 # Built above, so cargo needs no network inside the namespace. WASM_BINDGEN_USE_BROWSER

@@ -65,6 +65,18 @@ pub(crate) struct Inbox {
 }
 
 impl InputSender {
+    /// Queues `input` for the driver task without handling it here: for threads that are
+    /// not the client's (a platform callback), which must not run the backend.
+    pub fn post(&self, input: Input) {
+        let inbox = &self.0;
+        inbox
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(input);
+        inbox.wake();
+    }
+
     pub fn send(&self, input: Input) {
         let inbox = &self.0;
         inbox

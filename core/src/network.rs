@@ -19,7 +19,8 @@ pub fn notify_changed() {
     with_listeners(|listeners| {
         listeners.retain(|inbox| match inbox.upgrade() {
             Some(inbox) => {
-                InputSender::from(inbox).send(Input::NetworkChanged);
+                // Handled by each client's driver, on its own runtime.
+                InputSender::from(inbox).post(Input::NetworkChanged);
                 true
             }
             None => false,

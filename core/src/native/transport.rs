@@ -79,6 +79,9 @@ pub(crate) struct Transport {
     settings: Arc<Settings>,
     inputs: InputSender,
     connections: Connections,
+    /// The runtime the client was made on: commands may arrive on any thread (the app's,
+    /// or the network watcher's), and a connection's task must start on this runtime.
+    tasks: tokio::runtime::Handle,
 }
 
 /// What every peer connection of this client is built with.
@@ -126,14 +129,15 @@ impl Transport {
             settings: Arc::new(settings),
             inputs,
             connections: Connections::default(),
+            tasks: tokio::runtime::Handle::current(),
         }
     }
 
     /// Hands `command` to the connection's task, starting the task for a new connection.
     pub fn execute(&mut self, conn: ConnId, command: PeerCommand) {
-        let (settings, inputs) = (&self.settings, &self.inputs);
+        let (settings, inputs, tasks) = (&self.settings, &self.inputs, &self.tasks);
         self.connections.execute(conn, command, |commands, alive| {
-            tokio::spawn(run_connection(
+            tasks.spawn(run_connection(
                 conn,
                 settings.clone(),
                 inputs.clone(),
