@@ -1,6 +1,8 @@
-//! How a client is set up: server, name, ICE servers and local network choices.
+//! How a client is set up: server, name, ICE servers, local network choices and storage.
 
 use std::time::Duration;
+
+use crate::store::Storage;
 
 /// A STUN or TURN server for ICE.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,6 +31,8 @@ pub struct ClientOptions {
     pub relay_only: bool,
     /// How long `connect` may take to reach the server and register.
     pub connect_timeout: Duration,
+    /// Where history and unacknowledged messages outlive the app; in memory by default.
+    pub storage: Storage,
 }
 
 impl ClientOptions {
@@ -41,6 +45,7 @@ impl ClientOptions {
             mdns: true,
             relay_only: false,
             connect_timeout: Duration::from_secs(15),
+            storage: Storage::Memory,
         }
     }
 }

@@ -100,6 +100,9 @@ impl ClientMachine {
             });
         }
         let back = online && previous == Some(false);
+        if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
+            self.deliver_outbox(now);
+        }
         if back && self.recovering(user) {
             // Whatever was offered while the peer was away never reached it.
             self.begin_recovery(user, now, Trigger::Reachable);
@@ -148,6 +151,7 @@ impl ClientMachine {
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
         session.remote_caps = caps;
+        self.resume_numbering(&from);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
@@ -178,6 +182,7 @@ impl ClientMachine {
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
         session.adopt_caps(caps);
+        self.resume_numbering(&from);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
@@ -202,6 +207,7 @@ impl ClientMachine {
         session.adopt_caps(caps);
         let conn = session.conn;
         let early = std::mem::take(&mut session.early_remote);
+        self.resume_numbering(&from);
         self.actions.push_back(Action::ApplyAnswer { conn, sdp });
         self.apply_remote_candidates(&from, early);
     }

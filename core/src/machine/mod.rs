@@ -6,6 +6,7 @@
 //! drivers: they execute actions in the order given and feed back what happened.
 
 mod chat;
+mod durable;
 mod incoming;
 mod peer;
 mod recovery;
@@ -25,6 +26,8 @@ use crate::protocol::{
 };
 
 pub use chat::SEND_BUFFER_LOW;
+use durable::Durable;
+pub use durable::{SavedState, StoreOp};
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
@@ -103,6 +106,8 @@ pub enum Action {
     ClosePeer {
         conn: ConnId,
     },
+    /// Write what must survive a restart (see [`StoreOp`]); never waited for.
+    Store(StoreOp),
 }
 
 /// What the signaling connection reports.
@@ -160,6 +165,8 @@ pub struct ClientMachine {
     next_conn: ConnId,
     /// The id of my next chat message (see [`protocol::ChatFrame`]).
     next_message: MessageId,
+    /// The outbox and what was shown, kept beyond one chat (see `durable`).
+    durable: Durable,
     actions: VecDeque<Action>,
     events: VecDeque<ClientEvent>,
 }
@@ -176,6 +183,7 @@ impl ClientMachine {
             presence: BTreeMap::new(),
             next_conn: 1,
             next_message: 1,
+            durable: Durable::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -294,6 +302,7 @@ impl ClientMachine {
         self.drain_registration();
         if !was_ready && self.registration.is_ready() {
             self.signaling_restored(now);
+            self.deliver_outbox(now);
         }
     }
 
@@ -461,7 +470,9 @@ impl ClientMachine {
     fn open_session(&mut self, peer: &str, role: Role, now: u64) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let session = PeerSession::new(conn, role, now + SETUP_TIMEOUT_MS);
+        let mut session = PeerSession::new(conn, role, now + SETUP_TIMEOUT_MS);
+        // What waited for a chat goes once its channel opens (see `finish_recovery`).
+        session.unacked = self.durable.outbox.remove(peer).unwrap_or_default();
         self.peers.insert(peer.to_owned(), session);
         self.events.push_back(ClientEvent::Status {
             peer: peer.to_owned(),
@@ -473,7 +484,8 @@ impl ClientMachine {
 
     /// Ends the current connection to make room for a new one from the same peer.
     fn replace_session(&mut self, peer: &str, status: PeerStatus) {
-        if let Some(old) = self.peers.remove(peer) {
+        if let Some(mut old) = self.peers.remove(peer) {
+            self.keep_unacked(peer, &mut old);
             self.actions.push_back(Action::ClosePeer { conn: old.conn });
             if old.channel_open {
                 self.events.push_back(ClientEvent::Status {
@@ -485,9 +497,10 @@ impl ClientMachine {
     }
 
     fn end_session(&mut self, peer: &str, status: PeerStatus) {
-        let Some(session) = self.peers.remove(peer) else {
+        let Some(mut session) = self.peers.remove(peer) else {
             return;
         };
+        self.keep_unacked(peer, &mut session);
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
         self.events.push_back(ClientEvent::Status {
@@ -497,6 +510,15 @@ impl ClientMachine {
         if session.channel_open || session.recovery.is_some() {
             self.events
                 .push_back(ClientEvent::PeerDisconnected(peer.to_owned()));
+        }
+    }
+
+    /// A chat ends with messages of mine unacknowledged: they wait in the outbox for the
+    /// next chat with the peer, as they would across a restart.
+    fn keep_unacked(&mut self, peer: &str, session: &mut PeerSession) {
+        if !session.unacked.is_empty() {
+            let unacked = std::mem::take(&mut session.unacked);
+            self.durable.outbox.insert(peer.to_owned(), unacked);
         }
     }
 

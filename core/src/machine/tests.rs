@@ -19,16 +19,27 @@ fn online(name: &str) -> ClientMachine {
     m
 }
 
-fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
+/// What the machine asked for and told, leaving out store writes (see `durable_tests`).
+pub(super) fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
+    let (actions, events, _) = drain_stored(m);
+    (actions, events)
+}
+
+/// Actions, events and, apart, the store writes among the actions.
+pub(super) fn drain_stored(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>, Vec<StoreOp>) {
     let mut actions = Vec::new();
+    let mut stored = Vec::new();
     while let Some(a) = m.poll_action() {
-        actions.push(a);
+        match a {
+            Action::Store(op) => stored.push(op),
+            other => actions.push(other),
+        }
     }
     let mut events = Vec::new();
     while let Some(e) = m.poll_event() {
         events.push(e);
     }
-    (actions, events)
+    (actions, events, stored)
 }
 
 fn deliver(m: &mut ClientMachine, message: &SignalMessage) {

@@ -8,4 +8,5 @@ pub(crate) mod network_watch;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod sockets;
+pub(crate) mod store;
 pub(crate) mod transport;
