@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::StreamExt;
-use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
+use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use command::Command;
@@ -58,6 +58,11 @@ struct Flags {
     /// measurements.
     #[arg(long)]
     echo: bool,
+    /// Keep history and unacknowledged messages in this SQLite file (created if missing):
+    /// after a restart with the same file, messages not yet delivered go out again, once.
+    /// One client per file at a time. Without it nothing outlives the process.
+    #[arg(long, value_name = "PATH")]
+    store: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -84,6 +89,9 @@ async fn main() -> ExitCode {
         options.bind_addrs = flags.bind_addrs.clone();
     }
     options.mdns = !flags.no_mdns;
+    if let Some(path) = &flags.store {
+        options.storage = Storage::File(path.clone());
+    }
 
     let (client, mut events) = match Client::connect_with(options).await {
         Ok(connected) => connected,

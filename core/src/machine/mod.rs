@@ -7,6 +7,8 @@
 
 mod chat;
 mod durable;
+#[cfg(test)]
+mod durable_tests;
 mod incoming;
 mod peer;
 mod recovery;
@@ -364,8 +366,13 @@ impl ClientMachine {
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
+        let was_ready = self.registration.is_ready();
         self.registration.on_timeout(now);
         self.drain_registration();
+        if !was_ready && self.registration.is_ready() {
+            // Online on a plain broker (its presence grace passed): the outbox may go.
+            self.deliver_outbox(now);
+        }
         self.send_due_acks(now);
         let expired: Vec<String> = self
             .peers
