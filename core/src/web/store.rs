@@ -489,3 +489,90 @@ fn logged(request: IdbRequest) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::web::rt::random_u64;
+
+    fn sent(id: MessageId, text: &str) -> StoreOp {
+        StoreOp::Sent {
+            peer: "alice".into(),
+            id,
+            text: text.into(),
+            awaiting_ack: true,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn what_was_written_is_read_back_after_reopening() {
+        let name = format!("peerchat-test-{:016x}", random_u64());
+        let db = open_database(&name).await.unwrap();
+        assert_eq!(
+            load(&db).await.unwrap(),
+            None,
+            "a new database holds nothing"
+        );
+        let writer = Database {
+            db,
+            run: RefCell::new(String::new()),
+        };
+        let ops = [
+            StoreOp::Numbering {
+                run: "run-1".into(),
+                next_message: 1,
+            },
+            sent(1, "one"),
+            sent(2, "two"),
+            sent(3, "three"),
+            StoreOp::Acknowledged {
+                peer: "alice".into(),
+                upto: 1,
+            },
+            StoreOp::Received {
+                peer: "alice".into(),
+                text: "hi bob".into(),
+                numbering: Some(("alice-run".into(), 7)),
+            },
+        ];
+        for op in &ops {
+            writer.apply(op).unwrap();
+        }
+        // Another connection's reads wait for the writes before them, as a reload's would.
+        let reader = Database {
+            db: open_database(&name).await.unwrap(),
+            run: RefCell::new(String::new()),
+        };
+        let saved = load(&reader.db).await.unwrap().expect("state was kept");
+        assert_eq!(saved.run, "run-1");
+        assert_eq!(saved.next_message, 4);
+        assert_eq!(
+            saved.outbox["alice"],
+            vec![(2, "two".to_owned()), (3, "three".to_owned())]
+        );
+        assert_eq!(saved.received["alice"], ("alice-run".to_owned(), 7));
+        let history = reader.history("alice", 3).await.unwrap();
+        let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three", "hi bob"]);
+        assert!(!history[2].outgoing && history[2].at_ms > 0);
+        let all = reader.history("alice", 10).await.unwrap();
+        assert!(all[0].delivered && !all[1].delivered);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_second_client_of_one_name_is_refused() {
+        let me = format!("bob{:016x}", random_u64());
+        let (first, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        assert!(first.db.is_some(), "IndexedDB is there in Chromium");
+        let second = Store::open(&Storage::Browser, &me).await;
+        assert!(matches!(
+            second,
+            Err(ClientError::Store {
+                error: StoreError::InUse,
+                ..
+            })
+        ));
+    }
+}
