@@ -236,7 +236,8 @@ impl Client {
         protocol::validate_username(&options.username).map_err(ClientError::InvalidUsername)?;
         // A restarted client continues its run: same session, same numbering, its outbox.
         let (store, saved) = Store::open(&options.storage, &options.username).await?;
-        let saved = saved.unwrap_or_else(|| SavedState::fresh(rt::session_id()));
+        let saved = (saved.filter(|s| !s.run.is_empty()))
+            .unwrap_or_else(|| SavedState::fresh(rt::session_id()));
         let machine = ClientMachine::resume(&options.username, saved)?;
         let (wake, wakes) = mpsc::unbounded();
         let inbox = Arc::new(Inbox {
