@@ -4,16 +4,28 @@
 
 use std::time::Duration;
 
-use peerchat_e2e::{ChatClient, Cli, Network, PeerchatServer, TempDir};
+use peerchat_e2e::{ChatClient, Cli, Mosquitto, Network, PeerchatServer, TempDir};
+
+#[test]
+fn queued_messages_survive_a_hard_restart_on_peerchat_server() {
+    let server = PeerchatServer::start();
+    queued_messages_survive_a_hard_restart(&server.broker.tcp_url);
+}
+
+/// On a plain broker the restarted client finds its own retained presence (and the old
+/// connection's last will): the same session means the name is still its own.
+#[test]
+fn queued_messages_survive_a_hard_restart_on_mosquitto() {
+    let mosquitto = Mosquitto::start();
+    queued_messages_survive_a_hard_restart(&mosquitto.broker.tcp_url);
+}
 
 /// Bob writes to Alice while she is unreachable (frozen), so his messages wait unacknowledged;
 /// his process is killed with no chance to clean up and started again with the same
 /// `--store`. He offers a chat by himself, and once Alice answers again the three messages
 /// reach her exactly once, in order; the chat goes on afterwards, both ways.
-#[test]
-fn queued_messages_survive_a_hard_restart_and_arrive_once_in_order() {
-    let server = PeerchatServer::start();
-    let url = server.broker.tcp_url.clone();
+fn queued_messages_survive_a_hard_restart(url: &str) {
+    let url = url.to_owned();
     let dir = TempDir::new("restart");
     let store = dir.0.join("bob.db");
     let store = store.to_str().expect("a UTF-8 temp path");
