@@ -15,8 +15,8 @@ use crate::event::ClientError;
 use crate::protocol::{self, ChatFrame, MessageId};
 
 /// A change to what must survive a restart, in the order the machine made it. Stores write
-/// them in that order; a lost write costs at most a repeated or a missing message after a
-/// restart, never the chat now.
+/// them in that order; a lost write may cost repeated or missing messages after a restart,
+/// never the chat now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
     /// This run's id (also the registration session) and the id my next message gets.
@@ -75,6 +75,27 @@ pub(super) struct Durable {
     pub outbox: BTreeMap<String, VecDeque<(MessageId, String)>>,
     /// Per peer, the run and id of the last numbered message shown.
     pub received: BTreeMap<String, (String, MessageId)>,
+}
+
+/// Takes the acknowledgements off frames that will go again, perhaps to another run of the
+/// peer: an ack names the peer's numbering, and one from its old run would confirm
+/// messages of its new run that never arrived.
+pub(super) fn without_acks(frames: &mut VecDeque<(MessageId, String)>) {
+    for (_, frame) in frames.iter_mut() {
+        if let Some(ChatFrame::Message {
+            id,
+            text,
+            ack: Some(_),
+        }) = ChatFrame::decode(frame)
+        {
+            *frame = ChatFrame::Message {
+                id,
+                text,
+                ack: None,
+            }
+            .encode();
+        }
+    }
 }
 
 impl ClientMachine {

@@ -6,6 +6,7 @@ use super::tests::{
 };
 use super::*;
 use crate::event::ClientEvent;
+use crate::protocol::{ChatFrame, MessageId};
 
 /// What a store hands back after `ops`, written in order onto `saved`: the semantics every
 /// platform store implements.
@@ -86,8 +87,6 @@ fn sent_texts(actions: &[Action]) -> Vec<String> {
         })
         .collect()
 }
-
-use crate::protocol::ChatFrame;
 
 #[test]
 fn a_restarted_client_offers_by_itself_and_sends_its_outbox_once_in_order() {
@@ -251,4 +250,42 @@ fn unacknowledged_messages_of_an_ended_chat_wait_in_the_outbox() {
     let offer = conn_of(&drain(&mut alice).0);
     let (_, alice_sends, _) = answer_and_open(&mut alice, offer, &mut bob);
     assert_eq!(sent_texts(&alice_sends), ["lost with the chat"]);
+}
+
+#[test]
+fn a_message_kept_for_the_next_chat_carries_no_acknowledgement_of_the_old_one() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    bob.send_message("alice", "from bob's first run").unwrap();
+    carry(drain(&mut bob).0, &mut alice, a_conn);
+    drain(&mut alice);
+    // Alice's answer carries the ack of Bob's #1, and is lost with the chat.
+    alice.send_message("bob", "answer").unwrap();
+    let (sent, _) = drain(&mut alice);
+    assert!(sent_texts(&sent) == ["answer"] && sent_frame_acks(&sent) == [Some(1)]);
+    alice.handle_transport(a_conn, TransportEvent::ChannelClosed, T0);
+    drain(&mut alice);
+    // The next chat may be with a new run of Bob, whose #1 is another message.
+    alice.connect_to_peer("bob", T0).unwrap();
+    let offer = conn_of(&drain(&mut alice).0);
+    let mut bob = ClientMachine::new("bob", "session-bob-2").unwrap();
+    bob.handle_signaling(SignalingInput::Connected, T0);
+    bob.handle_signaling(SignalingInput::Subscribed, T0);
+    bob.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    drain(&mut bob);
+    let (_, alice_sends, _) = answer_and_open(&mut alice, offer, &mut bob);
+    assert_eq!(sent_texts(&alice_sends), ["answer"]);
+    assert_eq!(sent_frame_acks(&alice_sends), [None]);
+}
+
+fn sent_frame_acks(actions: &[Action]) -> Vec<Option<MessageId>> {
+    (actions.iter())
+        .filter_map(|a| match a {
+            Action::SendText { text, .. } => match ChatFrame::decode(text) {
+                Some(ChatFrame::Message { ack, .. }) => Some(ack),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }

@@ -524,7 +524,8 @@ impl ClientMachine {
     /// next chat with the peer, as they would across a restart.
     fn keep_unacked(&mut self, peer: &str, session: &mut PeerSession) {
         if !session.unacked.is_empty() {
-            let unacked = std::mem::take(&mut session.unacked);
+            let mut unacked = std::mem::take(&mut session.unacked);
+            durable::without_acks(&mut unacked);
             self.durable.outbox.insert(peer.to_owned(), unacked);
         }
     }
