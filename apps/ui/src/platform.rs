@@ -102,8 +102,8 @@ cfg_if::cfg_if! {
 
         /// History and unsent messages live in `<data dir>/peerchat/<username>.db`: the
         /// data dir is `PEERCHAT_DATA_DIR`, else `$XDG_DATA_HOME`, else
-        /// `~/.local/share`. With none of them (an Android app is given no `HOME`) or no
-        /// way to create the directory, nothing is kept.
+        /// `~/.local/share`. With none of them or no way to create the directory, nothing
+        /// is kept (nor on Android yet, whose core has no SQLite store).
         pub fn storage(username: &str) -> Storage {
             let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
             let data = env("PEERCHAT_DATA_DIR")
