@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use tracing::warn;
@@ -124,21 +124,30 @@ impl Store {
 /// Opens (creating if need be) the database and takes it for this process alone.
 fn open_exclusive(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path).map_err(describe)?;
+    // A client that just left (a logout, then a login under the same name) lets go of the
+    // file within moments; a second client running on it does not, and is refused.
+    connection.busy_timeout(LOCK_WAIT).map_err(describe)?;
     // Exclusive: the lock taken by the first write below is held until the client ends, so
-    // a second client on the same file fails at once instead of interleaving outboxes.
-    // NORMAL synchronous in WAL survives a killed process (only a power loss may lose the
-    // last writes) and costs no fsync per message.
+    // two clients never interleave outboxes. NORMAL synchronous in WAL survives a killed
+    // process (only a power loss may lose the last writes) and costs no fsync per message.
     let setup = "PRAGMA locking_mode = EXCLUSIVE;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;";
     connection.execute_batch(setup).map_err(describe)?;
     connection.execute_batch(SCHEMA).map_err(describe)?;
-    // A write, so the exclusive lock is ours even when the schema existed.
+    // A write, so the exclusive lock is ours even when the schema existed: the schema's
+    // version, for a later change of shape.
     connection
-        .execute_batch("BEGIN IMMEDIATE; COMMIT;")
+        .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
         .map_err(describe)?;
     Ok(connection)
 }
+
+/// How long opening waits for a store another client holds.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// The shape of [`SCHEMA`].
+const SCHEMA_VERSION: u32 = 1;
 
 fn describe(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
@@ -375,7 +384,20 @@ mod tests {
             second.err()
         );
         drop(first);
-        assert!(block_on(Store::open(&storage, "bob")).is_ok());
+        // The file exists now, schema and all: the lock is still taken on opening.
+        let (_third, _) = block_on(Store::open(&storage, "bob")).unwrap();
+        let fourth = block_on(Store::open(&storage, "bob"));
+        assert!(
+            matches!(
+                fourth,
+                Err(ClientError::Store {
+                    error: StoreError::InUse,
+                    ..
+                })
+            ),
+            "{:?}",
+            fourth.err()
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -13,6 +13,7 @@ use js_sys::{Array, Object, Promise, Reflect};
 use tracing::warn;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbFactory, IdbKeyRange,
     IdbObjectStoreParameters, IdbRequest, IdbTransactionMode,
@@ -46,6 +47,20 @@ struct Database {
     db: IdbDatabase,
     /// The run being written, for my messages' records.
     run: RefCell<String>,
+    /// Held while the client lives; released when it goes (a new login in this tab may
+    /// take the store again).
+    _lock: Option<HeldLock>,
+}
+
+/// A Web Lock taken for the store; dropping it lets the lock go.
+struct HeldLock {
+    release: js_sys::Function,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.release.call0(&JsValue::UNDEFINED);
+    }
 }
 
 impl Store {
@@ -65,12 +80,12 @@ impl Store {
             Storage::Browser => {}
         }
         let name = format!("peerchat-{me}");
-        if !hold_lock(&name).await {
+        let Ok(lock) = hold_lock(&name).await else {
             return Err(ClientError::Store {
                 location: format!("IndexedDB `{name}`"),
                 error: StoreError::InUse,
             });
-        }
+        };
         let opened = async {
             let db = open_database(&name).await?;
             let saved = load(&db).await?;
@@ -82,6 +97,7 @@ impl Store {
                 let db = Database {
                     db,
                     run: RefCell::new(run),
+                    _lock: lock,
                 };
                 Ok((
                     Self {
@@ -122,43 +138,77 @@ impl Store {
     }
 }
 
-/// Takes the Web Lock `name` for as long as the page lives; `false` when another tab holds
-/// it. A browser without Web Locks cannot tell, and is let through.
-async fn hold_lock(name: &str) -> bool {
-    let locks = Reflect::get(&js_sys::global(), &"navigator".into())
+/// How long opening waits for a store another client holds: one that just left (a logout,
+/// then a login under the same name) lets go within moments; one running does not.
+const LOCK_WAIT_MS: u32 = 3_000;
+
+/// Takes the Web Lock for store `name` until the returned guard is dropped; `Err` when
+/// another tab (or client) holds it. A browser without Web Locks cannot tell, and is let
+/// through with no guard.
+async fn hold_lock(name: &str) -> Result<Option<HeldLock>, ()> {
+    let global = js_sys::global();
+    let locks = Reflect::get(&global, &"navigator".into())
         .and_then(|navigator| Reflect::get(&navigator, &"locks".into()))
         .ok()
         .filter(|locks| locks.is_object());
-    let request = locks.as_ref().and_then(|locks| {
-        Reflect::get(locks, &"request".into())
-            .ok()?
-            .dyn_into::<js_sys::Function>()
-            .ok()
-    });
+    let request = locks.as_ref().and_then(|locks| method(locks, "request"));
     let (Some(locks), Some(request)) = (locks, request) else {
-        return true;
+        return Ok(None);
     };
     let (held_tx, held_rx) = oneshot::channel();
+    let held_tx = Rc::new(RefCell::new(Some(held_tx)));
+    let granted_tx = held_tx.clone();
     let granted = Closure::once_into_js(move |lock: JsValue| -> JsValue {
-        let held = !lock.is_null();
-        let _ = held_tx.send(held);
-        if held {
-            // Never settles: the lock is released when the page goes.
-            Promise::new(&mut |_, _| {}).into()
-        } else {
-            JsValue::UNDEFINED
+        let Some(tx) = granted_tx.borrow_mut().take() else {
+            return JsValue::UNDEFINED;
+        };
+        if lock.is_null() {
+            let _ = tx.send(None);
+            return JsValue::UNDEFINED;
+        }
+        // The lock is held until this promise settles: when the guard lets it go, or the
+        // page goes.
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+        let _ = tx.send(release);
+        held.into()
+    });
+    // Wait a little for the lock (`AbortSignal.timeout`), or, where that is missing, take
+    // it only if it is free.
+    let options = Object::new();
+    let abort_signal = Reflect::get(&global, &"AbortSignal".into()).ok();
+    let timeout = abort_signal.as_ref().and_then(|a| method(a, "timeout"));
+    match (abort_signal, timeout) {
+        (Some(abort_signal), Some(timeout)) => {
+            let signal = timeout.call1(&abort_signal, &LOCK_WAIT_MS.into());
+            let _ = Reflect::set(&options, &"signal".into(), &signal.unwrap_or_default());
+        }
+        _ => {
+            let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+        }
+    }
+    let lock_name = JsValue::from_str(&format!("{name}-store"));
+    let Ok(outcome) = request.call3(&locks, &lock_name, &options, &granted) else {
+        return Ok(None);
+    };
+    // The wait ran out: the request's promise fails (and the callback never runs).
+    wasm_bindgen_futures::spawn_local(async move {
+        if JsFuture::from(Promise::from(outcome)).await.is_err()
+            && let Some(tx) = held_tx.borrow_mut().take()
+        {
+            let _ = tx.send(None);
         }
     });
-    let options = Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
-    let lock_name = JsValue::from_str(&format!("{name}-store"));
-    if request
-        .call3(&locks, &lock_name, &options, &granted)
-        .is_err()
-    {
-        return true;
+    match held_rx.await {
+        Ok(Some(release)) => Ok(Some(HeldLock { release })),
+        Ok(None) => Err(()),
+        Err(_) => Ok(None),
     }
-    held_rx.await.unwrap_or(true)
+}
+
+/// `object[name]`, if it is a function.
+fn method(object: &JsValue, name: &str) -> Option<js_sys::Function> {
+    Reflect::get(object, &name.into()).ok()?.dyn_into().ok()
 }
 
 /// Waits for one request's outcome. The handlers are removed afterwards, so a request
@@ -518,6 +568,7 @@ mod tests {
         let writer = Database {
             db,
             run: RefCell::new(String::new()),
+            _lock: None,
         };
         let ops = [
             StoreOp::Numbering {
@@ -544,6 +595,7 @@ mod tests {
         let reader = Database {
             db: open_database(&name).await.unwrap(),
             run: RefCell::new(String::new()),
+            _lock: None,
         };
         let saved = load(&reader.db).await.unwrap().expect("state was kept");
         assert_eq!(saved.run, "run-1");
@@ -562,7 +614,7 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    async fn a_second_client_of_one_name_is_refused() {
+    async fn a_second_client_of_one_name_is_refused_until_the_first_is_gone() {
         let me = format!("bob{:016x}", random_u64());
         let (first, _) = Store::open(&Storage::Browser, &me).await.unwrap();
         assert!(first.db.is_some(), "IndexedDB is there in Chromium");
@@ -574,5 +626,9 @@ mod tests {
                 ..
             })
         ));
+        // Once the first client is gone (a logout), the name's store is free again.
+        drop(first);
+        let (again, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        assert!(again.db.is_some());
     }
 }
