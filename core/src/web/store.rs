@@ -7,8 +7,10 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
+use futures::future::select;
 use js_sys::{Array, Object, Promise, Reflect};
 use tracing::warn;
 use wasm_bindgen::closure::Closure;
@@ -91,7 +93,13 @@ impl Store {
             let saved = load(&db).await?;
             Ok::<_, String>((db, saved))
         };
-        match opened.await {
+        // An open blocked by an older version held elsewhere would never finish.
+        let gave_up = async {
+            super::rt::sleep(OPEN_WAIT).await;
+            Err(format!("no answer in {OPEN_WAIT:?}"))
+        };
+        let opened = select(Box::pin(opened), Box::pin(gave_up));
+        match opened.await.factor_first().0 {
             Ok((db, saved)) => {
                 let run = saved.as_ref().map(|s| s.run.clone()).unwrap_or_default();
                 let db = Database {
@@ -137,6 +145,9 @@ impl Store {
         }
     }
 }
+
+/// How long opening the database may take before the client goes on in memory.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
 
 /// How long opening waits for a store another client holds: one that just left (a logout,
 /// then a login under the same name) lets go within moments; one running does not.
