@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::{Action, ClientMachine, MAX_PEERS, Role};
 use crate::event::ClientError;
-use crate::protocol::{self, ChatFrame, MessageId};
+use crate::protocol::{self, ChatFrame, FEATURE_ACKS, MessageId};
 
 /// A change to what must survive a restart, in the order the machine made it. Stores write
 /// them in that order; a lost write may cost repeated or missing messages after a restart,
@@ -164,6 +164,32 @@ impl ClientMachine {
             self.early_candidates.remove(&peer);
             let conn = self.open_session(&peer, Role::Offerer, now);
             self.actions.push_back(Action::StartOffer { peer, conn });
+        }
+    }
+
+    /// The chat with `peer` opened without acknowledgements (an original client now holds
+    /// the name): what waited goes as the plain text it was, once, and leaves the outbox,
+    /// since no acknowledgement will ever take it out.
+    pub(super) fn outbox_to_original(&mut self, peer: &str) {
+        let Some(session) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if session.speaks(FEATURE_ACKS) || session.unacked.is_empty() {
+            return;
+        }
+        let conn = session.conn;
+        let waiting = std::mem::take(&mut session.unacked);
+        let upto = waiting.back().map(|(id, _)| *id);
+        for (_, frame) in waiting {
+            if let Some(ChatFrame::Message { text, .. }) = ChatFrame::decode(&frame) {
+                self.actions.push_back(Action::SendText { conn, text });
+            }
+        }
+        if let Some(upto) = upto {
+            self.store(StoreOp::Acknowledged {
+                peer: peer.to_owned(),
+                upto,
+            });
         }
     }
 

@@ -2,7 +2,8 @@
 //! continues, and nothing already shown is shown twice.
 
 use super::tests::{
-    T0, carry, conn_of, connected_pair, drain, drain_stored, online, presence, relay, sdp, shown,
+    T0, carry, conn_of, connected_pair, deliver, drain, drain_stored, online, original_answer,
+    presence, relay, sdp, shown,
 };
 use super::*;
 use crate::event::ClientEvent;
@@ -288,4 +289,32 @@ fn sent_frame_acks(actions: &[Action]) -> Vec<Option<MessageId>> {
             _ => None,
         })
         .collect()
+}
+
+#[test]
+fn an_outbox_for_a_name_now_held_by_an_original_client_goes_as_plain_text_once() {
+    let mut saved = SavedState::fresh("session-alice");
+    saved
+        .outbox
+        .insert("bob".into(), vec![(3, "hello bob".into())]);
+    let (mut alice, actions, _) = restarted("alice", saved);
+    let conn = conn_of(&actions);
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
+    drain(&mut alice);
+    deliver(&mut alice, &original_answer());
+    drain(&mut alice);
+    alice.handle_transport(conn, TransportEvent::ChannelOpen, T0);
+    let (sent, _, stored) = drain_stored(&mut alice);
+    assert_eq!(
+        sent,
+        [Action::SendText {
+            conn,
+            text: "hello bob".into()
+        }]
+    );
+    assert!(stored.contains(&StoreOp::Acknowledged {
+        peer: "bob".into(),
+        upto: 3
+    }));
+    assert_eq!(alice.outbox().count(), 0);
 }

@@ -333,6 +333,7 @@ impl ClientMachine {
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events
                     .push_back(ClientEvent::PeerConnected(peer.clone()));
+                self.outbox_to_original(&peer);
                 self.finish_recovery(&peer);
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),

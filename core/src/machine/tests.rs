@@ -515,7 +515,7 @@ fn an_answer_carries_the_acknowledgement_and_one_ack_covers_many() {
 }
 
 /// Bob's answer as the original client sends it: no `peerchat` capabilities.
-fn original_answer() -> SignalMessage {
+pub(super) fn original_answer() -> SignalMessage {
     SignalMessage::SignalAnswer {
         from: "bob".into(),
         answer: SessionDescription {
