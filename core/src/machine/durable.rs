@@ -113,7 +113,7 @@ impl ClientMachine {
             let frames: VecDeque<_> = messages
                 .into_iter()
                 .map(|(id, text)| {
-                    next = next.max(id + 1);
+                    next = next.max(id.saturating_add(1));
                     let frame = ChatFrame::Message {
                         id,
                         text,

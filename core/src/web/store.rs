@@ -435,7 +435,10 @@ impl Database {
                 ]);
                 logged(tx.object_store(MESSAGES)?.add(&message)?);
                 // Ids only grow within a run, so the latest write is the highest.
-                let numbering = record(&[("run", run.into()), ("next_message", id_value(id + 1))]);
+                let numbering = record(&[
+                    ("run", run.into()),
+                    ("next_message", id_value(id.saturating_add(1))),
+                ]);
                 logged(
                     tx.object_store(RUNS)?
                         .put_with_key(&numbering, &NUMBERING.into())?,
