@@ -5,6 +5,8 @@
 //! Chromium WebRTC settings: browsers offer only mDNS (`<uuid>.local`) candidates, which
 //! the native CLIs resolve as they would on a LAN. Needs root; tests/run.sh builds the page.
 
+use std::time::Duration;
+
 use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::turn::TurnServer;
@@ -243,6 +245,55 @@ namespaced_test! {
         let hot = echo.stop_profile();
         for (name, ms) in hot.iter().take(40) {
             println!("{ms:9.1} ms  {name}");
+        }
+    }
+}
+
+namespaced_test! {
+    /// The web app's restart: Bob's page is reloaded (nothing closed cleanly) while his
+    /// messages wait for Alice, who is frozen; the reloaded page finds them in IndexedDB
+    /// and they reach Alice once each, in order.
+    fn a_browser_keeps_queued_messages_across_a_reload() {
+        let server = PeerchatServer::serving(&page_dir());
+        let ws = server.broker.ws_url.clone();
+        let mut alice = Cli::join_on(Network::PrivateNamespace, &server.broker.tcp_url, "alice");
+        let mut bob = BrowserClient::join_keeping_history(&server.http_url, &ws, "bob");
+        alice.connect_to("bob");
+        alice.expect_peer_connected("bob");
+        bob.expect_peer_connected("alice");
+        ChatClient::send(&mut bob, "alice", "before");
+        alice.expect_message("bob", "before");
+
+        alice.freeze();
+        ChatClient::expect(&mut bob, "the path to alice lost", &|e: &Value| {
+            e["event"] == "status" && e["peer"] == "alice" && e["status"] == "disconnected"
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        for i in 1..=3 {
+            ChatClient::send(&mut bob, "alice", &format!("queued #{i}"));
+        }
+        // IndexedDB writes are not waited for: a moment for the last one to commit.
+        std::thread::sleep(Duration::from_millis(300));
+        bob.reload_keeping_history(&ws);
+        alice.thaw();
+
+        bob.expect_peer_connected("alice");
+        for i in 1..=3 {
+            alice.expect_message("bob", &format!("queued #{i}"));
+        }
+        ChatClient::send(&mut bob, "alice", "after the reload");
+        alice.expect_message("bob", "after the reload");
+        alice.send("bob", "welcome back");
+        bob.expect_message("alice", "welcome back");
+        let times = |text: &str| {
+            alice
+                .seen()
+                .iter()
+                .filter(|e| e["event"] == "message" && e["text"] == text)
+                .count()
+        };
+        for text in ["before", "queued #1", "queued #2", "queued #3"] {
+            assert_eq!(times(text), 1, "alice saw `{text}` {} times", times(text));
         }
     }
 }

@@ -1,8 +1,9 @@
 //! What every backend does with the machine's actions: signaling actions go to the broker
-//! link, peer actions become ordered commands for one peer connection.
+//! link, peer actions become ordered commands for one peer connection, store operations to
+//! the platform's store.
 //!
 //! The platform modules (`native`, `web`) supply `signaling::SignalingLink` and
-//! `transport::Transport` with the same methods; this file is the one place that routes.
+//! `transport::Transport` and `store::Store` with the same methods; this file is the one place that routes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use futures::future::{join_all, select};
 use crate::client::InputSender;
 use crate::machine::{Action, ClientMachine, ConnId};
 use crate::options::ClientOptions;
-use crate::platform::{rt, signaling::SignalingLink, transport::Transport};
+use crate::platform::{rt, signaling::SignalingLink, store::Store, transport::Transport};
 use crate::protocol::IceCandidate;
 use crate::server_url::ServerUrl;
 
@@ -37,6 +38,7 @@ pub(crate) enum PeerCommand {
 pub(crate) struct Backend {
     signaling: SignalingLink,
     transport: Transport,
+    store: Store,
 }
 
 impl Backend {
@@ -46,6 +48,7 @@ impl Backend {
         url: &ServerUrl,
         machine: &ClientMachine,
         options: &ClientOptions,
+        store: Store,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
         let (signaling, unreachable) = SignalingLink::start(url, machine, inputs.clone());
@@ -54,6 +57,7 @@ impl Backend {
             Self {
                 signaling,
                 transport,
+                store,
             },
             unreachable,
         )
@@ -72,6 +76,7 @@ impl Backend {
             } => return self.signaling.publish(topic, payload, retain, delivery),
             Action::CloseSignaling => return self.signaling.close(),
             Action::RestartSignaling => return self.signaling.restart(),
+            Action::Store(op) => return self.store.apply(op),
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
             Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),
             Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),

@@ -19,11 +19,12 @@ use futures::{FutureExt, Stream, StreamExt};
 
 use crate::backend::Backend;
 use crate::event::{ClientError, ClientEvent, PeerStatus};
-use crate::machine::{Action, ClientMachine, ConnId, SignalingInput, TransportEvent};
+use crate::machine::{Action, ClientMachine, ConnId, SavedState, SignalingInput, TransportEvent};
 use crate::options::ClientOptions;
-use crate::platform::rt;
-use crate::protocol::MessageId;
+use crate::platform::{rt, store::Store};
+use crate::protocol::{self, MessageId};
 use crate::server_url::ServerUrl;
+use crate::store::StoredMessage;
 
 /// What backends report to the machine.
 #[derive(Debug)]
@@ -106,6 +107,8 @@ impl Inbox {
 
 struct Shared {
     machine: Mutex<ClientMachine>,
+    /// The history and outbox's store; the backend writes to it, the app reads history.
+    store: Store,
     /// Where actions and events go. Locked before `machine` whenever both are held, so
     /// actions reach the backend, and events the app, in the order the machine made them;
     /// `None` once the driver has shut the backend down.
@@ -242,7 +245,12 @@ impl Client {
     )]
     pub async fn connect_with(options: ClientOptions) -> Result<(Self, Events), ClientError> {
         let url = ServerUrl::parse(&options.server_url)?;
-        let mut machine = ClientMachine::new(&options.username, &rt::session_id())?;
+        protocol::validate_username(&options.username).map_err(ClientError::InvalidUsername)?;
+        // A restarted client continues its run: same session, same numbering, its outbox.
+        let (store, saved) = Store::open(&options.storage, &options.username).await?;
+        let saved = (saved.filter(|s| !s.run.is_empty()))
+            .unwrap_or_else(|| SavedState::fresh(rt::session_id()));
+        let mut machine = ClientMachine::resume(&options.username, saved)?;
         let clock = rt::Clock::new();
         machine.set_wall_clock(clock.now(), rt::wall_ms());
         if let Some(identity) = crate::platform::load_identity(&options) {
@@ -256,8 +264,10 @@ impl Client {
         });
         let inputs = InputSender(inbox.clone());
         let (events_tx, events_rx) = mpsc::unbounded();
-        let (backend, unreachable) = Backend::start(&url, &machine, &options, inputs.clone());
+        let (backend, unreachable) =
+            Backend::start(&url, &machine, &options, store.clone(), inputs.clone());
         let shared = Arc::new(Shared {
+            store,
             machine: Mutex::new(machine),
             outlet: Mutex::new(Some(Outlet {
                 backend,
@@ -347,6 +357,12 @@ impl Client {
         let result = self.shared.machine().send_file(peer, name, mime, data);
         self.shared.run_here();
         result
+    }
+
+    /// The last `limit` messages with `peer`, oldest first, from this run and earlier ones
+    /// (empty with [`crate::Storage::Memory`]).
+    pub async fn history(&self, peer: &str, limit: usize) -> Vec<StoredMessage> {
+        self.shared.store.history(peer, limit).await
     }
 
     /// Ends the chat with `peer`.

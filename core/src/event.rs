@@ -244,4 +244,9 @@ pub enum ClientError {
     Transport { peer: String, reason: String },
     #[error("the client has been disconnected")]
     Closed,
+    #[error("cannot use the message store {location}: {error}")]
+    Store {
+        location: String,
+        error: crate::store::StoreError,
+    },
 }

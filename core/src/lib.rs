@@ -12,11 +12,13 @@ pub mod path;
 pub mod protocol;
 pub mod reconnect;
 pub mod server_url;
+pub mod store;
 
 pub use event::{ClientError, ClientEvent, PeerStatus, SignalingState};
 pub use machine::ClientMachine;
 pub use options::{ClientOptions, IceServer};
 pub use path::{PathKind, PeerPath};
+pub use store::{Storage, StoredMessage};
 
 // The platform is chosen at compile time: webrtc-rs and rumqttc on native targets, the
 // browser's APIs on wasm32. Both supply the same `rt`, `signaling` and `transport` shapes

@@ -1,7 +1,9 @@
-//! How a client is set up: server, name, ICE servers and local network choices.
+//! How a client is set up: server, name, ICE servers, local network choices and storage.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::store::Storage;
 
 /// A STUN or TURN server for ICE.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,6 +36,8 @@ pub struct ClientOptions {
     /// first start. `None`: `peerchat/<user>.identity` in the user's data directory
     /// (`$XDG_DATA_HOME`, else `~/.local/share`). Browsers keep it in local storage.
     pub identity_file: Option<PathBuf>,
+    /// Where history and unacknowledged messages outlive the app; in memory by default.
+    pub storage: Storage,
 }
 
 impl ClientOptions {
@@ -47,6 +51,7 @@ impl ClientOptions {
             relay_only: false,
             connect_timeout: Duration::from_secs(15),
             identity_file: None,
+            storage: Storage::Memory,
         }
     }
 }

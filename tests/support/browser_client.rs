@@ -29,6 +29,7 @@ pub struct BrowserClient {
     pub user: String,
     browser: Browser,
     log: EventLog,
+    page_url: String,
 }
 
 impl BrowserClient {
@@ -39,8 +40,19 @@ impl BrowserClient {
 
     /// Opens the page in a browser started with extra Chromium `flags`.
     pub fn open_with(page_url: &str, user: &str, flags: &[&str]) -> Self {
-        let browser = Browser::start_with(flags);
-        browser.navigate(page_url);
+        let client = Self {
+            user: user.to_owned(),
+            browser: Browser::start_with(flags),
+            log: EventLog::new(user),
+            page_url: page_url.to_owned(),
+        };
+        client.load_page();
+        client
+    }
+
+    fn load_page(&self) {
+        let Self { browser, user, .. } = self;
+        browser.navigate(&self.page_url);
         let check = "return window.peerchatReady === true ? null \
                      : (window.peerchatError || 'loading')";
         crate::wait_for(&format!("{user}: the test page to load"), || match browser
@@ -50,11 +62,39 @@ impl BrowserClient {
             Ok(Value::String(state)) if state == "loading" => None,
             other => panic!("{user}: the test page failed to load: {other:?}"),
         });
-        Self {
-            user: user.to_owned(),
-            browser,
-            log: EventLog::new(user),
-        }
+    }
+
+    /// Opens the page and joins `server_url` as `user`, keeping history and undelivered
+    /// messages in the browser (IndexedDB).
+    pub fn join_keeping_history(page_url: &str, server_url: &str, user: &str) -> Self {
+        let mut client = Self::open(page_url, user);
+        client.join_again_keeping_history(server_url);
+        client
+    }
+
+    /// Loads the page again, as a closed and reopened app: nothing of the old page's
+    /// client is closed cleanly. Then joins with what the browser kept.
+    pub fn reload_keeping_history(&mut self, server_url: &str) {
+        self.load_page();
+        self.join_again_keeping_history(server_url);
+    }
+
+    fn join_again_keeping_history(&mut self, server_url: &str) {
+        let script = "const [url, user, done] = arguments; \
+                      peerchat.connect(url, user, null, false, true) \
+                      .then(() => done(null), e => done(String(e)));";
+        let user = self.user.clone();
+        let outcome = self
+            .browser
+            .run_async(&user, script, json!([server_url, user]));
+        assert_eq!(
+            outcome,
+            Value::Null,
+            "{user}: connect to {server_url} failed"
+        );
+        self.expect("connected", &|e| {
+            e["event"] == "connected" && e["user"] == user.as_str()
+        });
     }
 
     /// Opens the page and joins `server_url` (a ws:// URL) as `user`.

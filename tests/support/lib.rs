@@ -407,6 +407,13 @@ impl Cli {
         self.signal("CONT");
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or a phone reclaiming the app would:
+    /// no goodbye to peers or broker, nothing flushed.
+    pub fn crash(mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+    }
+
     fn signal(&self, name: &str) {
         // The shell's builtin `kill`: Debian's procps (/usr/bin/kill) may be absent.
         let status = Command::new("sh")

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::StreamExt;
-use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
+use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use command::Command;
@@ -62,6 +62,11 @@ struct Flags {
     /// `peerchat/<user>.identity` in `$XDG_DATA_HOME` (else `~/.local/share`).
     #[arg(long, value_name = "FILE")]
     identity: Option<std::path::PathBuf>,
+    /// Keep history and unacknowledged messages in this SQLite file (created if missing):
+    /// after a restart with the same file, messages not yet delivered go out again, once.
+    /// One client per file at a time. Without it nothing outlives the process.
+    #[arg(long, value_name = "PATH")]
+    store: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -89,6 +94,9 @@ async fn main() -> ExitCode {
     }
     options.mdns = !flags.no_mdns;
     options.identity_file = flags.identity.clone();
+    if let Some(path) = &flags.store {
+        options.storage = Storage::File(path.clone());
+    }
 
     let (client, mut events) = match Client::connect_with(options).await {
         Ok(connected) => connected,

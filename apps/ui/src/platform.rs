@@ -1,5 +1,7 @@
-//! What the UI asks of the platform it runs on: the time of day, the default server, and
-//! files pasted from the clipboard.
+//! What the UI asks of the platform it runs on: the time of day, the default server, where
+//! history is kept, and files pasted from the clipboard.
+
+use peerchat_core::Storage;
 
 use crate::model::MessageTime;
 
@@ -15,11 +17,21 @@ cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         /// The local time of day, from the browser's clock and time zone.
         pub fn now() -> MessageTime {
-            let date = js_sys::Date::new_0();
+            time_at(js_sys::Date::now() as u64)
+        }
+
+        /// The local time of day at `at_ms` (milliseconds since the Unix epoch).
+        pub fn time_at(at_ms: u64) -> MessageTime {
+            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
             MessageTime {
                 hour: date.get_hours() as u8,
                 minute: date.get_minutes() as u8,
             }
+        }
+
+        /// History and unsent messages live in the origin's IndexedDB.
+        pub fn storage(_username: &str) -> Storage {
+            Storage::Browser
         }
 
         /// The `/mqtt` endpoint of the host that served the page, or its `?server=`.
@@ -79,7 +91,30 @@ cfg_if::cfg_if! {
     } else {
         /// The local time of day, from the system clock and time zone.
         pub fn now() -> MessageTime {
-            local_time_of_day().unwrap_or_default()
+            let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            time_at(since_epoch.map_or(0, |d| d.as_millis() as u64))
+        }
+
+        /// The local time of day at `at_ms` (milliseconds since the Unix epoch).
+        pub fn time_at(at_ms: u64) -> MessageTime {
+            local_time_of_day(at_ms / 1000).unwrap_or_default()
+        }
+
+        /// History and unsent messages live in `<data dir>/peerchat/<username>.db`: the
+        /// data dir is `PEERCHAT_DATA_DIR`, else `$XDG_DATA_HOME`, else
+        /// `~/.local/share`. With none of them or no way to create the directory, nothing
+        /// is kept (nor on Android yet, whose core has no SQLite store).
+        pub fn storage(username: &str) -> Storage {
+            let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+            let data = env("PEERCHAT_DATA_DIR")
+                .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("peerchat")))
+                .or_else(|| env("HOME").map(|h| h.join(".local/share/peerchat")));
+            match data {
+                Some(dir) if std::fs::create_dir_all(&dir).is_ok() => {
+                    Storage::File(dir.join(format!("{username}.db")))
+                }
+                _ => Storage::Memory,
+            }
         }
 
         /// Desktop and Android webviews hand pasted files to no one: pasting pastes text.
@@ -104,11 +139,7 @@ cfg_if::cfg_if! {
             std::env::var("PEERCHAT_SERVER").unwrap_or_else(|_| "mqtt://localhost:1883".to_owned())
         }
 
-        fn local_time_of_day() -> Option<MessageTime> {
-            let seconds = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?
-                .as_secs();
+        fn local_time_of_day(seconds: u64) -> Option<MessageTime> {
             let seconds = libc::time_t::try_from(seconds).ok()?;
             // SAFETY: `localtime_r` reads `seconds` and fills the `tm` we own; it keeps no
             // pointer to either.

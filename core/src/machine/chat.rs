@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use tracing::debug;
 
 use super::peer::{OutgoingFile, PeerSession};
-use super::{Action, ClientMachine};
+use super::{Action, ClientMachine, StoreOp};
 use crate::event::{ClientError, ClientEvent};
 use crate::protocol::{
     ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_CHAT_MESSAGE_BYTES,
@@ -117,7 +117,7 @@ impl ClientMachine {
         };
         let id = self.next_message;
         let numbered = session.speaks(FEATURE_ACKS);
-        let text = if numbered {
+        let frame = if numbered {
             ChatFrame::Message {
                 id,
                 text: text.to_owned(),
@@ -128,8 +128,8 @@ impl ClientMachine {
             text.to_owned()
         };
         // JSON escaping can grow a text that fitted; the channel's limit is on what is sent.
-        if text.len() > MAX_CHAT_MESSAGE_BYTES {
-            return Err(too_large(text.len()));
+        if frame.len() > MAX_CHAT_MESSAGE_BYTES {
+            return Err(too_large(frame.len()));
         }
         self.next_message += 1;
         if numbered {
@@ -139,11 +139,19 @@ impl ClientMachine {
             if session.unacked.len() >= MAX_UNACKED {
                 session.unacked.pop_front();
             }
-            session.unacked.push_back((id, text.clone()));
+            session.unacked.push_back((id, frame.clone()));
         }
-        if session.channel_open {
-            let conn = session.conn;
-            self.actions.push_back(Action::SendText { conn, text });
+        // Stored before it is handed to the channel: a crash in between loses nothing.
+        let conn = session.channel_open.then_some(session.conn);
+        self.store(StoreOp::Sent {
+            peer: peer.to_owned(),
+            id,
+            text: text.to_owned(),
+            awaiting_ack: numbered,
+        });
+        if let Some(conn) = conn {
+            self.actions
+                .push_back(Action::SendText { conn, text: frame });
         }
         Ok(id)
     }
@@ -184,6 +192,11 @@ impl ClientMachine {
         self.next_message += 1;
         let conn = session.conn;
         session.outgoing_files.insert(id, size);
+        // Files are not kept, but their ids are: an id is never used twice within a run.
+        self.actions.push_back(Action::Store(StoreOp::Numbering {
+            run: self.registration.session().to_owned(),
+            next_message: self.next_message,
+        }));
         let announce = ChatFrame::File {
             id,
             name: name.to_owned(),
@@ -228,6 +241,7 @@ impl ClientMachine {
                     self.acknowledged(&peer, upto);
                 }
                 if fresh {
+                    self.shown(&peer, &text, Some(id));
                     self.events
                         .push_back(ClientEvent::Message { from: peer, text });
                 } else {
@@ -289,9 +303,11 @@ impl ClientMachine {
                 }
             }
             // Not a frame: shown as it came, so nothing a peer sends is lost.
-            None => self
-                .events
-                .push_back(ClientEvent::Message { from: peer, text }),
+            None => {
+                self.shown(&peer, &text, None);
+                self.events
+                    .push_back(ClientEvent::Message { from: peer, text })
+            }
         }
     }
 
@@ -311,11 +327,19 @@ impl ClientMachine {
         if session.outgoing_files.remove(&upto).is_some() {
             delivered.push(upto);
         }
+        let mut left_outbox = false;
         while let Some(&(id, _)) = session.unacked.front()
             && id <= upto
         {
             session.unacked.pop_front();
             delivered.push(id);
+            left_outbox = true;
+        }
+        if left_outbox {
+            self.store(StoreOp::Acknowledged {
+                peer: peer.to_owned(),
+                upto,
+            });
         }
         delivered.sort_unstable();
         for id in delivered {
@@ -372,6 +396,7 @@ impl ClientMachine {
         let session = self.peers.get_mut(&peer).expect("caller found it");
         if !session.speaks(FEATURE_FILES) {
             let text = String::from_utf8_lossy(chunk).into_owned();
+            self.shown(&peer, &text, None);
             return self
                 .events
                 .push_back(ClientEvent::Message { from: peer, text });

@@ -105,6 +105,9 @@ impl ClientMachine {
             });
         }
         let back = online && previous == Some(false);
+        if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
+            self.deliver_outbox(now);
+        }
         if back && self.recovering(user) {
             // Whatever was offered while the peer was away never reached it.
             self.begin_recovery(user, now, Trigger::Reachable);
@@ -164,7 +167,7 @@ impl ClientMachine {
         session.remote_ufrag = ice_ufrag(&sdp);
         session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.remote_caps = caps;
-        self.recall_run(&from);
+        self.resume_numbering(&from);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
@@ -220,6 +223,7 @@ impl ClientMachine {
         session.remote_ufrag = ice_ufrag(&sdp);
         session.remote_fingerprint = dtls_fingerprint(&sdp);
         session.adopt_caps(caps);
+        self.resume_numbering(&from);
         self.actions.push_back(Action::AcceptOffer {
             peer: from.clone(),
             conn,
@@ -246,7 +250,7 @@ impl ClientMachine {
         let conn = session.conn;
         let in_place = session.channel_open;
         let early = std::mem::take(&mut session.early_remote);
-        self.recall_run(&from);
+        self.resume_numbering(&from);
         self.actions.push_back(Action::ApplyAnswer { conn, sdp });
         self.apply_remote_candidates(&from, early);
         if in_place {

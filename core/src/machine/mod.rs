@@ -6,6 +6,9 @@
 //! drivers: they execute actions in the order given and feed back what happened.
 
 mod chat;
+mod durable;
+#[cfg(test)]
+mod durable_tests;
 mod incoming;
 mod peer;
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -28,6 +31,8 @@ use crate::protocol::{
 };
 
 pub use chat::SEND_BUFFER_LOW;
+use durable::Durable;
+pub use durable::{SavedState, StoreOp};
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
@@ -112,6 +117,8 @@ pub enum Action {
     ClosePeer {
         conn: ConnId,
     },
+    /// Write what must survive a restart (see [`StoreOp`]); never waited for.
+    Store(StoreOp),
 }
 
 /// What the signaling connection reports.
@@ -166,14 +173,13 @@ pub struct ClientMachine {
     early_candidates: BTreeMap<String, Vec<IceCandidate>>,
     /// Last known presence of other peerchat users.
     presence: BTreeMap<String, bool>,
-    /// For peers whose chat ended: their run and the last message shown from it, so a new
-    /// chat with the same run (a peer that reconnects) shows nothing twice.
-    past_runs: BTreeMap<String, (String, MessageId)>,
     /// Identity keys: ours, and the ones pinned for peers (see `trust`).
     trust: trust::Trust,
     next_conn: ConnId,
     /// The id of my next chat message (see [`protocol::ChatFrame`]).
     next_message: MessageId,
+    /// The outbox and what was shown, kept beyond one chat (see `durable`).
+    durable: Durable,
     actions: VecDeque<Action>,
     events: VecDeque<ClientEvent>,
 }
@@ -188,10 +194,10 @@ impl ClientMachine {
             peers: BTreeMap::new(),
             early_candidates: BTreeMap::new(),
             presence: BTreeMap::new(),
-            past_runs: BTreeMap::new(),
             trust: trust::Trust::default(),
             next_conn: 1,
             next_message: 1,
+            durable: Durable::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -310,6 +316,7 @@ impl ClientMachine {
         self.drain_registration();
         if !was_ready && self.registration.is_ready() {
             self.signaling_restored(now);
+            self.deliver_outbox(now);
         }
     }
 
@@ -338,6 +345,7 @@ impl ClientMachine {
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events
                     .push_back(ClientEvent::PeerConnected(peer.clone()));
+                self.outbox_to_original(&peer);
                 self.finish_recovery(&peer);
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
@@ -393,8 +401,13 @@ impl ClientMachine {
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
+        let was_ready = self.registration.is_ready();
         self.registration.on_timeout(now);
         self.drain_registration();
+        if !was_ready && self.registration.is_ready() {
+            // Online on a plain broker (its presence grace passed): the outbox may go.
+            self.deliver_outbox(now);
+        }
         self.send_due_acks(now);
         let expired: Vec<String> = self
             .peers
@@ -506,7 +519,9 @@ impl ClientMachine {
     fn open_session(&mut self, peer: &str, role: Role, now: u64) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let session = PeerSession::new(conn, role, now + SETUP_TIMEOUT_MS);
+        let mut session = PeerSession::new(conn, role, now + SETUP_TIMEOUT_MS);
+        // What waited for a chat goes once its channel opens (see `finish_recovery`).
+        session.unacked = self.durable.outbox.remove(peer).unwrap_or_default();
         self.peers.insert(peer.to_owned(), session);
         self.events.push_back(ClientEvent::Status {
             peer: peer.to_owned(),
@@ -518,7 +533,8 @@ impl ClientMachine {
 
     /// Ends the current connection to make room for a new one from the same peer.
     fn replace_session(&mut self, peer: &str, status: PeerStatus) {
-        if let Some(old) = self.peers.remove(peer) {
+        if let Some(mut old) = self.peers.remove(peer) {
+            self.keep_unacked(peer, &mut old);
             self.actions.push_back(Action::ClosePeer { conn: old.conn });
             if old.channel_open {
                 self.events.push_back(ClientEvent::Status {
@@ -545,10 +561,10 @@ impl ClientMachine {
     }
 
     fn end_session(&mut self, peer: &str, status: PeerStatus) {
-        let Some(session) = self.peers.remove(peer) else {
+        let Some(mut session) = self.peers.remove(peer) else {
             return;
         };
-        self.remember_run(peer, &session);
+        self.keep_unacked(peer, &mut session);
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
         self.events.push_back(ClientEvent::Status {
@@ -561,28 +577,13 @@ impl ClientMachine {
         }
     }
 
-    /// Keeps what an ended chat had shown of the peer's run (at most [`MAX_PEERS`] peers).
-    fn remember_run(&mut self, peer: &str, session: &PeerSession) {
-        let run = session.remote_caps.as_ref().and_then(|c| c.run.clone());
-        let (Some(run), Some(last)) = (run, session.last_received) else {
-            return;
-        };
-        if self.past_runs.len() >= MAX_PEERS && !self.past_runs.contains_key(peer) {
-            self.past_runs.pop_first();
-        }
-        self.past_runs.insert(peer.to_owned(), (run, last));
-    }
-
-    /// A new chat with `peer` continues where an ended one with the same run left off.
-    pub(super) fn recall_run(&mut self, peer: &str) {
-        let Some(session) = self.peers.get_mut(peer) else {
-            return;
-        };
-        let run = session.remote_caps.as_ref().and_then(|c| c.run.as_deref());
-        if let Some((past, last)) = self.past_runs.get(peer)
-            && run == Some(past.as_str())
-        {
-            session.last_received = session.last_received.max(Some(*last));
+    /// A chat ends with messages of mine unacknowledged: they wait in the outbox for the
+    /// next chat with the peer, as they would across a restart.
+    fn keep_unacked(&mut self, peer: &str, session: &mut PeerSession) {
+        if !session.unacked.is_empty() {
+            let mut unacked = std::mem::take(&mut session.unacked);
+            durable::without_acks(&mut unacked);
+            self.durable.outbox.insert(peer.to_owned(), unacked);
         }
     }
 

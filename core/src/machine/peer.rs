@@ -153,6 +153,7 @@ impl PeerSession {
             // An ack for the old run's numbering would confirm the new run's messages.
             self.ack_pending = None;
             self.ack_due = None;
+            super::durable::without_acks(&mut self.unacked);
         }
         self.remote_caps = caps;
     }

@@ -286,7 +286,8 @@ impl World {
             Action::Subscribe { .. }
             | Action::CloseSignaling
             | Action::AddCandidate { .. }
-            | Action::SendData { .. } => {}
+            | Action::SendData { .. }
+            | Action::Store(_) => {}
             Action::Publish { topic, payload, .. } => {
                 let for_other = topic == protocol::incoming_topic(NAMES[other])
                     || topic == presence_topic(NAMES[side]);

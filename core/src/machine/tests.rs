@@ -6,10 +6,10 @@ use crate::protocol::{
     ChatFrame, MAX_CHAT_MESSAGE_BYTES, PRESENCE_FILTER, Presence, encode, presence_topic,
 };
 
-const T0: u64 = 1_000;
+pub(super) const T0: u64 = 1_000;
 
 /// A machine already online on a plain broker.
-fn online(name: &str) -> ClientMachine {
+pub(super) fn online(name: &str) -> ClientMachine {
     let mut m = ClientMachine::new(name, &format!("session-{name}")).unwrap();
     m.handle_signaling(SignalingInput::Connected, T0);
     m.handle_signaling(SignalingInput::Subscribed, T0);
@@ -19,19 +19,30 @@ fn online(name: &str) -> ClientMachine {
     m
 }
 
-fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
+/// What the machine asked for and told, leaving out store writes (see `durable_tests`).
+pub(super) fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
+    let (actions, events, _) = drain_stored(m);
+    (actions, events)
+}
+
+/// Actions, events and, apart, the store writes among the actions.
+pub(super) fn drain_stored(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>, Vec<StoreOp>) {
     let mut actions = Vec::new();
+    let mut stored = Vec::new();
     while let Some(a) = m.poll_action() {
-        actions.push(a);
+        match a {
+            Action::Store(op) => stored.push(op),
+            other => actions.push(other),
+        }
     }
     let mut events = Vec::new();
     while let Some(e) = m.poll_event() {
         events.push(e);
     }
-    (actions, events)
+    (actions, events, stored)
 }
 
-fn deliver(m: &mut ClientMachine, message: &SignalMessage) {
+pub(super) fn deliver(m: &mut ClientMachine, message: &SignalMessage) {
     let topic = incoming_topic(m.username());
     m.handle_signaling(
         SignalingInput::Message {
@@ -43,7 +54,7 @@ fn deliver(m: &mut ClientMachine, message: &SignalMessage) {
 }
 
 /// Hands every publish addressed to `to` over to it, in order; returns the other actions.
-fn relay(actions: Vec<Action>, to: &mut ClientMachine) -> Vec<Action> {
+pub(super) fn relay(actions: Vec<Action>, to: &mut ClientMachine) -> Vec<Action> {
     let mut rest = Vec::new();
     for action in actions {
         match action {
@@ -68,11 +79,11 @@ fn candidate(n: u8, ufrag: Option<&str>) -> IceCandidate {
     }
 }
 
-fn sdp(ufrag: &str) -> String {
+pub(super) fn sdp(ufrag: &str) -> String {
     format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:p\r\n")
 }
 
-fn conn_of(actions: &[Action]) -> ConnId {
+pub(super) fn conn_of(actions: &[Action]) -> ConnId {
     actions
         .iter()
         .find_map(|a| match a {
@@ -93,7 +104,10 @@ fn statuses(events: &[ClientEvent], peer: &str) -> Vec<PeerStatus> {
 }
 
 /// Alice offers to Bob and both channels open; returns (alice conn, bob conn).
-fn connected_pair(alice: &mut ClientMachine, bob: &mut ClientMachine) -> (ConnId, ConnId) {
+pub(super) fn connected_pair(
+    alice: &mut ClientMachine,
+    bob: &mut ClientMachine,
+) -> (ConnId, ConnId) {
     let peer = bob.username().to_owned();
     alice.connect_to_peer(&peer, T0).unwrap();
     let (actions, _) = drain(alice);
@@ -501,7 +515,7 @@ fn an_answer_carries_the_acknowledgement_and_one_ack_covers_many() {
 }
 
 /// Bob's answer as the original client sends it: no `peerchat` capabilities.
-fn original_answer() -> SignalMessage {
+pub(super) fn original_answer() -> SignalMessage {
     SignalMessage::SignalAnswer {
         seal: None,
         from: "bob".into(),
@@ -972,7 +986,7 @@ fn transient_disconnect_keeps_the_chat() {
 // ---- Recovery ----------------------------------------------------------------------------
 
 /// Chat texts shown to `m`'s user from `peer`, in order.
-fn shown(events: &[ClientEvent], peer: &str) -> Vec<String> {
+pub(super) fn shown(events: &[ClientEvent], peer: &str) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -1369,7 +1383,7 @@ fn a_restarted_peer_numbers_its_messages_anew() {
     );
 }
 
-fn presence(m: &mut ClientMachine, user: &str, online: bool) {
+pub(super) fn presence(m: &mut ClientMachine, user: &str, online: bool) {
     let record = SignalMessage::Presence(Presence {
         from: user.into(),
         session: format!("session-{user}"),
@@ -1579,7 +1593,7 @@ fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
 // ---- Files -------------------------------------------------------------------------------
 
 /// Hands the chat-channel actions one machine produced to the other, as the channel would.
-fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {
+pub(super) fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {
     for action in actions {
         match action {
             Action::SendText { text, .. } => {

@@ -9,6 +9,12 @@ pub(crate) mod network_watch;
 pub(crate) mod rt;
 pub(crate) mod signaling;
 mod sockets;
+#[cfg(not(target_os = "android"))]
+pub(crate) mod store;
+/// Android keeps history in memory for now (see `Cargo.toml`).
+#[cfg(target_os = "android")]
+#[path = "store_memory.rs"]
+pub(crate) mod store;
 pub(crate) mod transport;
 
 /// This user's identity key on this device (see [`identity_file`]).

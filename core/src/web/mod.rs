@@ -11,6 +11,7 @@ pub(crate) mod rt;
 pub(crate) mod signaling;
 mod socket;
 mod stats;
+pub(crate) mod store;
 pub(crate) mod transport;
 
 use wasm_bindgen::{JsCast, JsValue};

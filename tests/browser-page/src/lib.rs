@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 
 use futures::StreamExt;
 use futures::channel::oneshot;
-use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer};
+use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
@@ -35,14 +35,15 @@ extern "C" {
 
 /// Joins `server_url` (`ws://` or `wss://`) as `username`. `ice_servers_json` is an
 /// optional JSON array of `{"urls": [..], "username": .., "credential": ..}`; with
-/// `relay_only`, every chat goes through one of them (TURN). Rejects with the error's
-/// message.
+/// `relay_only`, every chat goes through one of them (TURN); with `keep_history`, history
+/// and undelivered messages outlive the page (IndexedDB). Rejects with the error's message.
 #[wasm_bindgen]
 pub async fn connect(
     server_url: String,
     username: String,
     ice_servers_json: Option<String>,
     relay_only: Option<bool>,
+    keep_history: Option<bool>,
 ) -> Result<(), JsValue> {
     if CLIENT.with_borrow(Option::is_some) {
         return Err("this page already holds a client; disconnect it first".into());
@@ -52,6 +53,9 @@ pub async fn connect(
         options.ice_servers = parse_ice_servers(&json).map_err(|e| JsValue::from_str(&e))?;
     }
     options.relay_only = relay_only.unwrap_or(false);
+    if keep_history.unwrap_or(false) {
+        options.storage = Storage::Browser;
+    }
     let (client, mut events) = Client::connect_with(options)
         .await
         .map_err(|e| JsValue::from_str(&e.to_string()))?;

@@ -23,13 +23,14 @@ pub fn LoginScreen(on_joined: EventHandler<Joined>) -> Element {
         if busy() {
             return;
         }
-        let options = match form.read().validated() {
+        let mut options = match form.read().validated() {
             Ok(options) => options,
             Err(why) => {
                 error.set(Some(why));
                 return;
             }
         };
+        options.storage = platform::storage(&options.username);
         busy.set(true);
         error.set(None);
         spawn(async move {

@@ -36,5 +36,29 @@ fn call(client: Signal<Option<Client>>, mut chat: Signal<Option<ChatState>>, pee
     }
 }
 
+/// How many kept messages a conversation opens with.
+const HISTORY_SHOWN: usize = 200;
+
+/// Fills `peer`'s new conversation with what earlier runs kept, once it is read.
+fn restore_history(
+    client: Signal<Option<Client>>,
+    mut chat: Signal<Option<ChatState>>,
+    peer: &str,
+) {
+    let Some(client) = client.read().clone() else {
+        return;
+    };
+    if !chat.read().as_ref().is_some_and(|s| s.wants_history(peer)) {
+        return;
+    }
+    let peer = peer.to_owned();
+    spawn(async move {
+        let kept = client.history(&peer, HISTORY_SHOWN).await;
+        if let Some(state) = chat.write().as_mut() {
+            state.restore_history(&peer, kept, platform::time_at);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests;

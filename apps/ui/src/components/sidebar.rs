@@ -3,7 +3,7 @@
 
 use dioxus::prelude::*;
 
-use super::{call, use_client};
+use super::{call, restore_history, use_client};
 use crate::model::{ChatState, PeerEntry};
 
 #[component]
@@ -31,6 +31,7 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
             Ok((should_call, name)) => {
                 draft.set(String::new());
                 error.set(None);
+                restore_history(client, chat, &name);
                 if should_call {
                     call(client, chat, &name);
                 }
@@ -70,6 +71,7 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
                             if let Some(state) = chat.write().as_mut() {
                                 state.select(&name);
                             }
+                            restore_history(client, chat, &name);
                         },
                     }
                 }

@@ -3,7 +3,9 @@
 use peerchat_core::protocol::MessageId;
 
 use super::Attachment;
-use peerchat_core::{ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState};
+use peerchat_core::{
+    ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState, StoredMessage,
+};
 
 /// A wall-clock time of day, for message stamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +82,8 @@ pub struct PeerEntry {
     pub identity: Option<PeerIdentity>,
     /// Orders the sidebar: most recent activity first.
     last_activity: u64,
+    /// Earlier runs' messages were asked for (see [`ChatState::restore_history`]).
+    history_restored: bool,
 }
 
 impl PeerEntry {
@@ -323,6 +327,57 @@ impl ChatState {
         }
     }
 
+    /// Whether `peer`'s kept history should be asked for: listed, and not asked for yet.
+    pub fn wants_history(&self, peer: &str) -> bool {
+        self.peer(peer).is_some_and(|p| !p.history_restored)
+    }
+
+    /// Puts what the client kept of the conversation with `peer` (oldest first) in front
+    /// of it, once, and only into a conversation with nothing in it yet: what this run
+    /// showed is in the store too, and must not appear twice. My messages still waiting
+    /// for their acknowledgement show ✓ and turn ✓✓ when it comes.
+    pub fn restore_history(
+        &mut self,
+        peer: &str,
+        kept: Vec<StoredMessage>,
+        time_of: impl Fn(u64) -> MessageTime,
+    ) {
+        let Some(entry) = self.listed_mut(peer) else {
+            return;
+        };
+        let fresh = !entry.history_restored && entry.messages.is_empty();
+        entry.history_restored = true;
+        if !fresh {
+            return;
+        }
+        let keep = kept.len().min(MAX_MESSAGES_PER_PEER);
+        let skip = kept.len() - keep;
+        for message in kept.into_iter().skip(skip) {
+            let id = self.tick();
+            let (direction, delivery, sent_id) = if message.outgoing {
+                let delivery = if message.delivered {
+                    Delivery::Delivered
+                } else {
+                    Delivery::Sent
+                };
+                (Direction::Mine, Some(delivery), message.id)
+            } else {
+                (Direction::Theirs, None, None)
+            };
+            self.entry(peer).messages.push(ChatMessage {
+                id,
+                direction,
+                text: message.text,
+                at: time_of(message.at_ms),
+                delivery,
+                sent_id,
+                received_id: None,
+                attachment: None,
+                progress: None,
+            });
+        }
+    }
+
     /// Whether I can send to `peer` now, or why not.
     pub fn composer(&self, peer: &str) -> Composer {
         let Some(entry) = self.peer(peer) else {
@@ -505,6 +560,7 @@ impl ChatState {
                     path: None,
                     identity: None,
                     last_activity,
+                    history_restored: false,
                 });
                 self.peers.len() - 1
             }

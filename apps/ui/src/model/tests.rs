@@ -1,5 +1,6 @@
 use peerchat_core::{
     ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
+    StoredMessage,
 };
 
 use super::*;
@@ -473,4 +474,56 @@ fn a_conversation_keeps_its_newest_messages_within_a_bound() {
     let messages = &chat.peer("bob").unwrap().messages;
     assert_eq!(messages.len(), MAX_MESSAGES_PER_PEER);
     assert_eq!(messages[0].text, "#5");
+}
+
+fn kept(outgoing: bool, text: &str, id: u64, delivered: bool) -> StoredMessage {
+    StoredMessage {
+        peer: "bob".into(),
+        outgoing,
+        text: text.into(),
+        at_ms: 0,
+        id: Some(id),
+        delivered,
+    }
+}
+
+#[test]
+fn kept_history_opens_a_new_conversation_once_and_an_unsent_message_turns_delivered() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    assert!(state.wants_history("bob"));
+    let history = vec![
+        kept(false, "hi alice", 4, false),
+        kept(true, "hi bob", 1, true),
+        kept(true, "still on its way", 2, false),
+    ];
+    state.restore_history("bob", history.clone(), |_| T);
+    assert!(!state.wants_history("bob"));
+    let bob = state.peer("bob").unwrap();
+    let texts: Vec<_> = bob.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hi alice", "hi bob", "still on its way"]);
+    assert_eq!(bob.messages[0].direction, Direction::Theirs);
+    assert_eq!(bob.messages[1].delivery, Some(Delivery::Delivered));
+    assert_eq!(bob.messages[2].delivery, Some(Delivery::Sent));
+    // The restarted client delivers its outbox: the ack reaches the restored message.
+    state.apply(
+        ClientEvent::Delivered {
+            peer: "bob".into(),
+            id: 2,
+        },
+        T,
+    );
+    let last = state.peer("bob").unwrap().messages.last().unwrap();
+    assert_eq!(last.delivery, Some(Delivery::Delivered));
+    // Asked again, nothing doubles.
+    state.restore_history("bob", history, |_| T);
+    assert_eq!(state.peer("bob").unwrap().messages.len(), 3);
+}
+
+#[test]
+fn kept_history_never_doubles_what_this_run_already_shows() {
+    let mut state = ChatState::new("alice");
+    state.apply(message("bob", "live"), T);
+    state.restore_history("bob", vec![kept(false, "live", 1, false)], |_| T);
+    assert_eq!(state.peer("bob").unwrap().messages.len(), 1);
 }

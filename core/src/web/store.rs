@@ -1,0 +1,648 @@
+//! The browser store: IndexedDB of the page's origin, one database per username, held by
+//! one tab at a time (a Web Lock), so two tabs never resend one outbox.
+//!
+//! Writes are started in the turn the machine makes them (IndexedDB runs transactions on
+//! the same stores in the order they were created) and never waited for; a failure is
+//! logged. Where IndexedDB is unavailable the client runs in memory, as before.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::select;
+use js_sys::{Array, Object, Promise, Reflect};
+use tracing::warn;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbFactory, IdbKeyRange,
+    IdbObjectStoreParameters, IdbRequest, IdbTransactionMode,
+};
+
+use super::describe_js_error;
+use crate::event::ClientError;
+use crate::machine::{SavedState, StoreOp};
+use crate::protocol::MessageId;
+use crate::store::{Storage, StoreError, StoredMessage};
+
+/// Bumped when the object stores change shape (`create_schema` then upgrades).
+const VERSION: u32 = 1;
+/// One record under [`NUMBERING`]: this client's run and next message id.
+const RUNS: &str = "runs";
+const NUMBERING: &str = "numbering";
+/// Every message kept, by an increasing key; indexed by peer and by awaiting an ack.
+const MESSAGES: &str = "messages";
+const BY_PEER: &str = "by_peer";
+const AWAITING: &str = "awaiting";
+/// The last numbered message shown per peer, keyed by the peer.
+const RECEIVED: &str = "received";
+
+/// A client's store: a database, or nothing (memory only). Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Store {
+    db: Option<Rc<Database>>,
+}
+
+struct Database {
+    db: IdbDatabase,
+    /// The run being written, for my messages' records.
+    run: RefCell<String>,
+    /// Held while the client lives; released when it goes (a new login in this tab may
+    /// take the store again).
+    _lock: Option<HeldLock>,
+}
+
+/// A Web Lock taken for the store; dropping it lets the lock go.
+struct HeldLock {
+    release: js_sys::Function,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.release.call0(&JsValue::UNDEFINED);
+    }
+}
+
+impl Store {
+    /// Opens the store `storage` names for `me`, with what it saved (`None`: nothing yet,
+    /// or memory only). Fails only when another tab holds it.
+    pub async fn open(
+        storage: &Storage,
+        me: &str,
+    ) -> Result<(Self, Option<SavedState>), ClientError> {
+        let memory = Ok((Self { db: None }, None));
+        match storage {
+            Storage::Memory => return memory,
+            Storage::File(path) => {
+                warn!(path = %path.display(), "no files in a browser; history stays in memory");
+                return memory;
+            }
+            Storage::Browser => {}
+        }
+        let name = format!("peerchat-{me}");
+        let Ok(lock) = hold_lock(&name).await else {
+            return Err(ClientError::Store {
+                location: format!("IndexedDB `{name}`"),
+                error: StoreError::InUse,
+            });
+        };
+        let opened = async {
+            let db = open_database(&name).await?;
+            let saved = load(&db).await?;
+            Ok::<_, String>((db, saved))
+        };
+        // An open blocked by an older version held elsewhere would never finish.
+        let gave_up = async {
+            super::rt::sleep(OPEN_WAIT).await;
+            Err(format!("no answer in {OPEN_WAIT:?}"))
+        };
+        let opened = select(Box::pin(opened), Box::pin(gave_up));
+        match opened.await.factor_first().0 {
+            Ok((db, saved)) => {
+                let run = saved.as_ref().map(|s| s.run.clone()).unwrap_or_default();
+                let db = Database {
+                    db,
+                    run: RefCell::new(run),
+                    _lock: lock,
+                };
+                Ok((
+                    Self {
+                        db: Some(Rc::new(db)),
+                    },
+                    saved,
+                ))
+            }
+            Err(error) => {
+                warn!(%error, "IndexedDB is unavailable; history stays in memory");
+                memory
+            }
+        }
+    }
+
+    /// Starts writing one change; a failure is logged, never returned.
+    pub fn apply(&self, op: StoreOp) {
+        let Some(db) = &self.db else {
+            return;
+        };
+        if let Err(error) = db.apply(&op) {
+            warn!(error = %describe_js_error(&error), ?op, "could not write to the message store");
+        }
+    }
+
+    /// The last `limit` messages with `peer`, oldest first.
+    pub async fn history(&self, peer: &str, limit: usize) -> Vec<StoredMessage> {
+        let Some(db) = &self.db else {
+            return Vec::new();
+        };
+        match db.history(peer, limit).await {
+            Ok(messages) => messages,
+            Err(error) => {
+                warn!(%error, "could not read the message store");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// How long opening the database may take before the client goes on in memory.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// How long opening waits for a store another client holds: one that just left (a logout,
+/// then a login under the same name) lets go within moments; one running does not.
+const LOCK_WAIT_MS: u32 = 3_000;
+
+/// Takes the Web Lock for store `name` until the returned guard is dropped; `Err` when
+/// another tab (or client) holds it. A browser without Web Locks cannot tell, and is let
+/// through with no guard.
+async fn hold_lock(name: &str) -> Result<Option<HeldLock>, ()> {
+    let global = js_sys::global();
+    let locks = Reflect::get(&global, &"navigator".into())
+        .and_then(|navigator| Reflect::get(&navigator, &"locks".into()))
+        .ok()
+        .filter(|locks| locks.is_object());
+    let request = locks.as_ref().and_then(|locks| method(locks, "request"));
+    let (Some(locks), Some(request)) = (locks, request) else {
+        return Ok(None);
+    };
+    let (held_tx, held_rx) = oneshot::channel();
+    let held_tx = Rc::new(RefCell::new(Some(held_tx)));
+    let granted_tx = held_tx.clone();
+    let granted = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        let Some(tx) = granted_tx.borrow_mut().take() else {
+            return JsValue::UNDEFINED;
+        };
+        if lock.is_null() {
+            let _ = tx.send(None);
+            return JsValue::UNDEFINED;
+        }
+        // The lock is held until this promise settles: when the guard lets it go, or the
+        // page goes.
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+        let _ = tx.send(release);
+        held.into()
+    });
+    // Wait a little for the lock (`AbortSignal.timeout`), or, where that is missing, take
+    // it only if it is free.
+    let options = Object::new();
+    let abort_signal = Reflect::get(&global, &"AbortSignal".into()).ok();
+    let timeout = abort_signal.as_ref().and_then(|a| method(a, "timeout"));
+    match (abort_signal, timeout) {
+        (Some(abort_signal), Some(timeout)) => {
+            let signal = timeout.call1(&abort_signal, &LOCK_WAIT_MS.into());
+            let _ = Reflect::set(&options, &"signal".into(), &signal.unwrap_or_default());
+        }
+        _ => {
+            let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+        }
+    }
+    let lock_name = JsValue::from_str(&format!("{name}-store"));
+    let Ok(outcome) = request.call3(&locks, &lock_name, &options, &granted) else {
+        return Ok(None);
+    };
+    // The wait ran out: the request's promise fails (and the callback never runs).
+    wasm_bindgen_futures::spawn_local(async move {
+        if JsFuture::from(Promise::from(outcome)).await.is_err()
+            && let Some(tx) = held_tx.borrow_mut().take()
+        {
+            let _ = tx.send(None);
+        }
+    });
+    match held_rx.await {
+        Ok(Some(release)) => Ok(Some(HeldLock { release })),
+        Ok(None) => Err(()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `object[name]`, if it is a function.
+fn method(object: &JsValue, name: &str) -> Option<js_sys::Function> {
+    Reflect::get(object, &name.into()).ok()?.dyn_into().ok()
+}
+
+/// Waits for one request's outcome. The handlers are removed afterwards, so a request
+/// waited for repeatedly (a cursor) leaks nothing.
+async fn done(request: &IdbRequest) -> Result<JsValue, String> {
+    let (tx, rx) = oneshot::channel();
+    let tx = Rc::new(RefCell::new(Some(tx)));
+    let (sender, source) = (tx.clone(), request.clone());
+    let on_success = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(tx) = sender.borrow_mut().take() {
+            let _ = tx.send(source.result().map_err(|e| describe_js_error(&e)));
+        }
+    });
+    let source = request.clone();
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let error = match source.error() {
+            Ok(Some(error)) => describe_js_error(&error.into()),
+            _ => "unknown IndexedDB error".to_owned(),
+        };
+        if let Some(tx) = tx.borrow_mut().take() {
+            let _ = tx.send(Err(error));
+        }
+    });
+    request.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
+    request.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let outcome = rx
+        .await
+        .unwrap_or_else(|_| Err("the request was abandoned".to_owned()));
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    outcome
+}
+
+async fn open_database(name: &str) -> Result<IdbDatabase, String> {
+    let factory = Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .ok()
+        .and_then(|value| value.dyn_into::<IdbFactory>().ok())
+        .ok_or("this browser has no IndexedDB")?;
+    let request = factory
+        .open_with_u32(name, VERSION)
+        .map_err(|e| describe_js_error(&e))?;
+    let source = request.clone();
+    // Fires before success when the database is new (or older): the schema is made then.
+    let on_upgrade = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let created = source
+            .result()
+            .and_then(|db| create_schema(&db.unchecked_into()));
+        if let Err(error) = created {
+            warn!(error = %describe_js_error(&error), "could not create the message store");
+        }
+    });
+    request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let db = done(&request).await;
+    request.set_onupgradeneeded(None);
+    Ok(db?.unchecked_into())
+}
+
+fn create_schema(db: &IdbDatabase) -> Result<(), JsValue> {
+    db.create_object_store(RUNS)?;
+    let keyed = IdbObjectStoreParameters::new();
+    keyed.set_auto_increment(true);
+    let messages = db.create_object_store_with_optional_parameters(MESSAGES, &keyed)?;
+    messages.create_index_with_str(BY_PEER, "peer")?;
+    messages.create_index_with_str(AWAITING, "awaiting_ack")?;
+    let by_peer = IdbObjectStoreParameters::new();
+    by_peer.set_key_path(&"peer".into());
+    db.create_object_store_with_optional_parameters(RECEIVED, &by_peer)?;
+    Ok(())
+}
+
+/// A plain JS object with these fields.
+fn record(fields: &[(&str, JsValue)]) -> Object {
+    let object = Object::new();
+    for (name, value) in fields {
+        let _ = Reflect::set(&object, &JsValue::from_str(name), value);
+    }
+    object
+}
+
+fn text_field(object: &JsValue, name: &str) -> Option<String> {
+    Reflect::get(object, &name.into()).ok()?.as_string()
+}
+
+fn number_field(object: &JsValue, name: &str) -> Option<u64> {
+    Some(Reflect::get(object, &name.into()).ok()?.as_f64()? as u64)
+}
+
+fn id_value(id: MessageId) -> JsValue {
+    JsValue::from_f64(id as f64)
+}
+
+/// Every value a cursor request walks over, handed to `each` (which may update it).
+async fn walk(
+    request: &IdbRequest,
+    mut each: impl FnMut(&IdbCursorWithValue, JsValue) -> Result<bool, JsValue>,
+) -> Result<(), String> {
+    loop {
+        let cursor = done(request).await?;
+        let Ok(cursor) = cursor.dyn_into::<IdbCursorWithValue>() else {
+            return Ok(());
+        };
+        let value = cursor.value().map_err(|e| describe_js_error(&e))?;
+        let more = each(&cursor, value).map_err(|e| describe_js_error(&e))?;
+        if !more {
+            return Ok(());
+        }
+        cursor.continue_().map_err(|e| describe_js_error(&e))?;
+    }
+}
+
+/// What this database saved: `None` when it has never been written.
+async fn load(db: &IdbDatabase) -> Result<Option<SavedState>, String> {
+    let js = |e: JsValue| describe_js_error(&e);
+    let stores = Array::of3(&RUNS.into(), &MESSAGES.into(), &RECEIVED.into());
+    let tx = db
+        .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readonly)
+        .map_err(js)?;
+    let runs = tx.object_store(RUNS).map_err(js)?;
+    let numbering = done(&runs.get(&NUMBERING.into()).map_err(js)?).await?;
+    let (Some(run), Some(next_message)) = (
+        text_field(&numbering, "run"),
+        number_field(&numbering, "next_message"),
+    ) else {
+        return Ok(None);
+    };
+    let mut saved = SavedState {
+        run,
+        next_message,
+        ..SavedState::default()
+    };
+    let awaiting = tx
+        .object_store(MESSAGES)
+        .and_then(|s| s.index(AWAITING))
+        .map_err(js)?;
+    let only_awaiting = IdbKeyRange::only(&JsValue::from_f64(1.0)).map_err(js)?;
+    let cursor = awaiting
+        .open_cursor_with_range_and_direction(&only_awaiting, IdbCursorDirection::Next)
+        .map_err(js)?;
+    walk(&cursor, |_, value| {
+        let fields = (
+            text_field(&value, "run"),
+            text_field(&value, "peer"),
+            number_field(&value, "id"),
+            text_field(&value, "text"),
+        );
+        if let (Some(run), Some(peer), Some(id), Some(text)) = fields
+            && run == saved.run
+        {
+            saved.outbox.entry(peer).or_default().push((id, text));
+        }
+        Ok(true)
+    })
+    .await?;
+    for waiting in saved.outbox.values_mut() {
+        waiting.sort_unstable_by_key(|(id, _)| *id);
+    }
+    let received = tx.object_store(RECEIVED).map_err(js)?;
+    let all = done(&received.get_all().map_err(js)?).await?;
+    for value in Array::from(&all).iter() {
+        let fields = (
+            text_field(&value, "peer"),
+            text_field(&value, "run"),
+            number_field(&value, "id"),
+        );
+        if let (Some(peer), Some(run), Some(id)) = fields {
+            saved.received.insert(peer, (run, id));
+        }
+    }
+    Ok(Some(saved))
+}
+
+impl Database {
+    fn apply(&self, op: &StoreOp) -> Result<(), JsValue> {
+        let at_ms = JsValue::from_f64(js_sys::Date::now());
+        match op {
+            StoreOp::Numbering { run, next_message } => {
+                *self.run.borrow_mut() = run.clone();
+                let tx =
+                    (self.db).transaction_with_str_and_mode(RUNS, IdbTransactionMode::Readwrite)?;
+                let numbering = record(&[
+                    ("run", run.into()),
+                    ("next_message", id_value(*next_message)),
+                ]);
+                logged(
+                    tx.object_store(RUNS)?
+                        .put_with_key(&numbering, &NUMBERING.into())?,
+                );
+            }
+            StoreOp::Sent {
+                peer,
+                id,
+                text,
+                awaiting_ack,
+            } => {
+                let run = self.run.borrow().clone();
+                let stores = Array::of2(&MESSAGES.into(), &RUNS.into());
+                let tx = (self.db).transaction_with_str_sequence_and_mode(
+                    &stores,
+                    IdbTransactionMode::Readwrite,
+                )?;
+                let message = record(&[
+                    ("peer", peer.into()),
+                    ("outgoing", JsValue::TRUE),
+                    ("run", run.as_str().into()),
+                    ("id", id_value(*id)),
+                    ("text", text.into()),
+                    ("at_ms", at_ms),
+                    (
+                        "awaiting_ack",
+                        JsValue::from_f64(f64::from(u8::from(*awaiting_ack))),
+                    ),
+                    ("delivered", JsValue::FALSE),
+                ]);
+                logged(tx.object_store(MESSAGES)?.add(&message)?);
+                // Ids only grow within a run, so the latest write is the highest.
+                let numbering = record(&[
+                    ("run", run.into()),
+                    ("next_message", id_value(id.saturating_add(1))),
+                ]);
+                logged(
+                    tx.object_store(RUNS)?
+                        .put_with_key(&numbering, &NUMBERING.into())?,
+                );
+            }
+            StoreOp::Acknowledged { peer, upto } => {
+                let run = self.run.borrow().clone();
+                let tx = (self.db)
+                    .transaction_with_str_and_mode(MESSAGES, IdbTransactionMode::Readwrite)?;
+                let awaiting = tx.object_store(MESSAGES)?.index(AWAITING)?;
+                let only_awaiting = IdbKeyRange::only(&JsValue::from_f64(1.0))?;
+                let cursor = awaiting.open_cursor_with_range_and_direction(
+                    &only_awaiting,
+                    IdbCursorDirection::Next,
+                )?;
+                let (peer, upto) = (peer.clone(), *upto);
+                wasm_bindgen_futures::spawn_local(async move {
+                    let walked = walk(&cursor, |cursor, value| {
+                        let mine = text_field(&value, "peer").as_deref() == Some(peer.as_str())
+                            && text_field(&value, "run").as_deref() == Some(run.as_str())
+                            && number_field(&value, "id").is_some_and(|id| id <= upto);
+                        if mine {
+                            Reflect::set(&value, &"awaiting_ack".into(), &JsValue::from_f64(0.0))?;
+                            Reflect::set(&value, &"delivered".into(), &JsValue::TRUE)?;
+                            cursor.update(&value)?;
+                        }
+                        Ok(true)
+                    })
+                    .await;
+                    if let Err(error) = walked {
+                        warn!(%error, "could not mark messages delivered in the message store");
+                    }
+                });
+            }
+            StoreOp::Received {
+                peer,
+                text,
+                numbering,
+            } => {
+                let stores = Array::of2(&MESSAGES.into(), &RECEIVED.into());
+                let tx = (self.db).transaction_with_str_sequence_and_mode(
+                    &stores,
+                    IdbTransactionMode::Readwrite,
+                )?;
+                let (run, id) = numbering.clone().unzip();
+                let message = record(&[
+                    ("peer", peer.into()),
+                    ("outgoing", JsValue::FALSE),
+                    ("run", run.map_or(JsValue::NULL, JsValue::from)),
+                    ("id", id.map_or(JsValue::NULL, id_value)),
+                    ("text", text.into()),
+                    ("at_ms", at_ms),
+                    ("awaiting_ack", JsValue::from_f64(0.0)),
+                    ("delivered", JsValue::FALSE),
+                ]);
+                logged(tx.object_store(MESSAGES)?.add(&message)?);
+                if let Some((run, id)) = numbering {
+                    let last = record(&[
+                        ("peer", peer.into()),
+                        ("run", run.into()),
+                        ("id", id_value(*id)),
+                    ]);
+                    logged(tx.object_store(RECEIVED)?.put(&last)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn history(&self, peer: &str, limit: usize) -> Result<Vec<StoredMessage>, String> {
+        let js = |e: JsValue| describe_js_error(&e);
+        let tx = (self.db)
+            .transaction_with_str_and_mode(MESSAGES, IdbTransactionMode::Readonly)
+            .map_err(js)?;
+        let by_peer = tx
+            .object_store(MESSAGES)
+            .and_then(|s| s.index(BY_PEER))
+            .map_err(js)?;
+        let only_peer = IdbKeyRange::only(&peer.into()).map_err(js)?;
+        // Newest first (an index orders equal keys by primary key), then turned around.
+        let cursor = by_peer
+            .open_cursor_with_range_and_direction(&only_peer, IdbCursorDirection::Prev)
+            .map_err(js)?;
+        let mut messages = Vec::new();
+        if limit > 0 {
+            walk(&cursor, |_, value| {
+                let flag = |name: &str| {
+                    Reflect::get(&value, &name.into()).is_ok_and(|v| v.as_bool() == Some(true))
+                };
+                messages.push(StoredMessage {
+                    peer: peer.to_owned(),
+                    outgoing: flag("outgoing"),
+                    text: text_field(&value, "text").unwrap_or_default(),
+                    at_ms: number_field(&value, "at_ms").unwrap_or_default(),
+                    id: number_field(&value, "id"),
+                    delivered: flag("delivered"),
+                });
+                Ok(messages.len() < limit)
+            })
+            .await?;
+        }
+        messages.reverse();
+        Ok(messages)
+    }
+}
+
+/// Logs the failure of a write nobody waits for.
+fn logged(request: IdbRequest) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(error) = done(&request).await {
+            warn!(%error, "could not write to the message store");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::web::rt::random_u64;
+
+    fn sent(id: MessageId, text: &str) -> StoreOp {
+        StoreOp::Sent {
+            peer: "alice".into(),
+            id,
+            text: text.into(),
+            awaiting_ack: true,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn what_was_written_is_read_back_after_reopening() {
+        let name = format!("peerchat-test-{:016x}", random_u64());
+        let db = open_database(&name).await.unwrap();
+        assert_eq!(
+            load(&db).await.unwrap(),
+            None,
+            "a new database holds nothing"
+        );
+        let writer = Database {
+            db,
+            run: RefCell::new(String::new()),
+            _lock: None,
+        };
+        let ops = [
+            StoreOp::Numbering {
+                run: "run-1".into(),
+                next_message: 1,
+            },
+            sent(1, "one"),
+            sent(2, "two"),
+            sent(3, "three"),
+            StoreOp::Acknowledged {
+                peer: "alice".into(),
+                upto: 1,
+            },
+            StoreOp::Received {
+                peer: "alice".into(),
+                text: "hi bob".into(),
+                numbering: Some(("alice-run".into(), 7)),
+            },
+        ];
+        for op in &ops {
+            writer.apply(op).unwrap();
+        }
+        // Another connection's reads wait for the writes before them, as a reload's would.
+        let reader = Database {
+            db: open_database(&name).await.unwrap(),
+            run: RefCell::new(String::new()),
+            _lock: None,
+        };
+        let saved = load(&reader.db).await.unwrap().expect("state was kept");
+        assert_eq!(saved.run, "run-1");
+        assert_eq!(saved.next_message, 4);
+        assert_eq!(
+            saved.outbox["alice"],
+            vec![(2, "two".to_owned()), (3, "three".to_owned())]
+        );
+        assert_eq!(saved.received["alice"], ("alice-run".to_owned(), 7));
+        let history = reader.history("alice", 3).await.unwrap();
+        let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three", "hi bob"]);
+        assert!(!history[2].outgoing && history[2].at_ms > 0);
+        let all = reader.history("alice", 10).await.unwrap();
+        assert!(all[0].delivered && !all[1].delivered);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_second_client_of_one_name_is_refused_until_the_first_is_gone() {
+        let me = format!("bob{:016x}", random_u64());
+        let (first, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        assert!(first.db.is_some(), "IndexedDB is there in Chromium");
+        let second = Store::open(&Storage::Browser, &me).await;
+        assert!(matches!(
+            second,
+            Err(ClientError::Store {
+                error: StoreError::InUse,
+                ..
+            })
+        ));
+        // Once the first client is gone (a logout), the name's store is free again.
+        drop(first);
+        let (again, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        assert!(again.db.is_some());
+    }
+}
