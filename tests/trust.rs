@@ -138,3 +138,37 @@ fn safety_numbers_agree_and_a_changed_key_is_flagged() {
         "bob must not chat with the new key"
     );
 }
+
+/// Trust on first use means first use ever: a key pinned before a restart still holds.
+#[test]
+fn a_pinned_key_outlives_a_restart() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    alice.connect_to("bob");
+    bob.expect("alice's key pinned", |e| {
+        e["event"] == "identity" && e["peer"] == "alice"
+    });
+    bob.expect_peer_connected("alice");
+    for cli in [&mut alice, &mut bob] {
+        cli.command("/quit");
+    }
+    assert!(alice.finish().success() && bob.finish().success());
+
+    // Bob starts again (same data directory); someone else now uses Alice's name.
+    let mut bob = Cli::join(url, "bob");
+    let elsewhere = TempDir::new("impostor-identity");
+    let flag = format!(
+        "--identity={}",
+        elsewhere.0.join("alice.identity").display()
+    );
+    let mut impostor = Cli::join_with(peerchat_e2e::Network::Loopback, url, "alice", &[&flag]);
+    impostor.connect_to("bob");
+    bob.expect("the new key flagged", |e| {
+        e["event"] == "error"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("different identity key"))
+    });
+}

@@ -39,6 +39,7 @@ pub(crate) struct Backend {
     signaling: SignalingLink,
     transport: Transport,
     store: Store,
+    pins: crate::platform::PinStore,
 }
 
 impl Backend {
@@ -49,6 +50,7 @@ impl Backend {
         machine: &ClientMachine,
         options: &ClientOptions,
         store: Store,
+        pins: crate::platform::PinStore,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
         let (signaling, unreachable) = SignalingLink::start(url, machine, inputs.clone());
@@ -58,6 +60,7 @@ impl Backend {
                 signaling,
                 transport,
                 store,
+                pins,
             },
             unreachable,
         )
@@ -77,6 +80,7 @@ impl Backend {
             Action::CloseSignaling => return self.signaling.close(),
             Action::RestartSignaling => return self.signaling.restart(),
             Action::Store(op) => return self.store.apply(op),
+            Action::KeepPin { peer, pin } => return self.pins.keep(peer, pin),
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),
             Action::AcceptOffer { conn, sdp, .. } => (conn, PeerCommand::Accept(sdp)),
             Action::ApplyAnswer { conn, sdp } => (conn, PeerCommand::Answer(sdp)),

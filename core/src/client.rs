@@ -256,6 +256,10 @@ impl Client {
         if let Some(identity) = crate::platform::load_identity(&options) {
             machine.set_identity(identity);
         }
+        let pins = crate::platform::open_pins(&options);
+        for (peer, pin) in pins.pins() {
+            machine.pin_key(peer, pin.key, pin.verified);
+        }
         let (wake, wakes) = mpsc::unbounded();
         let inbox = Arc::new(Inbox {
             queue: Mutex::new(VecDeque::new()),
@@ -264,8 +268,14 @@ impl Client {
         });
         let inputs = InputSender(inbox.clone());
         let (events_tx, events_rx) = mpsc::unbounded();
-        let (backend, unreachable) =
-            Backend::start(&url, &machine, &options, store.clone(), inputs.clone());
+        let (backend, unreachable) = Backend::start(
+            &url,
+            &machine,
+            &options,
+            store.clone(),
+            pins,
+            inputs.clone(),
+        );
         let shared = Arc::new(Shared {
             store,
             machine: Mutex::new(machine),

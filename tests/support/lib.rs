@@ -276,10 +276,17 @@ pub fn target_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Where this test process's CLIs keep their data (identity keys):
-/// `<target>/test-output/cli-data/<pid>`.
+/// Where one test's CLIs keep their data (identity keys, pinned keys):
+/// `<target>/test-output/cli-data/<pid>/<test>`, so tests running side by side do not share
+/// pins, while a client a test starts again finds its own.
 pub fn cli_data_dir() -> PathBuf {
-    target_path("test-output/cli-data").join(std::process::id().to_string())
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    target_path("test-output/cli-data")
+        .join(std::process::id().to_string())
+        .join(test)
 }
 
 /// Where a `Cli` gathers ICE candidates.

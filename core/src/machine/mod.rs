@@ -95,6 +95,11 @@ pub enum Action {
         conn: ConnId,
         sdp: String,
     },
+    /// Keep `peer`'s pinned key (or forget it, `None`) where it outlives the app.
+    KeepPin {
+        peer: String,
+        pin: Option<Pin>,
+    },
     /// Restart ICE on an existing connection and produce the offer that asks the peer to
     /// (fresh candidates, and on native fresh sockets, for a network that changed).
     RestartIce {

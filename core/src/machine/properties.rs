@@ -287,7 +287,8 @@ impl World {
             | Action::CloseSignaling
             | Action::AddCandidate { .. }
             | Action::SendData { .. }
-            | Action::Store(_) => {}
+            | Action::Store(_)
+            | Action::KeepPin { .. } => {}
             Action::Publish { topic, payload, .. } => {
                 let for_other = topic == protocol::incoming_topic(NAMES[other])
                     || topic == presence_topic(NAMES[side]);

@@ -2036,6 +2036,9 @@ fn a_sealed_offer_is_accepted_pinned_and_both_sides_see_one_safety_number() {
     let offer = sealed_offer(&mut alice);
     relay(offer, &mut bob);
     let (actions, events) = drain(&mut bob);
+    // The key is pinned, and kept where it outlives the app.
+    assert!(matches!(&actions[0], Action::KeepPin { peer, pin: Some(_) } if peer == "alice"));
+    let actions = actions[1..].to_vec();
     assert!(
         matches!(actions[0], Action::AcceptOffer { .. }),
         "{actions:?}"

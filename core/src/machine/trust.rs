@@ -41,6 +41,8 @@ pub(super) struct Trust {
     /// Seals accepted within the skew window, oldest first, by signature.
     seen: VecDeque<(u64, String)>,
     seen_signatures: BTreeSet<String>,
+    /// Peers whose identity the app has been told of in this run.
+    announced: BTreeSet<String>,
 }
 
 impl Trust {
@@ -105,6 +107,15 @@ impl ClientMachine {
             .insert(peer.to_owned(), Pin { key, verified });
     }
 
+    /// Asks the backend to keep `peer`'s pin as it is now.
+    fn keep_pin(&mut self, peer: &str) {
+        let pin = self.trust.pins.get(peer).cloned();
+        self.actions.push_back(super::Action::KeepPin {
+            peer: peer.to_owned(),
+            pin,
+        });
+    }
+
     /// The key pinned for `peer`, if any.
     pub fn pinned_key(&self, peer: &str) -> Option<&Pin> {
         self.trust.pins.get(peer)
@@ -121,6 +132,7 @@ impl ClientMachine {
         let pin = (self.trust.pins.get_mut(peer))
             .ok_or_else(|| ClientError::NoKeyFor(peer.to_owned()))?;
         pin.verified = true;
+        self.keep_pin(peer);
         self.announce_identity(peer);
         Ok(())
     }
@@ -128,7 +140,9 @@ impl ClientMachine {
     /// Forgets `peer`'s pinned key, so the next key it presents is pinned instead: for a
     /// peer that really changed devices, after comparing safety numbers anew.
     pub fn forget_key(&mut self, peer: &str) {
-        self.trust.pins.remove(peer);
+        if self.trust.pins.remove(peer).is_some() {
+            self.keep_pin(peer);
+        }
     }
 
     /// Adds our seal to an offer, answer or candidate for `peer`.
@@ -210,7 +224,13 @@ impl ClientMachine {
             return Verdict::Refused("a replay of a message already received".into());
         }
         match self.trust.pins.get(from) {
-            Some(pin) if pin.key == key => {}
+            Some(pin) if pin.key == key => {
+                // Pinned in an earlier run: the app hears of it once in this one.
+                if !self.trust.announced.contains(from) {
+                    let from = from.to_owned();
+                    self.announce_identity(&from);
+                }
+            }
             Some(_) => return Verdict::KeyChanged,
             None if self.trust.pins.len() >= MAX_PINS => {}
             None => {
@@ -222,6 +242,7 @@ impl ClientMachine {
                     },
                 );
                 let from = from.to_owned();
+                self.keep_pin(&from);
                 self.announce_identity(&from);
             }
         }
@@ -234,6 +255,7 @@ impl ClientMachine {
         let Some(pin) = self.trust.pins.get(peer) else {
             return;
         };
+        self.trust.announced.insert(peer.to_owned());
         self.events.push_back(ClientEvent::PeerIdentity {
             peer: peer.to_owned(),
             key: pin.key.to_text(),

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
+use std::collections::BTreeMap;
+
 use crate::identity::Identity;
+use crate::machine::Pin;
 
 /// This user's identity from `file` (or the default place), made if there is none yet.
 /// If it can be neither read nor made, a key for this run only, with a warning: chats
@@ -22,6 +25,49 @@ pub(crate) fn load_or_create(user: &str, file: Option<&Path>) -> Identity {
         Err(error) => {
             warn!(%error, "identity key not kept: using one for this run only");
             Identity::from_seed(fresh_seed())
+        }
+    }
+}
+
+/// The keys pinned for peers, in `<identity file>.pins` beside the identity key.
+pub(crate) struct PinFile {
+    path: Option<PathBuf>,
+    pins: BTreeMap<String, Pin>,
+}
+
+impl PinFile {
+    pub fn open(user: &str, identity_file: Option<&Path>) -> Self {
+        let path = identity_file
+            .map(Path::to_path_buf)
+            .or_else(|| default_path(user))
+            .map(|identity| identity.with_extension("pins"));
+        let text = path
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let pins = text.as_deref().map(crate::pins::decode).unwrap_or_default();
+        Self { path, pins }
+    }
+
+    pub fn pins(&self) -> &BTreeMap<String, Pin> {
+        &self.pins
+    }
+
+    /// Keeps `peer`'s pin (`None`: forgets it), writing the file anew. A write that fails is
+    /// logged: the pin still holds for this run.
+    pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
+        match pin {
+            Some(pin) => self.pins.insert(peer, pin),
+            None => self.pins.remove(&peer),
+        };
+        let Some(path) = &self.path else {
+            return;
+        };
+        let aside = path.with_extension(format!("pins-{}", std::process::id()));
+        let written = write_private(&aside, crate::pins::encode(&self.pins).as_bytes())
+            .and_then(|()| std::fs::rename(&aside, path));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&aside);
+            warn!(%error, path = %path.display(), "pinned keys not kept");
         }
     }
 }
@@ -52,7 +98,7 @@ fn read_or_make(path: &Path) -> Result<Identity, String> {
     // one key: the second link fails and that process reads the first one's file.
     let seed = fresh_seed();
     let aside = path.with_extension(format!("new-{}", std::process::id()));
-    let written = write_private(&aside, &seed);
+    let written = write_private(&aside, &seed[..]);
     let linked = written.and_then(|()| std::fs::hard_link(&aside, path));
     let _ = std::fs::remove_file(&aside);
     match linked {
@@ -62,13 +108,16 @@ fn read_or_make(path: &Path) -> Result<Identity, String> {
     }
 }
 
-fn write_private(path: &Path, seed: &[u8; 32]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
-    file.write_all(seed)?;
+    file.write_all(bytes)?;
     file.sync_all()
 }
 
@@ -102,6 +151,39 @@ mod tests {
             other.public(),
             first.public(),
             "a broken file gives a run-only key"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pins_are_kept_beside_the_identity_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("peerchat-pins-{}", std::process::id()));
+        let file = dir.join("alice.identity");
+        let key = Identity::from_seed([7; 32]).public();
+        let mut pins = PinFile::open("alice", Some(&file));
+        pins.keep(
+            "bob".into(),
+            Some(Pin {
+                key,
+                verified: true,
+            }),
+        );
+        pins.keep(
+            "eve".into(),
+            Some(Pin {
+                key,
+                verified: false,
+            }),
+        );
+        pins.keep("eve".into(), None);
+        let again = PinFile::open("alice", Some(&file));
+        assert_eq!(again.pins().len(), 1);
+        assert_eq!(
+            again.pins()["bob"],
+            Pin {
+                key,
+                verified: true
+            }
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -26,3 +26,10 @@ pub(crate) fn load_identity(
         options.identity_file.as_deref(),
     ))
 }
+
+/// Where pinned keys are kept (see [`identity_file::PinFile`]).
+pub(crate) type PinStore = identity_file::PinFile;
+
+pub(crate) fn open_pins(options: &crate::options::ClientOptions) -> PinStore {
+    identity_file::PinFile::open(&options.username, options.identity_file.as_deref())
+}

@@ -6,7 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::warn;
 
+use std::collections::BTreeMap;
+
 use crate::identity::Identity;
+use crate::machine::Pin;
 
 pub(crate) fn load_or_create(user: &str) -> Option<Identity> {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
@@ -26,4 +29,42 @@ pub(crate) fn load_or_create(user: &str) -> Option<Identity> {
         warn!("no local storage: the identity key lasts for this page only");
     }
     Some(Identity::from_seed(seed))
+}
+
+/// The keys pinned for peers, in local storage (`peerchat.pins.<user>`).
+pub(crate) struct PinStorage {
+    item: String,
+    pins: BTreeMap<String, Pin>,
+}
+
+impl PinStorage {
+    pub fn open(user: &str) -> Self {
+        let item = format!("peerchat.pins.{user}");
+        let text = local_storage().and_then(|s| s.get_item(&item).ok().flatten());
+        let pins = text.as_deref().map(crate::pins::decode).unwrap_or_default();
+        Self { item, pins }
+    }
+
+    pub fn pins(&self) -> &BTreeMap<String, Pin> {
+        &self.pins
+    }
+
+    /// Keeps `peer`'s pin (`None`: forgets it).
+    pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
+        match pin {
+            Some(pin) => self.pins.insert(peer, pin),
+            None => self.pins.remove(&peer),
+        };
+        let saved = local_storage().is_some_and(|s| {
+            s.set_item(&self.item, &crate::pins::encode(&self.pins))
+                .is_ok()
+        });
+        if !saved {
+            warn!("no local storage: pinned keys last for this page only");
+        }
+    }
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }

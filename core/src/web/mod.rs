@@ -35,3 +35,10 @@ pub(crate) fn load_identity(
 ) -> Option<crate::identity::Identity> {
     identity_storage::load_or_create(&options.username)
 }
+
+/// Where pinned keys are kept (see [`identity_storage::PinStorage`]).
+pub(crate) type PinStore = identity_storage::PinStorage;
+
+pub(crate) fn open_pins(options: &crate::options::ClientOptions) -> PinStore {
+    identity_storage::PinStorage::open(&options.username)
+}
