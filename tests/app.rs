@@ -43,6 +43,11 @@ namespaced_test! {
 
         let rtt = alice.expect_route("Direct, on the same network");
         println!("alice's info panel: direct, round trip {rtt}");
+        // Who is at the other end: both see one safety number, and alice marks bob verified.
+        let number = alice.expect_safety_number();
+        bob.expect_route("Direct, on the same network");
+        assert_eq!(bob.expect_safety_number(), number, "one safety number on both sides");
+        alice.mark_verified();
         let mut shots = vec![alice.screenshot("app-alice"), bob.screenshot("app-bob")];
 
         // At a phone's width the list and the conversation are two screens.

@@ -121,6 +121,28 @@ impl AppPage {
         })
     }
 
+    /// With the info panel open: the peer's identity shows as not verified yet, with its
+    /// safety number (12 groups of 5 digits), which is returned.
+    pub fn expect_safety_number(&self) -> String {
+        self.wait_for_text(".peer-info .identity", "an identity state", |state| {
+            state.starts_with("Not verified yet")
+        });
+        self.wait_for_text(".peer-info .safety-number", "a safety number", |number| {
+            number.split(' ').count() == 12
+                && number
+                    .split(' ')
+                    .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+
+    /// Marks the peer verified in the info panel and waits until it says so.
+    pub fn mark_verified(&self) {
+        self.click("button.verify");
+        self.wait_for_text(".peer-info .identity", "verified", |state| {
+            state.starts_with("Verified")
+        });
+    }
+
     /// Picks the file at `path` in the conversation's "Send an image" field.
     pub fn send_file(&self, path: &std::path::Path) {
         let path = path.to_str().expect("a UTF-8 path");
