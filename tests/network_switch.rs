@@ -58,6 +58,39 @@ impl Net {
     }
 }
 
+/// Alice at a desk and Bob on the phone (on Wi-Fi), both native, chatting.
+struct Chatting {
+    net: Net,
+    alice: Cli,
+    bob: Cli,
+    _desk: Host,
+    _server: PeerchatServer,
+}
+
+impl Chatting {
+    fn native() -> Self {
+        let net = Net::new();
+        let desk = Host::new("desk");
+        desk.link("lan", &net.router, "lan");
+        net.start();
+        desk.run(DESK);
+        let server = PeerchatServer::start_in(&net.router, "198.18.0.1", None);
+        let url = &server.broker.tcp_url;
+        let mut alice = Cli::join_on(Network::Host(desk.name), url, "alice");
+        let mut bob = Cli::join_on(Network::Host(net.phone.name), url, "bob");
+        alice.connect_to("bob");
+        alice.expect_peer_connected("bob");
+        bob.expect_peer_connected("alice");
+        Self {
+            net,
+            alice,
+            bob,
+            _desk: desk,
+            _server: server,
+        }
+    }
+}
+
 /// `PEERCHAT_SWITCHES` switches (20 by default): after each, a message written by either
 /// side at the moment of the switch arrives, and every message arrives once, in order
 /// (`expect_message` takes the next message from a sender, so a repeat fails it). Returns
@@ -112,20 +145,14 @@ fn report(who: &str, recovered_ms: &[f64]) {
 
 #[test]
 fn a_chat_between_native_clients_follows_a_phone_between_wifi_and_mobile_data() {
-    let net = Net::new();
-    let desk = Host::new("desk");
-    desk.link("lan", &net.router, "lan");
-    net.start();
-    desk.run(DESK);
-
-    let server = PeerchatServer::start_in(&net.router, "198.18.0.1", None);
-    let url = &server.broker.tcp_url;
-    let mut alice = Cli::join_on(Network::Host(desk.name), url, "alice");
-    let mut bob = Cli::join_on(Network::Host(net.phone.name), url, "bob");
-    alice.connect_to("bob");
-    alice.expect_peer_connected("bob");
-    bob.expect_peer_connected("alice");
-
+    // The desk and the server stay bound until the test ends.
+    let Chatting {
+        net,
+        mut alice,
+        mut bob,
+        _desk,
+        _server,
+    } = Chatting::native();
     let recovered_ms = switch_back_and_forth(&net, &mut alice, &mut bob);
     for (cli, peer) in [(&alice, "bob"), (&bob, "alice")] {
         let shown = cli
@@ -148,19 +175,14 @@ fn a_chat_between_native_clients_follows_a_phone_between_wifi_and_mobile_data() 
 /// data channel and what is in flight on it survive; nothing starts over.
 #[test]
 fn a_file_on_its_way_survives_a_switch_by_an_ice_restart() {
-    let net = Net::new();
-    let desk = Host::new("desk");
-    desk.link("lan", &net.router, "lan");
-    net.start();
-    desk.run(DESK);
-    let server = PeerchatServer::start_in(&net.router, "198.18.0.1", None);
-    let url = &server.broker.tcp_url;
-    let mut alice = Cli::join_on(Network::Host(desk.name), url, "alice");
-    let mut bob = Cli::join_on(Network::Host(net.phone.name), url, "bob");
-    alice.connect_to("bob");
-    alice.expect_peer_connected("bob");
-    bob.expect_peer_connected("alice");
-
+    // The desk and the server stay bound until the test ends.
+    let Chatting {
+        net,
+        mut alice,
+        mut bob,
+        _desk,
+        _server,
+    } = Chatting::native();
     let dir = TempDir::new("switch-file");
     let path = dir.0.join("video.bin");
     let size = 64 * 1024 * 1024;

@@ -8,6 +8,13 @@ use peerchat_e2e::mitm::{Mitm, Tamper};
 use peerchat_e2e::{ChatClient, Cli, Mosquitto, PeerchatServer, TempDir};
 use serde_json::Value;
 
+fn key_changed(e: &Value) -> bool {
+    e["event"] == "error"
+        && e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("different identity key"))
+}
+
 fn refusal(containing: &'static str) -> impl Fn(&Value) -> bool {
     move |e| {
         e["event"] == "error"
@@ -123,12 +130,7 @@ fn safety_numbers_agree_and_a_changed_key_is_flagged() {
     let flag = format!("--identity={}", other_key.display());
     let mut impostor = Cli::join_with(peerchat_e2e::Network::Loopback, url, "alice", &[&flag]);
     impostor.connect_to("bob");
-    bob.expect("the new key flagged", |e| {
-        e["event"] == "error"
-            && e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("different identity key"))
-    });
+    bob.expect("the new key flagged", key_changed);
     assert_eq!(
         bob.seen()
             .iter()
@@ -165,10 +167,5 @@ fn a_pinned_key_outlives_a_restart() {
     );
     let mut impostor = Cli::join_with(peerchat_e2e::Network::Loopback, url, "alice", &[&flag]);
     impostor.connect_to("bob");
-    bob.expect("the new key flagged", |e| {
-        e["event"] == "error"
-            && e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("different identity key"))
-    });
+    bob.expect("the new key flagged", key_changed);
 }

@@ -69,22 +69,13 @@ impl InputSender {
     /// Queues `input` for the driver task without handling it here: for threads that are
     /// not the client's (a platform callback), which must not run the backend.
     pub fn post(&self, input: Input) {
-        let inbox = &self.0;
-        inbox
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(input);
-        inbox.wake();
+        self.0.push(input);
+        self.0.wake();
     }
 
     pub fn send(&self, input: Input) {
         let inbox = &self.0;
-        inbox
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(input);
+        inbox.push(input);
         match inbox.shared.get().and_then(Weak::upgrade) {
             Some(shared) => shared.run_here(),
             None => inbox.wake(),
@@ -93,6 +84,13 @@ impl InputSender {
 }
 
 impl Inbox {
+    fn push(&self, input: Input) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(input);
+    }
+
     fn wake(&self) {
         let _ = self.wake.unbounded_send(());
     }
