@@ -11,7 +11,8 @@ use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::turn::TurnServer;
 use peerchat_e2e::{
-    ChatClient, Cli, Mosquitto, Network, PeerchatServer, chat_both_ways, namespaced_test,
+    ChatClient, Cli, Mosquitto, Network, PeerchatServer, assert_shown_once, chat_both_ways,
+    namespaced_test,
 };
 use serde_json::Value;
 
@@ -285,15 +286,7 @@ namespaced_test! {
         alice.expect_message("bob", "after the reload");
         alice.send("bob", "welcome back");
         bob.expect_message("alice", "welcome back");
-        let times = |text: &str| {
-            alice
-                .seen()
-                .iter()
-                .filter(|e| e["event"] == "message" && e["text"] == text)
-                .count()
-        };
-        for text in ["before", "queued #1", "queued #2", "queued #3"] {
-            assert_eq!(times(text), 1, "alice saw `{text}` {} times", times(text));
-        }
+        let texts = ["before", "queued #1", "queued #2", "queued #3"];
+        assert_shown_once("alice", alice.seen(), &texts);
     }
 }

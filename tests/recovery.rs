@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use peerchat_e2e::benchmark::{env_number, median_p99};
-use peerchat_e2e::{ChatClient, Cli, PeerchatServer};
+use peerchat_e2e::{ChatClient, Cli, PeerchatServer, assert_shown_once};
 
 /// Alice and Bob, joined to `url`, with a chat open between them.
 fn chatting(url: &str) -> (Cli, Cli) {
@@ -111,12 +111,7 @@ fn a_chat_recovers_after_the_peer_stops_answering_for_a_while() {
     bob.send("alice", "back");
     alice.expect_message("bob", "back");
     // Nothing shown twice: "before" arrived once, before the freeze.
-    let repeats = bob
-        .seen()
-        .iter()
-        .filter(|e| e["event"] == "message" && e["text"] == "before")
-        .count();
-    assert_eq!(repeats, 1, "bob saw `before` {repeats} times");
+    assert_shown_once("bob", bob.seen(), &["before"]);
     println!(
         "chat reopened on a new connection {:.0} ms after the peer answered again",
         reopened.as_secs_f64() * 1000.0

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use peerchat_e2e::{ChatClient, Cli, Mosquitto, Network, PeerchatServer, TempDir};
+use peerchat_e2e::{
+    ChatClient, Cli, Mosquitto, Network, PeerchatServer, TempDir, assert_shown_once,
+};
 
 #[test]
 fn queued_messages_survive_a_hard_restart_on_peerchat_server() {
@@ -71,22 +73,14 @@ fn queued_messages_survive_a_hard_restart(url: &str) {
     bob.expect_message("alice", "welcome back");
 
     // Exactly once: nothing Alice saw before shows again.
-    let times = |text: &str| {
-        alice
-            .seen()
-            .iter()
-            .filter(|e| e["event"] == "message" && e["text"] == text)
-            .count()
-    };
-    for text in [
+    let texts = [
         "before",
         "queued #1",
         "queued #2",
         "queued #3",
         "after the restart",
-    ] {
-        assert_eq!(times(text), 1, "alice saw `{text}` {} times", times(text));
-    }
+    ];
+    assert_shown_once("alice", alice.seen(), &texts);
 
     // A second client on the same store is refused while Bob runs.
     let twin = Cli::start_with(Network::Loopback, &url, "bob", &bob_flags);

@@ -8,6 +8,15 @@ use peerchat_e2e::mitm::{Mitm, Tamper};
 use peerchat_e2e::{ChatClient, Cli, Mosquitto, PeerchatServer, TempDir};
 use serde_json::Value;
 
+/// A relay to `broker_url` that makes Carol's signaling claim to be Alice's.
+fn carol_as_alice(broker_url: &str) -> Mitm {
+    let rename = Tamper::Rename {
+        from: "carol",
+        to: "alice",
+    };
+    Mitm::start(broker_url, rename)
+}
+
 fn key_changed(e: &Value) -> bool {
     e["event"] == "error"
         && e["message"]
@@ -43,13 +52,7 @@ fn an_offer_whose_dtls_fingerprint_was_rewritten_on_the_way_is_refused() {
 fn signaling_claiming_another_sender_is_refused() {
     let broker = Mosquitto::start();
     // Carol's offers reach Bob as if from Alice.
-    let relay = Mitm::start(
-        &broker.broker.tcp_url,
-        Tamper::Rename {
-            from: "carol",
-            to: "alice",
-        },
-    );
+    let relay = carol_as_alice(&broker.broker.tcp_url);
     let mut bob = Cli::join(&relay.url, "bob");
     let mut carol = Cli::join(&relay.url, "carol");
     carol.connect_to("bob");
@@ -62,13 +65,7 @@ fn signaling_claiming_another_sender_is_refused() {
 #[test]
 fn peerchat_server_drops_signaling_in_another_name() {
     let server = PeerchatServer::start();
-    let relay = Mitm::start(
-        &server.broker.tcp_url,
-        Tamper::Rename {
-            from: "carol",
-            to: "alice",
-        },
-    );
+    let relay = carol_as_alice(&server.broker.tcp_url);
     let mut bob = Cli::join(&relay.url, "bob");
     let mut carol = Cli::join(&relay.url, "carol");
     carol.connect_to("bob");

@@ -33,6 +33,14 @@ pub(crate) fn decode(text: &str) -> BTreeMap<String, Pin> {
         .collect()
 }
 
+/// Sets `peer`'s pin in `pins` (`None`: forgets it).
+pub(crate) fn set(pins: &mut BTreeMap<String, Pin>, peer: String, pin: Option<Pin>) {
+    match pin {
+        Some(pin) => pins.insert(peer, pin),
+        None => pins.remove(&peer),
+    };
+}
+
 pub(crate) fn encode(pins: &BTreeMap<String, Pin>) -> String {
     let kept: BTreeMap<&str, Kept> = (pins.iter())
         .map(|(peer, pin)| {

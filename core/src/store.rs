@@ -45,3 +45,59 @@ pub enum StoreError {
     #[error("{0}")]
     Failed(String),
 }
+
+/// The scenario every store must keep across a reopen; each platform's tests write it and
+/// check what comes back, so the two stores are held to one contract.
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::StoredMessage;
+    use crate::machine::{SavedState, StoreOp};
+
+    /// Bob's run numbers from 1; he sends Alice three messages, she acknowledges the first,
+    /// and one of hers (her run's #7) is shown.
+    pub fn writes() -> Vec<StoreOp> {
+        let sent = |id, text: &str| StoreOp::Sent {
+            peer: "alice".into(),
+            id,
+            text: text.into(),
+            awaiting_ack: true,
+        };
+        vec![
+            StoreOp::Numbering {
+                run: "run-1".into(),
+                next_message: 1,
+            },
+            sent(1, "one"),
+            sent(2, "two"),
+            sent(3, "three"),
+            StoreOp::Acknowledged {
+                peer: "alice".into(),
+                upto: 1,
+            },
+            StoreOp::Received {
+                peer: "alice".into(),
+                text: "hi bob".into(),
+                numbering: Some(("alice-run".into(), 7)),
+            },
+        ]
+    }
+
+    /// What a store reopened after [`writes`] must hand back.
+    pub fn check_saved(saved: &SavedState) {
+        assert_eq!(saved.run, "run-1");
+        assert_eq!(saved.next_message, 4);
+        assert_eq!(
+            saved.outbox["alice"],
+            vec![(2, "two".to_owned()), (3, "three".to_owned())]
+        );
+        assert_eq!(saved.received["alice"], ("alice-run".to_owned(), 7));
+    }
+
+    /// The conversation with Alice after [`writes`]: the last three (`last`), and all.
+    pub fn check_history(last: &[StoredMessage], all: &[StoredMessage]) {
+        let texts: Vec<_> = last.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three", "hi bob"]);
+        assert!(!last[2].outgoing && last[2].at_ms > 0);
+        assert!(all[0].delivered && !all[1].delivered);
+    }
+}

@@ -266,6 +266,17 @@ impl Drop for TempDir {
     }
 }
 
+/// Checks that each of `texts` was shown once among `seen` events of `who`: messages that
+/// arrive again after a recovery or restart must not show twice.
+pub fn assert_shown_once(who: &str, seen: &[Value], texts: &[&str]) {
+    for text in texts {
+        let times = (seen.iter())
+            .filter(|e| e["event"] == "message" && e["text"] == *text)
+            .count();
+        assert_eq!(times, 1, "{who} saw `{text}` {times} times");
+    }
+}
+
 /// `<target>/<name>`, next to the test binaries' profile directories.
 pub fn target_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");

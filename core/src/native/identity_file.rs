@@ -55,10 +55,7 @@ impl PinFile {
     /// Keeps `peer`'s pin (`None`: forgets it), writing the file anew. A write that fails is
     /// logged: the pin still holds for this run.
     pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
-        match pin {
-            Some(pin) => self.pins.insert(peer, pin),
-            None => self.pins.remove(&peer),
-        };
+        crate::pins::set(&mut self.pins, peer, pin);
         let Some(path) = &self.path else {
             return;
         };

@@ -295,6 +295,7 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::contract;
 
     fn temp_file(label: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -326,39 +327,16 @@ mod tests {
         {
             let (store, saved) = block_on(Store::open(&storage, "bob")).unwrap();
             assert_eq!(saved, None, "a new file holds nothing");
-            store.apply(StoreOp::Numbering {
-                run: "run-1".into(),
-                next_message: 1,
-            });
-            for (id, text) in [(1, "one"), (2, "two"), (3, "three")] {
-                store.apply(sent("alice", id, text));
+            for op in contract::writes() {
+                store.apply(op);
             }
-            store.apply(StoreOp::Acknowledged {
-                peer: "alice".into(),
-                upto: 1,
-            });
-            store.apply(StoreOp::Received {
-                peer: "alice".into(),
-                text: "hi bob".into(),
-                numbering: Some(("alice-run".into(), 7)),
-            });
             // Dropped without any goodbye, as a killed process would.
         }
         let (store, saved) = block_on(Store::open(&storage, "bob")).unwrap();
         let saved = saved.expect("bob's state was kept");
-        assert_eq!(saved.run, "run-1");
-        assert_eq!(saved.next_message, 4);
-        assert_eq!(
-            saved.outbox["alice"],
-            vec![(2, "two".to_owned()), (3, "three".to_owned())]
-        );
-        assert_eq!(saved.received["alice"], ("alice-run".to_owned(), 7));
-        let history = block_on(store.history("alice", 3));
-        let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
-        assert_eq!(texts, ["two", "three", "hi bob"]);
-        assert!(history[2].at_ms > 0 && !history[2].outgoing);
-        let all = block_on(store.history("alice", 10));
-        assert!(all[0].delivered && !all[1].delivered);
+        contract::check_saved(&saved);
+        let last = block_on(store.history("alice", 3));
+        contract::check_history(&last, &block_on(store.history("alice", 10)));
         // Another user of the same file starts afresh.
         drop(store);
         let (_, carol) = block_on(Store::open(&storage, "carol")).unwrap();

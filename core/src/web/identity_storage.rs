@@ -51,10 +51,7 @@ impl PinStorage {
 
     /// Keeps `peer`'s pin (`None`: forgets it).
     pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
-        match pin {
-            Some(pin) => self.pins.insert(peer, pin),
-            None => self.pins.remove(&peer),
-        };
+        crate::pins::set(&mut self.pins, peer, pin);
         let saved = local_storage().is_some_and(|s| {
             s.set_item(&self.item, &crate::pins::encode(&self.pins))
                 .is_ok()

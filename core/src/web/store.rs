@@ -559,16 +559,8 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     use super::*;
+    use crate::store::contract;
     use crate::web::rt::random_u64;
-
-    fn sent(id: MessageId, text: &str) -> StoreOp {
-        StoreOp::Sent {
-            peer: "alice".into(),
-            id,
-            text: text.into(),
-            awaiting_ack: true,
-        }
-    }
 
     #[wasm_bindgen_test]
     async fn what_was_written_is_read_back_after_reopening() {
@@ -584,24 +576,7 @@ mod tests {
             run: RefCell::new(String::new()),
             _lock: None,
         };
-        let ops = [
-            StoreOp::Numbering {
-                run: "run-1".into(),
-                next_message: 1,
-            },
-            sent(1, "one"),
-            sent(2, "two"),
-            sent(3, "three"),
-            StoreOp::Acknowledged {
-                peer: "alice".into(),
-                upto: 1,
-            },
-            StoreOp::Received {
-                peer: "alice".into(),
-                text: "hi bob".into(),
-                numbering: Some(("alice-run".into(), 7)),
-            },
-        ];
+        let ops = contract::writes();
         for op in &ops {
             writer.apply(op).unwrap();
         }
@@ -612,19 +587,9 @@ mod tests {
             _lock: None,
         };
         let saved = load(&reader.db).await.unwrap().expect("state was kept");
-        assert_eq!(saved.run, "run-1");
-        assert_eq!(saved.next_message, 4);
-        assert_eq!(
-            saved.outbox["alice"],
-            vec![(2, "two".to_owned()), (3, "three".to_owned())]
-        );
-        assert_eq!(saved.received["alice"], ("alice-run".to_owned(), 7));
-        let history = reader.history("alice", 3).await.unwrap();
-        let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
-        assert_eq!(texts, ["two", "three", "hi bob"]);
-        assert!(!history[2].outgoing && history[2].at_ms > 0);
-        let all = reader.history("alice", 10).await.unwrap();
-        assert!(all[0].delivered && !all[1].delivered);
+        contract::check_saved(&saved);
+        let last = reader.history("alice", 3).await.unwrap();
+        contract::check_history(&last, &reader.history("alice", 10).await.unwrap());
     }
 
     #[wasm_bindgen_test]
