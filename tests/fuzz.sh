@@ -21,7 +21,7 @@ rustup toolchain list | grep -q "^$nightly" || rustup toolchain install "$nightl
 [ -x "$tools/bin/cargo-fuzz" ] || cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools"
 export PATH="$tools/bin:$PATH"
 
-for target in signaling mqtt_frames; do
+for target in signaling mqtt_frames server_connection; do
     corpus="$target_dir/fuzz-corpus/$target"
     artifacts="$target_dir/fuzz-artifacts/$target/"
     mkdir -p "$corpus" "$artifacts"

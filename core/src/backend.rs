@@ -71,6 +71,7 @@ impl Backend {
             Action::Subscribe { topic, delivery } => {
                 return self.signaling.subscribe(topic, delivery);
             }
+            Action::Unsubscribe { topic } => return self.signaling.unsubscribe(topic),
             Action::Publish {
                 topic,
                 payload,

@@ -331,6 +331,20 @@ impl Client {
         self.shared.machine().username().to_owned()
     }
 
+    /// Watches `peer`'s presence: a contact the app lists, whose coming and going arrives as
+    /// presence events. Peers with a chat or waiting messages are watched anyway.
+    pub fn watch_presence(&self, peer: &str) -> Result<(), ClientError> {
+        let result = self.shared.machine().watch_presence(peer);
+        self.shared.run_here();
+        result
+    }
+
+    /// Stops watching `peer`'s presence (unless a chat or waiting messages need it).
+    pub fn unwatch_presence(&self, peer: &str) {
+        self.shared.machine().unwatch_presence(peer);
+        self.shared.run_here();
+    }
+
     /// Starts a chat with `peer`; progress arrives as status events.
     pub fn connect_to_peer(&self, peer: &str) -> Result<(), ClientError> {
         let now = self.shared.clock.now();

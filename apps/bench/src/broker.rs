@@ -1,13 +1,12 @@
 //! `peerchat-bench broker`: what a broker sustains for signaling. Delivered messages per
 //! second between publisher/subscriber pairs, and resident memory per idle connection.
 //!
-//! The load is signaling's shape: each subscriber listens on its own `<user>/incoming` topic
-//! (QoS 1 subscription, as peerchat clients subscribe) and one publisher sends it QoS 0
-//! messages of a few hundred bytes (as peerchat publishes signals). The clients do not
-//! register, so peerchat-server's gateway looks each target up but never answers for the
-//! broker, and aedes and peerchat-server carry exactly the same packets.
+//! The load is signaling's shape, as users make it: each subscriber listens on its own
+//! `<user>/incoming` topic, and one publisher sends it QoS 0 signaling messages of a few
+//! hundred bytes in its own name (`signal-candidate`s). On peerchat-server both register
+//! first, so every message takes the production path (the sender check, the rate, the
+//! registry); aedes carries the same packets without the registers.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use peerchat_core::protocol::incoming_topic;
+use peerchat_core::protocol::{
+    IceCandidate, REGISTER_TOPIC, SignalMessage, decode, encode, incoming_topic,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -136,8 +137,7 @@ async fn measure_idle(broker: &RunningBroker, count: usize) -> anyhow::Result<Id
     let links: Vec<Link> = stream::iter(0..count)
         .map(|i| {
             let user = format!("bench-idle-{run}-{i}");
-            let topic = incoming_topic(&user);
-            Link::open(broker.addr, user, Some(topic), || {})
+            Link::open(broker, user, true, || {})
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .try_collect()
@@ -166,8 +166,7 @@ struct Delivery {
 async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow::Result<Delivery> {
     let run = std::process::id();
     let delivered = Arc::new(AtomicU64::new(0));
-    let payload = Bytes::from(vec![b'x'; flags.payload_bytes]);
-    let pairs: Vec<(Link, Link, Arc<Semaphore>, String)> = stream::iter(0..flags.pairs)
+    let pairs: Vec<(Link, Link, Arc<Semaphore>, String, Bytes)> = stream::iter(0..flags.pairs)
         .map(|i| {
             let delivered = delivered.clone();
             async move {
@@ -176,14 +175,15 @@ async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow
                 // A delivery frees a place in the publisher's window.
                 let window = Arc::new(Semaphore::new(flags.window));
                 let freed = window.clone();
-                let subscriber = Link::open(broker.addr, user, Some(topic.clone()), move || {
+                let subscriber = Link::open(broker, user, true, move || {
                     delivered.fetch_add(1, Ordering::Relaxed);
                     freed.add_permits(1);
                 })
                 .await?;
-                let publisher =
-                    Link::open(broker.addr, format!("bench-pub-{run}-{i}"), None, || {}).await?;
-                anyhow::Ok((subscriber, publisher, window, topic))
+                let sender = format!("bench-pub-{run}-{i}");
+                let payload = signal_of(&sender, flags.payload_bytes);
+                let publisher = Link::open(broker, sender, false, || {}).await?;
+                anyhow::Ok((subscriber, publisher, window, topic, payload))
             }
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
@@ -193,7 +193,7 @@ async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow
 
     let publishing: Vec<JoinHandle<()>> = pairs
         .iter()
-        .map(|(_, publisher, window, topic)| {
+        .map(|(_, publisher, window, topic, payload)| {
             let (client, window, topic) = (publisher.client.clone(), window.clone(), topic.clone());
             let payload = payload.clone();
             tokio::spawn(async move {
@@ -239,15 +239,17 @@ struct Link {
 }
 
 impl Link {
-    /// Connects as `client_id`, subscribes to `subscription` if given, and returns once the
-    /// broker has acknowledged; `on_message` runs for every publish that arrives after.
+    /// Connects as `user`, subscribes to its inbox if `listening`, registers the name where
+    /// the broker answers registers, and returns once the broker has acknowledged;
+    /// `on_message` runs for every publish that arrives after.
     async fn open(
-        addr: SocketAddr,
-        client_id: String,
-        subscription: Option<String>,
+        broker: &RunningBroker,
+        user: String,
+        listening: bool,
         mut on_message: impl FnMut() + Send + 'static,
     ) -> anyhow::Result<Self> {
-        let mut options = MqttOptions::new(client_id.clone(), addr.ip().to_string(), addr.port());
+        let addr = broker.addr;
+        let mut options = MqttOptions::new(user.clone(), addr.ip().to_string(), addr.port());
         options
             .set_keep_alive(Duration::from_secs(60))
             .set_clean_session(true);
@@ -255,30 +257,53 @@ impl Link {
         let mut network = events.network_options();
         network.set_tcp_nodelay(true);
         events.set_network_options(network);
-        let subscribing = subscription.is_some();
-        if let Some(topic) = subscription {
-            client.subscribe(topic, QoS::AtLeastOnce).await?;
+        let inbox = incoming_topic(&user);
+        if listening {
+            client.subscribe(inbox.clone(), QoS::AtMostOnce).await?;
+        }
+        let registering = broker.kind.registers();
+        if registering {
+            let register = SignalMessage::Register {
+                from: user.clone(),
+                username: user.clone(),
+                session: None,
+                proof: None,
+            };
+            client
+                .publish(REGISTER_TOPIC, QoS::AtMostOnce, false, encode(&register))
+                .await?;
         }
         let ready = async {
             loop {
                 match events.poll().await? {
-                    Event::Incoming(Packet::ConnAck(_)) if !subscribing => return anyhow::Ok(()),
-                    Event::Incoming(Packet::SubAck(_)) => return Ok(()),
+                    Event::Incoming(Packet::ConnAck(_)) if !listening && !registering => {
+                        return anyhow::Ok(());
+                    }
+                    Event::Incoming(Packet::SubAck(_)) if !registering => return Ok(()),
+                    Event::Incoming(Packet::Publish(p)) if registering && p.topic == inbox => {
+                        match decode(&p.payload) {
+                            Ok(SignalMessage::RegisterAck { success: true, .. }) => return Ok(()),
+                            Ok(SignalMessage::RegisterAck { message, .. }) => {
+                                anyhow::bail!("{user}: register refused: {message}")
+                            }
+                            _ => {}
+                        }
+                    }
                     _ => {}
                 }
             }
         };
         tokio::time::timeout(CONNECT_TIMEOUT, ready)
             .await
-            .with_context(|| format!("{client_id}: not accepted within {CONNECT_TIMEOUT:?}"))?
-            .with_context(|| format!("{client_id} could not connect"))?;
+            .with_context(|| format!("{user}: not accepted within {CONNECT_TIMEOUT:?}"))?
+            .with_context(|| format!("{user} could not connect"))?;
         let task = tokio::spawn(async move {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::Publish(_))) => on_message(),
                     Ok(_) => {}
                     Err(error) => {
-                        warn!(%error, "{client_id}: connection lost");
+                        warn!(%error, "{user}: connection lost");
                         return;
                     }
                 }
@@ -286,6 +311,25 @@ impl Link {
         });
         Ok(Self { client, task })
     }
+}
+
+/// A `signal-candidate` from `sender` of about `size` bytes: what peerchat clients publish
+/// most, and what peerchat-server's sender check reads.
+fn signal_of(sender: &str, size: usize) -> Bytes {
+    let message = |line: String| {
+        encode(&SignalMessage::SignalCandidate {
+            from: sender.to_owned(),
+            candidate: IceCandidate {
+                candidate: line,
+                sdp_mid: Some("0".to_owned()),
+                sdp_mline_index: Some(0),
+                username_fragment: None,
+            },
+            seal: None,
+        })
+    };
+    let bare = message(String::new()).len();
+    Bytes::from(message("x".repeat(size.saturating_sub(bare))))
 }
 
 impl Drop for Link {

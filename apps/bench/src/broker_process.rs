@@ -1,5 +1,6 @@
 //! The MQTT brokers a benchmark starts for itself on loopback, as child processes, so it can
-//! read their memory: peerchat-server, or aedes (the original server's broker) as a baseline.
+//! read their memory: peerchat-server (with its rules, or with its per-message checks off to
+//! measure what they cost), or aedes (the original server's broker) as a baseline.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,16 +15,25 @@ use crate::process::{announced_addr, resident_bytes, sibling_binary};
 /// Which broker to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BrokerKind {
-    /// peerchat-server (the workspace binary next to peerchat-bench).
+    /// peerchat-server (the workspace binary next to peerchat-bench), as users run it.
     Peerchat,
+    /// peerchat-server with `--unchecked-senders`: no sender check and no rate per message,
+    /// to measure what those cost.
+    PeerchatUnchecked,
     /// aedes on Node.js (apps/bench/aedes; `npm ci --prefix apps/bench/aedes` first).
     Aedes,
 }
 
 impl BrokerKind {
+    /// Whether the broker answers `register` (peerchat-server does; a plain broker does not).
+    pub fn registers(self) -> bool {
+        self != Self::Aedes
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Peerchat => "peerchat-server",
+            Self::PeerchatUnchecked => "peerchat-server --unchecked-senders",
             Self::Aedes => "aedes",
         }
     }
@@ -31,13 +41,20 @@ impl BrokerKind {
     /// Starts the broker on a free loopback port and waits until it says where it listens.
     pub async fn start(self) -> anyhow::Result<RunningBroker> {
         let (mut command, announcement) = match self {
-            Self::Peerchat => {
+            Self::Peerchat | Self::PeerchatUnchecked => {
                 let mut command = Command::new(sibling_binary("peerchat-server")?);
                 command
                     .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-                    .args(["--log", "warn,rumqttd=off"])
-                    // The broker alone, as aedes has no per-client rules either.
-                    .arg("--open-broker");
+                    .args(["--log", "warn"])
+                    // The bench's connections all come from one address, and each publisher
+                    // sends as fast as its window allows: the limits for users would cap
+                    // the load, not measure the server.
+                    .args(["--max-connections-per-address", "0"])
+                    .args(["--max-connections", "1000000"])
+                    .args(["--max-publish-rate", "1000000"]);
+                if self == Self::PeerchatUnchecked {
+                    command.arg("--unchecked-senders");
+                }
                 (command, "peerchat-server: mqtt listening on ")
             }
             Self::Aedes => {

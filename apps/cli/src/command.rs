@@ -1,5 +1,5 @@
 //! The stdin command language: `/connect PEER`, `/send PEER TEXT...`, `/sendfile PEER PATH`,
-//! `/verify PEER`, `/quit`.
+//! `/verify PEER`, `/watch PEER`, `/unwatch PEER`, `/quit`.
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -10,6 +10,9 @@ pub enum Command {
     },
     /// Marks a peer's identity key verified (after comparing safety numbers).
     Verify(String),
+    /// Watches a contact's presence (`presence` events), chat or not.
+    Watch(String),
+    Unwatch(String),
     /// Sends the file at `path` (to peerchat peers).
     SendFile {
         peer: String,
@@ -43,6 +46,15 @@ impl Command {
                 Ok(Some(Self::Verify(rest.to_owned())))
             }
             "/verify" => Err("usage: /verify PEER".to_owned()),
+            "/watch" | "/unwatch" if !rest.is_empty() && !rest.contains(' ') => {
+                let peer = rest.to_owned();
+                Ok(Some(if verb == "/watch" {
+                    Self::Watch(peer)
+                } else {
+                    Self::Unwatch(peer)
+                }))
+            }
+            "/watch" | "/unwatch" => Err(format!("usage: {verb} PEER")),
             "/sendfile" => match rest.split_once(' ') {
                 Some((peer, path)) if !peer.is_empty() && !path.trim().is_empty() => {
                     Ok(Some(Self::SendFile {
@@ -55,7 +67,7 @@ impl Command {
             "/quit" => Ok(Some(Self::Quit)),
             _ => Err(format!(
                 "unknown command `{verb}`; use /connect PEER, /send PEER TEXT..., \
-                 /sendfile PEER PATH, /verify PEER or /quit"
+                 /sendfile PEER PATH, /verify PEER, /watch PEER, /unwatch PEER or /quit"
             )),
         }
     }
@@ -64,6 +76,19 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watching_a_contact_parses() {
+        assert_eq!(
+            Command::parse("/watch bob"),
+            Ok(Some(Command::Watch("bob".into())))
+        );
+        assert_eq!(
+            Command::parse("/unwatch bob"),
+            Ok(Some(Command::Unwatch("bob".into())))
+        );
+        assert!(Command::parse("/watch").unwrap_err().contains("usage"));
+    }
 
     #[test]
     fn commands_parse() {

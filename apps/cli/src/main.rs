@@ -128,6 +128,12 @@ async fn main() -> ExitCode {
                         let result = client.try_send_message(&peer, &text);
                         output.sent(&peer, &result);
                     }
+                    Ok(Some(Command::Watch(peer))) => {
+                        if let Err(error) = client.watch_presence(&peer) {
+                            output.error(&error.to_string());
+                        }
+                    }
+                    Ok(Some(Command::Unwatch(peer))) => client.unwatch_presence(&peer),
                     Ok(Some(Command::Verify(peer))) => match client.mark_verified(&peer) {
                         Ok(()) => {}
                         Err(error) => output.error(&error.to_string()),

@@ -1,64 +1,116 @@
-//! The HTTP side: MQTT over WebSocket on `/mqtt` (subprotocol `mqtt`), a health check, and
-//! the web app's files when the server was given a web root.
+//! The HTTP side of both ports: MQTT over WebSocket at any path (subprotocol `mqtt`, as the
+//! original server accepts it; peerchat's app uses `/mqtt`), a health check, and the web
+//! app's files when the server was given a web root.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
-use axum::routing::get;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use peerchat_core::protocol::MAX_MQTT_PACKET_BYTES;
+use tracing::warn;
 
-use crate::gateway::{ClientInput, ClientOutput, Gateway};
+use crate::connection::{ClientInput, ClientOutput, ConnectionContext, serve};
+use crate::hub::Hub;
+use crate::origin::OriginPolicy;
 use crate::static_files::WebRoot;
 
-/// The path browsers open MQTT-over-WebSocket connections on.
+/// The path peerchat's app opens MQTT-over-WebSocket connections on.
 pub const MQTT_PATH: &str = "/mqtt";
 
 /// Largest WebSocket message accepted: a client may pack a few MQTT packets into one message.
 const MAX_WS_MESSAGE_BYTES: usize = 4 * MAX_MQTT_PACKET_BYTES;
 
-/// The HTTP routes. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn router(gateway: Arc<Gateway>, web_root: Option<WebRoot>) -> Router {
-    let router = Router::new()
-        .route(MQTT_PATH, get(mqtt_over_websocket))
-        .route("/healthz", get(healthz))
-        .with_state(gateway);
-    match web_root {
-        Some(root) => router.fallback(move |request| async move { root.serve(request).await }),
-        None => router,
+/// What the HTTP side serves.
+pub struct Site<H> {
+    pub connections: Arc<ConnectionContext<H>>,
+    pub web_root: Option<WebRoot>,
+    pub origins: OriginPolicy,
+}
+
+/// The client's address, put on each request by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Every request goes to [`answer`]: a WebSocket upgrade at any path is MQTT.
+pub fn router<H: Hub>(site: Arc<Site<H>>) -> Router {
+    Router::new().fallback(answer::<H>).with_state(site)
+}
+
+async fn answer<H: Hub>(State(site): State<Arc<Site<H>>>, request: Request<Body>) -> Response {
+    let peer = request.extensions().get::<Peer>().map(|p| p.0);
+    if is_websocket_upgrade(&request) {
+        return mqtt_over_websocket(site, peer, request).await;
+    }
+    match (request.uri().path(), &site.web_root) {
+        ("/healthz", _) => "ok".into_response(),
+        (_, Some(root)) => root.serve(request).await,
+        (_, None) => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+fn is_websocket_upgrade(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-async fn mqtt_over_websocket(
-    upgrade: WebSocketUpgrade,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(gateway): State<Arc<Gateway>>,
+async fn mqtt_over_websocket<H: Hub>(
+    site: Arc<Site<H>>,
+    peer: Option<SocketAddr>,
+    request: Request<Body>,
 ) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let header_text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let (origin, host) = (header_text(header::ORIGIN), header_text(header::HOST));
+    if !site.origins.allows(origin, host) {
+        warn!(
+            ?origin,
+            ?host,
+            "WebSocket refused: a page of another site (see --allow-origin)"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not connect\n",
+        )
+            .into_response();
+    }
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let peer = peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     upgrade
         .protocols(["mqtt"])
         .max_message_size(MAX_WS_MESSAGE_BYTES)
         .max_frame_size(MAX_WS_MESSAGE_BYTES)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
-            gateway.serve(WsInput(stream), WsOutput(sink), peer, "websocket")
+            serve(
+                &site.connections,
+                WsInput(stream),
+                WsOutput(sink),
+                peer,
+                "websocket",
+            )
+            .await
         })
 }
 
 /// MQTT bytes from a browser: the payloads of binary messages, in order.
 struct WsInput(SplitStream<WebSocket>);
 
-/// MQTT bytes to a browser, one binary message per write.
+/// MQTT packets to a browser, one binary message each.
 struct WsOutput(SplitSink<WebSocket, Message>);
 
 impl ClientInput for WsInput {
@@ -85,9 +137,9 @@ impl ClientInput for WsInput {
 }
 
 impl ClientOutput for WsOutput {
-    async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
+    async fn send(&mut self, packet: Bytes) -> io::Result<()> {
         self.0
-            .send(Message::Binary(bytes))
+            .send(Message::Binary(packet))
             .await
             .map_err(io::Error::other)
     }

@@ -1,105 +1,138 @@
-//! peerchat's signaling server: an embedded MQTT broker behind a gateway that answers
-//! registrations, reachable over MQTT/TCP and MQTT over WebSocket.
+//! peerchat's signaling server: an MQTT 3.1.1 server of its own for peerchat's protocol,
+//! over TCP and WebSocket, that answers registrations, binds names to identity keys, keeps
+//! presence and reports undeliverable messages.
 //!
-//! Layout: [`broker`] starts rumqttd on a private loopback port; [`gateway`] pipes every
-//! client connection to it packet by packet, consulting the [`registry`] of usernames and
-//! each connection's [`acl`] (what it may read and write);
-//! [`http`] holds the WebSocket endpoint and health check. [`Server`] ties them together.
+//! Layout: the [`listener`] accepts connections on both ports (MQTT over TCP, HTTP and MQTT
+//! over WebSocket, told apart by their first byte) after [`admission`]; each MQTT client is
+//! a [`connection`] (a sans-IO state machine that allows only what the protocol needs, and
+//! its pump); the [`hub`] routes messages between connections and keeps names and presence;
+//! [`http`] serves the WebSocket endpoint, the health check and the web app. Every bound is
+//! in [`limits`].
 
-pub mod acl;
-pub mod broker;
-pub mod gateway;
+pub mod admission;
+pub mod connection;
 pub mod http;
-pub mod registry;
+pub mod hub;
+pub mod limits;
+pub mod listener;
+pub mod origin;
+pub mod packets;
 pub mod static_files;
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::broker::BrokerError;
-use crate::gateway::{Gateway, StreamInput, StreamOutput};
+use crate::admission::Admission;
+use crate::connection::ConnectionContext;
+use crate::http::Site;
+use crate::hub::LocalHub;
+use crate::limits::Limits;
+use crate::origin::OriginPolicy;
 
-/// Where the server listens.
+/// Where the server listens and what it keeps.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// MQTT 3.1.1 over plain TCP.
+    /// MQTT over TCP (and HTTP, told apart by the first byte).
     pub mqtt_addr: SocketAddr,
-    /// HTTP: MQTT over WebSocket on [`http::MQTT_PATH`], and `/healthz`.
+    /// HTTP: the app, `/healthz`, MQTT over WebSocket at any path (and MQTT over TCP).
     pub http_addr: SocketAddr,
     /// A web build to serve on the HTTP port (the chat app), if any.
-    pub web_root: Option<std::path::PathBuf>,
-    /// Lets every client read and write any topic, as a plain broker does: no per-client
-    /// rules (see [`acl`]). For measuring the broker alone; never for users.
-    pub open_broker: bool,
+    pub web_root: Option<PathBuf>,
+    /// Where name bindings (name → identity key) are kept across restarts; in memory only
+    /// if `None`.
+    pub data_dir: Option<PathBuf>,
+    /// Name bindings unused this long are forgotten.
+    pub binding_lifetime: Duration,
+    /// Which web pages may open WebSocket connections.
+    pub origins: OriginPolicy,
+    pub limits: Limits,
 }
 
 /// Why the server could not start or stopped.
 #[derive(Debug, Error)]
 pub enum ServerError {
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
     #[error("could not listen for {what} on {addr}: {source} (is another server using the port?)")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         source: io::Error,
     },
-    #[error("the {0} listener stopped: {1}")]
-    Listener(&'static str, #[source] io::Error),
-    #[error("the embedded broker stopped (see the log above); restart the server")]
-    BrokerStopped,
+    #[error("could not use the data directory {dir}: {source}")]
+    DataDir { dir: PathBuf, source: io::Error },
     #[error("a listener task failed: {0}")]
     ListenerTask(String),
 }
 
-/// A started server; it runs until [`Server::run`]'s shutdown signal, or until a listener
-/// or the embedded broker fails.
+/// A started server; it runs until [`Server::run`]'s shutdown signal.
 pub struct Server {
     mqtt_addr: SocketAddr,
     http_addr: SocketAddr,
-    broker_stopped: oneshot::Receiver<()>,
-    listeners: JoinSet<Result<(), ServerError>>,
+    hub: Arc<LocalHub>,
+    listeners: JoinSet<()>,
 }
 
 impl Server {
-    /// Starts the broker, then binds both listeners (port 0 picks a free port).
+    /// Loads what the data directory keeps, then binds both listeners (port 0 picks a free
+    /// port).
     pub async fn start(options: ServerOptions) -> Result<Self, ServerError> {
-        let broker = broker::start().await?;
-        info!(broker = %broker.addr, "embedded broker ready");
-        let gateway = Gateway::with_rules(broker.addr, !options.open_broker);
+        if let Some(dir) = &options.data_dir {
+            std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+                dir: dir.clone(),
+                source,
+            })?;
+        } else {
+            warn!(
+                "no --data-dir: names are bound to identity keys in memory only, until a restart"
+            );
+        }
+        let hub = LocalHub::new(options.data_dir.clone(), options.binding_lifetime).map_err(
+            |source| ServerError::DataDir {
+                dir: options.data_dir.clone().unwrap_or_default(),
+                source,
+            },
+        )?;
+        let connections = ConnectionContext::new(hub.clone(), options.limits);
+        let site = Arc::new(Site {
+            connections: connections.clone(),
+            web_root: options.web_root.map(static_files::WebRoot::new),
+            origins: options.origins,
+        });
+        let http = http::router(site);
+        let admission = Admission::new(&options.limits);
 
         let mqtt = bind("MQTT", options.mqtt_addr).await?;
-        let http = bind("HTTP", options.http_addr).await?;
+        let web = bind("HTTP", options.http_addr).await?;
         let mqtt_addr = local_addr("MQTT", &mqtt, options.mqtt_addr)?;
-        let http_addr = local_addr("HTTP", &http, options.http_addr)?;
-
+        let http_addr = local_addr("HTTP", &web, options.http_addr)?;
         let mut listeners = JoinSet::new();
-        listeners.spawn(accept_mqtt(mqtt, gateway.clone()));
-        let web_root = options.web_root.map(static_files::WebRoot::new);
-        let app = http::router(gateway.clone(), web_root)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        listeners.spawn(async move {
-            axum::serve(http, app)
-                .await
-                .map_err(|e| ServerError::Listener("HTTP", e))
-        });
-
+        for listener in [mqtt, web] {
+            let accept = listener::accept(
+                listener,
+                connections.clone(),
+                http.clone(),
+                admission.clone(),
+            );
+            listeners.spawn(async move {
+                let _ = accept.await;
+            });
+        }
         Ok(Self {
             mqtt_addr,
             http_addr,
-            broker_stopped: broker.stopped,
+            hub,
             listeners,
         })
     }
 
-    /// The bound MQTT/TCP address (the real port when 0 was asked for).
+    /// The bound MQTT address (the real port when 0 was asked for).
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
     }
@@ -109,16 +142,19 @@ impl Server {
         self.http_addr
     }
 
-    /// Serves until `shutdown` completes (then returns `Ok`), or a listener or the broker
-    /// fails. Open client connections are dropped with the runtime.
+    /// How many names are held right now.
+    pub fn online(&self) -> usize {
+        self.hub.online()
+    }
+
+    /// Serves until `shutdown` completes (then returns `Ok`). Open client connections are
+    /// dropped with the runtime.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         tokio::select! {
             () = shutdown => Ok(()),
-            _ = &mut self.broker_stopped => Err(ServerError::BrokerStopped),
-            Some(ended) = self.listeners.join_next() => match ended {
-                Ok(result) => result,
-                Err(join) => Err(ServerError::ListenerTask(join.to_string())),
-            },
+            Some(ended) = self.listeners.join_next() => Err(ServerError::ListenerTask(
+                ended.err().map_or_else(|| "a listener returned".to_owned(), |e| e.to_string()),
+            )),
         }
     }
 }
@@ -137,27 +173,4 @@ fn local_addr(
     listener
         .local_addr()
         .map_err(|source| ServerError::Bind { what, addr, source })
-}
-
-async fn accept_mqtt(listener: TcpListener, gateway: Arc<Gateway>) -> Result<(), ServerError> {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(serve_tcp(stream, peer, gateway.clone()));
-            }
-            // Out of file descriptors and the like: the next accept may well succeed.
-            Err(e) => {
-                warn!("could not accept an MQTT connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn serve_tcp(stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>) {
-    stream.set_nodelay(true).ok();
-    let (read, write) = stream.into_split();
-    gateway
-        .serve(StreamInput(read), StreamOutput(write), peer, "tcp")
-        .await;
 }

@@ -5,26 +5,30 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use std::time::Duration;
+
+use peerchat_server::limits::Limits;
+use peerchat_server::origin::OriginPolicy;
 use peerchat_server::{Server, ServerOptions, http::MQTT_PATH};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-/// Log filter used when neither --log nor RUST_LOG is given. rumqttd logs every connection
-/// at info and ordinary disconnects as errors, so it stays quiet unless asked for; the
-/// gateway logs each connection's fate itself.
-const DEFAULT_LOG: &str = "info,rumqttd=off";
+/// Log filter used when neither --log nor RUST_LOG is given.
+const DEFAULT_LOG: &str = "info";
 
-/// peerchat's signaling server: an MQTT 3.1.1 broker for peerchat clients (and the original
-/// JavaScript client) that answers `register` and reports messages to offline users.
+/// peerchat's signaling server: an MQTT 3.1.1 server for peerchat clients (and the original
+/// JavaScript client) that answers `register`, binds names to identity keys, keeps presence
+/// and reports messages to offline users.
 #[derive(Debug, Parser)]
 #[command(version, long_about = None)]
 struct Flags {
-    /// Address for MQTT over plain TCP (port 0 picks a free port).
+    /// Address for MQTT over TCP; it also answers HTTP and MQTT over WebSocket at any path,
+    /// as the original server does on its port (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:1883")]
     mqtt_addr: SocketAddr,
 
-    /// Address for HTTP: MQTT over WebSocket on /mqtt (subprotocol `mqtt`) and /healthz
-    /// (port 0 picks a free port).
+    /// Address for HTTP: the app (with --web-root), /healthz, and MQTT over WebSocket at any
+    /// path (the app uses /mqtt, subprotocol `mqtt`) (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
     http_addr: SocketAddr,
 
@@ -32,16 +36,46 @@ struct Flags {
     #[arg(long, value_name = "DIR")]
     web_root: Option<std::path::PathBuf>,
 
-    /// Log filter in tracing's EnvFilter syntax, e.g. `debug` or `info,rumqttd=warn` (the
-    /// embedded broker reports ordinary disconnects as errors, so it is off by default)
-    /// [default: $RUST_LOG, else "info,rumqttd=off"].
+    /// Directory where the server keeps which identity key each name belongs to, across
+    /// restarts (created if missing). Without it, names are bound in memory only.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+
+    /// Days after which a name whose key has not been used is free again.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    name_lifetime_days: u64,
+
+    /// A web page origin (e.g. https://chat.example.com) allowed to open WebSocket
+    /// connections, besides pages of the server's own host name; repeatable; `*` allows any.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+
+    /// Open connections allowed from one IP address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().connections_per_address)]
+    max_connections_per_address: usize,
+
+    /// Open connections allowed in all.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+
+    /// Longest MQTT keep-alive honoured, in seconds: a client asking for more (or for none)
+    /// is cut after one and a half times this without a packet.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().max_keep_alive.as_secs())]
+    max_keep_alive: u64,
+
+    /// Publishes one connection may make per second on average (bursts of twice as many).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().publishes_per_second)]
+    max_publish_rate: f64,
+
+    /// No check that a publish speaks in its client's own name, and no publish rate: for
+    /// benchmarks that measure what these checks cost; never for users.
+    #[arg(long)]
+    unchecked_senders: bool,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. `debug` or `info,peerchat_server=debug`
+    /// [default: $RUST_LOG, else "info"].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
-
-    /// No per-client rules: any client may read and write any topic, at any rate, as on a
-    /// plain broker. For benchmarks that measure the broker alone; never for users.
-    #[arg(long)]
-    open_broker: bool,
 }
 
 #[tokio::main]
@@ -50,11 +84,23 @@ async fn main() -> anyhow::Result<()> {
     init_logging(flags.log.as_deref())?;
     let shutdown = shutdown_signal()?;
 
+    let limits = Limits {
+        connections_per_address: flags.max_connections_per_address,
+        max_connections: flags.max_connections,
+        max_keep_alive: Duration::from_secs(flags.max_keep_alive.max(1)),
+        publishes_per_second: flags.max_publish_rate,
+        publish_burst: 2.0 * flags.max_publish_rate,
+        check_senders: !flags.unchecked_senders,
+        ..Limits::default()
+    };
     let server = Server::start(ServerOptions {
         mqtt_addr: flags.mqtt_addr,
         http_addr: flags.http_addr,
         web_root: flags.web_root,
-        open_broker: flags.open_broker,
+        data_dir: flags.data_dir,
+        binding_lifetime: Duration::from_secs(flags.name_lifetime_days.saturating_mul(86_400)),
+        origins: OriginPolicy::from_flags(&flags.allowed_origins),
+        limits,
     })
     .await
     .context("could not start peerchat-server")?;

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use peerchat_core::identity::Identity;
 use peerchat_core::protocol::{
-    PRESENCE_FILTER, Presence, SdpKind, SessionDescription, SignalMessage, encode, incoming_topic,
-    presence_topic,
+    Presence, SdpKind, SessionDescription, SignalMessage, encode, incoming_topic, presence_topic,
 };
 use rumqttc::{LastWill, Packet, QoS};
 use support::{PATIENCE, TestClient, TestServer};
@@ -120,13 +120,81 @@ async fn a_name_is_free_again_after_its_owner_vanishes() {
 }
 
 #[tokio::test]
-async fn the_same_session_reconnecting_takes_its_name_over() {
+async fn the_same_run_with_the_same_key_takes_its_name_over() {
     let server = TestServer::start().await;
+    let key = Identity::from_seed([1; 32]);
     let mut stale = TestClient::connect(server.tcp_options("alice")).await;
-    assert_eq!(stale.register("alice", Some("run-1")).await, ok());
+    let registered = stale.register_as("alice", Some("run-1"), Some(&key)).await;
+    assert_eq!(registered, ok());
     let mut fresh = TestClient::connect(server.tcp_options("alice")).await;
-    assert_eq!(fresh.register("alice", Some("run-1")).await, ok());
+    let registered = fresh.register_as("alice", Some("run-1"), Some(&key)).await;
+    assert_eq!(registered, ok());
     stale.wait_until_closed().await;
+    // Another run of the same key is a second window while the first is online.
+    let mut second = TestClient::connect(server.tcp_options("alice")).await;
+    let registered = second.register_as("alice", Some("run-2"), Some(&key)).await;
+    assert_eq!(registered, taken());
+}
+
+#[tokio::test]
+async fn a_name_stays_with_the_key_that_first_proved_itself() {
+    let server = TestServer::start().await;
+    let (alices, mallorys) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(
+        alice.register_as("alice", Some("s1"), Some(&alices)).await,
+        ok()
+    );
+    alice.disconnect().await;
+    sleep(Duration::from_millis(200)).await;
+    for (key, session) in [(Some(&mallorys), "s2"), (None, "s3")] {
+        let mut other = TestClient::connect(server.tcp_options("alice")).await;
+        assert_eq!(
+            other.register_as("alice", Some(session), key).await,
+            taken()
+        );
+    }
+    let mut again = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(
+        again.register_as("alice", Some("s4"), Some(&alices)).await,
+        ok()
+    );
+}
+
+#[tokio::test]
+async fn name_bindings_outlive_a_restart_of_the_server() {
+    let dir = std::env::temp_dir().join(format!("peerchat-server-data-{}", std::process::id()));
+    let data_dir = dir.to_str().unwrap().to_owned();
+    let (alices, mallorys) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+    {
+        let server = TestServer::start_with(&["--data-dir", &data_dir]).await;
+        let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+        assert_eq!(
+            alice.register_as("alice", Some("s1"), Some(&alices)).await,
+            ok()
+        );
+        // Bindings are written within two seconds.
+        let names = dir.join("names.json");
+        let deadline = Instant::now() + PATIENCE;
+        while !std::fs::read_to_string(&names).is_ok_and(|t| t.contains("alice")) {
+            assert!(Instant::now() < deadline, "the binding was not written");
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let server = TestServer::start_with(&["--data-dir", &data_dir]).await;
+    let mut mallory = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(
+        mallory
+            .register_as("alice", Some("s2"), Some(&mallorys))
+            .await,
+        taken()
+    );
+    let mut alice = TestClient::connect(server.tcp_options("alice")).await;
+    assert_eq!(
+        alice.register_as("alice", Some("s3"), Some(&alices)).await,
+        ok()
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]
@@ -251,7 +319,7 @@ async fn a_client_publishes_only_in_its_own_name() {
 async fn a_last_will_in_another_name_is_discarded() {
     let server = TestServer::start().await;
     let mut bob = register_when_free(&server, "bob").await;
-    bob.subscribe(PRESENCE_FILTER).await;
+    bob.subscribe(&presence_topic("alice")).await;
     let forged = SignalMessage::Presence(Presence {
         from: "alice".to_owned(),
         session: "s".to_owned(),
@@ -266,6 +334,9 @@ async fn a_last_will_in_another_name_is_discarded() {
     let mut carol = TestClient::connect_with_will(server.tcp_options("carol"), will).await;
     assert_eq!(carol.register("carol", None).await, ok());
     carol.vanish();
+    // The record alice's watchers get when they start watching: nobody holds the name.
+    let (_, first) = bob.next_message_on(&presence_topic("alice")).await;
+    assert!(matches!(first, SignalMessage::Presence(ref p) if !p.online && p.session.is_empty()));
     let seen = timeout(
         Duration::from_secs(2),
         bob.next_message_on(&presence_topic("alice")),
@@ -275,45 +346,39 @@ async fn a_last_will_in_another_name_is_discarded() {
 }
 
 #[tokio::test]
-async fn retained_presence_reaches_later_subscribers() {
+async fn presence_is_what_the_registry_says() {
     let server = TestServer::start().await;
-    let alice = register_when_free(&server, "alice").await;
-    let presence = SignalMessage::Presence(Presence {
+    let mut bob = register_when_free(&server, "bob").await;
+    bob.subscribe(&presence_topic("alice")).await;
+    let (first, record) = bob.next_message_on(&presence_topic("alice")).await;
+    assert!(
+        first.retain,
+        "the current record comes as a retained message"
+    );
+    assert!(matches!(record, SignalMessage::Presence(ref p) if !p.online));
+
+    let mut alice = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(alice.register("alice", Some("s1")).await, ok());
+    let online = SignalMessage::Presence(Presence {
         from: "alice".to_owned(),
         session: "s1".to_owned(),
         online: true,
     });
-    alice
-        .mqtt
-        .publish(
-            presence_topic("alice"),
-            QoS::AtLeastOnce,
-            true,
-            encode(&presence),
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        bob.next_message_on(&presence_topic("alice")).await.1,
+        online
+    );
 
-    // Retry until the broker has stored it: the publish and the subscription race.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let mut bob = TestClient::connect(server.ws_options("bob")).await;
-        bob.subscribe(PRESENCE_FILTER).await;
-        let seen = timeout(
-            Duration::from_millis(500),
-            bob.next_message_on(&presence_topic("alice")),
-        )
-        .await;
-        if let Ok((publish, message)) = seen {
-            assert!(publish.retain, "delivered as a retained message");
-            assert_eq!(message, presence);
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the retained presence never arrived"
-        );
-    }
+    // A later watcher gets the record at once.
+    let mut carol = register_when_free(&server, "carol").await;
+    carol.subscribe(&presence_topic("alice")).await;
+    let (publish, record) = carol.next_message_on(&presence_topic("alice")).await;
+    assert!(publish.retain);
+    assert_eq!(record, online);
+
+    alice.vanish();
+    let (_, gone) = bob.next_message_on(&presence_topic("alice")).await;
+    assert!(matches!(gone, SignalMessage::Presence(ref p) if !p.online));
 }
 
 #[tokio::test]
@@ -357,7 +422,7 @@ async fn a_refused_clients_last_will_does_not_speak_for_the_owner() {
     drop(intruder);
 
     let mut watcher = TestClient::connect(server.tcp_options("watcher")).await;
-    watcher.subscribe(PRESENCE_FILTER).await;
+    watcher.subscribe(&presence_topic("alice")).await;
     let (_, seen) = watcher.next_message_on(&presence_topic("alice")).await;
     assert_eq!(seen, online);
 }
@@ -367,10 +432,12 @@ async fn garbage_and_oversized_packets_cut_only_their_own_connection() {
     let server = TestServer::start().await;
     let addr = ("127.0.0.1", server.mqtt_port);
 
-    // Not MQTT at all: an HTTP request reads as a packet of a kind no client sends first.
+    // Neither MQTT nor HTTP.
     let mut garbage = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", "x".repeat(200));
-    garbage.write_all(request.as_bytes()).await.unwrap();
+    garbage
+        .write_all(&[0x00, 0x01, 0xfe, b'\r', b'\n', b'\r', b'\n'])
+        .await
+        .unwrap();
     // Bytes that cannot even frame a packet.
     let mut noise = TcpStream::connect(addr).await.unwrap();
     noise
@@ -405,6 +472,58 @@ async fn garbage_and_oversized_packets_cut_only_their_own_connection() {
         .wait_for(|p| matches!(p, Packet::PubAck(_)).then_some(()))
         .await;
     assert_eq!(alice.register("alice", None).await, ok());
+}
+
+/// Original clients are built for `ws://host:1883` at any path: the MQTT port answers
+/// WebSocket too, as does the HTTP port at any path.
+#[tokio::test]
+async fn websocket_mqtt_is_answered_on_both_ports_at_any_path() {
+    let server = TestServer::start().await;
+    for (port, path) in [
+        (server.mqtt_port, ""),
+        (server.mqtt_port, "/anything"),
+        (server.http_port, "/"),
+        (server.http_port, "/mqtt"),
+    ] {
+        let url = format!("ws://127.0.0.1:{port}{path}");
+        let mut options = rumqttc::MqttOptions::new("original", url, port);
+        options.set_transport(rumqttc::Transport::Ws);
+        let name = format!("user{port}{}", path.len());
+        let mut client = TestClient::connect(options).await;
+        assert_eq!(client.register(&name, None).await, ok(), "{port}{path}");
+    }
+}
+
+/// A browser gets each MQTT packet in a WebSocket message of its own, as the original
+/// server sends them (the original client drops candidates that arrive in the same turn as
+/// an offer they follow).
+#[tokio::test]
+async fn each_packet_travels_in_a_websocket_message_of_its_own() {
+    let server = TestServer::start().await;
+    let mut socket = support::websocket::RawWebSocket::open(server.http_port, "/mqtt").await;
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new("original");
+    connect.keep_alive = 30;
+    socket
+        .send_packet(&rumqttc::mqttbytes::v4::Packet::Connect(connect))
+        .await;
+    let mut subscribe = rumqttc::mqttbytes::v4::Subscribe::new("alice/incoming", QoS::AtMostOnce);
+    subscribe.pkid = 1;
+    subscribe.add("peerchat/presence/bob".to_owned(), QoS::AtMostOnce);
+    subscribe.add("peerchat/presence/carol".to_owned(), QoS::AtMostOnce);
+    socket
+        .send_packet(&rumqttc::mqttbytes::v4::Packet::Subscribe(subscribe))
+        .await;
+    // CONNACK, the register challenge, SUBACK and two presence records: five messages.
+    for _ in 0..5 {
+        let message = socket.next_message().await;
+        let mut bytes = bytes::BytesMut::from(&message[..]);
+        rumqttc::mqttbytes::v4::Packet::read(&mut bytes, usize::MAX).expect("one whole packet");
+        assert!(
+            bytes.is_empty(),
+            "{} bytes after the first packet",
+            bytes.len()
+        );
+    }
 }
 
 #[tokio::test]

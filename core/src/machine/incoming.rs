@@ -4,7 +4,7 @@
 use tracing::{debug, warn};
 
 use super::peer::{dtls_fingerprint, ice_ufrag, push_bounded};
-use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Recovery, Trigger};
+use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Recovery};
 use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{
@@ -48,6 +48,9 @@ impl ClientMachine {
             SignalMessage::RegisterAck {
                 success, message, ..
             } => self.registration.on_register_ack(success, &message),
+            SignalMessage::RegisterChallenge { from, nonce } if from == protocol::SERVER_NAME => {
+                self.registration.on_challenge(nonce)
+            }
             SignalMessage::SignalOffer {
                 from,
                 offer,
@@ -64,59 +67,12 @@ impl ClientMachine {
                 from, candidate, ..
             } => self.on_remote_candidate(from, candidate),
             SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
-            other @ (SignalMessage::Register { .. } | SignalMessage::Presence(_)) => {
+            other @ (SignalMessage::Register { .. }
+            | SignalMessage::RegisterChallenge { .. }
+            | SignalMessage::Presence(_)) => {
                 let from = other.sender().unwrap_or_default().to_owned();
                 self.unexpected(from, "register/presence", "sent to an incoming topic");
             }
-        }
-    }
-
-    fn on_presence_record(&mut self, user: &str, payload: &[u8], now: u64) {
-        // An empty retained payload deletes the record: the user is gone.
-        let presence = if payload.is_empty() {
-            None
-        } else {
-            match protocol::decode(payload) {
-                Ok(SignalMessage::Presence(p)) if p.from == user => Some(p),
-                Ok(_) => {
-                    self.unexpected(user.to_owned(), "presence", "record does not match topic");
-                    return;
-                }
-                Err(error) => {
-                    self.events
-                        .push_back(ClientEvent::Error(ClientError::BadSignal {
-                            from: user.to_owned(),
-                            error,
-                        }));
-                    return;
-                }
-            }
-        };
-        if user == self.me {
-            self.registration.on_own_presence(presence.as_ref());
-            return;
-        }
-        let online = presence.is_some_and(|p| p.online);
-        let previous = self.presence.insert(user.to_owned(), online);
-        if previous != Some(online) {
-            self.events.push_back(ClientEvent::Presence {
-                user: user.to_owned(),
-                online,
-            });
-        }
-        let back = online && previous == Some(false);
-        if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
-            self.deliver_outbox(now);
-        }
-        if back && self.recovering(user) {
-            // Whatever was offered while the peer was away never reached it.
-            self.begin_recovery(user, now, Trigger::Reachable);
-        } else if !online
-            && self.peer_status(user) == Some(PeerStatus::Disconnected)
-            && !self.recoverable(user)
-        {
-            // The path is lost and the peer has left the broker: it is gone, not roaming.
-            self.end_session(user, PeerStatus::Closed);
         }
     }
 

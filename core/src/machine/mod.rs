@@ -11,6 +11,7 @@ mod durable;
 mod durable_tests;
 mod incoming;
 mod peer;
+mod presence;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
 mod recovery;
@@ -19,7 +20,7 @@ mod registration;
 mod tests;
 mod trust;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tracing::{debug, warn};
 
@@ -52,6 +53,10 @@ pub const MAX_PEERS: usize = 256;
 /// Most peers whose candidates may wait for an offer that has not arrived yet.
 const MAX_EARLY_PEERS: usize = 32;
 
+/// Most contacts whose presence is watched (peerchat-server allows 1024 watches per
+/// connection, one of them our own record); contacts beyond it show no presence.
+pub const MAX_WATCHED: usize = 1000;
+
 /// How hard the broker must try to deliver (MQTT QoS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -68,6 +73,9 @@ pub enum Action {
     Subscribe {
         topic: String,
         delivery: Delivery,
+    },
+    Unsubscribe {
+        topic: String,
     },
     Publish {
         topic: String,
@@ -176,8 +184,12 @@ pub struct ClientMachine {
     peers: BTreeMap<String, PeerSession>,
     /// Candidates from peers whose offer has not arrived (yet).
     early_candidates: BTreeMap<String, Vec<IceCandidate>>,
-    /// Last known presence of other peerchat users.
+    /// Last known presence of contacts (see `presence`).
     presence: BTreeMap<String, bool>,
+    /// Peers the app wants to see the presence of (its contact list).
+    watched: BTreeSet<String>,
+    /// Presence records subscribed to on the current broker connection.
+    presence_subscribed: BTreeSet<String>,
     /// Identity keys: ours, and the ones pinned for peers (see `trust`).
     trust: trust::Trust,
     next_conn: ConnId,
@@ -199,6 +211,8 @@ impl ClientMachine {
             peers: BTreeMap::new(),
             early_candidates: BTreeMap::new(),
             presence: BTreeMap::new(),
+            watched: BTreeSet::new(),
+            presence_subscribed: BTreeSet::new(),
             trust: trust::Trust::default(),
             next_conn: 1,
             next_message: 1,
@@ -285,6 +299,7 @@ impl ClientMachine {
             peer: peer.to_owned(),
             conn,
         });
+        self.sync_presence();
         Ok(())
     }
 
@@ -294,6 +309,7 @@ impl ClientMachine {
             return Err(ClientError::PeerNotConnected(peer.to_owned()));
         }
         self.leave_chat(peer);
+        self.sync_presence();
         Ok(())
     }
 
@@ -313,12 +329,22 @@ impl ClientMachine {
     pub fn handle_signaling(&mut self, input: SignalingInput, now: u64) {
         let was_ready = self.registration.is_ready();
         match input {
-            SignalingInput::Connected => self.registration.on_connected(now),
-            SignalingInput::Subscribed => self.registration.on_subscribed(now),
-            SignalingInput::Lost => self.registration.on_lost(),
+            SignalingInput::Connected => {
+                self.registration.on_connected(now);
+                self.presence_subscribed.clear();
+            }
+            SignalingInput::Subscribed => {
+                let identity = self.trust.identity();
+                self.registration.on_subscribed(now, identity);
+            }
+            SignalingInput::Lost => {
+                self.registration.on_lost();
+                self.presence_subscribed.clear();
+            }
             SignalingInput::Message { topic, payload } => self.on_publish(&topic, &payload, now),
         }
         self.drain_registration();
+        self.sync_presence();
         if !was_ready && self.registration.is_ready() {
             self.signaling_restored(now);
             self.deliver_outbox(now);
@@ -326,6 +352,11 @@ impl ClientMachine {
     }
 
     pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
+        self.on_transport(conn, event, now);
+        self.sync_presence();
+    }
+
+    fn on_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
         let Some(peer) = self.peer_of(conn) else {
             debug!(conn, ?event, "event from a replaced connection ignored");
             return;
@@ -431,6 +462,7 @@ impl ClientMachine {
             self.end_session(&peer, PeerStatus::Failed);
         }
         self.recovery_timeouts(now);
+        self.sync_presence();
     }
 
     // ---- Transport -------------------------------------------------------------------

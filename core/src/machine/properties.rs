@@ -284,6 +284,7 @@ impl World {
         let other = 1 - side;
         match action {
             Action::Subscribe { .. }
+            | Action::Unsubscribe { .. }
             | Action::CloseSignaling
             | Action::AddCandidate { .. }
             | Action::SendData { .. }

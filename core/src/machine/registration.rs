@@ -1,16 +1,21 @@
 //! Joining the broker under a username, on peerchat-server, the original server, or any
 //! plain MQTT broker.
 //!
-//! A server that answers `register` decides at once. A plain broker answers nothing, so the
-//! client reads the retained presence of its own name: a record saying another session is
-//! online means the name is taken; silence for a short grace after the subscription is
-//! acknowledged means it is free.
+//! The client subscribes first (its inbox and its own presence record), then registers once
+//! the subscriptions are acknowledged. peerchat-server sends a challenge on the inbox
+//! before that acknowledgement; the register then carries a proof signed with the identity
+//! key, which binds the name to the key there. A server that answers `register` decides at
+//! once. A plain broker answers nothing, so the client reads the retained presence of its
+//! own name: a record saying another session is online means the name is taken; silence for
+//! a short grace after the subscription is acknowledged means it is free.
 
 use tracing::debug;
 
 use crate::event::{ClientError, ClientEvent, SignalingState};
+use crate::identity::{Identity, signature_text};
 use crate::protocol::{
-    self, PRESENCE_FILTER, Presence, SignalMessage, incoming_topic, presence_topic,
+    self, Presence, RegisterProof, SignalMessage, incoming_topic, presence_topic,
+    register_proof_bytes,
 };
 
 use super::{Action, Delivery};
@@ -43,6 +48,10 @@ pub(super) struct Registration {
     broker_up: bool,
     /// Every subscription of the current broker connection is acknowledged.
     subscribed: bool,
+    /// The server's challenge on this broker connection, to sign in the register.
+    challenge: Option<String>,
+    /// The register went out on this broker connection.
+    registered_here: bool,
     actions: Vec<Action>,
     events: Vec<ClientEvent>,
 }
@@ -60,6 +69,8 @@ impl Registration {
             phase: Phase::Waiting,
             broker_up: false,
             subscribed: false,
+            challenge: None,
+            registered_here: false,
             actions: Vec::new(),
             events: Vec::new(),
         }
@@ -71,6 +82,11 @@ impl Registration {
 
     pub fn is_online(&self) -> bool {
         self.phase == Phase::Online
+    }
+
+    /// The broker connection is up and we have not left: subscriptions may go.
+    pub fn is_connected(&self) -> bool {
+        self.broker_up && self.phase != Phase::Done
     }
 
     /// Joining or joined (not before the first connection, not after leaving).
@@ -104,10 +120,13 @@ impl Registration {
         )
     }
 
-    /// CONNACK, the first or after a reconnect: (re)subscribe and (re)register.
+    /// CONNACK, the first or after a reconnect: (re)subscribe; the register follows once
+    /// the subscriptions are acknowledged.
     pub fn on_connected(&mut self, now: u64) {
         self.broker_up = true;
         self.subscribed = false;
+        self.challenge = None;
+        self.registered_here = false;
         match self.phase {
             Phase::Done => return,
             Phase::Waiting => {
@@ -121,19 +140,46 @@ impl Registration {
                 .events
                 .push(ClientEvent::Signaling(SignalingState::Online)),
         }
-        let back_online = self.phase == Phase::Online;
         self.actions.push(Action::Subscribe {
             topic: incoming_topic(&self.me),
             delivery: Delivery::AtMostOnce,
         });
         self.actions.push(Action::Subscribe {
-            topic: PRESENCE_FILTER.to_owned(),
+            topic: presence_topic(&self.me),
             delivery: Delivery::AtLeastOnce,
         });
+    }
+
+    /// peerchat-server's challenge for this connection (it comes before the SUBACK).
+    pub fn on_challenge(&mut self, nonce: String) {
+        if self.broker_up && !self.registered_here {
+            self.challenge = Some(nonce);
+        }
+    }
+
+    /// Every subscription so far is acknowledged: the first time on a broker connection,
+    /// the register goes, proven with `identity` if the server challenged us.
+    pub fn on_subscribed(&mut self, now: u64, identity: Option<&Identity>) {
+        self.subscribed = self.broker_up;
+        if !self.broker_up || self.registered_here || self.phase == Phase::Done {
+            return;
+        }
+        self.registered_here = true;
+        let proof = (self.challenge.take())
+            .zip(identity)
+            .map(|(nonce, identity)| {
+                let signed = register_proof_bytes(&self.me, &nonce, &self.session);
+                RegisterProof {
+                    key: identity.public().to_text(),
+                    sig: signature_text(&identity.sign(&signed)),
+                    nonce,
+                }
+            });
         let register = SignalMessage::Register {
             from: self.me.clone(),
             username: self.me.clone(),
             session: Some(self.session.clone()),
+            proof,
         };
         self.actions.push(Action::Publish {
             topic: protocol::REGISTER_TOPIC.to_owned(),
@@ -141,23 +187,19 @@ impl Registration {
             retain: false,
             delivery: Delivery::AtMostOnce,
         });
-        // After the register: a server that checks who publishes knows the name by then.
-        if back_online {
-            self.publish_presence(true);
-        }
-    }
-
-    pub fn on_subscribed(&mut self, now: u64) {
-        self.subscribed = self.broker_up;
-        if let Phase::Joining {
-            give_up,
-            grace_until: None,
-        } = self.phase
-        {
-            self.phase = Phase::Joining {
+        match self.phase {
+            // After the register: a server that checks who publishes knows the name by then.
+            Phase::Online => self.publish_presence(true),
+            Phase::Joining {
                 give_up,
-                grace_until: Some(now + PRESENCE_GRACE_MS),
-            };
+                grace_until: None,
+            } => {
+                self.phase = Phase::Joining {
+                    give_up,
+                    grace_until: Some(now + PRESENCE_GRACE_MS),
+                }
+            }
+            _ => {}
         }
     }
 

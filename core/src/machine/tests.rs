@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::event::SignalingState;
-use crate::protocol::{
-    ChatFrame, MAX_CHAT_MESSAGE_BYTES, PRESENCE_FILTER, Presence, encode, presence_topic,
-};
+use crate::protocol::{ChatFrame, MAX_CHAT_MESSAGE_BYTES, Presence, encode, presence_topic};
 
 pub(super) const T0: u64 = 1_000;
 
@@ -19,10 +17,25 @@ pub(super) fn online(name: &str) -> ClientMachine {
     m
 }
 
-/// What the machine asked for and told, leaving out store writes (see `durable_tests`).
+/// What the machine asked for and told, leaving out store writes (see `durable_tests`) and
+/// the presence records of contacts it (un)subscribes (see `presence_tests`).
 pub(super) fn drain(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEvent>) {
     let (actions, events, _) = drain_stored(m);
+    let actions = actions
+        .into_iter()
+        .filter(|a| !is_contact_watch(m.username(), a))
+        .collect();
     (actions, events)
+}
+
+/// A subscription change for a contact's presence record (not our own).
+pub(super) fn is_contact_watch(me: &str, action: &Action) -> bool {
+    match action {
+        Action::Subscribe { topic, .. } | Action::Unsubscribe { topic } => {
+            protocol::user_of_presence_topic(topic).is_some_and(|user| user != me)
+        }
+        _ => false,
+    }
 }
 
 /// Actions, events and, apart, the store writes among the actions.
@@ -136,26 +149,69 @@ fn joining_subscribes_then_registers() {
     let (actions, events) = drain(&mut m);
     assert!(events.is_empty());
     assert_eq!(
-        actions[..2],
+        actions,
         [
             Action::Subscribe {
                 topic: "alice/incoming".into(),
                 delivery: Delivery::AtMostOnce,
             },
             Action::Subscribe {
-                topic: PRESENCE_FILTER.into(),
+                topic: presence_topic("alice"),
                 delivery: Delivery::AtLeastOnce,
             },
         ]
     );
-    let Action::Publish { topic, payload, .. } = &actions[2] else {
-        panic!("register expected, got {:?}", actions[2]);
+    // The register goes once the subscriptions are acknowledged; without a challenge (a
+    // plain broker, the original server) it carries no proof.
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    let (actions, _) = drain(&mut m);
+    let [Action::Publish { topic, payload, .. }] = &actions[..] else {
+        panic!("register expected, got {actions:?}");
     };
     assert_eq!(topic, "system/register");
     assert!(matches!(
         protocol::decode(payload),
-        Ok(SignalMessage::Register { username, .. }) if username == "alice"
+        Ok(SignalMessage::Register { username, proof: None, .. }) if username == "alice"
     ));
+    // Acknowledgements of later subscriptions do not register again.
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    assert!(drain(&mut m).0.is_empty());
+}
+
+#[test]
+fn a_challenged_register_carries_a_proof_of_the_identity_key() {
+    let identity = crate::identity::Identity::from_seed([5; 32]);
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.set_identity(identity.clone());
+    m.handle_signaling(SignalingInput::Connected, T0);
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterChallenge {
+            from: "server".into(),
+            nonce: "fresh".into(),
+        },
+    );
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    let (actions, _) = drain(&mut m);
+    let register = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Publish { topic, payload, .. } if topic == "system/register" => {
+                protocol::decode(payload).ok()
+            }
+            _ => None,
+        })
+        .expect("a register");
+    let SignalMessage::Register {
+        proof: Some(proof), ..
+    } = register
+    else {
+        panic!("no proof in {register:?}");
+    };
+    assert_eq!(proof.nonce, "fresh");
+    assert_eq!(proof.key, identity.public().to_text());
+    let signed = protocol::register_proof_bytes("alice", "fresh", "s1");
+    assert!(identity.public().verifies(&signed, &proof.sig));
 }
 
 #[test]
@@ -291,8 +347,10 @@ fn reconnect_resubscribes_reregisters_and_keeps_chats() {
         [ClientEvent::Signaling(SignalingState::Reconnecting)]
     );
     alice.handle_signaling(SignalingInput::Connected, T0 + 500);
-    let (actions, events) = drain(&mut alice);
+    let (mut actions, events) = drain(&mut alice);
     assert_eq!(events, [ClientEvent::Signaling(SignalingState::Online)]);
+    alice.handle_signaling(SignalingInput::Subscribed, T0 + 501);
+    actions.extend(drain(&mut alice).0);
     let topics: Vec<&str> = actions
         .iter()
         .filter_map(|a| match a {
@@ -805,6 +863,7 @@ fn delivery_failed_reports_offline_peer() {
 #[test]
 fn known_offline_presence_refuses_at_once() {
     let mut alice = online("alice");
+    alice.watch_presence("carol").unwrap();
     let record = SignalMessage::Presence(Presence {
         from: "carol".into(),
         session: "c".into(),
@@ -1259,7 +1318,10 @@ fn a_network_change_restarts_ice_once_the_broker_connection_is_renewed() {
     );
     bob.handle_signaling(SignalingInput::Subscribed, T0 + 6);
     let (actions, _) = drain(&mut bob);
-    assert_eq!(actions, [Action::RestartIce { conn: b_conn }]);
+    let restarts: Vec<_> = (actions.iter())
+        .filter(|a| !matches!(a, Action::Publish { .. }))
+        .collect();
+    assert_eq!(restarts, [&Action::RestartIce { conn: b_conn }]);
 
     // Same certificate: Alice answers on the connection they share, and says so on it.
     let restart = sdp_of("b2b2", "B");
@@ -1546,6 +1608,7 @@ fn messages_claiming_to_be_from_ourselves_are_ignored() {
 #[test]
 fn presence_record_for_another_name_is_refused() {
     let mut alice = online("alice");
+    alice.watch_presence("bob").unwrap();
     let forged = SignalMessage::Presence(Presence {
         from: "mallory".into(),
         session: "m".into(),
@@ -2135,4 +2198,94 @@ fn a_stale_seal_is_refused() {
     let (actions, events) = drain(&mut bob);
     assert!(actions.is_empty());
     assert!(untrusted(&events)[0].contains("too old"), "{events:?}");
+}
+
+// ---- Presence per contact --------------------------------------------------------------
+
+/// The contacts' presence records the machine (un)subscribed, in order.
+fn watch_changes(m: &mut ClientMachine) -> Vec<String> {
+    let me = m.username().to_owned();
+    let (actions, _, _) = drain_stored(m);
+    actions
+        .iter()
+        .filter(|a| is_contact_watch(&me, a))
+        .map(|a| match a {
+            Action::Subscribe { topic, .. } => format!("+{topic}"),
+            Action::Unsubscribe { topic } => format!("-{topic}"),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_peer_is_watched_while_there_is_a_chat_with_it() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    alice.connect_to_peer("bob", T0).unwrap();
+    assert_eq!(watch_changes(&mut alice), ["+peerchat/presence/bob"]);
+    alice.close_peer("bob").unwrap();
+    assert_eq!(watch_changes(&mut alice), ["-peerchat/presence/bob"]);
+    // The app's contacts stay watched whatever becomes of their chats.
+    alice.watch_presence("bob").unwrap();
+    connected_pair(&mut alice, &mut bob);
+    alice.close_peer("bob").unwrap();
+    assert!(watch_changes(&mut alice).is_empty());
+    alice.unwatch_presence("bob");
+    assert_eq!(watch_changes(&mut alice), ["-peerchat/presence/bob"]);
+}
+
+#[test]
+fn every_contact_is_watched_again_after_a_reconnect() {
+    let mut alice = online("alice");
+    for peer in ["bob", "carol"] {
+        alice.watch_presence(peer).unwrap();
+    }
+    watch_changes(&mut alice);
+    alice.handle_signaling(SignalingInput::Lost, T0);
+    assert!(
+        watch_changes(&mut alice).is_empty(),
+        "nothing while the broker is away"
+    );
+    alice.watch_presence("dave").unwrap();
+    alice.handle_signaling(SignalingInput::Connected, T0 + 1);
+    assert_eq!(
+        watch_changes(&mut alice),
+        [
+            "+peerchat/presence/bob",
+            "+peerchat/presence/carol",
+            "+peerchat/presence/dave"
+        ]
+    );
+}
+
+#[test]
+fn presence_of_strangers_is_ignored() {
+    let mut alice = online("alice");
+    for n in 0..5_000 {
+        let user = format!("stranger{n}");
+        let record = SignalMessage::Presence(Presence {
+            from: user.clone(),
+            session: "s".into(),
+            online: false,
+        });
+        alice.handle_signaling(
+            SignalingInput::Message {
+                topic: presence_topic(&user),
+                payload: encode(&record),
+            },
+            T0,
+        );
+    }
+    assert!(drain(&mut alice).1.is_empty());
+    assert!(alice.presence.is_empty(), "nothing remembered of strangers");
+    assert!(alice.connect_to_peer("stranger1", T0).is_ok());
+}
+
+#[test]
+fn contacts_beyond_the_cap_are_not_watched() {
+    let mut alice = online("alice");
+    for n in 0..MAX_WATCHED + 10 {
+        alice.watch_presence(&format!("peer{n:05}")).unwrap();
+    }
+    let subscribed = watch_changes(&mut alice);
+    assert_eq!(subscribed.len(), MAX_WATCHED);
 }

@@ -46,6 +46,11 @@ pub(super) struct Trust {
 }
 
 impl Trust {
+    /// This device's identity, once the platform gave it.
+    pub(super) fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
     fn wall(&self, now: u64) -> Option<u64> {
         self.wall_offset
             .map(|offset| (now as i64).saturating_add(offset).max(0) as u64)

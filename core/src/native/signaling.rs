@@ -78,6 +78,12 @@ impl SignalingLink {
         }
     }
 
+    pub fn unsubscribe(&self, topic: String) {
+        if let Err(error) = self.client.try_unsubscribe(topic) {
+            warn!(%error, "unsubscribe could not be queued");
+        }
+    }
+
     pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool, delivery: Delivery) {
         if let Err(error) = self
             .client

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::ProtocolError;
 use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
+use super::proof::RegisterProof;
 use super::seal::Seal;
 
 /// The version of peerchat's additions, announced in offers and answers.
@@ -24,6 +25,17 @@ pub enum SignalMessage {
         /// second user taking the name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
+        /// That the sender holds an identity key, answering the server's challenge: a name
+        /// on peerchat-server belongs to the key that first proved itself for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<RegisterProof>,
+    },
+    /// peerchat-server's fresh value for this connection, sent on the inbox the client
+    /// subscribes to before it registers: the client signs it in its `register` (see
+    /// [`RegisterProof`]), so a captured proof is worth nothing on another connection.
+    RegisterChallenge {
+        from: String,
+        nonce: String,
     },
     RegisterAck {
         from: String,
@@ -116,6 +128,7 @@ impl SignalMessage {
     pub fn sender(&self) -> Option<&str> {
         match self {
             Self::Register { from, .. }
+            | Self::RegisterChallenge { from, .. }
             | Self::RegisterAck { from, .. }
             | Self::SignalOffer { from, .. }
             | Self::SignalAnswer { from, .. }
@@ -128,6 +141,7 @@ impl SignalMessage {
     fn kind(&self) -> &'static str {
         match self {
             Self::Register { .. } => "register",
+            Self::RegisterChallenge { .. } => "register-challenge",
             Self::RegisterAck { .. } => "register-ack",
             Self::SignalOffer { .. } => "signal-offer",
             Self::SignalAnswer { .. } => "signal-answer",
@@ -176,6 +190,11 @@ impl SignalMessage {
             Self::DeliveryFailed { target, .. } => {
                 validate_username(target).map_err(|e| bad(format!("target: {e}")))?;
             }
+            Self::RegisterChallenge { nonce, .. } => {
+                if nonce.is_empty() || nonce.len() > super::proof::MAX_NONCE_BYTES {
+                    return Err(bad(format!("nonce of {} bytes", nonce.len())));
+                }
+            }
             Self::RegisterAck { .. } | Self::Presence(_) => {}
         }
         Ok(())
@@ -200,8 +219,9 @@ pub fn decode(payload: &[u8]) -> Result<SignalMessage, ProtocolError> {
         .and_then(Value::as_str)
         .ok_or(ProtocolError::MissingType)?
         .to_owned();
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 8] = [
         "register",
+        "register-challenge",
         "register-ack",
         "signal-offer",
         "signal-answer",

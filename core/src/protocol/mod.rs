@@ -6,6 +6,7 @@
 mod chat;
 mod limits;
 mod message;
+mod proof;
 mod seal;
 mod topics;
 
@@ -22,6 +23,7 @@ pub use message::{
     Capabilities, IceCandidate, PROTOCOL_VERSION, Presence, SdpKind, SessionDescription,
     SignalMessage, decode, encode,
 };
+pub use proof::{MAX_NONCE_BYTES, RegisterProof, register_proof_bytes};
 pub use seal::{Seal, sealed_bytes};
 pub use topics::{
     PRESENCE_FILTER, REGISTER_TOPIC, SERVER_NAME, incoming_topic, presence_topic,

@@ -13,7 +13,7 @@ use futures::future::select;
 use futures::{FutureExt, StreamExt, pin_mut, select_biased};
 use mqttrs::{
     Connack, Connect, ConnectReturnCode, LastWill, Packet, Pid, Protocol, Publish, QoS, QosPid,
-    Suback, Subscribe, SubscribeReturnCodes, SubscribeTopic,
+    Suback, Subscribe, SubscribeReturnCodes, SubscribeTopic, Unsubscribe,
 };
 use tracing::{debug, info, warn};
 
@@ -41,6 +41,7 @@ const MAX_QUEUED_PUBLISHES: usize = 256;
 #[derive(Debug)]
 enum Request {
     Subscribe(String, Delivery),
+    Unsubscribe(String),
     Publish(Outgoing),
     /// The network changed: drop the connection and connect again without waiting.
     Restart,
@@ -102,6 +103,10 @@ impl SignalingLink {
 
     pub fn subscribe(&self, topic: String, delivery: Delivery) {
         self.request(Request::Subscribe(topic, delivery));
+    }
+
+    pub fn unsubscribe(&self, topic: String) {
+        self.request(Request::Unsubscribe(topic));
     }
 
     pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool, delivery: Delivery) {
@@ -431,6 +436,7 @@ impl Session {
     fn on_request(&mut self, link: &mut Link, request: Option<Request>) -> Flow {
         match request {
             Some(Request::Subscribe(topic, delivery)) if link.up => link.subscribe(topic, delivery),
+            Some(Request::Unsubscribe(topic)) if link.up => link.unsubscribe(topic),
             Some(Request::Publish(publish)) if link.up => link.publish(publish),
             other => return self.hold(other),
         }
@@ -442,8 +448,8 @@ impl Session {
     fn hold(&mut self, request: Option<Request>) -> Flow {
         match request {
             Some(Request::Publish(publish)) => self.queue.push(publish),
-            Some(Request::Subscribe(topic, _)) => {
-                debug!(%topic, "subscription dropped while disconnected");
+            Some(Request::Subscribe(topic, _) | Request::Unsubscribe(topic)) => {
+                debug!(%topic, "subscription change dropped while disconnected");
             }
             Some(Request::Restart) => return Flow::Restart,
             Some(Request::Close) | None => return Flow::Leave,
@@ -521,6 +527,11 @@ impl Link {
         }];
         self.send(&Packet::Subscribe(Subscribe::new(pid, topics)));
         self.unacked.insert(pid, topic);
+    }
+
+    fn unsubscribe(&mut self, topic: String) {
+        let pid = self.next_pid();
+        self.send(&Packet::Unsubscribe(Unsubscribe::new(pid, vec![topic])));
     }
 
     /// Whether this SUBACK completed every subscription asked for.

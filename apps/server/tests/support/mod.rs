@@ -1,11 +1,19 @@
 //! Test support: runs the built `peerchat-server` on free loopback ports and drives it with
-//! rumqttc clients over TCP or WebSocket.
+//! rumqttc clients over TCP or WebSocket, and raw MQTT clients ([`raw`]).
+
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+pub mod raw;
+pub mod websocket;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use peerchat_core::identity::{Identity, signature_text};
 use peerchat_core::protocol::{
-    MAX_MQTT_PACKET_BYTES, REGISTER_TOPIC, SignalMessage, decode, encode, incoming_topic,
+    MAX_MQTT_PACKET_BYTES, REGISTER_TOPIC, RegisterProof, SignalMessage, decode, encode,
+    incoming_topic, register_proof_bytes,
 };
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, Transport};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -19,19 +27,31 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A running `peerchat-server` process, killed on drop.
 pub struct TestServer {
-    _process: Child,
+    process: Child,
     pub mqtt_port: u16,
     pub http_port: u16,
+}
+
+/// The server binary under test: this build's, or the one `PEERCHAT_SERVER_UNDER_TEST`
+/// names (to show that a test fails against an older server).
+pub fn server_binary() -> String {
+    std::env::var("PEERCHAT_SERVER_UNDER_TEST")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_peerchat-server").to_owned())
 }
 
 impl TestServer {
     /// Starts the binary on port 0 for both listeners and reads the real ports off stdout.
     pub async fn start() -> Self {
-        let log =
-            std::env::var("PEERCHAT_TEST_LOG").unwrap_or_else(|_| "warn,rumqttd=off".to_owned());
-        let mut process = Command::new(env!("CARGO_BIN_EXE_peerchat-server"))
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the binary with extra flags.
+    pub async fn start_with(flags: &[&str]) -> Self {
+        let log = std::env::var("PEERCHAT_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let mut process = Command::new(server_binary())
             .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--log", &log])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -57,10 +77,27 @@ impl TestServer {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
-            _process: process,
+            process,
             mqtt_port: mqtt_port.unwrap(),
             http_port: http_port.unwrap(),
         }
+    }
+
+    /// The server's resident memory (VmRSS), in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let pid = self.process.id().expect("the server runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib * 1024
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.process.try_wait(), Ok(None))
     }
 
     pub fn tcp_options(&self, client_id: &str) -> MqttOptions {
@@ -193,33 +230,88 @@ impl TestClient {
     /// Does what the original client does after CONNACK: subscribes to its incoming topic,
     /// publishes `register`, and returns the `register-ack`'s `(success, message)`.
     pub async fn register(&mut self, name: &str, session: Option<&str>) -> (bool, String) {
-        self.subscribe(&incoming_topic(name)).await;
+        self.register_as(name, session, None).await
+    }
+
+    /// Registers as a peerchat client does: with `identity`'s proof over the server's
+    /// challenge, when there is one.
+    pub async fn register_as(
+        &mut self,
+        name: &str,
+        session: Option<&str>,
+        identity: Option<&Identity>,
+    ) -> (bool, String) {
+        let inbox = incoming_topic(name);
+        self.mqtt
+            .subscribe(&inbox, QoS::AtMostOnce)
+            .await
+            .expect("subscribe queued");
+        // The challenge, if the server sends one, comes before the SUBACK.
+        let mut challenge = None;
+        self.wait_for(|packet| match packet {
+            Packet::Publish(publish) if publish.topic == inbox => {
+                if let Ok(SignalMessage::RegisterChallenge { nonce, .. }) = decode(&publish.payload)
+                {
+                    challenge = Some(nonce);
+                }
+                None
+            }
+            Packet::SubAck(_) => Some(()),
+            _ => None,
+        })
+        .await;
+        let proof = challenge.zip(identity).map(|(nonce, identity)| {
+            let signed = register_proof_bytes(name, &nonce, session.unwrap_or_default());
+            RegisterProof {
+                key: identity.public().to_text(),
+                sig: signature_text(&identity.sign(&signed)),
+                nonce,
+            }
+        });
         let register = SignalMessage::Register {
             from: name.to_owned(),
             username: name.to_owned(),
             session: session.map(str::to_owned),
+            proof,
         };
         self.mqtt
             .publish(REGISTER_TOPIC, QoS::AtMostOnce, false, encode(&register))
             .await
             .expect("publish queued");
         self.wait_for(|packet| match packet {
-            Packet::Publish(publish) if publish.topic == incoming_topic(name) => {
-                match decode(&publish.payload) {
-                    Ok(SignalMessage::RegisterAck {
-                        from,
-                        success,
-                        message,
-                    }) => {
-                        assert_eq!(from, "server");
-                        Some((success, message))
-                    }
-                    _ => None,
+            Packet::Publish(publish) if publish.topic == inbox => match decode(&publish.payload) {
+                Ok(SignalMessage::RegisterAck {
+                    from,
+                    success,
+                    message,
+                }) => {
+                    assert_eq!(from, "server");
+                    Some((success, message))
                 }
-            }
+                _ => None,
+            },
             _ => None,
         })
         .await
+    }
+
+    /// Whether the connection is still open: a subscription (to a presence record, which
+    /// any client may watch) is answered.
+    pub async fn is_open(&mut self) -> bool {
+        let probe = "peerchat/presence/liveness-probe";
+        if self.mqtt.subscribe(probe, QoS::AtMostOnce).await.is_err() {
+            return false;
+        }
+        let answered = timeout(PATIENCE, async {
+            loop {
+                match self.seen.recv().await {
+                    Some(Seen::Packet(Packet::SubAck(_))) => return true,
+                    Some(Seen::Packet(_)) => {}
+                    Some(Seen::Closed(_)) | None => return false,
+                }
+            }
+        });
+        answered.await.unwrap_or(false)
     }
 
     /// Closes the connection with an MQTT DISCONNECT and waits for the close.

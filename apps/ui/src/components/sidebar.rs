@@ -31,6 +31,10 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
             Ok((should_call, name)) => {
                 draft.set(String::new());
                 error.set(None);
+                // A listed peer's presence shows in the list, chat or not.
+                if let Some(client) = client.read().as_ref() {
+                    client.watch_presence(&name).ok();
+                }
                 restore_history(client, chat, &name);
                 if should_call {
                     call(client, chat, &name);

@@ -1,12 +1,9 @@
-//! MQTT frame reassembly: cuts a byte stream (TCP reads, WebSocket messages) into whole packets.
-//! Whole frames are what lets the gateway read packets and slip its own in between them.
+//! MQTT frame reassembly: cuts a byte stream (TCP reads, WebSocket messages) into whole
+//! packets, refusing an oversized one from its header alone.
 
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::{self, v4::Packet};
 use thiserror::Error;
-
-/// Bytes read ahead of each socket read; a read never waits on a full buffer.
-const READ_RESERVE: usize = 8 * 1024;
 
 /// Why a stream of bytes is not acceptable MQTT.
 #[derive(Debug, Error)]
@@ -37,15 +34,22 @@ pub struct FrameBuffer {
 impl FrameBuffer {
     pub fn new(limit: usize) -> Self {
         Self {
-            pending: BytesMut::with_capacity(READ_RESERVE),
+            pending: BytesMut::new(),
             limit,
         }
     }
 
-    /// The buffer to read the next socket bytes into, with room reserved for them.
+    /// The buffer the next bytes from the socket go to (the reader reserves room).
     pub fn read_buffer(&mut self) -> &mut BytesMut {
-        self.pending.reserve(READ_RESERVE);
         &mut self.pending
+    }
+
+    /// Lets go of the buffer's memory once every frame in it was taken: an idle connection
+    /// then holds no buffer at all.
+    pub fn release_if_empty(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = BytesMut::new();
+        }
     }
 
     /// Appends bytes that arrived as one chunk (a WebSocket message).
@@ -59,21 +63,11 @@ impl FrameBuffer {
     }
 
     /// Cuts the next whole frame off the front, or `None` until more bytes arrive.
-    pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+    pub fn next_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
         match self.frame_length(&self.pending)? {
-            Some(length) => Ok(Some(self.pending.split_to(length).freeze())),
+            Some(length) => Ok(Some(self.pending.split_to(length))),
             None => Ok(None),
         }
-    }
-
-    /// Cuts every whole frame received so far off the front, as one chunk to forward in one
-    /// write; `None` when not even one frame is complete.
-    pub fn whole_frames(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let mut end = 0;
-        while let Some(length) = self.frame_length(&self.pending[end..])? {
-            end += length;
-        }
-        Ok((end > 0).then(|| self.pending.split_to(end).freeze()))
     }
 
     /// The length of the frame at the start of `bytes`, if it is all there.
@@ -91,9 +85,8 @@ impl FrameBuffer {
 }
 
 /// Parses one whole frame cut by [`FrameBuffer`].
-pub fn parse(frame: &[u8]) -> Result<Packet, FrameError> {
-    let mut bytes = BytesMut::from(frame);
-    Ok(Packet::read(&mut bytes, usize::MAX)?)
+pub fn parse(mut frame: BytesMut) -> Result<Packet, FrameError> {
+    Ok(Packet::read(&mut frame, usize::MAX)?)
 }
 
 /// Serialises a packet the gateway writes itself.
@@ -124,7 +117,7 @@ mod tests {
     fn drain(buffer: &mut FrameBuffer) -> Vec<Packet> {
         let mut packets = Vec::new();
         while let Some(frame) = buffer.next_frame().unwrap() {
-            packets.push(parse(&frame).unwrap());
+            packets.push(parse(frame).unwrap());
         }
         packets
     }
@@ -162,21 +155,6 @@ mod tests {
     }
 
     #[test]
-    fn whole_frames_stop_before_a_partial_packet() {
-        let packets = vec![Packet::PingResp, publish("a/incoming", b"xyz")];
-        let stream = stream_of(&packets);
-        let mut buffer = FrameBuffer::new(LIMIT);
-        buffer.extend(&stream[..stream.len() - 1]);
-        let first = buffer.whole_frames().unwrap().unwrap();
-        assert_eq!(first.as_ref(), &stream[..2]);
-        assert_eq!(buffer.whole_frames().unwrap(), None);
-        buffer.extend(&stream[stream.len() - 1..]);
-        let rest = buffer.whole_frames().unwrap().unwrap();
-        assert_eq!(rest.as_ref(), &stream[2..]);
-        assert!(buffer.is_empty());
-    }
-
-    #[test]
     fn an_oversized_packet_is_refused_from_its_header_alone() {
         let stream = stream_of(&[publish("a/incoming", &[0; LIMIT + 1])]);
         let mut buffer = FrameBuffer::new(LIMIT);
@@ -203,10 +181,10 @@ mod tests {
         assert!(matches!(buffer.next_frame(), Err(FrameError::Malformed(_))));
 
         // A well-framed packet of an unknown type.
-        assert!(parse(&[0xf0, 0x00]).is_err());
+        assert!(parse(BytesMut::from(&[0xf0, 0x00][..])).is_err());
         // A publish whose topic length runs past its end.
-        assert!(parse(&[0x30, 0x03, 0x00, 0x09, b'a']).is_err());
+        assert!(parse(BytesMut::from(&[0x30, 0x03, 0x00, 0x09, b'a'][..])).is_err());
         // A CONNECT with a truncated body.
-        assert!(parse(&[0x10, 0x02, 0x00, 0x04]).is_err());
+        assert!(parse(BytesMut::from(&[0x10, 0x02, 0x00, 0x04][..])).is_err());
     }
 }

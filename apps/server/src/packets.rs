@@ -1,9 +1,12 @@
-//! The packets the gateway writes to a client on its own: register-acks and delivery failures.
-//! They reach the client as if the broker had delivered them on the client's incoming topic.
+//! The messages the server writes itself: register challenges and acks, delivery failures
+//! and presence records. They reach a client as if a broker had delivered them on a topic it
+//! subscribed to, at QoS 0 (no packet id, so nothing for a client to acknowledge).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use peerchat_core::protocol::{SERVER_NAME, SignalMessage, encode, incoming_topic};
+use peerchat_core::protocol::{
+    Presence, SERVER_NAME, SignalMessage, encode, incoming_topic, presence_topic,
+};
 use rumqttc::mqttbytes::{QoS, v4::Publish};
 
 /// What the original server answers a successful `register` with; its client shows it.
@@ -28,6 +31,17 @@ pub fn register_ack(user: &str, success: bool) -> Publish {
     )
 }
 
+/// The fresh value a client about to register as `user` signs to prove its identity key.
+pub fn register_challenge(user: &str, nonce: &str) -> Publish {
+    to_incoming(
+        user,
+        &SignalMessage::RegisterChallenge {
+            from: SERVER_NAME.to_owned(),
+            nonce: nonce.to_owned(),
+        },
+    )
+}
+
 /// Tells `sender` that its message to `target` reached nobody.
 pub fn delivery_failed(sender: &str, target: &str, timestamp_ms: u64) -> Publish {
     to_incoming(
@@ -40,6 +54,19 @@ pub fn delivery_failed(sender: &str, target: &str, timestamp_ms: u64) -> Publish
     )
 }
 
+/// `user`'s presence record: online under `session`, or offline. `retained` marks the copy
+/// a new watcher gets (what a broker sends for a retained message) from a live change.
+pub fn presence(user: &str, session: &str, online: bool, retained: bool) -> Publish {
+    let record = SignalMessage::Presence(Presence {
+        from: user.to_owned(),
+        session: session.to_owned(),
+        online,
+    });
+    let mut publish = Publish::new(presence_topic(user), QoS::AtMostOnce, encode(&record));
+    publish.retain = retained;
+    publish
+}
+
 /// Milliseconds since the Unix epoch, the unit of `delivery-failed` timestamps.
 pub fn unix_millis() -> u64 {
     SystemTime::now()
@@ -47,8 +74,6 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-/// A QoS 0 publish on `user`'s incoming topic: QoS 0 needs no packet id, so it cannot clash
-/// with the ids the broker assigns on the same connection.
 fn to_incoming(user: &str, message: &SignalMessage) -> Publish {
     Publish::new(incoming_topic(user), QoS::AtMostOnce, encode(message))
 }
@@ -85,6 +110,21 @@ mod tests {
                 reason: "user-offline".into(),
                 timestamp: 1_795_680_000_000,
             }
+        );
+    }
+
+    #[test]
+    fn presence_records_say_who_and_whether() {
+        let record = presence("bob", "s1", true, true);
+        assert_eq!(record.topic, "peerchat/presence/bob");
+        assert!(record.retain);
+        assert_eq!(
+            decode(&record.payload).unwrap(),
+            SignalMessage::Presence(Presence {
+                from: "bob".into(),
+                session: "s1".into(),
+                online: true
+            })
         );
     }
 }

@@ -1,0 +1,477 @@
+//! peerchat-server against a hostile client: raw MQTT over TCP and WebSocket sending what a
+//! real client never would. One test per way in (the README's Security section names this
+//! suite as its proof); each fails against a server that lets the attack through
+//! (`PEERCHAT_SERVER_UNDER_TEST=path/to/old/peerchat-server` runs the suite against another
+//! build).
+
+mod support;
+
+use std::time::Duration;
+
+use peerchat_core::identity::Identity;
+use peerchat_core::protocol::{
+    Presence, SdpKind, SessionDescription, SignalMessage, decode, encode, incoming_topic,
+    presence_topic,
+};
+use rumqttc::mqttbytes::v4::{LastWill, Packet, PubAck, SubscribeReasonCode};
+use rumqttc::{Packet as ClientPacket, QoS};
+use support::raw::RawClient;
+use support::{PATIENCE, TestClient, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout};
+
+const MIB: u64 = 1024 * 1024;
+
+fn offer_from(from: &str) -> Vec<u8> {
+    encode(&SignalMessage::SignalOffer {
+        seal: None,
+        from: from.to_owned(),
+        offer: SessionDescription {
+            kind: SdpKind::Offer,
+            sdp: "v=0\r\n".to_owned(),
+        },
+        peerchat: None,
+    })
+}
+
+fn presence_record(user: &str, session: &str, online: bool) -> Vec<u8> {
+    encode(&SignalMessage::Presence(Presence {
+        from: user.to_owned(),
+        session: session.to_owned(),
+        online,
+    }))
+}
+
+/// A peerchat client's registration: a key proof where the server asks for one, and the
+/// retained presence record it publishes once online (which peerchat-server keeps itself).
+async fn join(server: &TestServer, name: &str, session: &str) -> TestClient {
+    let identity = Identity::from_seed(*blake_seed(name));
+    let mut client = TestClient::connect(server.tcp_options(&format!("peerchat-{session}"))).await;
+    let ack = client
+        .register_as(name, Some(session), Some(&identity))
+        .await;
+    assert!(ack.0, "{name} could not register: {ack:?}");
+    client
+        .mqtt
+        .publish(
+            presence_topic(name),
+            QoS::AtLeastOnce,
+            true,
+            presence_record(name, session, true),
+        )
+        .await
+        .unwrap();
+    client
+}
+
+/// A fixed seed per name, so a test's users keep their keys.
+fn blake_seed(name: &str) -> Box<[u8; 32]> {
+    let mut seed = [7u8; 32];
+    for (i, byte) in name.bytes().enumerate() {
+        seed[i % 32] ^= byte;
+    }
+    Box::new(seed)
+}
+
+/// Sends `from`'s offer to `to` through `sender`, then checks that `to` receives it: the
+/// victim's connection is alive and its inbox works.
+async fn still_reachable(sender: &TestClient, from: &str, to: &mut TestClient, to_name: &str) {
+    sender
+        .mqtt
+        .publish(
+            incoming_topic(to_name),
+            QoS::AtMostOnce,
+            false,
+            offer_from(from),
+        )
+        .await
+        .unwrap();
+    let (_, message) = to.next_message_on(&incoming_topic(to_name)).await;
+    assert_eq!(message.sender(), Some(from));
+}
+
+/// Nothing arrives on `topic` for `client` within a second.
+async fn nothing_on(client: &mut TestClient, topic: &str) {
+    let seen = timeout(Duration::from_secs(1), client.next_message_on(topic)).await;
+    assert!(seen.is_err(), "something arrived on {topic}: {seen:?}");
+}
+
+/// 1. Subscriptions cannot exhaust the server's memory: 50,000 subscribe attempts (the
+/// connection is cut once it asks for too much; the attacker comes back) leave the server
+/// under 64 MiB, and near where it started once the attacker is gone.
+#[tokio::test]
+async fn fifty_thousand_subscriptions_leave_memory_bounded() {
+    let server = TestServer::start().await;
+    let start = server.resident_bytes();
+    let (mut attempts, mut peak, mut connections) = (0usize, start, 0);
+    while attempts < 50_000 {
+        let mut attacker =
+            RawClient::connect(server.mqtt_port, RawClient::connect_packet("attacker")).await;
+        connections += 1;
+        loop {
+            let filters: Vec<String> = (attempts..attempts + 100)
+                .map(|i| format!("peerchat/presence/fake-{i}"))
+                .collect();
+            attempts += filters.len();
+            let answered = attacker.subscribe(&filters).await;
+            if attempts % 5_000 == 0 {
+                peak = peak.max(server.resident_bytes());
+            }
+            if answered.is_none() || attempts >= 50_000 {
+                break;
+            }
+        }
+    }
+    peak = peak.max(server.resident_bytes());
+    sleep(Duration::from_secs(1)).await;
+    let after = server.resident_bytes();
+    println!(
+        "50,000 subscribe attempts over {connections} connections: resident {:.1} MiB at \
+         start, {:.1} MiB at most, {:.1} MiB after",
+        start as f64 / MIB as f64,
+        peak as f64 / MIB as f64,
+        after as f64 / MIB as f64
+    );
+    assert!(peak < 64 * MIB, "peak resident memory {peak} bytes");
+    assert!(
+        after < start + 16 * MIB,
+        "{after} bytes after, {start} at start"
+    );
+}
+
+/// 2. Nobody reads another user's inbox: not an unregistered connection that subscribes to
+/// it first, not a registered user of another name.
+#[tokio::test]
+async fn nobody_reads_another_users_inbox() {
+    let server = TestServer::start().await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let mut lurker = TestClient::connect(server.tcp_options("lurker")).await;
+    lurker.subscribe(&incoming_topic("bob")).await;
+    let mut mallory = join(&server, "mallory", "mallory-run").await;
+    mallory
+        .mqtt
+        .subscribe(incoming_topic("bob"), QoS::AtMostOnce)
+        .await
+        .unwrap();
+    let codes = mallory
+        .wait_for(|p| match p {
+            ClientPacket::SubAck(ack) => Some(ack.return_codes.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(codes, [rumqttc::SubscribeReasonCode::Failure]);
+
+    let alice = join(&server, "alice", "alice-run").await;
+    still_reachable(&alice, "alice", &mut bob, "bob").await;
+    nothing_on(&mut lurker, &incoming_topic("bob")).await;
+    nothing_on(&mut mallory, &incoming_topic("bob")).await;
+}
+
+/// 3. A last will never speaks: not after a bogus acknowledgement makes a broker drop the
+/// connection, not after keep-alive lapses, not after a plain close.
+#[tokio::test]
+async fn last_wills_never_publish_anything() {
+    let server = TestServer::start().await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    bob.subscribe(&presence_topic("bob")).await;
+    // The record bob's watchers get when they start watching.
+    bob.next_message_on(&presence_topic("bob")).await;
+
+    let wills = [
+        LastWill::new(
+            incoming_topic("bob"),
+            offer_from("alice"),
+            QoS::AtLeastOnce,
+            true,
+        ),
+        LastWill::new(
+            presence_topic("bob"),
+            presence_record("bob", "forged", false),
+            QoS::AtLeastOnce,
+            true,
+        ),
+    ];
+    for (n, will) in wills.into_iter().enumerate() {
+        // A bogus PUBACK, for a packet id the server never used.
+        let mut connect = RawClient::connect_packet("attacker-ack");
+        connect.last_will = Some(will.clone());
+        let mut bogus = RawClient::connect(server.mqtt_port, connect).await;
+        bogus
+            .send(&Packet::PubAck(PubAck::new(4242)))
+            .await
+            .unwrap();
+        // Keep-alive left to lapse.
+        let mut connect = RawClient::connect_packet("attacker-silent");
+        connect.keep_alive = 1;
+        connect.last_will = Some(will.clone());
+        let mut silent = RawClient::connect(server.mqtt_port, connect).await;
+        assert!(
+            silent.closed_within(PATIENCE).await,
+            "a silent client is cut"
+        );
+        // And a registered client that just drops its socket.
+        let mut connect = RawClient::connect_packet("attacker-gone");
+        connect.last_will = Some(will);
+        let mut gone = RawClient::connect(server.mqtt_port, connect).await;
+        assert!(gone.register(&format!("mallory{n}"), None).await);
+        drop(gone);
+        drop(bogus);
+    }
+    nothing_on(&mut bob, &incoming_topic("bob")).await;
+    // Bob's watchers still see him online, and so does a newcomer.
+    let seen = timeout(
+        Duration::from_secs(1),
+        bob.next_message_on(&presence_topic("bob")),
+    )
+    .await;
+    if let Ok((_, record)) = seen {
+        panic!("bob's presence changed: {record:?}");
+    }
+    let mut newcomer = join(&server, "carol", "carol-run").await;
+    newcomer.subscribe(&presence_topic("bob")).await;
+    let (_, record) = newcomer.next_message_on(&presence_topic("bob")).await;
+    let SignalMessage::Presence(presence) = record else {
+        panic!("{record:?}");
+    };
+    assert!(presence.online, "bob is shown offline");
+    assert_eq!(presence.session, "bob-run");
+}
+
+/// 4. A live name is not taken over with its (public) session id: the attacker reads dave's
+/// run from his presence record and registers his name with it.
+#[tokio::test]
+async fn a_session_id_read_from_presence_takes_no_name() {
+    let server = TestServer::start().await;
+    let mut dave = join(&server, "dave", "dave-run").await;
+    let mut attacker = TestClient::connect(server.tcp_options("attacker")).await;
+    attacker.subscribe(&presence_topic("dave")).await;
+    let (_, record) = attacker.next_message_on(&presence_topic("dave")).await;
+    let SignalMessage::Presence(presence) = record else {
+        panic!("{record:?}");
+    };
+    assert_eq!(presence.session, "dave-run", "the session is public");
+    drop(attacker);
+
+    let mallory = Identity::from_seed([66; 32]);
+    for key in [None, Some(&mallory)] {
+        let mut attacker = TestClient::connect(server.tcp_options("attacker")).await;
+        let (granted, _) = attacker
+            .register_as("dave", Some(&presence.session), key)
+            .await;
+        assert!(!granted, "dave's name was handed over");
+    }
+    let alice = join(&server, "alice", "alice-run").await;
+    still_reachable(&alice, "alice", &mut dave, "dave").await;
+}
+
+/// 5. No client id, whatever its shape (the server's own naming, the victim's, wildcards,
+/// persistent sessions), disconnects anyone.
+#[tokio::test]
+async fn odd_client_ids_disconnect_nobody() {
+    let server = TestServer::start().await;
+    let mut victim = join(&server, "victim", "victim-run").await;
+    let mut ids: Vec<String> = (0..40).map(|n| format!("peerchat-gw-{n}")).collect();
+    ids.extend(["peerchat-victim-run", "victim", "", "#", "+", "$SYS", "a/b"].map(String::from));
+    for id in &ids {
+        for clean in [true, false] {
+            let mut connect = RawClient::connect_packet(id);
+            connect.clean_session = clean;
+            if let Ok(mut attacker) = RawClient::open(server.mqtt_port, connect).await {
+                attacker.next().await;
+            }
+        }
+    }
+    let alice = join(&server, "alice", "alice-run").await;
+    still_reachable(&alice, "alice", &mut victim, "victim").await;
+}
+
+/// 6a. Nothing is retained for later: not a registered user's retained message to an
+/// inbox, not another user's presence record.
+#[tokio::test]
+async fn nothing_is_retained_for_later_subscribers() {
+    let server = TestServer::start().await;
+    let mut mallory = RawClient::connect(server.mqtt_port, RawClient::connect_packet("m")).await;
+    assert!(mallory.register("mallory", None).await);
+    for _ in 0..50 {
+        mallory
+            .publish(&incoming_topic("carol"), offer_from("mallory"), true)
+            .await
+            .unwrap();
+        mallory
+            .publish(
+                &presence_topic("carol"),
+                presence_record("carol", "fake", true),
+                true,
+            )
+            .await
+            .unwrap();
+    }
+    sleep(Duration::from_millis(300)).await;
+    let mut carol = join(&server, "carol", "carol-run").await;
+    // Subscribed again once registered, so a retained message would come now.
+    carol
+        .mqtt
+        .unsubscribe(incoming_topic("carol"))
+        .await
+        .unwrap();
+    carol.subscribe(&incoming_topic("carol")).await;
+    nothing_on(&mut carol, &incoming_topic("carol")).await;
+    let mut watcher = join(&server, "watcher", "watcher-run").await;
+    watcher.subscribe(&presence_topic("nobody")).await;
+    let (_, record) = watcher.next_message_on(&presence_topic("nobody")).await;
+    assert!(
+        matches!(record, SignalMessage::Presence(ref p) if !p.online),
+        "a record for a user who never came: {record:?}"
+    );
+}
+
+/// 6b. A connection that never registers is not kept.
+#[tokio::test]
+async fn a_connection_that_never_registers_is_cut() {
+    let server = TestServer::start().await;
+    let mut idle = RawClient::connect(server.mqtt_port, RawClient::connect_packet("idle")).await;
+    assert!(idle.closed_within(Duration::from_secs(20)).await);
+}
+
+/// 6c. A keep-alive above the server's maximum (or none at all) does not let a silent
+/// client stay.
+#[tokio::test]
+async fn an_endless_keep_alive_is_held_to_the_maximum() {
+    let server = TestServer::start_with(&["--max-keep-alive", "2"]).await;
+    for keep_alive in [u16::MAX, 0] {
+        let mut connect = RawClient::connect_packet("sleepy");
+        connect.keep_alive = keep_alive;
+        let mut sleepy = RawClient::connect(server.mqtt_port, connect).await;
+        assert!(sleepy.register(&format!("sleepy{keep_alive}"), None).await);
+        let started = Instant::now();
+        assert!(
+            sleepy.closed_within(PATIENCE).await,
+            "keep-alive {keep_alive}"
+        );
+        println!(
+            "keep-alive {keep_alive} s asked: cut after {:?} of silence",
+            started.elapsed()
+        );
+    }
+}
+
+/// 6d. One address gets a bounded number of connections at once.
+#[tokio::test]
+async fn connections_from_one_address_are_limited() {
+    let server = TestServer::start_with(&["--max-connections-per-address", "4"]).await;
+    let mut held = Vec::new();
+    for n in 0..4 {
+        held.push(
+            RawClient::connect(server.mqtt_port, RawClient::connect_packet(&n.to_string())).await,
+        );
+    }
+    let mut extra = RawClient::open(server.mqtt_port, RawClient::connect_packet("extra"))
+        .await
+        .expect("the TCP connection is accepted");
+    assert!(extra.next().await.is_none(), "a fifth connection is closed");
+    // Once one goes, a new one is let in (as soon as the server noticed the close).
+    held.pop();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut again = RawClient::open(server.mqtt_port, RawClient::connect_packet("again"))
+            .await
+            .unwrap();
+        if let Some(Packet::ConnAck(_)) = again.next().await {
+            assert!(again.register("again", None).await);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection let in after one closed"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// 6e. Pages of other sites cannot open MQTT over WebSocket; the server's own pages and
+/// native clients (no `Origin`) can.
+#[tokio::test]
+async fn pages_of_other_sites_cannot_open_websockets() {
+    let server = TestServer::start().await;
+    let status = |origin: Option<&'static str>| {
+        let port = server.http_port;
+        async move {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let origin = origin
+                .map(|o| format!("Origin: {o}\r\n"))
+                .unwrap_or_default();
+            let request = format!(
+                "GET /mqtt HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n{origin}\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut head = vec![0u8; 12];
+            timeout(PATIENCE, stream.read_exact(&mut head))
+                .await
+                .unwrap()
+                .unwrap();
+            String::from_utf8_lossy(&head[9..12]).into_owned()
+        }
+    };
+    assert_eq!(status(Some("https://evil.example")).await, "403");
+    assert_eq!(status(Some("null")).await, "403");
+    assert_eq!(status(Some("http://localhost:8080")).await, "101");
+    assert_eq!(status(None).await, "101");
+}
+
+/// 7. A newcomer learns the presence of every contact, however many users the server has
+/// seen, and fake records cannot hide a real one: presence is watched per contact by exact
+/// name, and what the server says is its registry.
+#[tokio::test]
+async fn every_contacts_presence_arrives_however_many_users() {
+    let server = TestServer::start().await;
+    const USERS: usize = 300;
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        let name = format!("user{n}");
+        // Spread over a few loopback addresses, as users are over the Internet.
+        let source = format!("127.0.1.{}", n % 4 + 1);
+        let mut user =
+            RawClient::connect_from(&source, server.mqtt_port, RawClient::connect_packet(&name))
+                .await;
+        assert!(user.register(&name, Some(&format!("run{n}"))).await);
+        user.publish(
+            &presence_topic(&name),
+            presence_record(&name, &format!("run{n}"), true),
+            true,
+        )
+        .await
+        .unwrap();
+        users.push(user);
+    }
+    sleep(Duration::from_millis(500)).await;
+    let mut newcomer = RawClient::connect(server.mqtt_port, RawClient::connect_packet("new")).await;
+    assert!(newcomer.register("newcomer", None).await);
+    let contacts: Vec<String> = (0..USERS)
+        .map(|n| presence_topic(&format!("user{n}")))
+        .collect();
+    let codes = newcomer.subscribe(&contacts).await.expect("subscribed");
+    assert!(codes.iter().all(|c| *c != SubscribeReasonCode::Failure));
+    let mut online = std::collections::BTreeSet::new();
+    while online.len() < USERS {
+        match newcomer.next_within(Duration::from_secs(3)).await {
+            Ok(Some(Packet::Publish(publish))) => {
+                if let Ok(SignalMessage::Presence(p)) = decode(&publish.payload)
+                    && p.online
+                {
+                    online.insert(p.from);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(()) => break,
+        }
+    }
+    assert_eq!(
+        online.len(),
+        USERS,
+        "{} of {USERS} contacts seen online",
+        online.len()
+    );
+}

@@ -1,0 +1,122 @@
+//! Presence per contact: the client watches the presence records of the peers it has
+//! something with (a chat, an outbox, a place in the app's contact list) and no others, by
+//! exact topic. So a login costs one record per contact, whatever the number of users, and
+//! nothing needs a wildcard subscription or more retained messages than a client has
+//! contacts. Records of anyone else are ignored, which also keeps what a hostile broker can
+//! make the client remember bounded.
+
+use std::collections::BTreeSet;
+
+use super::recovery::Trigger;
+use super::{Action, ClientMachine, Delivery, MAX_WATCHED};
+use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::protocol::{self, SignalMessage, presence_topic};
+
+impl ClientMachine {
+    /// Watches `peer`'s presence (a contact the app lists), until
+    /// [`ClientMachine::unwatch_presence`].
+    pub fn watch_presence(&mut self, peer: &str) -> Result<(), ClientError> {
+        protocol::validate_username(peer).map_err(ClientError::InvalidUsername)?;
+        if peer != self.me {
+            self.watched.insert(peer.to_owned());
+            self.sync_presence();
+        }
+        Ok(())
+    }
+
+    /// Stops watching `peer`'s presence, unless a chat or an outbox still needs it.
+    pub fn unwatch_presence(&mut self, peer: &str) {
+        self.watched.remove(peer);
+        self.sync_presence();
+    }
+
+    /// Whom the client watches: the app's contacts, peers with a chat, peers with an outbox.
+    fn contacts(&self) -> BTreeSet<String> {
+        let peers = self.peers.keys().chain(self.durable.outbox.keys());
+        let mut contacts: BTreeSet<String> = peers.chain(&self.watched).cloned().collect();
+        while contacts.len() > MAX_WATCHED {
+            contacts.pop_last();
+        }
+        contacts
+    }
+
+    /// Subscribes to the presence of new contacts and unsubscribes from former ones, while
+    /// the broker connection is up (after a reconnect, everything is subscribed again).
+    pub(super) fn sync_presence(&mut self) {
+        if !self.registration.is_connected() {
+            return;
+        }
+        let contacts = self.contacts();
+        let gone: Vec<String> = (self.presence_subscribed.difference(&contacts))
+            .cloned()
+            .collect();
+        for peer in gone {
+            self.presence_subscribed.remove(&peer);
+            self.presence.remove(&peer);
+            self.actions.push_back(Action::Unsubscribe {
+                topic: presence_topic(&peer),
+            });
+        }
+        for peer in contacts {
+            if self.presence_subscribed.insert(peer.clone()) {
+                self.actions.push_back(Action::Subscribe {
+                    topic: presence_topic(&peer),
+                    delivery: Delivery::AtLeastOnce,
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_presence_record(&mut self, user: &str, payload: &[u8], now: u64) {
+        if user != self.me && !self.presence_subscribed.contains(user) {
+            tracing::debug!(user, "presence of someone not watched ignored");
+            return;
+        }
+        // An empty retained payload deletes the record: the user is gone.
+        let presence = if payload.is_empty() {
+            None
+        } else {
+            match protocol::decode(payload) {
+                Ok(SignalMessage::Presence(p)) if p.from == user => Some(p),
+                Ok(_) => {
+                    self.unexpected(user.to_owned(), "presence", "record does not match topic");
+                    return;
+                }
+                Err(error) => {
+                    self.events
+                        .push_back(ClientEvent::Error(ClientError::BadSignal {
+                            from: user.to_owned(),
+                            error,
+                        }));
+                    return;
+                }
+            }
+        };
+        if user == self.me {
+            self.registration.on_own_presence(presence.as_ref());
+            return;
+        }
+        let online = presence.is_some_and(|p| p.online);
+        let previous = self.presence.insert(user.to_owned(), online);
+        if previous != Some(online) {
+            self.events.push_back(ClientEvent::Presence {
+                user: user.to_owned(),
+                online,
+            });
+        }
+        let back = online && previous == Some(false);
+        if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
+            self.deliver_outbox(now);
+        }
+        if back && self.recovering(user) {
+            // Whatever was offered while the peer was away never reached it.
+            self.begin_recovery(user, now, Trigger::Reachable);
+        } else if !online
+            && self.peer_status(user) == Some(PeerStatus::Disconnected)
+            && !self.recoverable(user)
+        {
+            // The path is lost and the peer has left the broker: it is gone, not roaming.
+            self.end_session(user, PeerStatus::Closed);
+        }
+    }
+}
