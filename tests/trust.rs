@@ -94,10 +94,12 @@ fn a_replayed_offer_is_refused_and_the_real_one_still_works() {
     bob.expect_message("alice", "hello once");
 }
 
+/// On a plain broker anyone may use any name, so the client's pins are what catch another
+/// key (on peerchat-server the name itself is bound to the key: see the next test).
 #[test]
 fn safety_numbers_agree_and_a_changed_key_is_flagged() {
-    let server = PeerchatServer::start();
-    let url = &server.broker.tcp_url;
+    let broker = Mosquitto::start();
+    let url = &broker.broker.tcp_url;
     let mut alice = Cli::join(url, "alice");
     let mut bob = Cli::join(url, "bob");
     alice.connect_to("bob");
@@ -140,9 +142,34 @@ fn safety_numbers_agree_and_a_changed_key_is_flagged() {
 
 /// Trust on first use means first use ever: a key pinned before a restart still holds.
 #[test]
-fn a_pinned_key_outlives_a_restart() {
+fn peerchat_server_keeps_a_name_for_the_key_that_first_used_it() {
     let server = PeerchatServer::start();
     let url = &server.broker.tcp_url;
+    let mut alice = Cli::join(url, "alice");
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    let elsewhere = TempDir::new("other-identity");
+    let flag = format!(
+        "--identity={}",
+        elsewhere.0.join("alice.identity").display()
+    );
+    let mut impostor = Cli::start_with(peerchat_e2e::Network::Loopback, url, "alice", &[&flag]);
+    let error = impostor.expect("a refusal", |e| e["event"] == "error");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("another identity key")),
+        "{error}"
+    );
+    assert_eq!(impostor.finish().code(), Some(2));
+    // The key that first used it gets it back.
+    Cli::join(url, "alice");
+}
+
+#[test]
+fn a_pinned_key_outlives_a_restart() {
+    let broker = Mosquitto::start();
+    let url = &broker.broker.tcp_url;
     let mut alice = Cli::join(url, "alice");
     let mut bob = Cli::join(url, "bob");
     alice.connect_to("bob");

@@ -191,6 +191,12 @@ pub enum ClientError {
     InvalidUsername(ProtocolError),
     #[error("the username `{0}` is already taken on this server; choose another name")]
     NameTaken(String),
+    #[error(
+        "the username `{0}` belongs to another identity key on this server (another device \
+         of yours, or someone else): sign in from the device that first used it, or choose \
+         another name"
+    )]
+    NameOfAnotherKey(String),
     #[error("cannot reach the signaling server at {url}: {reason}")]
     ServerUnreachable { url: String, reason: String },
     #[error("the signaling server did not confirm registration in time; check the server URL")]

@@ -18,15 +18,21 @@ pub const TAKEN_TEXT: &str = "Username is already taken";
 /// The `reason` of a `delivery-failed` for a recipient nobody has registered.
 pub const OFFLINE_REASON: &str = "user-offline";
 
-/// The answer to `user`'s `register`.
-pub fn register_ack(user: &str, success: bool) -> Publish {
-    let message = if success { REGISTERED_TEXT } else { TAKEN_TEXT };
+/// The answer to `user`'s `register`: granted, or refused for `reason` (a word peerchat
+/// clients read; the original client shows the message).
+pub fn register_ack(user: &str, refusal: Option<&str>) -> Publish {
+    let message = if refusal.is_none() {
+        REGISTERED_TEXT
+    } else {
+        TAKEN_TEXT
+    };
     to_incoming(
         user,
         &SignalMessage::RegisterAck {
             from: SERVER_NAME.to_owned(),
-            success,
+            success: refusal.is_none(),
             message: message.to_owned(),
+            reason: refusal.map(str::to_owned),
         },
     )
 }
@@ -85,7 +91,7 @@ mod tests {
 
     #[test]
     fn acks_carry_the_original_servers_texts() {
-        let ack = register_ack("alice", false);
+        let ack = register_ack("alice", Some("in-use"));
         assert_eq!(ack.topic, "alice/incoming");
         assert_eq!(ack.qos, QoS::AtMostOnce);
         assert!(!ack.retain);
@@ -95,6 +101,7 @@ mod tests {
                 from: "server".into(),
                 success: false,
                 message: "Username is already taken".into(),
+                reason: Some("in-use".into()),
             }
         );
     }

@@ -46,8 +46,11 @@ impl ClientMachine {
         }
         match message {
             SignalMessage::RegisterAck {
-                success, message, ..
-            } => self.registration.on_register_ack(success, &message),
+                success,
+                message,
+                reason,
+                ..
+            } => (self.registration).on_register_ack(success, &message, reason.as_deref()),
             SignalMessage::RegisterChallenge { from, nonce } if from == protocol::SERVER_NAME => {
                 self.registration.on_challenge(nonce)
             }

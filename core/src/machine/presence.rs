@@ -108,7 +108,18 @@ impl ClientMachine {
         if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
             self.deliver_outbox(now);
         }
-        if back && self.recovering(user) {
+        let calling = self.peers.get(user).is_some_and(|s| {
+            !s.channel_open && s.role == super::Role::Offerer && s.recovery.is_none()
+        });
+        if !online && calling {
+            // A call to a peer the broker says is away (a plain broker's way of saying what
+            // peerchat-server's delivery-failed says).
+            self.events
+                .push_back(ClientEvent::Error(ClientError::PeerOffline(
+                    user.to_owned(),
+                )));
+            self.end_session(user, PeerStatus::Failed);
+        } else if back && self.recovering(user) {
             // Whatever was offered while the peer was away never reached it.
             self.begin_recovery(user, now, Trigger::Reachable);
         } else if !online

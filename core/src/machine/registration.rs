@@ -212,12 +212,17 @@ impl Registration {
         self.subscribed = false;
     }
 
-    pub fn on_register_ack(&mut self, success: bool, message: &str) {
+    pub fn on_register_ack(&mut self, success: bool, message: &str, reason: Option<&str>) {
         match (self.phase, success) {
             (Phase::Joining { .. }, true) => self.go_online(),
             (Phase::Joining { .. }, false) => {
-                debug!(message, "registration refused");
-                self.refuse(ClientError::NameTaken(self.me.clone()));
+                debug!(message, ?reason, "registration refused");
+                let me = self.me.clone();
+                self.refuse(if reason == Some(protocol::REFUSED_OTHER_KEY) {
+                    ClientError::NameOfAnotherKey(me)
+                } else {
+                    ClientError::NameTaken(me)
+                });
             }
             // Everyone subscribed to our incoming topic sees acks meant for someone else
             // trying our name on the original server: not ours to act on.

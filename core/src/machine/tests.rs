@@ -242,6 +242,7 @@ fn register_ack_success_goes_online_at_once() {
             from: "server".into(),
             success: true,
             message: "Registration successful".into(),
+            reason: None,
         },
     );
     assert!(m.is_online());
@@ -259,6 +260,7 @@ fn refused_register_ack_means_name_taken() {
             from: "server".into(),
             success: false,
             message: "Username is already taken".into(),
+            reason: None,
         },
     );
     let (actions, events) = drain(&mut m);
@@ -2288,4 +2290,31 @@ fn contacts_beyond_the_cap_are_not_watched() {
     }
     let subscribed = watch_changes(&mut alice);
     assert_eq!(subscribed.len(), MAX_WATCHED);
+}
+
+#[test]
+fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
+    let mut alice = online("alice");
+    alice.connect_to_peer("gone", T0).unwrap();
+    drain(&mut alice);
+    let record = SignalMessage::Presence(Presence {
+        from: "gone".into(),
+        session: "g".into(),
+        online: false,
+    });
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: presence_topic("gone"),
+            payload: encode(&record),
+        },
+        T0 + 1,
+    );
+    let (actions, events) = drain(&mut alice);
+    assert!(events.contains(&ClientEvent::Error(ClientError::PeerOffline("gone".into()))));
+    assert_eq!(alice.peer_status("gone"), None);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::ClosePeer { .. }))
+    );
 }

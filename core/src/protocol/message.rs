@@ -8,6 +8,9 @@ use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, valida
 use super::proof::RegisterProof;
 use super::seal::Seal;
 
+/// A register-ack's `reason` when the name belongs to another identity key.
+pub const REFUSED_OTHER_KEY: &str = "other-key";
+
 /// The version of peerchat's additions, announced in offers and answers.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -42,6 +45,10 @@ pub enum SignalMessage {
         success: bool,
         #[serde(default)]
         message: String,
+        /// Why a register was refused, for peerchat clients (see [`REFUSED_OTHER_KEY`]):
+        /// the message is the original server's text, which the original client shows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     SignalOffer {
         from: String,

@@ -20,8 +20,8 @@ pub use limits::{
     MAX_SIGNAL_BYTES, MAX_USERNAME_BYTES, validate_username,
 };
 pub use message::{
-    Capabilities, IceCandidate, PROTOCOL_VERSION, Presence, SdpKind, SessionDescription,
-    SignalMessage, decode, encode,
+    Capabilities, IceCandidate, PROTOCOL_VERSION, Presence, REFUSED_OTHER_KEY, SdpKind,
+    SessionDescription, SignalMessage, decode, encode,
 };
 pub use proof::{MAX_NONCE_BYTES, RegisterProof, register_proof_bytes};
 pub use seal::{Seal, sealed_bytes};

@@ -112,6 +112,18 @@ pub enum Refusal {
     OtherName,
 }
 
+impl Refusal {
+    /// The word a register-ack carries as its `reason`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::InUse => "in-use",
+            Self::OtherKey => peerchat_core::protocol::REFUSED_OTHER_KEY,
+            Self::BadProof => "bad-proof",
+            Self::OtherName => "other-name",
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -293,7 +305,7 @@ impl Connection {
                 info!(user = %name, "registered");
                 self.name = Some(name.to_owned());
                 self.deadline = None;
-                self.send(Packet::Publish(packets::register_ack(name, true)));
+                self.send(Packet::Publish(packets::register_ack(name, None)));
             }
             Registered::Refused(why) => self.refuse_name(name, why),
         }
@@ -423,7 +435,7 @@ impl Connection {
         };
         if self.name.as_deref() == Some(&username) {
             // Asked again: the same answer.
-            return self.send(Packet::Publish(packets::register_ack(&username, true)));
+            return self.send(Packet::Publish(packets::register_ack(&username, None)));
         }
         let reads_other = (self.pending_inbox.as_ref()).is_some_and(|inbox| *inbox != username);
         if self.name.is_some() || reads_other {
@@ -547,7 +559,10 @@ impl Connection {
 
     fn refuse_name(&mut self, name: &str, why: Refusal) {
         info!(user = %name, %why, "register refused");
-        self.send(Packet::Publish(packets::register_ack(name, false)));
+        self.send(Packet::Publish(packets::register_ack(
+            name,
+            Some(why.word()),
+        )));
         self.close(CloseReason::Refused(why), true);
     }
 

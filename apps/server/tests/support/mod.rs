@@ -284,6 +284,7 @@ impl TestClient {
                     from,
                     success,
                     message,
+                    ..
                 }) => {
                     assert_eq!(from, "server");
                     Some((success, message))
