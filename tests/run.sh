@@ -49,9 +49,10 @@ cp tests/browser-page/index.html "$target_dir/browser-page/"
 web_core=(-p peerchat-core --no-default-features --features web --target wasm32-unknown-unknown)
 cargo test "${web_core[@]}" --no-run
 
-step "lay out the original client's stand-in (tests/original-client) with its pinned mqtt.js"
+step "lay out the original app's stand-ins: its client (tests/original-client, pinned mqtt.js) and its server (tests/original-server, pinned aedes)"
 # package-lock.json pins mqtt.js and everything under it; the page loads its browser bundle.
 npm ci --prefix tests/original-client --no-audit --no-fund
+npm ci --prefix tests/original-server --no-audit --no-fund
 mkdir -p "$target_dir/original-client"
 cp tests/original-client/index.html tests/original-client/original-client.js \
     tests/original-client/node_modules/mqtt/dist/mqtt.min.js "$target_dir/original-client/"

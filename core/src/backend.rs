@@ -80,6 +80,7 @@ impl Backend {
             } => return self.signaling.publish(topic, payload, retain, delivery),
             Action::CloseSignaling => return self.signaling.close(),
             Action::RestartSignaling => return self.signaling.restart(),
+            Action::ConnectAs { client_id } => return self.signaling.connect_as(client_id),
             Action::Store(op) => return self.store.apply(op),
             Action::KeepPin { peer, pin } => return self.pins.keep(peer, pin),
             Action::StartOffer { conn, .. } => (conn, PeerCommand::Offer),

@@ -197,6 +197,14 @@ pub enum ClientError {
          another name"
     )]
     NameOfAnotherKey(String),
+    #[error(
+        "the username `{0}` was taken by another client while the connection to the \
+         signaling server was down: new chats cannot reach this one (open chats go on); \
+         sign in again, or under another name"
+    )]
+    NameLost(String),
+    #[error("the signaling server sent a packet this client refuses ({0}); connecting again")]
+    BadBrokerPacket(String),
     #[error("cannot reach the signaling server at {url}: {reason}")]
     ServerUnreachable { url: String, reason: String },
     #[error("the signaling server did not confirm registration in time; check the server URL")]

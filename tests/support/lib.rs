@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod mitm;
 pub mod netns;
 pub mod original_client;
+pub mod original_server;
 pub mod turn;
 pub mod webdriver;
 

@@ -37,6 +37,16 @@ impl ClientMachine {
                 return;
             }
         };
+        match message {
+            // Claims of our own name, by us or another session of it (see `registration`).
+            SignalMessage::NameClaim { session, .. } => {
+                return self.registration.on_name_claim(&session);
+            }
+            SignalMessage::NameHeld { session, .. } => {
+                return self.registration.on_name_held(&session);
+            }
+            _ => {}
+        }
         if message.sender() == Some(self.me.as_str()) {
             debug!("own message reflected back; ignored");
             return;
@@ -72,6 +82,8 @@ impl ClientMachine {
             SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
             other @ (SignalMessage::Register { .. }
             | SignalMessage::RegisterChallenge { .. }
+            | SignalMessage::NameClaim { .. }
+            | SignalMessage::NameHeld { .. }
             | SignalMessage::Presence(_)) => {
                 let from = other.sender().unwrap_or_default().to_owned();
                 self.unexpected(from, "register/presence", "sent to an incoming topic");

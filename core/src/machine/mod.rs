@@ -88,6 +88,12 @@ pub enum Action {
     /// Drop the broker connection and connect again at once: the network changed, so the
     /// old connection may be on a path that no longer exists.
     RestartSignaling,
+    /// Connect under `client_id` from now on; a connection that is up ends cleanly (no
+    /// last will) and the next follows at once. Used on the original server (see
+    /// `registration`).
+    ConnectAs {
+        client_id: String,
+    },
     /// Create a peer connection with the `chat` data channel and produce an offer.
     StartOffer {
         peer: String,
@@ -147,6 +153,9 @@ pub enum SignalingInput {
     },
     /// The broker connection dropped; the backend is reconnecting.
     Lost,
+    /// The broker sent a packet this client refuses (over the size limit, malformed); the
+    /// connection is being dropped for it.
+    BadPacket(String),
 }
 
 /// What a peer connection reports.
@@ -341,6 +350,9 @@ impl ClientMachine {
                 self.registration.on_lost();
                 self.presence_subscribed.clear();
             }
+            SignalingInput::BadPacket(reason) => self
+                .events
+                .push_back(ClientEvent::Error(ClientError::BadBrokerPacket(reason))),
             SignalingInput::Message { topic, payload } => self.on_publish(&topic, &payload, now),
         }
         self.drain_registration();

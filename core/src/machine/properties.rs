@@ -285,6 +285,7 @@ impl World {
         match action {
             Action::Subscribe { .. }
             | Action::Unsubscribe { .. }
+            | Action::ConnectAs { .. }
             | Action::CloseSignaling
             | Action::AddCandidate { .. }
             | Action::SendData { .. }

@@ -40,6 +40,20 @@ enum Phase {
     Done,
 }
 
+/// What kind of server the client talks to, as far as it can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// Nothing answered a register yet.
+    Unknown,
+    /// peerchat-server: it challenges every connection before it registers.
+    Peerchat,
+    /// A server that answers `register` without a challenge: the original app's. Its
+    /// registry frees a name only when a connection whose client id is that name ends, and
+    /// reports offline peers only to such connections, so the client uses its username as
+    /// client id there (see `on_register_ack`).
+    Original,
+}
+
 #[derive(Debug)]
 pub(super) struct Registration {
     me: String,
@@ -50,8 +64,16 @@ pub(super) struct Registration {
     subscribed: bool,
     /// The server's challenge on this broker connection, to sign in the register.
     challenge: Option<String>,
+    /// The server challenged this broker connection.
+    challenged: bool,
     /// The register went out on this broker connection.
     registered_here: bool,
+    /// A register of ours is waiting for its ack on this broker connection.
+    awaiting_ack: bool,
+    server: Server,
+    /// On the original server: the broker connection runs under our username as client id,
+    /// its name registered by the connection before it.
+    under_name: bool,
     actions: Vec<Action>,
     events: Vec<ClientEvent>,
 }
@@ -70,7 +92,11 @@ impl Registration {
             broker_up: false,
             subscribed: false,
             challenge: None,
+            challenged: false,
             registered_here: false,
+            awaiting_ack: false,
+            server: Server::Unknown,
+            under_name: false,
             actions: Vec::new(),
             events: Vec::new(),
         }
@@ -109,8 +135,10 @@ impl Registration {
         }
     }
 
+    /// The last will: an empty retained message, which deletes our presence record, so a
+    /// broker keeps no record of anyone who left (a missing record reads as offline).
     pub fn offline_presence(&self) -> (String, Vec<u8>) {
-        (presence_topic(&self.me), self.presence_payload(false))
+        (presence_topic(&self.me), Vec::new())
     }
 
     pub fn drain(&mut self) -> (Vec<Action>, Vec<ClientEvent>) {
@@ -126,7 +154,9 @@ impl Registration {
         self.broker_up = true;
         self.subscribed = false;
         self.challenge = None;
+        self.challenged = false;
         self.registered_here = false;
+        self.awaiting_ack = false;
         match self.phase {
             Phase::Done => return,
             Phase::Waiting => {
@@ -153,6 +183,8 @@ impl Registration {
     /// peerchat-server's challenge for this connection (it comes before the SUBACK).
     pub fn on_challenge(&mut self, nonce: String) {
         if self.broker_up && !self.registered_here {
+            self.challenged = true;
+            self.server = Server::Peerchat;
             self.challenge = Some(nonce);
         }
     }
@@ -165,6 +197,15 @@ impl Registration {
             return;
         }
         self.registered_here = true;
+        if self.under_name {
+            // The connection before this one registered the name for it (see
+            // `on_register_ack`); registering again would be refused as taken.
+            if self.phase == Phase::Online {
+                self.publish_presence(true);
+            }
+            return;
+        }
+        self.awaiting_ack = true;
         let proof = (self.challenge.take())
             .zip(identity)
             .map(|(nonce, identity)| {
@@ -187,6 +228,13 @@ impl Registration {
             retain: false,
             delivery: Delivery::AtMostOnce,
         });
+        if !self.challenged {
+            // Perhaps a plain broker: whoever holds the name live will say so.
+            self.publish_own(SignalMessage::NameClaim {
+                from: self.me.clone(),
+                session: self.session.clone(),
+            });
+        }
         match self.phase {
             // After the register: a server that checks who publishes knows the name by then.
             Phase::Online => self.publish_presence(true),
@@ -210,24 +258,105 @@ impl Registration {
         }
         self.broker_up = false;
         self.subscribed = false;
+        if self.under_name {
+            // The original server freed the name with that connection. The next one asks
+            // for it under our run's id, which displaces nobody: whoever took the name
+            // meanwhile keeps it, and we hear so.
+            self.under_name = false;
+            self.actions.push(Action::ConnectAs {
+                client_id: self.client_id(),
+            });
+        }
     }
 
     pub fn on_register_ack(&mut self, success: bool, message: &str, reason: Option<&str>) {
-        match (self.phase, success) {
-            (Phase::Joining { .. }, true) => self.go_online(),
-            (Phase::Joining { .. }, false) => {
-                debug!(message, ?reason, "registration refused");
-                let me = self.me.clone();
-                self.refuse(if reason == Some(protocol::REFUSED_OTHER_KEY) {
-                    ClientError::NameOfAnotherKey(me)
-                } else {
-                    ClientError::NameTaken(me)
-                });
-            }
+        if !self.awaiting_ack || self.phase == Phase::Done {
             // Everyone subscribed to our incoming topic sees acks meant for someone else
             // trying our name on the original server: not ours to act on.
-            _ => debug!(success, message, "register-ack while not joining ignored"),
+            debug!(
+                success,
+                message, "register-ack for another register ignored"
+            );
+            return;
         }
+        self.awaiting_ack = false;
+        if !self.challenged {
+            self.server = Server::Original;
+        }
+        if !success {
+            debug!(message, ?reason, "registration refused");
+            let me = self.me.clone();
+            let error = if reason == Some(protocol::REFUSED_OTHER_KEY) {
+                ClientError::NameOfAnotherKey(me)
+            } else if self.phase == Phase::Online {
+                ClientError::NameLost(me)
+            } else {
+                ClientError::NameTaken(me)
+            };
+            return self.refuse(error);
+        }
+        if self.server == Server::Original {
+            // Our name is registered; continue under it as client id, so the original
+            // server frees it when we leave and tells us of offline peers, as it does for
+            // its own clients. The name stays registered across the switch (the server
+            // frees only names equal to a closing connection's client id).
+            self.under_name = true;
+            self.broker_up = false;
+            self.actions.push(Action::ConnectAs {
+                client_id: self.me.clone(),
+            });
+        }
+        if matches!(self.phase, Phase::Joining { .. }) {
+            self.go_online();
+        }
+    }
+
+    /// A session claims our name (on a plain broker). Ours, echoed: nothing to do. Another
+    /// one: if we hold the name, we say so; if we are joining too, the session that sorts
+    /// first keeps the claim, so two clients joining at once do not both get the name.
+    pub fn on_name_claim(&mut self, session: &str) {
+        if session == self.session || !self.broker_up {
+            return;
+        }
+        match self.phase {
+            Phase::Online => self.hold_name(),
+            Phase::Joining { .. } if session < self.session.as_str() => {
+                self.refuse(ClientError::NameTaken(self.me.clone()))
+            }
+            Phase::Joining { .. } => self.hold_name(),
+            _ => {}
+        }
+    }
+
+    /// Another session says it holds our name.
+    pub fn on_name_held(&mut self, session: &str) {
+        if session == self.session {
+            return;
+        }
+        match self.phase {
+            Phase::Joining { .. } => self.refuse(ClientError::NameTaken(self.me.clone())),
+            Phase::Online => self
+                .events
+                .push(ClientEvent::Error(ClientError::NameTaken(self.me.clone()))),
+            _ => {}
+        }
+    }
+
+    fn hold_name(&mut self) {
+        self.publish_own(SignalMessage::NameHeld {
+            from: self.me.clone(),
+            session: self.session.clone(),
+        });
+    }
+
+    /// A message on our own inbox, seen by every session subscribed to it.
+    fn publish_own(&mut self, message: SignalMessage) {
+        self.actions.push(Action::Publish {
+            topic: incoming_topic(&self.me),
+            payload: protocol::encode(&message),
+            retain: false,
+            delivery: Delivery::AtMostOnce,
+        });
     }
 
     /// Our own name's retained presence record, or `None` when it was deleted.
@@ -264,10 +393,16 @@ impl Registration {
         }
     }
 
-    /// Leaving on purpose: say so in our presence record.
+    /// Leaving on purpose: our presence record is deleted (see `offline_presence`).
     pub fn leave(&mut self) {
         if self.phase == Phase::Online && self.broker_up {
-            self.publish_presence(false);
+            let (topic, payload) = self.offline_presence();
+            self.actions.push(Action::Publish {
+                topic,
+                payload,
+                retain: true,
+                delivery: Delivery::AtLeastOnce,
+            });
         }
         self.phase = Phase::Done;
     }
@@ -279,6 +414,10 @@ impl Registration {
     }
 
     fn refuse(&mut self, error: ClientError) {
+        if self.phase == Phase::Online {
+            // Chats carry on peer to peer; the app hears that the name is gone.
+            self.events.push(ClientEvent::Error(error.clone()));
+        }
         self.phase = Phase::Done;
         self.events.push(ClientEvent::RegistrationRefused(error));
         self.actions.push(Action::CloseSignaling);

@@ -165,13 +165,27 @@ fn joining_subscribes_then_registers() {
     // plain broker, the original server) it carries no proof.
     m.handle_signaling(SignalingInput::Subscribed, T0);
     let (actions, _) = drain(&mut m);
-    let [Action::Publish { topic, payload, .. }] = &actions[..] else {
-        panic!("register expected, got {actions:?}");
+    let [
+        Action::Publish { topic, payload, .. },
+        Action::Publish {
+            topic: claimed_on,
+            payload: claim,
+            ..
+        },
+    ] = &actions[..]
+    else {
+        panic!("register and claim expected, got {actions:?}");
     };
     assert_eq!(topic, "system/register");
     assert!(matches!(
         protocol::decode(payload),
         Ok(SignalMessage::Register { username, proof: None, .. }) if username == "alice"
+    ));
+    // Not challenged, so perhaps a plain broker: a live holder is asked to speak up.
+    assert_eq!(claimed_on, "alice/incoming");
+    assert!(matches!(
+        protocol::decode(claim),
+        Ok(SignalMessage::NameClaim { session, .. }) if session == "s1"
     ));
     // Acknowledgements of later subscriptions do not register again.
     m.handle_signaling(SignalingInput::Subscribed, T0);
@@ -236,6 +250,7 @@ fn plain_broker_goes_online_after_presence_grace() {
 fn register_ack_success_goes_online_at_once() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
     m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
     deliver(
         &mut m,
         &SignalMessage::RegisterAck {
@@ -253,6 +268,7 @@ fn register_ack_success_goes_online_at_once() {
 fn refused_register_ack_means_name_taken() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
     m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
     drain(&mut m);
     deliver(
         &mut m,
@@ -1509,10 +1525,10 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
     );
     let actions = &actions[1..];
     assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    // Our presence record is deleted (an empty retained message): nothing stays behind.
     assert!(
         matches!(&actions[1], Action::Publish { topic, payload, retain: true, .. }
-        if *topic == presence_topic("alice")
-        && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online))
+        if *topic == presence_topic("alice") && payload.is_empty())
     );
     assert_eq!(actions[2], Action::CloseSignaling);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
@@ -2317,4 +2333,183 @@ fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
             .iter()
             .any(|a| matches!(a, Action::ClosePeer { .. }))
     );
+}
+
+// ---- The original server ---------------------------------------------------------------
+
+fn ack(success: bool) -> SignalMessage {
+    SignalMessage::RegisterAck {
+        from: "server".into(),
+        success,
+        message: if success {
+            "Registration successful".into()
+        } else {
+            "Username taken!".into()
+        },
+        reason: None,
+    }
+}
+
+/// Alice on the original server: registered under her run's id, then continuing under her
+/// name as client id.
+fn on_original_server() -> ClientMachine {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    deliver(&mut m, &ack(true));
+    let (actions, events) = drain(&mut m);
+    assert!(events.contains(&ClientEvent::Registered));
+    assert!(actions.contains(&Action::ConnectAs {
+        client_id: "alice".into()
+    }));
+    m.handle_signaling(SignalingInput::Connected, T0 + 10);
+    m.handle_signaling(SignalingInput::Subscribed, T0 + 11);
+    m
+}
+
+#[test]
+fn on_the_original_server_the_name_becomes_the_client_id_without_registering_twice() {
+    let mut alice = on_original_server();
+    let (actions, _) = drain(&mut alice);
+    let registers = (actions.iter())
+        .filter(|a| matches!(a, Action::Publish { topic, .. } if topic == "system/register"))
+        .count();
+    assert_eq!(registers, 0, "the name is registered already: {actions:?}");
+    assert!(alice.is_online());
+}
+
+#[test]
+fn after_a_loss_the_original_server_is_asked_again_under_the_runs_id() {
+    let mut alice = on_original_server();
+    drain(&mut alice);
+    alice.handle_signaling(SignalingInput::Lost, T0 + 20);
+    let (actions, _) = drain(&mut alice);
+    assert!(actions.contains(&Action::ConnectAs {
+        client_id: alice.client_id()
+    }));
+    alice.handle_signaling(SignalingInput::Connected, T0 + 300);
+    alice.handle_signaling(SignalingInput::Subscribed, T0 + 301);
+    let (actions, _) = drain(&mut alice);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Publish { topic, .. } if topic == "system/register"))
+    );
+    // Someone took the name meanwhile: the user hears it, and the client stops using it.
+    deliver(&mut alice, &ack(false));
+    let (actions, events) = drain(&mut alice);
+    assert!(events.contains(&ClientEvent::Error(ClientError::NameLost("alice".into()))));
+    assert!(actions.contains(&Action::CloseSignaling));
+}
+
+#[test]
+fn acks_for_someone_elses_register_are_not_ours() {
+    let mut alice = on_original_server();
+    drain(&mut alice);
+    // Another client trying our name is refused; the original server acks on our inbox.
+    deliver(&mut alice, &ack(false));
+    let (actions, events) = drain(&mut alice);
+    assert!(
+        events.is_empty() && actions.is_empty(),
+        "{events:?} {actions:?}"
+    );
+    assert!(alice.is_online());
+}
+
+#[test]
+fn a_register_ack_after_a_challenge_keeps_the_runs_client_id() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterChallenge {
+            from: "server".into(),
+            nonce: "n".into(),
+        },
+    );
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    deliver(&mut m, &ack(true));
+    let (actions, events) = drain(&mut m);
+    assert!(events.contains(&ClientEvent::Registered));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ConnectAs { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_refused_packet_from_the_broker_is_reported_with_its_reason() {
+    let mut alice = online("alice");
+    alice.handle_signaling(
+        SignalingInput::BadPacket("payload of 1048576 bytes over the limit".into()),
+        T0,
+    );
+    let (_, events) = drain(&mut alice);
+    assert!(matches!(
+        &events[..],
+        [ClientEvent::Error(ClientError::BadBrokerPacket(reason))] if reason.contains("1048576")
+    ));
+}
+
+// ---- Claims on plain brokers -------------------------------------------------------------
+
+fn claim(session: &str) -> SignalMessage {
+    SignalMessage::NameClaim {
+        from: "alice".into(),
+        session: session.into(),
+    }
+}
+
+fn held(session: &str) -> SignalMessage {
+    SignalMessage::NameHeld {
+        from: "alice".into(),
+        session: session.into(),
+    }
+}
+
+#[test]
+fn a_live_holder_answers_a_claim_and_the_claimant_is_refused() {
+    let mut holder = online("alice");
+    deliver(&mut holder, &claim("session-zzz"));
+    let (actions, _) = drain(&mut holder);
+    let answered = actions.iter().any(|a| {
+        matches!(a,
+        Action::Publish { topic, payload, .. } if topic == "alice/incoming"
+            && matches!(protocol::decode(payload), Ok(SignalMessage::NameHeld { .. })))
+    });
+    assert!(answered, "{actions:?}");
+    // Its own claim, echoed back by the broker, is nothing to answer.
+    deliver(&mut holder, &claim("session-alice"));
+    assert!(drain(&mut holder).0.is_empty());
+
+    let mut claimant = ClientMachine::new("alice", "session-zzz").unwrap();
+    claimant.handle_signaling(SignalingInput::Connected, T0);
+    claimant.handle_signaling(SignalingInput::Subscribed, T0);
+    deliver(&mut claimant, &held("session-alice"));
+    let (_, events) = drain(&mut claimant);
+    assert!(
+        events.contains(&ClientEvent::RegistrationRefused(ClientError::NameTaken(
+            "alice".into()
+        )))
+    );
+}
+
+#[test]
+fn of_two_clients_joining_at_once_the_session_that_sorts_first_keeps_the_name() {
+    let joining = |session: &str| {
+        let mut m = ClientMachine::new("alice", session).unwrap();
+        m.handle_signaling(SignalingInput::Connected, T0);
+        m.handle_signaling(SignalingInput::Subscribed, T0);
+        drain(&mut m);
+        m
+    };
+    let (mut first, mut second) = (joining("a-session"), joining("b-session"));
+    deliver(&mut first, &claim("b-session"));
+    deliver(&mut second, &claim("a-session"));
+    first.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    second.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    assert!(first.is_online());
+    assert!(!second.is_online());
 }

@@ -3,14 +3,14 @@
 //! rumqttc retries at once after an error; this link waits with exponential backoff and
 //! jitter instead, so a restarting broker is not hammered by every client at the same moment.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration,
-    Transport,
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    StateError, TlsConfiguration, Transport,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -35,6 +35,10 @@ pub(crate) struct SignalingLink {
     closing: Arc<AtomicBool>,
     /// Asks the task to drop the connection and connect again at once.
     restart: Arc<Notify>,
+    /// The client id to connect under from the next connection on, when it changes.
+    next_client_id: Arc<Mutex<Option<String>>>,
+    /// A broker connection is up (CONNACK received, not lost since).
+    connected: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -52,20 +56,28 @@ impl SignalingLink {
         let pending_subscriptions = Arc::new(AtomicUsize::new(0));
         let closing = Arc::new(AtomicBool::new(false));
         let restart = Arc::new(Notify::new());
+        let next_client_id = Arc::new(Mutex::new(None));
+        let connected = Arc::new(AtomicBool::new(false));
         let (unreachable_tx, unreachable_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             eventloop,
             inputs,
             unreachable_tx,
-            pending_subscriptions.clone(),
-            closing.clone(),
-            restart.clone(),
+            Control {
+                pending_subscriptions: pending_subscriptions.clone(),
+                closing: closing.clone(),
+                restart: restart.clone(),
+                next_client_id: next_client_id.clone(),
+                connected: connected.clone(),
+            },
         ));
         let link = Self {
             client,
             pending_subscriptions,
             closing,
             restart,
+            next_client_id,
+            connected,
             task,
         };
         (link, unreachable_rx)
@@ -97,6 +109,19 @@ impl SignalingLink {
     /// change the old one may sit on a path that is gone until keep-alive notices.
     pub fn restart(&self) {
         self.restart.notify_one();
+    }
+
+    /// Connects under `client_id` from now on: a connection that is up ends with a
+    /// DISCONNECT (so no last will fires) and the next follows at once.
+    pub fn connect_as(&self, client_id: String) {
+        *self
+            .next_client_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(client_id);
+        // While no connection is up, the next attempt takes the new id by itself.
+        if self.connected.load(Ordering::SeqCst) && self.client.try_disconnect().is_err() {
+            self.restart.notify_one();
+        }
     }
 
     pub fn close(&self) {
@@ -163,15 +188,38 @@ fn tls_configuration() -> TlsConfiguration {
     TlsConfiguration::default()
 }
 
+/// What the link shares with its task.
+struct Control {
+    pending_subscriptions: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+    restart: Arc<Notify>,
+    next_client_id: Arc<Mutex<Option<String>>>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Takes a client id change asked for, if any.
+    fn client_id_change(&self) -> Option<String> {
+        (self.next_client_id.lock())
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
 /// Polls the MQTT connection forever, reporting to the driver, until closed.
 async fn run(
     mut eventloop: EventLoop,
     inputs: InputSender,
     unreachable: oneshot::Sender<String>,
-    pending_subscriptions: Arc<AtomicUsize>,
-    closing: Arc<AtomicBool>,
-    restart: Arc<Notify>,
+    control: Control,
 ) {
+    let Control {
+        pending_subscriptions,
+        closing,
+        restart,
+        connected,
+        ..
+    } = &control;
     let send = |input: SignalingInput| {
         inputs.send(Input::Signaling(input));
     };
@@ -182,10 +230,14 @@ async fn run(
         let polled = tokio::select! {
             polled = eventloop.poll() => polled,
             () = restart.notified() => {
+                if let Some(client_id) = control.client_id_change() {
+                    eventloop.mqtt_options.set_client_id(client_id);
+                }
                 info!("the network changed; connecting to the broker again");
                 if up {
                     send(SignalingInput::Lost);
                     up = false;
+                    connected.store(false, Ordering::SeqCst);
                 }
                 // Dropping the connection makes the next poll connect; queued requests stay.
                 eventloop.clean();
@@ -200,6 +252,7 @@ async fn run(
                 unreachable.take();
                 failures = 0;
                 up = true;
+                connected.store(true, Ordering::SeqCst);
                 pending_subscriptions.store(0, Ordering::SeqCst);
                 send(SignalingInput::Connected);
             }
@@ -218,6 +271,15 @@ async fn run(
                 payload: publish.payload.to_vec(),
             }),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                if let Some(client_id) = control.client_id_change() {
+                    // The machine asked for this switch and knows the connection ends.
+                    debug!(%client_id, "connecting again under another client id");
+                    up = false;
+                    connected.store(false, Ordering::SeqCst);
+                    eventloop.mqtt_options.set_client_id(client_id);
+                    eventloop.clean();
+                    continue;
+                }
                 debug!("left the broker");
                 return;
             }
@@ -230,16 +292,25 @@ async fn run(
                     let _ = report.send(error.to_string());
                     return;
                 }
+                if let ConnectionError::MqttState(StateError::Deserialization(refused)) = &error {
+                    warn!(%refused, "the broker sent a packet this client refuses");
+                    send(SignalingInput::BadPacket(refused.to_string()));
+                }
                 if up {
                     info!(%error, "lost the broker; reconnecting");
                     send(SignalingInput::Lost);
                     up = false;
+                    connected.store(false, Ordering::SeqCst);
                 }
                 failures = failures.saturating_add(1);
                 tokio::select! {
                     () = rt::sleep(backoff(failures, rt::random_u64())) => {}
                     // A new network is worth trying at once.
                     () = restart.notified() => failures = 0,
+                }
+                // A client id the machine asked for meanwhile applies to this attempt.
+                if let Some(client_id) = control.client_id_change() {
+                    eventloop.mqtt_options.set_client_id(client_id);
                 }
             }
         }

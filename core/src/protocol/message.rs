@@ -72,6 +72,18 @@ pub enum SignalMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seal: Option<Seal>,
     },
+    /// A client about to take its name on a plain broker asks whoever holds it to say so
+    /// (on its own inbox): a claim that needs no retained message, so it holds on brokers
+    /// that keep retained messages per node, or replicate them late.
+    NameClaim {
+        from: String,
+        session: String,
+    },
+    /// The live holder of a name answers a claim by another session (on the same inbox).
+    NameHeld {
+        from: String,
+        session: String,
+    },
     DeliveryFailed {
         target: String,
         #[serde(default)]
@@ -139,7 +151,9 @@ impl SignalMessage {
             | Self::RegisterAck { from, .. }
             | Self::SignalOffer { from, .. }
             | Self::SignalAnswer { from, .. }
-            | Self::SignalCandidate { from, .. } => Some(from),
+            | Self::SignalCandidate { from, .. }
+            | Self::NameClaim { from, .. }
+            | Self::NameHeld { from, .. } => Some(from),
             Self::Presence(p) => Some(&p.from),
             Self::DeliveryFailed { .. } => None,
         }
@@ -154,6 +168,8 @@ impl SignalMessage {
             Self::SignalAnswer { .. } => "signal-answer",
             Self::SignalCandidate { .. } => "signal-candidate",
             Self::DeliveryFailed { .. } => "delivery-failed",
+            Self::NameClaim { .. } => "name-claim",
+            Self::NameHeld { .. } => "name-held",
             Self::Presence(_) => "presence",
         }
     }
@@ -202,7 +218,10 @@ impl SignalMessage {
                     return Err(bad(format!("nonce of {} bytes", nonce.len())));
                 }
             }
-            Self::RegisterAck { .. } | Self::Presence(_) => {}
+            Self::RegisterAck { .. }
+            | Self::Presence(_)
+            | Self::NameClaim { .. }
+            | Self::NameHeld { .. } => {}
         }
         Ok(())
     }
@@ -226,10 +245,12 @@ pub fn decode(payload: &[u8]) -> Result<SignalMessage, ProtocolError> {
         .and_then(Value::as_str)
         .ok_or(ProtocolError::MissingType)?
         .to_owned();
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 10] = [
         "register",
         "register-challenge",
         "register-ack",
+        "name-claim",
+        "name-held",
         "signal-offer",
         "signal-answer",
         "signal-candidate",

@@ -42,6 +42,8 @@ const MAX_QUEUED_PUBLISHES: usize = 256;
 enum Request {
     Subscribe(String, Delivery),
     Unsubscribe(String),
+    /// Connect under this client id from now on (see `Action::ConnectAs`).
+    ConnectAs(String),
     Publish(Outgoing),
     /// The network changed: drop the connection and connect again without waiting.
     Restart,
@@ -116,6 +118,12 @@ impl SignalingLink {
             retain,
             delivery,
         }));
+    }
+
+    /// Connects under `client_id` from now on; a connection that is up ends cleanly and the
+    /// next follows at once.
+    pub fn connect_as(&self, client_id: String) {
+        self.request(Request::ConnectAs(client_id));
     }
 
     /// Connects again at once (see [`Request::Restart`]).
@@ -218,13 +226,22 @@ enum Flow {
     Drop(String),
     /// Drop the connection and connect again at once.
     Restart,
+    /// Leave cleanly and connect again at once (under another client id).
+    Switch,
 }
 
 /// How one connection ended.
 enum Ended {
     Left,
-    Dropped { reason: String, was_up: bool },
-    Restarted { was_up: bool },
+    Dropped {
+        reason: String,
+        was_up: bool,
+    },
+    Restarted {
+        was_up: bool,
+    },
+    /// Left cleanly on the machine's request, to connect again under another client id.
+    Switched,
 }
 
 /// What woke a connection's loop.
@@ -252,6 +269,10 @@ impl Session {
         loop {
             let (reason, was_up) = match self.connection().await {
                 Ended::Left => return,
+                Ended::Switched => {
+                    failures = 0;
+                    continue;
+                }
                 Ended::Dropped { reason, was_up } => (reason, was_up),
                 Ended::Restarted { was_up } => {
                     info!("the network changed; connecting to the broker again");
@@ -291,7 +312,7 @@ impl Session {
             };
             match self.hold(request) {
                 Flow::Leave => return false,
-                Flow::Restart => return true,
+                Flow::Restart | Flow::Switch => return true,
                 Flow::Continue | Flow::Drop(_) => {}
             }
         }
@@ -339,6 +360,10 @@ impl Session {
                     };
                 }
                 Flow::Restart => return Ended::Restarted { was_up: link.up },
+                Flow::Switch => {
+                    link.leave(&mut events).await;
+                    return Ended::Switched;
+                }
             }
         }
     }
@@ -371,9 +396,7 @@ impl Session {
             let frame = match link.frames.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Flow::Continue,
-                Err(error) => {
-                    return Flow::Drop(format!("refused a packet from the broker: {error}"));
-                }
+                Err(error) => return self.refuse_packet(error.to_string()),
             };
             match self.on_frame(link, &frame) {
                 Flow::Continue => {}
@@ -385,7 +408,7 @@ impl Session {
     fn on_frame(&mut self, link: &mut Link, frame: &[u8]) -> Flow {
         let packet = match mqtt::decode(frame) {
             Ok(packet) => packet,
-            Err(error) => return Flow::Drop(format!("refused a packet from the broker: {error}")),
+            Err(error) => return self.refuse_packet(error.to_string()),
         };
         link.keep_alive.on_received(self.clock.now());
         match packet {
@@ -437,6 +460,10 @@ impl Session {
         match request {
             Some(Request::Subscribe(topic, delivery)) if link.up => link.subscribe(topic, delivery),
             Some(Request::Unsubscribe(topic)) if link.up => link.unsubscribe(topic),
+            Some(Request::ConnectAs(client_id)) if link.up => {
+                self.identity.client_id = client_id;
+                return Flow::Switch;
+            }
             Some(Request::Publish(publish)) if link.up => link.publish(publish),
             other => return self.hold(other),
         }
@@ -451,10 +478,18 @@ impl Session {
             Some(Request::Subscribe(topic, _) | Request::Unsubscribe(topic)) => {
                 debug!(%topic, "subscription change dropped while disconnected");
             }
+            Some(Request::ConnectAs(client_id)) => self.identity.client_id = client_id,
             Some(Request::Restart) => return Flow::Restart,
             Some(Request::Close) | None => return Flow::Leave,
         }
         Flow::Continue
+    }
+
+    /// The broker sent a packet this client refuses: the app hears why, and the connection
+    /// is dropped.
+    fn refuse_packet(&self, reason: String) -> Flow {
+        self.report(SignalingInput::BadPacket(reason.clone()));
+        Flow::Drop(format!("refused a packet from the broker: {reason}"))
     }
 
     fn report(&self, input: SignalingInput) {
