@@ -41,9 +41,9 @@ impl ClientMachine {
             debug!("own message reflected back; ignored");
             return;
         }
-        if !self.admit(&message, now) {
+        let Some(admission) = self.admit(&message, now) else {
             return;
-        }
+        };
         match message {
             SignalMessage::RegisterAck {
                 success, message, ..
@@ -69,6 +69,7 @@ impl ClientMachine {
                 self.unexpected(from, "register/presence", "sent to an incoming topic");
             }
         }
+        self.settle(admission);
     }
 
     fn on_presence_record(&mut self, user: &str, payload: &[u8], now: u64) {
@@ -97,7 +98,9 @@ impl ClientMachine {
             return;
         }
         let online = presence.is_some_and(|p| p.online);
-        let previous = self.presence.insert(user.to_owned(), online);
+        let Some(previous) = self.note_presence(user, online) else {
+            return;
+        };
         if previous != Some(online) {
             self.events.push_back(ClientEvent::Presence {
                 user: user.to_owned(),

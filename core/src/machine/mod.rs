@@ -11,13 +11,17 @@ mod durable;
 mod durable_tests;
 mod incoming;
 mod peer;
+mod presence;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
 mod recovery;
 mod registration;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod trust;
+#[cfg(test)]
+mod trust_tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -30,14 +34,14 @@ use crate::protocol::{
     SignalMessage, incoming_topic,
 };
 
-pub use chat::SEND_BUFFER_LOW;
+pub use chat::{MAX_ARRIVING_FILE_BYTES, SEND_BUFFER_LOW};
 use durable::Durable;
 pub use durable::{SavedState, StoreOp};
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
 use registration::Registration;
-pub use trust::Pin;
+pub use trust::{MAX_PINS, Pin};
 
 /// Identifies one peer connection in a backend. A peer gets a new one after glare or a
 /// restart, so events from a replaced connection are recognised and ignored.
@@ -176,8 +180,8 @@ pub struct ClientMachine {
     peers: BTreeMap<String, PeerSession>,
     /// Candidates from peers whose offer has not arrived (yet).
     early_candidates: BTreeMap<String, Vec<IceCandidate>>,
-    /// Last known presence of other peerchat users.
-    presence: BTreeMap<String, bool>,
+    /// Last known presence of other peerchat users (bounded, see `presence`).
+    presence: presence::PresenceBook,
     /// Identity keys: ours, and the ones pinned for peers (see `trust`).
     trust: trust::Trust,
     next_conn: ConnId,
@@ -198,7 +202,7 @@ impl ClientMachine {
             registration: Registration::new(username, session),
             peers: BTreeMap::new(),
             early_candidates: BTreeMap::new(),
-            presence: BTreeMap::new(),
+            presence: presence::PresenceBook::default(),
             trust: trust::Trust::default(),
             next_conn: 1,
             next_message: 1,
