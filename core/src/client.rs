@@ -534,7 +534,7 @@ impl Stream for Events {
     type Item = ClientEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        // Notices from opening the client were never counted; the rest were.
+        // What waits in `early` (notices, what came during registration) is not counted.
         let early = self.early.pop_front();
         let event = match early {
             Some(event) => return Poll::Ready(Some(event)),
