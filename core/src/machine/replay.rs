@@ -15,10 +15,11 @@ use crate::identity::PublicKey;
 /// moment are refused (an honest sender seals an offer and at most 64 candidates at once).
 const MAX_SEALS_AT_ONE_MOMENT: usize = 80;
 
-/// Most marks kept for keys pinned for nobody (strangers' first messages, candidates
-/// before an offer). Their marks go first, the oldest first, once there are more; a
-/// pinned key's mark is never dropped. Dropping one can only let a stranger's early
-/// candidate be applied twice: everything that starts or changes a chat pins its key.
+/// The allowance of marks for keys pinned for nobody (strangers' first messages,
+/// candidates before an offer): once more marks are kept than every pin's and this many,
+/// strangers' are cut back to half of it, the oldest first; a pinned key's mark is never
+/// dropped. Dropping one can only let a stranger's early candidate be applied twice:
+/// everything that starts or changes a chat pins its key.
 pub(super) const MAX_STRANGER_MARKS: usize = 4096;
 
 /// The marks, by key (generic only so that tests can flood it with cheap keys).
