@@ -18,7 +18,9 @@ use super::replay::ReplayMarks;
 use super::{Action, ClientMachine};
 use crate::event::{ClientError, ClientEvent};
 use crate::identity::{Identity, PublicKey, safety_number, signature_text};
-use crate::protocol::{Capabilities, Seal, SignalMessage, sealed_bytes_v1, sealed_bytes_v2};
+use crate::protocol::{
+    Capabilities, SEAL_VERSION, Seal, SignalMessage, sealed_bytes_v1, sealed_bytes_v2,
+};
 
 /// How far a seal's moment may be from our clock: generous for clocks that are off, short
 /// enough that a captured seal is useless soon.
@@ -323,7 +325,7 @@ impl ClientMachine {
                     parts.peerchat,
                     &parts.body,
                 );
-                (2, sig2, bytes)
+                (SEAL_VERSION, sig2, bytes)
             }
             None => {
                 let bytes = sealed_bytes_v1(parts.kind, from, &seal.to, seal.ts, &parts.body);
