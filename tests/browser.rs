@@ -271,10 +271,9 @@ namespaced_test! {
         });
         std::thread::sleep(Duration::from_secs(3));
         for i in 1..=3 {
-            ChatClient::send(&mut bob, "alice", &format!("queued #{i}"));
+            bob.send_kept("alice", &format!("queued #{i}"));
         }
-        // IndexedDB writes are not waited for: a moment for the last one to commit.
-        std::thread::sleep(Duration::from_millis(300));
+        // Kept means committed to IndexedDB: the page is reloaded at once.
         bob.reload_keeping_history(&ws);
         alice.thaw();
 
@@ -288,5 +287,45 @@ namespaced_test! {
         bob.expect_message("alice", "welcome back");
         let texts = ["before", "queued #1", "queued #2", "queued #3"];
         assert_shown_once("alice", alice.seen(), &texts);
+    }
+}
+
+namespaced_test! {
+    /// The browser's kill right after a send: Bob's page writes ten messages in a burst to
+    /// Alice, who is reading, and is reloaded the moment the last one is kept. What left
+    /// before the reload and what only IndexedDB had both reach Alice, once each, in order,
+    /// and what the reloaded page writes next is numbered after them (so shown too).
+    fn a_page_reloaded_right_after_sending_loses_nothing() {
+        let server = PeerchatServer::serving(&page_dir());
+        let ws = server.broker.ws_url.clone();
+        let mut alice = Cli::join_on(Network::PrivateNamespace, &server.broker.tcp_url, "alice");
+        let mut bob = BrowserClient::join_keeping_history(&server.http_url, &ws, "bob");
+        alice.connect_to("bob");
+        alice.expect_peer_connected("bob");
+        bob.expect_peer_connected("alice");
+        let texts: Vec<String> = (1..=10).map(|i| format!("burst #{i}")).collect();
+        for text in &texts {
+            ChatClient::send(&mut bob, "alice", text);
+        }
+        // Reloaded in the task that hears the last one kept: every one before it is kept
+        // too (what follows a write waits for it).
+        bob.send_kept_then_reload("alice", "burst #11", &ws);
+
+        for text in &texts {
+            alice.expect_message("bob", text);
+        }
+        alice.expect_message("bob", "burst #11");
+        // With something unacknowledged the reloaded page offers a chat by itself; with
+        // everything acknowledged before the reload, it is asked to.
+        if let (_, Some(error)) = bob.connect_to_peer("alice") {
+            assert!(error.contains("already"), "bob: connectToPeer(alice): {error}");
+        }
+        bob.expect_peer_connected("alice");
+        let after = bob.send_kept("alice", "after the reload");
+        assert!(after > 11, "numbering goes on after what was sent: got #{after}");
+        alice.expect_message("bob", "after the reload");
+        let mut all: Vec<&str> = texts.iter().map(String::as_str).collect();
+        all.extend(["burst #11", "after the reload"]);
+        assert_shown_once("alice", alice.seen(), &all);
     }
 }

@@ -80,6 +80,49 @@ fn peerchat_server_drops_signaling_in_another_name() {
     );
 }
 
+/// The features a peer announces are sealed too: a relay that changes them (here, hiding
+/// `recovery`) gets the offer refused rather than a chat that silently lost a feature.
+#[test]
+fn an_offer_whose_features_were_changed_on_the_way_is_refused() {
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::Features);
+    let mut alice = Cli::join(&relay.url, "alice");
+    let mut bob = Cli::join(&relay.url, "bob");
+    alice.connect_to("bob");
+    bob.expect("the altered offer refused", refusal("altered on the way"));
+    assert!(
+        !bob.seen().iter().any(|e| e["event"] == "peer_connected"),
+        "bob must not chat with features someone changed"
+    );
+}
+
+/// A pins file that does not read back is not dropped quietly: it is kept aside and the
+/// user is told, first thing.
+#[test]
+fn a_damaged_pins_file_is_kept_aside_and_said_so() {
+    let server = PeerchatServer::start();
+    let pins = peerchat_e2e::cli_data_dir().join("peerchat/bob.pins");
+    std::fs::create_dir_all(pins.parent().unwrap()).expect("the data directory made");
+    std::fs::write(&pins, "{\"alice\": {\"key\": \"cut off here").expect("pins written");
+    let mut bob = Cli::join(&server.broker.tcp_url, "bob");
+    let told = bob.expect("the pins set aside", |e| {
+        e["event"] == "error"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("bob.pins") && m.contains("kept aside"))
+    });
+    let aside: Vec<_> = std::fs::read_dir(pins.parent().unwrap())
+        .expect("the data directory reads")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("bob.pins.unreadable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{told}");
+}
+
 #[test]
 fn a_replayed_offer_is_refused_and_the_real_one_still_works() {
     let server = PeerchatServer::start();

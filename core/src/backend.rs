@@ -2,16 +2,23 @@
 //! link, peer actions become ordered commands for one peer connection, store operations to
 //! the platform's store.
 //!
+//! A store write lands before any action after it is carried out: SQLite writes in the
+//! turn it is asked to, and while IndexedDB commits (a moment later), what follows a write
+//! is held, in order, and goes once the write has landed. So a message is on disk before it
+//! is on the wire, and a received message is before its acknowledgement.
+//!
 //! The platform modules (`native`, `web`) supply `signaling::SignalingLink` and
 //! `transport::Transport` and `store::Store` with the same methods; this file is the one place that routes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::{join_all, select};
 
-use crate::client::InputSender;
+use crate::client::{Input, InputSender};
 use crate::machine::{Action, ClientMachine, ConnId};
 use crate::options::ClientOptions;
 use crate::platform::{rt, signaling::SignalingLink, store::Store, transport::Transport};
@@ -40,6 +47,13 @@ pub(crate) struct Backend {
     transport: Transport,
     store: Store,
     pins: crate::platform::PinStore,
+    inputs: InputSender,
+    /// Actions waiting, in order, for the store writes before them to land.
+    held: VecDeque<Action>,
+    /// A task waits for the store to land and will wake the driver then.
+    wake_armed: Arc<AtomicBool>,
+    /// Callers of [`Backend::when_stored`] not answered yet.
+    stored_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Backend {
@@ -54,19 +68,75 @@ impl Backend {
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
         let (signaling, unreachable) = SignalingLink::start(url, machine, inputs.clone());
-        let transport = Transport::new(options, inputs);
+        let transport = Transport::new(options, inputs.clone());
         (
             Self {
                 signaling,
                 transport,
                 store,
                 pins,
+                inputs,
+                held: VecDeque::new(),
+                wake_armed: Arc::new(AtomicBool::new(false)),
+                stored_waiters: Vec::new(),
             },
             unreachable,
         )
     }
 
+    /// Carries `action` out, or holds it until the store writes before it have landed. A
+    /// write itself starts at once when nothing is held (the store keeps writes in order).
     pub fn execute(&mut self, action: Action) {
+        let write = matches!(action, Action::Store(_));
+        if self.held.is_empty() && (write || !self.store.busy()) {
+            return self.execute_now(action);
+        }
+        self.held.push_back(action);
+        self.wake_when_landed();
+    }
+
+    /// Carries out what was held, in order, as far as the store's writes have landed.
+    pub fn resume(&mut self) {
+        while let Some(action) = self.held.front() {
+            if self.store.busy() && !matches!(action, Action::Store(_)) {
+                self.wake_when_landed();
+                return;
+            }
+            let action = self.held.pop_front().expect("just seen");
+            self.execute_now(action);
+        }
+        if !self.store.busy() {
+            for waiter in self.stored_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        } else if !self.stored_waiters.is_empty() {
+            self.wake_when_landed();
+        }
+    }
+
+    /// Resolves once every store write asked for so far has landed and nothing is held.
+    pub fn when_stored(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.stored_waiters.push(tx);
+        self.resume();
+        rx
+    }
+
+    /// Wakes the driver (which resumes) once the store's writes have landed.
+    fn wake_when_landed(&self) {
+        if self.wake_armed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (landed, armed) = (self.store.landed(), self.wake_armed.clone());
+        let inputs = self.inputs.clone();
+        rt::spawn(async move {
+            landed.await;
+            armed.store(false, Ordering::Relaxed);
+            inputs.post(Input::StoreLanded);
+        });
+    }
+
+    fn execute_now(&mut self, action: Action) {
         let (conn, command) = match action {
             Action::Subscribe { topic, delivery } => {
                 return self.signaling.subscribe(topic, delivery);
@@ -96,9 +166,19 @@ impl Backend {
     }
 
     /// Waits (briefly) until the broker connection is closed and every peer connection has
-    /// said goodbye, so a process that exits right after sees its peers told.
-    pub async fn shutdown(self) {
-        futures::join!(self.transport.closed(), self.signaling.closed());
+    /// said goodbye, so a process that exits right after sees its peers told; what waited
+    /// for store writes goes first, and the pins are written.
+    pub async fn shutdown(mut self) {
+        while !self.held.is_empty() {
+            self.store.landed().await;
+            self.resume();
+        }
+        self.store.landed().await;
+        futures::join!(
+            self.transport.closed(),
+            self.signaling.closed(),
+            self.pins.closed()
+        );
     }
 }
 

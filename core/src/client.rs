@@ -25,6 +25,7 @@ use crate::platform::{rt, store::Store};
 use crate::protocol::{self, MessageId};
 use crate::server_url::ServerUrl;
 use crate::store::StoredMessage;
+use crate::unread::Unread;
 
 /// What backends report to the machine.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub(crate) enum Input {
     Transport(ConnId, TransportEvent),
     /// The platform reported a network change (see [`crate::network`]).
     NetworkChanged,
+    /// Store writes the backend waited for have landed: what waited behind them may go.
+    StoreLanded,
     /// Every `Client` handle was dropped.
     Stop,
 }
@@ -125,12 +128,35 @@ struct Shared {
 struct Outlet {
     backend: Backend,
     events: mpsc::UnboundedSender<ClientEvent>,
+    /// What the app has not read of `events` (see [`crate::unread`]).
+    unread: Arc<Unread>,
+    reader: Reader,
+}
+
+/// Whether the app keeps up with its events.
+enum Reader {
+    Keeping,
+    /// Too far behind: the client leaves in its next run.
+    Behind(ClientError),
+    /// Leaving; the reason is said as the last event once the broker connection closes.
+    Leaving(ClientError),
+    Told,
 }
 
 impl Shared {
     fn machine(&self) -> MutexGuard<'_, ClientMachine> {
         // The machine never panics while locked; recover the guard if a caller did.
         self.machine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The machine's time now, the wall clock read at the same moment and given to the
+    /// machine with it: every reading of the clock goes through here, so seals carry the
+    /// wall time of their making even after the device slept (the monotonic clock stops
+    /// during suspend; the wall clock does not).
+    fn now(&self, machine: &mut ClientMachine) -> u64 {
+        let now = self.clock.now();
+        machine.handle_wall_clock(now, rt::wall_ms());
+        now
     }
 
     /// Handles the waiting inputs and carries out what follows, unless the machine is busy:
@@ -156,15 +182,22 @@ impl Shared {
             let Some(mut machine) = lock(&self.machine, wait) else {
                 return false;
             };
-            let now = self.clock.now();
+            let now = self.now(&mut machine);
             while let Some(input) = self.inbox.pop() {
                 tracing::trace!(user = machine.username(), ?input, "input");
                 match input {
                     Input::Signaling(input) => machine.handle_signaling(input, now),
                     Input::Transport(conn, event) => machine.handle_transport(conn, event, now),
                     Input::NetworkChanged => machine.network_changed(now),
+                    Input::StoreLanded => {}
                     Input::Stop => machine.disconnect(),
                 }
+            }
+            if let Some(outlet) = outlet.as_mut()
+                && let Reader::Behind(error) = &outlet.reader
+            {
+                outlet.reader = Reader::Leaving(error.clone());
+                machine.disconnect();
             }
             let actions: Vec<Action> = std::iter::from_fn(|| machine.poll_action()).collect();
             let events: Vec<ClientEvent> = std::iter::from_fn(|| machine.poll_event()).collect();
@@ -175,6 +208,8 @@ impl Shared {
         let Some(outlet) = outlet.as_mut() else {
             return true;
         };
+        // What waited for store writes goes first, if they have landed.
+        outlet.backend.resume();
         for action in actions {
             if action == Action::CloseSignaling {
                 self.closing.store(true, Ordering::Relaxed);
@@ -182,7 +217,23 @@ impl Shared {
             outlet.backend.execute(action);
         }
         for event in events {
+            if let Some(error) = outlet.unread.handed(&event)
+                && matches!(outlet.reader, Reader::Keeping)
+            {
+                // The app stopped reading: the next run leaves.
+                tracing::warn!(%error, "leaving");
+                outlet.reader = Reader::Behind(error);
+                self.inbox.wake();
+            }
             let _ = outlet.events.unbounded_send(event);
+        }
+        if let Reader::Leaving(error) = &outlet.reader
+            && self.closing.load(Ordering::Relaxed)
+        {
+            let last = ClientEvent::Error(error.clone());
+            outlet.unread.handed(&last);
+            let _ = outlet.events.unbounded_send(last);
+            outlet.reader = Reader::Told;
         }
         true
     }
@@ -218,10 +269,12 @@ pub struct Client {
     _stop: Arc<StopOnDrop>,
 }
 
-/// The client's events, in order. Ends when the client is disconnected.
+/// The client's events, in order. Ends when the client is disconnected. Read them: an app
+/// that leaves too many unread makes the client leave (see [`crate::unread`]).
 pub struct Events {
     early: VecDeque<ClientEvent>,
     rx: mpsc::UnboundedReceiver<ClientEvent>,
+    unread: Arc<Unread>,
 }
 
 impl Client {
@@ -245,19 +298,26 @@ impl Client {
         let url = ServerUrl::parse(&options.server_url)?;
         protocol::validate_username(&options.username).map_err(ClientError::InvalidUsername)?;
         // A restarted client continues its run: same session, same numbering, its outbox.
-        let (store, saved) = Store::open(&options.storage, &options.username).await?;
+        let (store, saved, store_notice) = Store::open(&options.storage, &options.username).await?;
         let saved = (saved.filter(|s| !s.run.is_empty()))
             .unwrap_or_else(|| SavedState::fresh(rt::session_id()));
         let mut machine = ClientMachine::resume(&options.username, saved)?;
         let clock = rt::Clock::new();
-        machine.set_wall_clock(clock.now(), rt::wall_ms());
+        machine.handle_wall_clock(clock.now(), rt::wall_ms());
         if let Some(identity) = crate::platform::load_identity(&options) {
             machine.set_identity(identity);
         }
-        let pins = crate::platform::open_pins(&options);
-        for (peer, pin) in pins.pins() {
-            machine.pin_key(peer, pin.key, pin.verified);
+        let (pins, pins_notice) = crate::platform::open_pins(&options);
+        for (peer, pin) in pins.pins().iter() {
+            machine.pin_key(peer, pin.clone());
         }
+        // What was unreadable and set aside: the app hears it first, loudly.
+        let notices: VecDeque<ClientEvent> = [store_notice, pins_notice]
+            .into_iter()
+            .flatten()
+            .inspect(|notice| tracing::error!(%notice, "set aside"))
+            .map(ClientEvent::Error)
+            .collect();
         let (wake, wakes) = mpsc::unbounded();
         let inbox = Arc::new(Inbox {
             queue: Mutex::new(VecDeque::new()),
@@ -266,6 +326,7 @@ impl Client {
         });
         let inputs = InputSender(inbox.clone());
         let (events_tx, events_rx) = mpsc::unbounded();
+        let unread = Arc::new(Unread::default());
         let (backend, unreachable) = Backend::start(
             &url,
             &machine,
@@ -280,6 +341,8 @@ impl Client {
             outlet: Mutex::new(Some(Outlet {
                 backend,
                 events: events_tx,
+                unread: unread.clone(),
+                reader: Reader::Keeping,
             })),
             inbox: inbox.clone(),
             clock,
@@ -297,8 +360,9 @@ impl Client {
             _stop: Arc::new(StopOnDrop(inputs)),
         };
         let mut events = Events {
-            early: VecDeque::new(),
+            early: notices,
             rx: events_rx,
+            unread,
         };
 
         let unreachable = async move {
@@ -347,8 +411,11 @@ impl Client {
 
     /// Starts a chat with `peer`; progress arrives as status events.
     pub fn connect_to_peer(&self, peer: &str) -> Result<(), ClientError> {
-        let now = self.shared.clock.now();
-        let result = self.shared.machine().connect_to_peer(peer, now);
+        let result = {
+            let mut machine = self.shared.machine();
+            let now = self.shared.now(&mut machine);
+            machine.connect_to_peer(peer, now)
+        };
         self.shared.run_here();
         result
     }
@@ -425,9 +492,31 @@ impl Client {
     /// Tells the client the device's network changed, when the app learns it from its
     /// platform; see [`crate::network::notify_changed`] for every client at once.
     pub fn network_changed(&self) {
-        let now = self.shared.clock.now();
-        self.shared.machine().network_changed(now);
+        {
+            let mut machine = self.shared.machine();
+            let now = self.shared.now(&mut machine);
+            machine.network_changed(now);
+        }
         self.shared.run_here();
+    }
+
+    /// Waits until every store write asked for so far has landed (and what the machine
+    /// held back behind it has gone out): a message whose send returned before this is
+    /// kept even if the app is killed right after. Immediate without a store. Native
+    /// stores write in the turn a message is sent; the browser's IndexedDB commits a
+    /// moment later, and what follows a write waits for its commit.
+    pub async fn stored(&self) {
+        // Whatever the machine asked for reaches the backend first (a run elsewhere may
+        // have been busy when the send came).
+        self.shared.run(true);
+        let landed = {
+            let mut outlet = lock(&self.shared.outlet, true).expect("waited for");
+            match outlet.as_mut() {
+                Some(outlet) => outlet.backend.when_stored(),
+                None => return,
+            }
+        };
+        let _ = landed.await;
     }
 
     /// Closes every chat, leaves the broker cleanly and waits until that is done.
@@ -445,7 +534,10 @@ impl Events {
             match event {
                 ClientEvent::Registered => return Ok(()),
                 ClientEvent::RegistrationRefused(error) => return Err(error),
-                other => self.early.push_back(other),
+                other => {
+                    self.unread.taken(&other);
+                    self.early.push_back(other);
+                }
             }
         }
         Err(ClientError::Closed)
@@ -456,10 +548,16 @@ impl Stream for Events {
     type Item = ClientEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        if let Some(event) = self.early.pop_front() {
-            return Poll::Ready(Some(event));
+        // What waits in `early` (notices, what came during registration) is not counted.
+        let early = self.early.pop_front();
+        let event = match early {
+            Some(event) => return Poll::Ready(Some(event)),
+            None => std::task::ready!(self.rx.poll_next_unpin(cx)),
+        };
+        if let Some(event) = &event {
+            self.unread.taken(event);
         }
-        self.rx.poll_next_unpin(cx)
+        Poll::Ready(event)
     }
 }
 
@@ -491,8 +589,9 @@ async fn drive(
                 Either::Right(((), _)) => {
                     alarm = None;
                     shared.armed.store(u64::MAX, Ordering::Relaxed);
-                    let now = shared.clock.now();
-                    shared.machine().handle_timeout(now);
+                    let mut machine = shared.machine();
+                    let now = shared.now(&mut machine);
+                    machine.handle_timeout(now);
                     continue;
                 }
             },

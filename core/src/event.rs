@@ -263,4 +263,28 @@ pub enum ClientError {
         location: String,
         error: crate::store::StoreError,
     },
+    #[error(
+        "the message store {location} could not be read ({reason}); it was kept aside as \
+         {kept_aside} and this client starts with an empty history"
+    )]
+    StoreSetAside {
+        location: String,
+        kept_aside: String,
+        reason: String,
+    },
+    #[error(
+        "the pinned keys in {location} could not all be read ({reason}); the file was kept \
+         aside as {kept_aside}: peers whose keys were lost will be pinned anew on first use, \
+         so compare safety numbers with them again"
+    )]
+    PinsSetAside {
+        location: String,
+        kept_aside: String,
+        reason: String,
+    },
+    #[error(
+        "the application did not read its events ({events} waiting, {file_bytes} bytes of \
+         files): the client left to bound its memory; peers keep what was not acknowledged"
+    )]
+    EventsNotRead { events: usize, file_bytes: u64 },
 }

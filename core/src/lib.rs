@@ -31,6 +31,7 @@ cfg_if::cfg_if! {
         mod backend;
         mod client;
         pub mod network;
+        mod unread;
         pub use client::{Client, Events};
     } else if #[cfg(all(feature = "native", not(target_arch = "wasm32")))] {
         mod native;
@@ -38,6 +39,7 @@ cfg_if::cfg_if! {
         mod backend;
         mod client;
         pub mod network;
+        mod unread;
         pub use client::{Client, Events};
     }
 }

@@ -1,7 +1,11 @@
 //! Pinned identity keys, kept across restarts with the identity key itself (a file beside
 //! it on native, local storage in the browser): trust on first use means first use ever,
 //! not first use since the app started. The text form is a JSON object,
-//! `{"<peer>": {"key": "<base64url>", "verified": false}, ...}`.
+//! `{"<peer>": {"key": "<base64url>", "verified": false, "seal": 2}, ...}` (`seal`, the
+//! newest seal format the peer used, is 1 when absent: files of earlier versions).
+//!
+//! Text that does not read back whole is never dropped quietly: the platform keeps it aside
+//! and says so (see [`crate::event::ClientError::PinsSetAside`]).
 
 use std::collections::BTreeMap;
 
@@ -14,23 +18,53 @@ use crate::machine::Pin;
 struct Kept {
     key: String,
     verified: bool,
+    #[serde(default = "first_seal_format")]
+    seal: u8,
 }
 
-/// The pins in `text`; entries that do not parse are left out (and get pinned anew).
-pub(crate) fn decode(text: &str) -> BTreeMap<String, Pin> {
-    let kept: BTreeMap<String, Kept> = serde_json::from_str(text).unwrap_or_default();
-    kept.into_iter()
-        .filter_map(|(peer, kept)| {
-            let key = PublicKey::parse(&kept.key)?;
-            Some((
-                peer,
-                Pin {
-                    key,
-                    verified: kept.verified,
-                },
-            ))
-        })
-        .collect()
+fn first_seal_format() -> u8 {
+    1
+}
+
+/// The pins in `text`, and why some could not be read, if any could not: the file as a
+/// whole (nothing is read) or some entries (the rest are).
+pub(crate) fn decode(text: &str) -> (BTreeMap<String, Pin>, Option<String>) {
+    let entries: BTreeMap<String, serde_json::Value> = match serde_json::from_str(text) {
+        Ok(entries) => entries,
+        Err(error) => return (BTreeMap::new(), Some(format!("not a pins file: {error}"))),
+    };
+    let mut pins = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for (peer, entry) in entries {
+        let pin = serde_json::from_value::<Kept>(entry).ok().and_then(|kept| {
+            Some(Pin {
+                key: PublicKey::parse(&kept.key)?,
+                verified: kept.verified,
+                seal_version: kept.seal,
+            })
+        });
+        match pin {
+            Some(pin) => {
+                pins.insert(peer, pin);
+            }
+            None => unreadable.push(peer),
+        }
+    }
+    let reason = (!unreadable.is_empty()).then(|| {
+        let names: Vec<String> = unreadable
+            .iter()
+            .take(8)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let more = unreadable.len().saturating_sub(names.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!("the pins of {}{more} are damaged", names.join(", "))
+    });
+    (pins, reason)
 }
 
 /// Sets `peer`'s pin in `pins` (`None`: forgets it).
@@ -47,6 +81,7 @@ pub(crate) fn encode(pins: &BTreeMap<String, Pin>) -> String {
             let kept = Kept {
                 key: pin.key.to_text(),
                 verified: pin.verified,
+                seal: pin.seal_version,
             };
             (peer.as_str(), kept)
         })
@@ -60,18 +95,34 @@ mod tests {
     use crate::identity::Identity;
 
     #[test]
-    fn pins_round_trip_and_bad_entries_are_dropped() {
+    fn pins_round_trip_and_damage_is_reported_not_dropped_quietly() {
         let key = Identity::from_seed([4; 32]).public();
         let pins = BTreeMap::from([(
             "bob".to_owned(),
             Pin {
                 key,
                 verified: true,
+                seal_version: 2,
             },
         )]);
-        assert_eq!(decode(&encode(&pins)), pins);
-        let bad = r#"{"eve": {"key": "nope", "verified": false}}"#;
-        assert!(decode(bad).is_empty());
-        assert!(decode("not json").is_empty());
+        assert_eq!(decode(&encode(&pins)), (pins.clone(), None));
+        // A file of an earlier version: no seal format, so the first.
+        let old = format!(
+            r#"{{"bob": {{"key": "{}", "verified": true}}}}"#,
+            key.to_text()
+        );
+        assert_eq!(decode(&old).0["bob"].seal_version, 1);
+        // One damaged entry: the others are read, and the damage is named.
+        let mixed = format!(
+            r#"{{"bob": {{"key": "{}", "verified": true, "seal": 2}}, "eve": {{"key": "nope", "verified": false}}}}"#,
+            key.to_text()
+        );
+        let (read, reason) = decode(&mixed);
+        assert_eq!(read, pins);
+        assert!(reason.unwrap().contains("`eve`"));
+        // Not JSON at all: nothing read, and said so.
+        let (read, reason) = decode("not json");
+        assert!(read.is_empty());
+        assert!(reason.unwrap().contains("not a pins file"));
     }
 }

@@ -6,6 +6,11 @@
 //! Besides not panicking, it keeps its promises whatever a peer claims: only what was sent
 //! is ever reported delivered, each at most once.
 //!
+//! When the input's first byte is odd, the machine also has an identity key, so it seals
+//! what it sends and pins what it accepts (sealing costs two signatures per message, so
+//! only half the runs pay for it); its wall clock moves with its time and jumps when the
+//! device "sleeps".
+//!
 //! The input is a list of steps separated by 0xFF; each step's first byte picks what
 //! happens and the rest is its payload.
 #![no_main]
@@ -14,6 +19,7 @@ use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
 use peerchat_core::event::PeerStatus;
+use peerchat_core::identity::Identity;
 use peerchat_core::machine::{SignalingInput, TransportEvent};
 use peerchat_core::protocol::{incoming_topic, presence_topic};
 use peerchat_core::{ClientEvent, ClientMachine};
@@ -24,6 +30,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut machine) = ClientMachine::new("alice", "fuzz-session") else {
         return;
     };
+    if data.first().is_some_and(|b| b & 1 == 1) {
+        machine.set_identity(Identity::from_seed([7; 32]));
+    }
+    // The wall clock minus the machine's: grows while the device sleeps.
+    let mut wall_ahead = 1_764_000_000_000u64;
+    machine.handle_wall_clock(0, wall_ahead);
     machine.handle_signaling(SignalingInput::Connected, 0);
     machine.handle_signaling(SignalingInput::Subscribed, 0);
     let mut now = 60_000;
@@ -38,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         let conn = u64::from(kind >> 6);
         let text = String::from_utf8_lossy(body).into_owned();
         now += u64::from(kind & 0x0F) * 100;
+        machine.handle_wall_clock(now, now + wall_ahead);
         match kind & 0x0F {
             0 | 1 => machine.handle_signaling(
                 SignalingInput::Message {
@@ -96,7 +109,12 @@ fuzz_target!(|data: &[u8]| {
             14 => {
                 let _ = machine.close_peer(peer);
             }
-            _ => machine.handle_timeout(now),
+            _ => {
+                // The device slept: minutes pass on the wall clock alone.
+                wall_ahead += u64::from(body.first().copied().unwrap_or(0)) * 60_000;
+                machine.handle_wall_clock(now, now + wall_ahead);
+                machine.handle_timeout(now);
+            }
         }
         while machine.poll_action().is_some() {}
         while let Some(event) = machine.poll_event() {

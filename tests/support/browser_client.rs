@@ -193,6 +193,44 @@ impl BrowserClient {
             .unwrap_or_else(|| panic!("{}: sendFile to {peer} failed: {answer}", self.user))
     }
 
+    /// `peerchat.sendKept`: sends and returns once the page has kept the message (the
+    /// page may be closed from then on); returns its id.
+    pub fn send_kept(&mut self, peer: &str, text: &str) -> u64 {
+        let script = "const [peer, text, done] = arguments; \
+                      peerchat.sendKept(peer, text).then(done, e => done(String(e)));";
+        let answer = self
+            .browser
+            .run_async(&self.user, script, json!([peer, text]));
+        answer
+            .as_f64()
+            .unwrap_or_else(|| panic!("{}: sendKept to {peer} failed: {answer}", self.user))
+            as u64
+    }
+
+    /// Sends `text` with `peerchat.sendKept` and reloads the page in the very task in which
+    /// it reports the message kept (no WebDriver round trip in between, so nothing the page
+    /// started later can finish), then joins again with what the browser kept.
+    pub fn send_kept_then_reload(&mut self, peer: &str, text: &str, server_url: &str) {
+        let script = "const [peer, text] = arguments; window.peerchatReloading = true; \
+                      peerchat.sendKept(peer, text).then(() => location.reload(), \
+                      e => { window.peerchatSendError = String(e); }); return null;";
+        self.browser.run(&self.user, script, json!([peer, text]));
+        // The old page knows it is going; the new one does not. Scripts may fail while
+        // the page is between the two: that is waiting too.
+        let check = "return window.peerchatSendError ?? \
+                     (window.peerchatReloading === true || window.peerchatReady !== true \
+                      ? null : 'reloaded');";
+        let user = self.user.clone();
+        crate::wait_for(&format!("{user}: the page reloaded"), || {
+            match self.browser.execute(check, json!([])) {
+                Ok(Value::String(state)) if state == "reloaded" => Some(()),
+                Ok(Value::String(error)) => panic!("{user}: sendKept failed: {error}"),
+                _ => None,
+            }
+        });
+        self.join_again_keeping_history(server_url);
+    }
+
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";

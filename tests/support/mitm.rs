@@ -20,6 +20,9 @@ pub enum Tamper {
     },
     /// Delivers every offer twice: a replay.
     ReplayOffers,
+    /// Renames the `recovery` feature in every `peerchat` field (a downgrade: the receiver
+    /// would think the sender cannot recover a lost connection).
+    Features,
 }
 
 /// A running relay on a loopback port, forwarding to a broker.
@@ -109,6 +112,7 @@ fn tampered(packet: Vec<u8>, tamper: Tamper) -> Vec<Vec<u8>> {
         }
         Tamper::ReplayOffers if text.contains("\"signal-offer\"") => vec![packet.clone(), packet],
         Tamper::ReplayOffers => vec![packet],
+        Tamper::Features => vec![replace_bytes(&packet, b"\"recovery\"", b"\"xecovery\"")],
     }
 }
 

@@ -126,6 +126,8 @@ async fn main() -> ExitCode {
                     }
                     Ok(Some(Command::Send { peer, text })) => {
                         let result = client.try_send_message(&peer, &text);
+                        // `sent` means kept: a store has it before this is printed.
+                        client.stored().await;
                         output.sent(&peer, &result);
                     }
                     Ok(Some(Command::Watch(peer))) => {
@@ -145,6 +147,7 @@ async fn main() -> ExitCode {
                                 .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
                             let mime = "application/octet-stream";
                             let result = client.send_file(&peer, &name, mime, &data);
+                            client.stored().await;
                             output.sent(&peer, &result);
                         }
                         Err(error) => output.error(&format!("cannot read {path}: {error}")),

@@ -18,6 +18,12 @@ use crate::protocol::{
 /// Files one peer may be sending us at once; more are refused.
 pub(super) const MAX_INCOMING_FILES: usize = 4;
 
+/// File bytes that may be arriving at once from all peers together (each file counts its
+/// announced size from its announcement until it is whole): two largest files. Beyond it
+/// a file is refused, so however many peers send at once, the client holds at most this
+/// much of their files.
+pub const MAX_ARRIVING_FILE_BYTES: u64 = 2 * MAX_FILE_BYTES;
+
 /// Bytes of file chunks that may wait in a chat channel's send buffer. Chunks are handed
 /// to the channel only while it holds less, and more follow when it drains to
 /// [`SEND_BUFFER_LOW`]: a browser closes a channel whose buffer passes 16 MiB, webrtc-rs
@@ -267,6 +273,8 @@ impl ClientMachine {
                 mime,
                 size,
             }) => {
+                let everywhere = self.arriving_file_bytes();
+                let session = self.peers.get_mut(&peer).expect("caller found it");
                 let arriving: u64 = session.incoming_files.values().map(|f| f.size).sum();
                 let refusal = file_limits_refusal(&name, &mime, size)
                     .or_else(|| {
@@ -276,6 +284,14 @@ impl ClientMachine {
                     .or_else(|| {
                         (arriving + size > MAX_FILE_BYTES)
                             .then(|| format!("more than {MAX_FILE_BYTES} bytes at once"))
+                    })
+                    .or_else(|| {
+                        (everywhere + size > MAX_ARRIVING_FILE_BYTES).then(|| {
+                            format!(
+                                "more than {MAX_ARRIVING_FILE_BYTES} bytes arriving at once \
+                                 from all peers; send it again later"
+                            )
+                        })
                     });
                 if let Some(detail) = refusal {
                     session.refuse_file(id, MAX_REFUSED_FILES);
@@ -309,6 +325,12 @@ impl ClientMachine {
                     .push_back(ClientEvent::Message { from: peer, text })
             }
         }
+    }
+
+    /// Announced bytes of every file arriving now, from all peers.
+    fn arriving_file_bytes(&self) -> u64 {
+        let files = self.peers.values().flat_map(|s| s.incoming_files.values());
+        files.map(|file| file.size).sum()
     }
 
     /// The channel has room again: hands it the next chunks. Its buffer holds what it

@@ -51,9 +51,9 @@ impl ClientMachine {
             debug!("own message reflected back; ignored");
             return;
         }
-        if !self.admit(&message, now) {
+        let Some(admission) = self.admit(&message, now) else {
             return;
-        }
+        };
         match message {
             SignalMessage::RegisterAck {
                 success,
@@ -89,6 +89,7 @@ impl ClientMachine {
                 self.unexpected(from, "register/presence", "sent to an incoming topic");
             }
         }
+        self.settle(admission);
     }
 
     fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>, now: u64) {

@@ -16,9 +16,12 @@ mod presence;
 mod properties;
 mod recovery;
 mod registration;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod trust;
+#[cfg(test)]
+mod trust_tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -31,14 +34,14 @@ use crate::protocol::{
     SignalMessage, incoming_topic,
 };
 
-pub use chat::SEND_BUFFER_LOW;
+pub use chat::{MAX_ARRIVING_FILE_BYTES, SEND_BUFFER_LOW};
 use durable::Durable;
 pub use durable::{SavedState, StoreOp};
 pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
 use registration::Registration;
-pub use trust::Pin;
+pub use trust::{MAX_PINS, Pin};
 
 /// Identifies one peer connection in a backend. A peer gets a new one after glare or a
 /// restart, so events from a replaced connection are recognised and ignored.

@@ -1,48 +1,77 @@
 //! Trust in signaling. Offers, answers and candidates go out sealed with this device's
 //! identity key ([`crate::protocol::Seal`]); a peer's are checked before anything reads
-//! them. The first key seen for a name is pinned (trust on first use). Refused, with an
-//! error event and no effect: a seal that does not verify (a changed `from`, SDP, DTLS
-//! fingerprint or candidate), a seal made for another user, a stale or replayed seal, a
-//! key other than the pinned one, and an unsealed message from a name that sealed before.
-//! Unsealed messages from names never seen sealed are original clients: they chat,
-//! unverified.
+//! them. Refused, with an error event and no effect: a seal that does not verify (a changed
+//! `from`, SDP, DTLS fingerprint, candidate or `peerchat` field), a seal made for another
+//! user, a stale seal, a replay ([`super::replay`]), a key other than the pinned one, an
+//! older seal format than the sender used before (a downgrade), and an unsealed message
+//! from a name with a pinned key.
+//!
+//! Keys are pinned only for peers this client chats with, once their seal verified: the
+//! sender of an offer it accepts, or of the answer to its own offer (trust on first use).
+//! Nothing else pins, so strangers' messages cannot fill the pins; a full store refuses a
+//! chat with a new sealed name rather than leave it unpinned. Unsealed messages from names
+//! with no pin are original clients: they chat, unverified.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::ClientMachine;
+use super::replay::ReplayMarks;
+use super::{Action, ClientMachine};
 use crate::event::{ClientError, ClientEvent};
 use crate::identity::{Identity, PublicKey, safety_number, signature_text};
-use crate::protocol::{Seal, SignalMessage, sealed_bytes};
+use crate::protocol::{
+    Capabilities, SEAL_VERSION, Seal, SignalMessage, sealed_bytes_v1, sealed_bytes_v2,
+};
 
 /// How far a seal's moment may be from our clock: generous for clocks that are off, short
-/// enough that remembering every seal of the window is cheap.
+/// enough that a captured seal is useless soon.
 pub(super) const SEAL_MAX_SKEW_MS: u64 = 10 * 60 * 1000;
 
-/// Most seals remembered against replay; beyond it the oldest go (a flood of fresh seals
-/// can only come from keys the flooder holds).
-const MAX_REMEMBERED_SEALS: usize = 8192;
+/// Most pinned names. Only chats pin, so this many takes a long time to reach even for
+/// someone who offers from new names all day; then chats with new sealed names are
+/// refused (never left unpinned) until the user forgets some. ~1.7 MB as text, which a
+/// browser's local storage still holds.
+pub const MAX_PINS: usize = 16_384;
 
-/// Most pinned names; beyond it new names are not pinned (and stay unverified).
-const MAX_PINS: usize = 4096;
+/// How far ahead of our clock our seal moments may run to keep growing (several seals in
+/// one millisecond, a clock set back a little). A clock set back further is followed:
+/// peers then refuse our seals until it catches up with what they saw.
+const MAX_SEAL_LEAD_MS: u64 = 60_000;
 
-/// A pinned key, and whether the user compared safety numbers and marked it verified.
+/// Names whose candidates came before their offer or answer, with who sealed them: as
+/// many as may hold early candidates.
+const MAX_EARLY_SIGNERS: usize = super::MAX_PEERS + super::MAX_EARLY_PEERS;
+
+/// A pinned key, whether the user compared safety numbers and marked it verified, and the
+/// newest seal format the peer has used (an older one from it is refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
     pub key: PublicKey,
     pub verified: bool,
+    pub seal_version: u8,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Trust {
     identity: Option<Identity>,
-    /// Wall-clock ms (since the Unix epoch) at machine time 0, once known.
+    /// Wall-clock ms (since the Unix epoch) minus machine time, as of the latest reading
+    /// (see [`ClientMachine::handle_wall_clock`]).
     wall_offset: Option<i64>,
+    /// The moment of our latest seal: each one's is later.
+    last_sealed: u64,
     pins: BTreeMap<String, Pin>,
-    /// Seals accepted within the skew window, oldest first, by signature.
-    seen: VecDeque<(u64, String)>,
-    seen_signatures: BTreeSet<String>,
+    marks: ReplayMarks,
+    early_signers: BTreeMap<String, Signer>,
     /// Peers whose identity the app has been told of in this run.
     announced: BTreeSet<String>,
+}
+
+/// Who sealed the candidates a name sent before its offer or answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signer {
+    Unsealed,
+    Key(PublicKey),
+    /// More than one key, or sealed and unsealed: some are not the peer's.
+    Mixed,
 }
 
 impl Trust {
@@ -56,36 +85,38 @@ impl Trust {
             .map(|offset| (now as i64).saturating_add(offset).max(0) as u64)
     }
 
-    fn remember(&mut self, ts: u64, signature: &str, wall: Option<u64>) {
-        if let Some(wall) = wall {
-            while self
-                .seen
-                .front()
-                .is_some_and(|(t, _)| t.saturating_add(SEAL_MAX_SKEW_MS) < wall)
-            {
-                let (_, old) = self.seen.pop_front().expect("checked");
-                self.seen_signatures.remove(&old);
-            }
-        }
-        if self.seen.len() >= MAX_REMEMBERED_SEALS
-            && let Some((_, old)) = self.seen.pop_front()
-        {
-            self.seen_signatures.remove(&old);
-        }
-        self.seen.push_back((ts, signature.to_owned()));
-        self.seen_signatures.insert(signature.to_owned());
+    /// The moment for our next seal: the clock, or just after our last seal if that is
+    /// not behind it (peers refuse a moment they have seen from us).
+    fn next_seal_moment(&mut self, now: u64) -> u64 {
+        let clock = self.wall(now).unwrap_or(now);
+        let next = self.last_sealed.saturating_add(1);
+        let ts = if next > clock && next - clock <= MAX_SEAL_LEAD_MS {
+            next
+        } else {
+            clock
+        };
+        self.last_sealed = ts;
+        ts
     }
 }
 
-/// What a peer's signaling said about its identity.
-enum Verdict {
-    /// Sealed with the pinned key, or with a key now pinned (the first one seen).
-    Sealed,
-    /// Not sealed, from a name never seen sealed: an original client.
-    Unsealed,
-    Refused(String),
+/// A peer's signaling let in, and what sealed it, until the machine has handled it
+/// (see [`ClientMachine::settle`]).
+#[derive(Debug)]
+pub(super) struct Admission {
+    from: String,
+    kind: &'static str,
+    /// The key and seal format that sealed it; `None` when unsealed.
+    sealed: Option<(PublicKey, u8)>,
+    /// How many actions were queued before the message was handled.
+    actions_before: usize,
+}
+
+/// Why a peer's signaling was refused.
+enum Refusal {
     /// Sealed, but with a key other than the one pinned for the name.
     KeyChanged,
+    Other(String),
 }
 
 impl ClientMachine {
@@ -99,23 +130,22 @@ impl ClientMachine {
         self.trust.identity.as_ref().map(Identity::public)
     }
 
-    /// Tells the machine the wall-clock time (`wall_ms` since the Unix epoch) at machine
-    /// time `now`, for the moments in seals.
-    pub fn set_wall_clock(&mut self, now: u64, wall_ms: u64) {
+    /// The wall clock read `wall_ms` (ms since the Unix epoch) at machine time `now`. A
+    /// driver reports it with every input: the machine's own time is a monotonic clock,
+    /// which stops while the device sleeps, and seals carry wall-clock moments.
+    pub fn handle_wall_clock(&mut self, now: u64, wall_ms: u64) {
         self.trust.wall_offset = Some(wall_ms as i64 - now as i64);
     }
 
-    /// Pins `key` for `peer` (a pin kept from an earlier run).
-    pub fn pin_key(&mut self, peer: &str, key: PublicKey, verified: bool) {
-        self.trust
-            .pins
-            .insert(peer.to_owned(), Pin { key, verified });
+    /// Pins `pin` for `peer` (a pin kept from an earlier run).
+    pub fn pin_key(&mut self, peer: &str, pin: Pin) {
+        self.trust.pins.insert(peer.to_owned(), pin);
     }
 
     /// Asks the backend to keep `peer`'s pin as it is now.
     fn keep_pin(&mut self, peer: &str) {
         let pin = self.trust.pins.get(peer).cloned();
-        self.actions.push_back(super::Action::KeepPin {
+        self.actions.push_back(Action::KeepPin {
             peer: peer.to_owned(),
             pin,
         });
@@ -146,25 +176,39 @@ impl ClientMachine {
     /// peer that really changed devices, after comparing safety numbers anew.
     pub fn forget_key(&mut self, peer: &str) {
         if self.trust.pins.remove(peer).is_some() {
+            self.trust.announced.remove(peer);
             self.keep_pin(peer);
         }
     }
 
-    /// Adds our seal to an offer, answer or candidate for `peer`.
-    pub(super) fn seal_for(&self, peer: &str, message: &mut SignalMessage, now: u64) {
+    /// Adds our seal to an offer, answer or candidate for `peer`: a v1 signature for peers
+    /// of the first format and a v2 one, which also covers the `peerchat` field.
+    pub(super) fn seal_for(&mut self, peer: &str, message: &mut SignalMessage, now: u64) {
+        if self.trust.identity.is_none() {
+            return;
+        }
+        let ts = self.trust.next_seal_moment(now);
         let Some(identity) = &self.trust.identity else {
             return;
         };
-        let Some((kind, from, body)) = sealed_parts(message) else {
+        let Some(parts) = sealed_parts(message) else {
             return;
         };
-        let ts = self.trust.wall(now).unwrap_or(now);
-        let bytes = sealed_bytes(kind, from, peer, ts, &body);
+        let v1 = sealed_bytes_v1(parts.kind, parts.from, peer, ts, &parts.body);
+        let v2 = sealed_bytes_v2(
+            parts.kind,
+            parts.from,
+            peer,
+            ts,
+            parts.peerchat,
+            &parts.body,
+        );
         let seal = Seal {
             key: identity.public().to_text(),
             to: peer.to_owned(),
             ts,
-            sig: signature_text(&identity.sign(&bytes)),
+            sig: signature_text(&identity.sign(&v1)),
+            sig2: Some(signature_text(&identity.sign(&v2))),
         };
         if let SignalMessage::SignalOffer { seal: slot, .. }
         | SignalMessage::SignalAnswer { seal: slot, .. }
@@ -174,86 +218,201 @@ impl ClientMachine {
         }
     }
 
-    /// Whether a peer's offer, answer or candidate may be read (see the module doc);
-    /// refusals become error events.
-    pub(super) fn admit(&mut self, message: &SignalMessage, now: u64) -> bool {
-        let Some((kind, from, _)) = sealed_parts(message) else {
-            return true;
+    /// Lets a peer's offer, answer or candidate in, or refuses it with an error event (see
+    /// the module doc). What is let in is settled once the machine has handled it.
+    pub(super) fn admit(&mut self, message: &SignalMessage, now: u64) -> Option<Admission> {
+        let actions_before = self.actions.len();
+        let Some(parts) = sealed_parts(message) else {
+            return Some(Admission {
+                from: String::new(),
+                kind: "",
+                sealed: None,
+                actions_before,
+            });
         };
-        let from = from.to_owned();
-        match self.verdict(message, now) {
-            Verdict::Sealed | Verdict::Unsealed => true,
-            Verdict::KeyChanged => {
+        let (kind, from) = (parts.kind, parts.from.to_owned());
+        match self.verdict(message, &parts, now) {
+            Ok(sealed) => {
+                self.note_signer(&from, kind, sealed.map(|(key, _)| key));
+                Some(Admission {
+                    from,
+                    kind,
+                    sealed,
+                    actions_before,
+                })
+            }
+            Err(Refusal::KeyChanged) => {
                 tracing::warn!(%from, kind, "signaling with another identity key refused");
                 self.events
                     .push_back(ClientEvent::Error(ClientError::KeyChanged(from)));
-                false
+                None
             }
-            Verdict::Refused(reason) => {
+            Err(Refusal::Other(reason)) => {
                 tracing::warn!(%from, kind, %reason, "signaling refused");
                 self.events
                     .push_back(ClientEvent::Error(ClientError::Untrusted { from, reason }));
-                false
+                None
             }
         }
     }
 
-    fn verdict(&mut self, message: &SignalMessage, now: u64) -> Verdict {
-        let (kind, from, body) = sealed_parts(message).expect("caller checked");
+    /// After the machine handled what `admit` let in: the first key of a peer we now chat
+    /// with (we accepted its offer, or applied its answer to ours) is pinned.
+    pub(super) fn settle(&mut self, admission: Admission) {
+        let Some((key, seal_version)) = admission.sealed else {
+            return;
+        };
+        let from = admission.from;
+        if self.trust.pins.contains_key(&from) {
+            return;
+        }
+        let conn = self.peers.get(&from).map(|s| s.conn);
+        let handled = self.actions.iter().skip(admission.actions_before);
+        let chatting = match admission.kind {
+            "signal-offer" => handled
+                .into_iter()
+                .any(|a| matches!(a, Action::AcceptOffer { peer, .. } if *peer == from)),
+            "signal-answer" => handled
+                .into_iter()
+                .any(|a| matches!(a, Action::ApplyAnswer { conn: c, .. } if Some(*c) == conn)),
+            _ => false,
+        };
+        if chatting {
+            let pin = Pin {
+                key,
+                verified: false,
+                seal_version,
+            };
+            self.trust.pins.insert(from.clone(), pin);
+            self.keep_pin(&from);
+            self.announce_identity(&from);
+        }
+    }
+
+    /// The key and seal format a peer's message was sealed with (`None`: unsealed), or why
+    /// it is refused.
+    fn verdict(
+        &mut self,
+        message: &SignalMessage,
+        parts: &SealedParts<'_>,
+        now: u64,
+    ) -> Result<Option<(PublicKey, u8)>, Refusal> {
+        let refuse = |reason: &str| Err(Refusal::Other(reason.to_owned()));
+        let from = parts.from;
         let Some(seal) = message_seal(message) else {
             return if self.trust.pins.contains_key(from) {
-                Verdict::Refused("unsealed, though this user seals what it sends".into())
+                refuse("unsealed, though this user seals what it sends")
             } else {
-                Verdict::Unsealed
+                Ok(None)
             };
         };
         let Some(key) = PublicKey::parse(&seal.key) else {
-            return Verdict::Refused("its seal names no valid key".into());
+            return refuse("its seal names no valid key");
         };
         if seal.to != self.me {
-            return Verdict::Refused(format!("sealed for `{}`, not for us", seal.to));
+            return Err(Refusal::Other(format!(
+                "sealed for `{}`, not for us",
+                seal.to
+            )));
         }
-        let wall = self.trust.wall(now);
-        if let Some(wall) = wall
+        if let Some(wall) = self.trust.wall(now)
             && seal.ts.abs_diff(wall) > SEAL_MAX_SKEW_MS
         {
-            return Verdict::Refused("its seal is too old (or our clock is far off)".into());
+            return refuse("its seal is too old (or our clock is far off)");
         }
-        let bytes = sealed_bytes(kind, from, &seal.to, seal.ts, &body);
-        if !key.verifies(&bytes, &seal.sig) {
-            return Verdict::Refused(
-                "its seal does not match it: it was altered on the way, or forged".into(),
-            );
+        let (version, sig, bytes) = match &seal.sig2 {
+            Some(sig2) => {
+                let bytes = sealed_bytes_v2(
+                    parts.kind,
+                    from,
+                    &seal.to,
+                    seal.ts,
+                    parts.peerchat,
+                    &parts.body,
+                );
+                (SEAL_VERSION, sig2, bytes)
+            }
+            None => {
+                let bytes = sealed_bytes_v1(parts.kind, from, &seal.to, seal.ts, &parts.body);
+                (1, &seal.sig, bytes)
+            }
+        };
+        if !key.verifies(&bytes, sig) {
+            return refuse("its seal does not match it: it was altered on the way, or forged");
         }
-        if self.trust.seen_signatures.contains(&seal.sig) {
-            return Verdict::Refused("a replay of a message already received".into());
+        if self.trust.marks.is_replay(&key, seal.ts, sig) {
+            return refuse("a replay of a message already received");
         }
-        match self.trust.pins.get(from) {
-            Some(pin) if pin.key == key => {
+        let pinned = (self.trust.pins.get(from)).map(|pin| (pin.key, pin.seal_version));
+        match pinned {
+            Some((pinned_key, _)) if pinned_key != key => return Err(Refusal::KeyChanged),
+            Some((_, pinned_version)) if version < pinned_version => {
+                return refuse(
+                    "sealed in an older format than this user's earlier messages: someone \
+                     removed the newer seal on the way",
+                );
+            }
+            Some((_, pinned_version)) => {
+                if version > pinned_version
+                    && let Some(pin) = self.trust.pins.get_mut(from)
+                {
+                    pin.seal_version = version;
+                    self.keep_pin(from);
+                }
                 // Pinned in an earlier run: the app hears of it once in this one.
                 if !self.trust.announced.contains(from) {
-                    let from = from.to_owned();
-                    self.announce_identity(&from);
+                    self.announce_identity(from);
                 }
             }
-            Some(_) => return Verdict::KeyChanged,
-            None if self.trust.pins.len() >= MAX_PINS => {}
-            None => {
-                self.trust.pins.insert(
-                    from.to_owned(),
-                    Pin {
-                        key,
-                        verified: false,
-                    },
-                );
-                let from = from.to_owned();
-                self.keep_pin(&from);
-                self.announce_identity(&from);
+            None if parts.kind != "signal-candidate" && self.trust.pins.len() >= MAX_PINS => {
+                return Err(Refusal::Other(format!(
+                    "a new contact, and this client keeps {MAX_PINS} pinned keys, the most it \
+                     may: forget some to chat with someone new"
+                )));
+            }
+            None => {}
+        }
+        let pins = &self.trust.pins;
+        let pinned = || pins.values().map(|pin| pin.key).collect();
+        self.trust.marks.accept(key, seal.ts, sig, pinned);
+        Ok(Some((key, version)))
+    }
+
+    /// Remembers who sealed candidates that arrive before a name's offer or answer, and
+    /// drops them when the offer or answer comes from someone else: only the peer's own
+    /// candidates are applied to its chat.
+    fn note_signer(&mut self, from: &str, kind: &str, key: Option<PublicKey>) {
+        let signer = key.map_or(Signer::Unsealed, Signer::Key);
+        if kind != "signal-candidate" {
+            let early = self.trust.early_signers.remove(from);
+            if early.is_some_and(|early| early != signer) {
+                tracing::debug!(%from, "early candidates sealed by someone else dropped");
+                self.early_candidates.remove(from);
+                if let Some(session) = self.peers.get_mut(from) {
+                    session.early_remote.clear();
+                }
+            }
+            return;
+        }
+        let waiting = self.peers.get(from).is_none_or(|s| !s.remote_applied);
+        if !waiting || self.trust.pins.contains_key(from) {
+            return;
+        }
+        let signers = &mut self.trust.early_signers;
+        if !signers.contains_key(from) && signers.len() >= MAX_EARLY_SIGNERS {
+            // Whose candidates these are can no longer be told: they go.
+            if let Some((name, _)) = signers.pop_first() {
+                self.early_candidates.remove(&name);
+                if let Some(session) = self.peers.get_mut(&name) {
+                    session.early_remote.clear();
+                }
             }
         }
-        let (ts, sig) = (seal.ts, seal.sig.clone());
-        self.trust.remember(ts, &sig, wall);
-        Verdict::Sealed
+        let entry = self.trust.early_signers.entry(from.to_owned());
+        let seen = entry.or_insert(signer);
+        if *seen != signer {
+            *seen = Signer::Mixed;
+        }
     }
 
     fn announce_identity(&mut self, peer: &str) {
@@ -270,23 +429,49 @@ impl ClientMachine {
     }
 }
 
-/// The type tag, sender and signed content of a message that carries seals.
-fn sealed_parts(message: &SignalMessage) -> Option<(&'static str, &str, String)> {
+/// What a seal covers in a message that carries one.
+struct SealedParts<'a> {
+    kind: &'static str,
+    from: &'a str,
+    peerchat: Option<&'a Capabilities>,
+    /// The SDP, or the candidate's JSON.
+    body: String,
+}
+
+/// The sealed parts of an offer, answer or candidate; `None` for other messages.
+fn sealed_parts(message: &SignalMessage) -> Option<SealedParts<'_>> {
     Some(match message {
-        SignalMessage::SignalOffer { from, offer, .. } => {
-            ("signal-offer", from.as_str(), offer.sdp.clone())
-        }
-        SignalMessage::SignalAnswer { from, answer, .. } => {
-            ("signal-answer", from.as_str(), answer.sdp.clone())
-        }
+        SignalMessage::SignalOffer {
+            from,
+            offer,
+            peerchat,
+            ..
+        } => SealedParts {
+            kind: "signal-offer",
+            from,
+            peerchat: peerchat.as_ref(),
+            body: offer.sdp.clone(),
+        },
+        SignalMessage::SignalAnswer {
+            from,
+            answer,
+            peerchat,
+            ..
+        } => SealedParts {
+            kind: "signal-answer",
+            from,
+            peerchat: peerchat.as_ref(),
+            body: answer.sdp.clone(),
+        },
         SignalMessage::SignalCandidate {
             from, candidate, ..
-        } => (
-            "signal-candidate",
-            from.as_str(),
+        } => SealedParts {
+            kind: "signal-candidate",
+            from,
+            peerchat: None,
             // Field order is fixed by the struct, so both ends write the same text.
-            serde_json::to_string(candidate).unwrap_or_default(),
-        ),
+            body: serde_json::to_string(candidate).unwrap_or_default(),
+        },
         _ => return None,
     })
 }

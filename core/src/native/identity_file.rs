@@ -8,6 +8,7 @@ use tracing::warn;
 
 use std::collections::BTreeMap;
 
+use crate::event::ClientError;
 use crate::identity::Identity;
 use crate::machine::Pin;
 
@@ -30,43 +31,147 @@ pub(crate) fn load_or_create(user: &str, file: Option<&Path>) -> Identity {
 }
 
 /// The keys pinned for peers, in `<identity file>.pins` beside the identity key.
+///
+/// Written by a thread of its own, so the client's task never waits for a disk: pins that
+/// change in a burst (a client meeting many peers at once) become one write of the whole
+/// file, set aside, synced and renamed into place so a crash leaves the old or the new
+/// file, never half of one. The thread writes what is left and ends when the client does.
 pub(crate) struct PinFile {
     path: Option<PathBuf>,
     pins: BTreeMap<String, Pin>,
+    writer: Option<PinWriter>,
+}
+
+struct PinWriter {
+    changes: std::sync::mpsc::Sender<(String, Option<Pin>)>,
+    /// Resolved when the thread has written the last change and ended.
+    done: futures::channel::oneshot::Receiver<()>,
 }
 
 impl PinFile {
-    pub fn open(user: &str, identity_file: Option<&Path>) -> Self {
+    /// The pins kept for `user`. A file that does not read back whole is kept aside (and
+    /// what could be read is written anew), with a notice to show the user; one that
+    /// cannot be read at all is left alone and not written over.
+    pub fn open(user: &str, identity_file: Option<&Path>) -> (Self, Option<ClientError>) {
         let path = identity_file
             .map(Path::to_path_buf)
             .or_else(|| default_path(user))
             .map(|identity| identity.with_extension("pins"));
-        let text = path
-            .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let pins = text.as_deref().map(crate::pins::decode).unwrap_or_default();
-        Self { path, pins }
+        let mut file = Self {
+            path,
+            pins: BTreeMap::new(),
+            writer: None,
+        };
+        let Some(path) = file.path.clone() else {
+            return (file, None);
+        };
+        let notice = |kept_aside: &str, reason: String| ClientError::PinsSetAside {
+            location: path.display().to_string(),
+            kept_aside: kept_aside.to_owned(),
+            reason,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (file, None),
+            Err(error) => {
+                // Not ours to write over: this run keeps its pins in memory only.
+                file.path = None;
+                let notice = notice("(left in place, not written to)", error.to_string());
+                return (file, Some(notice));
+            }
+        };
+        let (pins, damage) = crate::pins::decode(&text);
+        file.pins = pins;
+        let Some(reason) = damage else {
+            return (file, None);
+        };
+        let aside = path.with_extension(format!("pins.unreadable-{}", super::rt::wall_ms()));
+        if let Err(error) = std::fs::rename(&path, &aside) {
+            file.path = None;
+            let reason = format!("{reason}; it could not be moved aside: {error}");
+            return (
+                file,
+                Some(notice("(left in place, not written to)", reason)),
+            );
+        }
+        if let Err(error) = write_pins(&path, &file.pins) {
+            warn!(%error, path = %path.display(), "pinned keys not kept");
+        }
+        (file, Some(notice(&aside.display().to_string(), reason)))
     }
 
     pub fn pins(&self) -> &BTreeMap<String, Pin> {
         &self.pins
     }
 
-    /// Keeps `peer`'s pin (`None`: forgets it), writing the file anew. A write that fails is
-    /// logged: the pin still holds for this run.
+    /// Keeps `peer`'s pin (`None`: forgets it), written soon by the pins' own thread. A
+    /// write that fails is logged: the pin still holds for this run.
     pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
-        crate::pins::set(&mut self.pins, peer, pin);
         let Some(path) = &self.path else {
             return;
         };
-        let aside = path.with_extension(format!("pins-{}", std::process::id()));
-        let written = write_private(&aside, crate::pins::encode(&self.pins).as_bytes())
-            .and_then(|()| std::fs::rename(&aside, path));
-        if let Err(error) = written {
-            let _ = std::fs::remove_file(&aside);
-            warn!(%error, path = %path.display(), "pinned keys not kept");
+        if self.writer.is_none() {
+            self.writer = start_writer(path.clone(), self.pins.clone());
+        }
+        let sent = (self.writer.as_ref()).is_some_and(|w| w.changes.send((peer, pin)).is_ok());
+        if !sent {
+            warn!(path = %path.display(), "pinned keys not kept: their writer is gone");
         }
     }
+
+    /// Waits (briefly) until every pin kept so far is written.
+    pub async fn closed(self) {
+        let Some(PinWriter { changes, done }) = self.writer else {
+            return;
+        };
+        drop(changes);
+        let written = Box::pin(async {
+            let _ = done.await;
+        });
+        futures::future::select(written, Box::pin(super::rt::sleep(PINS_GRACE))).await;
+    }
+}
+
+/// How long a client that leaves waits for its last pins to be written.
+const PINS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The thread that writes `pins` to `path` as changes arrive; `None` if none can start.
+fn start_writer(path: PathBuf, mut pins: BTreeMap<String, Pin>) -> Option<PinWriter> {
+    let (changes, arriving) = std::sync::mpsc::channel::<(String, Option<Pin>)>();
+    let (finished, done) = futures::channel::oneshot::channel();
+    let thread = std::thread::Builder::new().name("peerchat-pins".into());
+    let started = thread.spawn(move || {
+        while let Ok((peer, pin)) = arriving.recv() {
+            crate::pins::set(&mut pins, peer, pin);
+            // Everything else that changed meanwhile goes in the same write.
+            while let Ok((peer, pin)) = arriving.try_recv() {
+                crate::pins::set(&mut pins, peer, pin);
+            }
+            if let Err(error) = write_pins(&path, &pins) {
+                warn!(%error, path = %path.display(), "pinned keys not kept");
+            }
+        }
+        let _ = finished.send(());
+    });
+    match started {
+        Ok(_) => Some(PinWriter { changes, done }),
+        Err(error) => {
+            warn!(%error, "no thread to write pinned keys: they last for this run only");
+            None
+        }
+    }
+}
+
+/// Writes the whole pins file: set aside, synced, renamed into place.
+fn write_pins(path: &Path, pins: &BTreeMap<String, Pin>) -> std::io::Result<()> {
+    let aside = path.with_extension(format!("pins-{}", std::process::id()));
+    let _ = std::fs::remove_file(&aside);
+    let written = write_private(&aside, crate::pins::encode(pins).as_bytes())
+        .and_then(|()| std::fs::rename(&aside, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&aside);
+    }
+    written
 }
 
 fn default_path(user: &str) -> Option<PathBuf> {
@@ -152,35 +257,61 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Lets `pins` write what it holds, as a client that leaves does (on Tokio, as there).
+    fn closed(pins: PinFile) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build();
+        runtime.unwrap().block_on(pins.closed());
+    }
+
+    fn pin(key: crate::identity::PublicKey, verified: bool) -> Option<Pin> {
+        Some(Pin {
+            key,
+            verified,
+            seal_version: 2,
+        })
+    }
+
     #[test]
     fn pins_are_kept_beside_the_identity_and_read_back() {
         let dir = std::env::temp_dir().join(format!("peerchat-pins-{}", std::process::id()));
         let file = dir.join("alice.identity");
         let key = Identity::from_seed([7; 32]).public();
-        let mut pins = PinFile::open("alice", Some(&file));
-        pins.keep(
-            "bob".into(),
-            Some(Pin {
-                key,
-                verified: true,
-            }),
-        );
-        pins.keep(
-            "eve".into(),
-            Some(Pin {
-                key,
-                verified: false,
-            }),
-        );
+        let (mut pins, notice) = PinFile::open("alice", Some(&file));
+        assert_eq!(notice, None);
+        pins.keep("bob".into(), pin(key, true));
+        pins.keep("eve".into(), pin(key, false));
         pins.keep("eve".into(), None);
-        let again = PinFile::open("alice", Some(&file));
+        closed(pins);
+        let (again, notice) = PinFile::open("alice", Some(&file));
+        assert_eq!(notice, None);
         assert_eq!(again.pins().len(), 1);
+        assert_eq!(Some(again.pins()["bob"].clone()), pin(key, true));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_pins_file_is_kept_aside_and_said_so_not_dropped() {
+        let dir = std::env::temp_dir().join(format!("peerchat-badpins-{}", std::process::id()));
+        let file = dir.join("alice.identity");
+        let key = Identity::from_seed([7; 32]).public();
+        let (mut pins, _) = PinFile::open("alice", Some(&file));
+        pins.keep("bob".into(), pin(key, true));
+        closed(pins);
+        let pins_path = file.with_extension("pins");
+        // Half a file, as a full disk might leave it.
+        let text = std::fs::read_to_string(&pins_path).unwrap();
+        std::fs::write(&pins_path, &text[..text.len() / 2]).unwrap();
+        let (pins, notice) = PinFile::open("alice", Some(&file));
+        let Some(ClientError::PinsSetAside { kept_aside, .. }) = notice else {
+            panic!("no notice: {notice:?}");
+        };
+        assert!(pins.pins().is_empty());
         assert_eq!(
-            again.pins()["bob"],
-            Pin {
-                key,
-                verified: true
-            }
+            std::fs::read_to_string(&kept_aside).unwrap(),
+            text[..text.len() / 2],
+            "the damaged file is kept as it was"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -30,6 +30,9 @@ pub(crate) fn load_identity(
 /// Where pinned keys are kept (see [`identity_file::PinFile`]).
 pub(crate) type PinStore = identity_file::PinFile;
 
-pub(crate) fn open_pins(options: &crate::options::ClientOptions) -> PinStore {
+/// The pins kept for this user, and a notice if some could not be read.
+pub(crate) fn open_pins(
+    options: &crate::options::ClientOptions,
+) -> (PinStore, Option<crate::event::ClientError>) {
     identity_file::PinFile::open(&options.username, options.identity_file.as_deref())
 }

@@ -3,7 +3,9 @@
 //!
 //! Writes happen in the turn the machine makes them, before the next action reaches the
 //! network, so a process killed right after sending has its message on disk. A failed write
-//! is logged and chatting goes on: a full disk must not stop a conversation.
+//! is logged and chatting goes on: a full disk must not stop a conversation. A file that is
+//! not a readable database (damaged, or not SQLite at all) does not stop the client either:
+//! it is kept aside, the user is told, and a new store is started.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -63,37 +65,64 @@ struct Database {
 
 impl Store {
     /// Opens the store `storage` names for `me`, with what it saved (`None`: nothing yet,
-    /// or memory only).
-    pub async fn open(
-        storage: &Storage,
-        me: &str,
-    ) -> Result<(Self, Option<SavedState>), ClientError> {
+    /// or memory only), and a notice when an unreadable file was kept aside for a new one.
+    pub async fn open(storage: &Storage, me: &str) -> Result<Opened, ClientError> {
         let path = match storage {
-            Storage::Memory => return Ok((Self { db: None }, None)),
+            Storage::Memory => return Ok((Self { db: None }, None, None)),
             Storage::Browser => {
                 warn!("browser storage asked for on native; history stays in memory");
-                return Ok((Self { db: None }, None));
+                return Ok((Self { db: None }, None, None));
             }
             Storage::File(path) => path,
         };
+        let location = path.display().to_string();
         let failed = |error| ClientError::Store {
-            location: path.display().to_string(),
+            location: location.clone(),
             error,
         };
-        let connection = open_exclusive(path).map_err(failed)?;
-        let saved = load(&connection, me).map_err(|e| failed(describe(e)))?;
+        let (connection, saved, notice) = match open_and_load(path, me) {
+            Ok((connection, saved)) => (connection, saved, None),
+            Err(Unusable::Damaged(reason)) => {
+                let kept_aside = set_aside(path).map_err(|e| {
+                    failed(StoreError::Failed(format!(
+                        "{reason}; it could not be moved aside: {e}"
+                    )))
+                })?;
+                let shown = kept_aside.display();
+                warn!(%location, kept_aside = %shown, %reason, "message store unreadable: kept aside");
+                let (connection, saved) = open_and_load(path, me).map_err(|e| match e {
+                    Unusable::Damaged(reason) => failed(StoreError::Failed(reason)),
+                    Unusable::Other(error) => failed(error),
+                })?;
+                let notice = ClientError::StoreSetAside {
+                    location: location.clone(),
+                    kept_aside: kept_aside.display().to_string(),
+                    reason,
+                };
+                (connection, saved, Some(notice))
+            }
+            Err(Unusable::Other(error)) => return Err(failed(error)),
+        };
         let run = saved.as_ref().map(|s| s.run.clone()).unwrap_or_default();
         let db = Database {
             me: me.to_owned(),
             run: Mutex::new(run),
             connection: Mutex::new(connection),
         };
-        Ok((
-            Self {
-                db: Some(Arc::new(db)),
-            },
-            saved,
-        ))
+        let store = Self {
+            db: Some(Arc::new(db)),
+        };
+        Ok((store, saved, notice))
+    }
+
+    /// Whether writes are still landing: never, here (each lands in the turn it is asked).
+    pub fn busy(&self) -> bool {
+        false
+    }
+
+    /// Resolves when every write asked for so far has landed: at once, here.
+    pub fn landed(&self) -> std::future::Ready<()> {
+        std::future::ready(())
     }
 
     /// Writes one change; a failure is logged, never returned.
@@ -121,25 +150,74 @@ impl Store {
     }
 }
 
+/// What [`Store::open`] gives: the store, what it saved, and a notice for the user.
+pub(crate) type Opened = (Store, Option<SavedState>, Option<ClientError>);
+
+/// Why a store file cannot be used as it is.
+enum Unusable {
+    /// Not a readable peerchat database: it may be kept aside for a new one.
+    Damaged(String),
+    /// Anything else (in use, no permission, no space): the client does not start.
+    Other(StoreError),
+}
+
+/// Opens the database at `path` and reads what `me` saved.
+fn open_and_load(path: &Path, me: &str) -> Result<(Connection, Option<SavedState>), Unusable> {
+    let classify = |error: rusqlite::Error| match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            Unusable::Damaged(error.to_string())
+        }
+        _ => Unusable::Other(describe(error)),
+    };
+    let connection = open_exclusive(path).map_err(classify)?;
+    let saved = load(&connection, me).map_err(|error| match error {
+        // Rows that do not read as what was written are damage too.
+        rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => Unusable::Damaged(error.to_string()),
+        error => classify(error),
+    })?;
+    Ok((connection, saved))
+}
+
+/// Moves `path` (and its WAL and shared-memory files) aside as `<path>.unreadable-<ms>`.
+fn set_aside(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let stamp = super::rt::wall_ms();
+    let with_suffix = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let aside = with_suffix(&format!(".unreadable-{stamp}"));
+    std::fs::rename(path, &aside)?;
+    for extra in ["-wal", "-shm"] {
+        let from = with_suffix(extra);
+        if from.exists() {
+            let mut to = aside.as_os_str().to_owned();
+            to.push(extra);
+            let _ = std::fs::rename(&from, to);
+        }
+    }
+    Ok(aside)
+}
+
 /// Opens (creating if need be) the database and takes it for this process alone.
-fn open_exclusive(path: &Path) -> Result<Connection, StoreError> {
-    let connection = Connection::open(path).map_err(describe)?;
+fn open_exclusive(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let connection = Connection::open(path)?;
     // A client that just left (a logout, then a login under the same name) lets go of the
     // file within moments; a second client running on it does not, and is refused.
-    connection.busy_timeout(LOCK_WAIT).map_err(describe)?;
+    connection.busy_timeout(LOCK_WAIT)?;
     // Exclusive: the lock taken by the first write below is held until the client ends, so
     // two clients never interleave outboxes. NORMAL synchronous in WAL survives a killed
     // process (only a power loss may lose the last writes) and costs no fsync per message.
     let setup = "PRAGMA locking_mode = EXCLUSIVE;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;";
-    connection.execute_batch(setup).map_err(describe)?;
-    connection.execute_batch(SCHEMA).map_err(describe)?;
+    connection.execute_batch(setup)?;
+    connection.execute_batch(SCHEMA)?;
     // A write, so the exclusive lock is ours even when the schema existed: the schema's
     // version, for a later change of shape.
-    connection
-        .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-        .map_err(describe)?;
+    connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     Ok(connection)
 }
 
@@ -325,21 +403,21 @@ mod tests {
         let path = temp_file("reopen");
         let storage = Storage::File(path.clone());
         {
-            let (store, saved) = block_on(Store::open(&storage, "bob")).unwrap();
+            let (store, saved, _) = block_on(Store::open(&storage, "bob")).unwrap();
             assert_eq!(saved, None, "a new file holds nothing");
             for op in contract::writes() {
                 store.apply(op);
             }
             // Dropped without any goodbye, as a killed process would.
         }
-        let (store, saved) = block_on(Store::open(&storage, "bob")).unwrap();
+        let (store, saved, _) = block_on(Store::open(&storage, "bob")).unwrap();
         let saved = saved.expect("bob's state was kept");
         contract::check_saved(&saved);
         let last = block_on(store.history("alice", 3));
         contract::check_history(&last, &block_on(store.history("alice", 10)));
         // Another user of the same file starts afresh.
         drop(store);
-        let (_, carol) = block_on(Store::open(&storage, "carol")).unwrap();
+        let (_, carol, _) = block_on(Store::open(&storage, "carol")).unwrap();
         assert_eq!(carol, None);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
@@ -348,7 +426,7 @@ mod tests {
     fn a_second_client_on_the_same_file_is_refused() {
         let path = temp_file("exclusive");
         let storage = Storage::File(path.clone());
-        let (first, _) = block_on(Store::open(&storage, "bob")).unwrap();
+        let (first, _, _) = block_on(Store::open(&storage, "bob")).unwrap();
         let second = block_on(Store::open(&storage, "bob"));
         assert!(
             matches!(
@@ -363,7 +441,7 @@ mod tests {
         );
         drop(first);
         // The file exists now, schema and all: the lock is still taken on opening.
-        let (_third, _) = block_on(Store::open(&storage, "bob")).unwrap();
+        let (_third, _, _) = block_on(Store::open(&storage, "bob")).unwrap();
         let fourth = block_on(Store::open(&storage, "bob"));
         assert!(
             matches!(
@@ -380,8 +458,35 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_is_kept_aside_said_so_and_a_new_store_started() {
+        let path = temp_file("damaged");
+        let storage = Storage::File(path.clone());
+        {
+            let (store, _, _) = block_on(Store::open(&storage, "bob")).unwrap();
+            for op in contract::writes() {
+                store.apply(op);
+            }
+        }
+        // Damage: the header and first page overwritten, as a bad disk or a stray write would.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let end = bytes.len().min(4096);
+        bytes[..end].fill(0x5a);
+        std::fs::write(&path, &bytes).unwrap();
+        let (store, saved, notice) = block_on(Store::open(&storage, "bob")).unwrap();
+        assert_eq!(saved, None, "a new store holds nothing");
+        let Some(ClientError::StoreSetAside { kept_aside, .. }) = notice else {
+            panic!("no notice: {notice:?}");
+        };
+        assert_eq!(std::fs::read(&kept_aside).unwrap(), bytes, "kept as it was");
+        // The new store works, and holds what is written to it.
+        store.apply(sent("alice", 1, "after"));
+        assert_eq!(block_on(store.history("alice", 10)).len(), 1);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
     fn memory_storage_keeps_nothing() {
-        let (store, saved) = block_on(Store::open(&Storage::Memory, "bob")).unwrap();
+        let (store, saved, _) = block_on(Store::open(&Storage::Memory, "bob")).unwrap();
         assert_eq!(saved, None);
         store.apply(sent("alice", 1, "lost on exit"));
         assert!(block_on(store.history("alice", 10)).is_empty());

@@ -15,17 +15,26 @@ impl Store {
     pub async fn open(
         storage: &Storage,
         _me: &str,
-    ) -> Result<(Self, Option<SavedState>), ClientError> {
+    ) -> Result<(Self, Option<SavedState>, Option<ClientError>), ClientError> {
         if *storage != Storage::Memory {
             warn!(
                 ?storage,
                 "no message store on this platform; history stays in memory"
             );
         }
-        Ok((Self, None))
+        Ok((Self, None, None))
     }
 
     pub fn apply(&self, _op: StoreOp) {}
+
+    /// Never: nothing is written.
+    pub fn busy(&self) -> bool {
+        false
+    }
+
+    pub fn landed(&self) -> std::future::Ready<()> {
+        std::future::ready(())
+    }
 
     pub async fn history(&self, _peer: &str, _limit: usize) -> Vec<StoredMessage> {
         Vec::new()

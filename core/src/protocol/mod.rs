@@ -24,7 +24,7 @@ pub use message::{
     SessionDescription, SignalMessage, decode, encode,
 };
 pub use proof::{MAX_NONCE_BYTES, RegisterProof, register_proof_bytes};
-pub use seal::{Seal, sealed_bytes};
+pub use seal::{SEAL_VERSION, Seal, capabilities_text, sealed_bytes_v1, sealed_bytes_v2};
 pub use topics::{
     PRESENCE_FILTER, REGISTER_TOPIC, SERVER_NAME, incoming_topic, presence_topic,
     user_of_incoming_topic, user_of_presence_topic,

@@ -6,8 +6,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::warn;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
+use crate::event::ClientError;
 use crate::identity::Identity;
 use crate::machine::Pin;
 
@@ -31,34 +34,86 @@ pub(crate) fn load_or_create(user: &str) -> Option<Identity> {
     Some(Identity::from_seed(seed))
 }
 
-/// The keys pinned for peers, in local storage (`peerchat.pins.<user>`).
-pub(crate) struct PinStorage {
+/// The keys pinned for peers, in local storage (`peerchat.pins.<user>`). Pins that change
+/// in one turn of the page (a burst of peers) are written once, after it.
+pub(crate) struct PinStorage(Rc<RefCell<Kept>>);
+
+struct Kept {
     item: String,
     pins: BTreeMap<String, Pin>,
+    /// A write is due (it runs once the current turn is over).
+    due: bool,
 }
 
 impl PinStorage {
-    pub fn open(user: &str) -> Self {
+    /// The pins kept for `user`. An item that does not read back whole is copied aside
+    /// (`…unreadable-<ms>`) and what could be read is written anew, with a notice to show
+    /// the user.
+    pub fn open(user: &str) -> (Self, Option<ClientError>) {
         let item = format!("peerchat.pins.{user}");
-        let text = local_storage().and_then(|s| s.get_item(&item).ok().flatten());
-        let pins = text.as_deref().map(crate::pins::decode).unwrap_or_default();
-        Self { item, pins }
-    }
-
-    pub fn pins(&self) -> &BTreeMap<String, Pin> {
-        &self.pins
-    }
-
-    /// Keeps `peer`'s pin (`None`: forgets it).
-    pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
-        crate::pins::set(&mut self.pins, peer, pin);
-        let saved = local_storage().is_some_and(|s| {
-            s.set_item(&self.item, &crate::pins::encode(&self.pins))
-                .is_ok()
+        let storage = local_storage();
+        let text = storage
+            .as_ref()
+            .and_then(|s| s.get_item(&item).ok().flatten());
+        let (pins, damage) = text.as_deref().map(crate::pins::decode).unwrap_or_default();
+        let notice = damage.map(|reason| {
+            let aside = format!("{item}.unreadable-{}", js_sys::Date::now() as u64);
+            let kept = storage.as_ref().is_some_and(|s| {
+                s.set_item(&aside, text.as_deref().unwrap_or_default())
+                    .is_ok()
+                    && s.set_item(&item, &crate::pins::encode(&pins)).is_ok()
+            });
+            ClientError::PinsSetAside {
+                location: format!("local storage `{item}`"),
+                kept_aside: if kept {
+                    format!("local storage `{aside}`")
+                } else {
+                    "(nowhere: local storage refused it)".to_owned()
+                },
+                reason,
+            }
         });
-        if !saved {
-            warn!("no local storage: pinned keys last for this page only");
+        let kept = Kept {
+            item,
+            pins,
+            due: false,
+        };
+        (Self(Rc::new(RefCell::new(kept))), notice)
+    }
+
+    pub fn pins(&self) -> std::cell::Ref<'_, BTreeMap<String, Pin>> {
+        std::cell::Ref::map(self.0.borrow(), |kept| &kept.pins)
+    }
+
+    /// Keeps `peer`'s pin (`None`: forgets it), written once the page's current turn ends.
+    pub fn keep(&mut self, peer: String, pin: Option<Pin>) {
+        let mut kept = self.0.borrow_mut();
+        crate::pins::set(&mut kept.pins, peer, pin);
+        if !kept.due {
+            kept.due = true;
+            let later = self.0.clone();
+            wasm_bindgen_futures::spawn_local(async move { write(&later) });
         }
+    }
+
+    /// Writes what is due now.
+    pub async fn closed(self) {
+        write(&self.0);
+    }
+}
+
+fn write(kept: &RefCell<Kept>) {
+    let mut kept = kept.borrow_mut();
+    if !kept.due {
+        return;
+    }
+    kept.due = false;
+    let saved = local_storage().is_some_and(|s| {
+        s.set_item(&kept.item, &crate::pins::encode(&kept.pins))
+            .is_ok()
+    });
+    if !saved {
+        warn!("no local storage: pinned keys last for this page only");
     }
 }
 

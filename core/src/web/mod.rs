@@ -39,6 +39,9 @@ pub(crate) fn load_identity(
 /// Where pinned keys are kept (see [`identity_storage::PinStorage`]).
 pub(crate) type PinStore = identity_storage::PinStorage;
 
-pub(crate) fn open_pins(options: &crate::options::ClientOptions) -> PinStore {
+/// The pins kept for this user, and a notice if some could not be read.
+pub(crate) fn open_pins(
+    options: &crate::options::ClientOptions,
+) -> (PinStore, Option<crate::event::ClientError>) {
     identity_storage::PinStorage::open(&options.username)
 }

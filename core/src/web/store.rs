@@ -2,8 +2,10 @@
 //! one tab at a time (a Web Lock), so two tabs never resend one outbox.
 //!
 //! Writes are started in the turn the machine makes them (IndexedDB runs transactions on
-//! the same stores in the order they were created) and never waited for; a failure is
-//! logged. Where IndexedDB is unavailable the client runs in memory, as before.
+//! the same stores in the order they were created) and committed at once; the store is
+//! busy until every one has landed, and the backend holds what follows a write until then
+//! (see [`crate::backend`]), so a page closed at any moment has sent nothing it has not
+//! kept. A failure is logged. Where IndexedDB is unavailable the client runs in memory.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,7 +20,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbFactory, IdbKeyRange,
-    IdbObjectStoreParameters, IdbRequest, IdbTransactionMode,
+    IdbObjectStoreParameters, IdbRequest, IdbTransaction, IdbTransactionMode,
 };
 
 use super::describe_js_error;
@@ -43,6 +45,29 @@ const RECEIVED: &str = "received";
 #[derive(Clone)]
 pub(crate) struct Store {
     db: Option<Rc<Database>>,
+    landing: Rc<Landing>,
+}
+
+/// Writes started and not yet landed (committed or failed), and who waits for them all.
+#[derive(Default)]
+struct Landing {
+    pending: std::cell::Cell<usize>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Landing {
+    fn started(&self) {
+        self.pending.set(self.pending.get() + 1);
+    }
+
+    fn landed(&self) {
+        self.pending.set(self.pending.get().saturating_sub(1));
+        if self.pending.get() == 0 {
+            for waiter in self.waiters.borrow_mut().drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
 }
 
 struct Database {
@@ -71,8 +96,8 @@ impl Store {
     pub async fn open(
         storage: &Storage,
         me: &str,
-    ) -> Result<(Self, Option<SavedState>), ClientError> {
-        let memory = Ok((Self { db: None }, None));
+    ) -> Result<(Self, Option<SavedState>, Option<ClientError>), ClientError> {
+        let memory = Ok((Self::in_memory(), None, None));
         match storage {
             Storage::Memory => return memory,
             Storage::File(path) => {
@@ -107,12 +132,11 @@ impl Store {
                     run: RefCell::new(run),
                     _lock: lock,
                 };
-                Ok((
-                    Self {
-                        db: Some(Rc::new(db)),
-                    },
-                    saved,
-                ))
+                let store = Self {
+                    db: Some(Rc::new(db)),
+                    landing: Rc::default(),
+                };
+                Ok((store, saved, None))
             }
             Err(error) => {
                 warn!(%error, "IndexedDB is unavailable; history stays in memory");
@@ -121,13 +145,52 @@ impl Store {
         }
     }
 
-    /// Starts writing one change; a failure is logged, never returned.
+    fn in_memory() -> Self {
+        Self {
+            db: None,
+            landing: Rc::default(),
+        }
+    }
+
+    /// Starts writing one change; the store is busy until it has landed. A failure is
+    /// logged, never returned.
     pub fn apply(&self, op: StoreOp) {
         let Some(db) = &self.db else {
             return;
         };
-        if let Err(error) = db.apply(&op) {
-            warn!(error = %describe_js_error(&error), ?op, "could not write to the message store");
+        let tx = match db.apply(&op) {
+            Ok(tx) => tx,
+            Err(error) => {
+                warn!(error = %describe_js_error(&error), ?op, "could not write to the message store");
+                return;
+            }
+        };
+        self.landing.started();
+        let landing = self.landing.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = finished(&tx).await {
+                warn!(%error, "could not write to the message store");
+            }
+            landing.landed();
+        });
+    }
+
+    /// Whether writes are still landing.
+    pub fn busy(&self) -> bool {
+        self.landing.pending.get() > 0
+    }
+
+    /// Resolves when every write started so far has landed.
+    pub fn landed(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let wait = self.busy().then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.landing.waiters.borrow_mut().push(tx);
+            rx
+        });
+        async move {
+            if let Some(rx) = wait {
+                let _ = rx.await;
+            }
         }
     }
 
@@ -250,6 +313,35 @@ async fn done(request: &IdbRequest) -> Result<JsValue, String> {
         .unwrap_or_else(|_| Err("the request was abandoned".to_owned()));
     request.set_onsuccess(None);
     request.set_onerror(None);
+    outcome
+}
+
+/// Waits until transaction `tx` has committed (`Ok`) or aborted.
+async fn finished(tx: &IdbTransaction) -> Result<(), String> {
+    let (done, outcome) = oneshot::channel();
+    let done = Rc::new(RefCell::new(Some(done)));
+    let (on_done, source) = (done.clone(), tx.clone());
+    let on_complete = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(done) = on_done.borrow_mut().take() {
+            let _ = done.send(Ok(()));
+        }
+    });
+    let on_abort = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let error = match source.error() {
+            Some(error) => describe_js_error(&error.into()),
+            None => "the transaction was aborted".to_owned(),
+        };
+        if let Some(done) = done.borrow_mut().take() {
+            let _ = done.send(Err(error));
+        }
+    });
+    tx.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
+    tx.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
+    let outcome = outcome
+        .await
+        .unwrap_or_else(|_| Err("the transaction was abandoned".to_owned()));
+    tx.set_oncomplete(None);
+    tx.set_onabort(None);
     outcome
 }
 
@@ -392,9 +484,11 @@ async fn load(db: &IdbDatabase) -> Result<Option<SavedState>, String> {
 }
 
 impl Database {
-    fn apply(&self, op: &StoreOp) -> Result<(), JsValue> {
+    /// Starts the transaction that writes `op`, committed as soon as its requests are in
+    /// (an acknowledgement's cursor walk commits by itself when it ends).
+    fn apply(&self, op: &StoreOp) -> Result<IdbTransaction, JsValue> {
         let at_ms = JsValue::from_f64(js_sys::Date::now());
-        match op {
+        let tx = match op {
             StoreOp::Numbering { run, next_message } => {
                 *self.run.borrow_mut() = run.clone();
                 let tx =
@@ -403,10 +497,9 @@ impl Database {
                     ("run", run.into()),
                     ("next_message", id_value(*next_message)),
                 ]);
-                logged(
-                    tx.object_store(RUNS)?
-                        .put_with_key(&numbering, &NUMBERING.into())?,
-                );
+                tx.object_store(RUNS)?
+                    .put_with_key(&numbering, &NUMBERING.into())?;
+                committed(tx)
             }
             StoreOp::Sent {
                 peer,
@@ -433,16 +526,15 @@ impl Database {
                     ),
                     ("delivered", JsValue::FALSE),
                 ]);
-                logged(tx.object_store(MESSAGES)?.add(&message)?);
+                tx.object_store(MESSAGES)?.add(&message)?;
                 // Ids only grow within a run, so the latest write is the highest.
                 let numbering = record(&[
                     ("run", run.into()),
                     ("next_message", id_value(id.saturating_add(1))),
                 ]);
-                logged(
-                    tx.object_store(RUNS)?
-                        .put_with_key(&numbering, &NUMBERING.into())?,
-                );
+                tx.object_store(RUNS)?
+                    .put_with_key(&numbering, &NUMBERING.into())?;
+                committed(tx)
             }
             StoreOp::Acknowledged { peer, upto } => {
                 let run = self.run.borrow().clone();
@@ -472,6 +564,7 @@ impl Database {
                         warn!(%error, "could not mark messages delivered in the message store");
                     }
                 });
+                tx
             }
             StoreOp::Received {
                 peer,
@@ -494,18 +587,19 @@ impl Database {
                     ("awaiting_ack", JsValue::from_f64(0.0)),
                     ("delivered", JsValue::FALSE),
                 ]);
-                logged(tx.object_store(MESSAGES)?.add(&message)?);
+                tx.object_store(MESSAGES)?.add(&message)?;
                 if let Some((run, id)) = numbering {
                     let last = record(&[
                         ("peer", peer.into()),
                         ("run", run.into()),
                         ("id", id_value(*id)),
                     ]);
-                    logged(tx.object_store(RECEIVED)?.put(&last)?);
+                    tx.object_store(RECEIVED)?.put(&last)?;
                 }
+                committed(tx)
             }
-        }
-        Ok(())
+        };
+        Ok(tx)
     }
 
     async fn history(&self, peer: &str, limit: usize) -> Result<Vec<StoredMessage>, String> {
@@ -545,13 +639,14 @@ impl Database {
     }
 }
 
-/// Logs the failure of a write nobody waits for.
-fn logged(request: IdbRequest) {
-    wasm_bindgen_futures::spawn_local(async move {
-        if let Err(error) = done(&request).await {
-            warn!(%error, "could not write to the message store");
-        }
-    });
+/// Asks `tx` to commit now that its requests are in, rather than when the page's task
+/// ends. A browser without `commit()` commits it then all the same.
+fn committed(tx: IdbTransaction) -> IdbTransaction {
+    // Looked up rather than bound: web-sys marks its binding deprecated.
+    if let Some(commit) = method(&tx, "commit") {
+        let _ = commit.call0(&tx);
+    }
+    tx
 }
 
 #[cfg(test)]
@@ -593,9 +688,27 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    async fn the_store_is_busy_until_its_writes_have_landed() {
+        let me = format!("carol{:016x}", random_u64());
+        let (store, saved, notice) = Store::open(&Storage::Browser, &me).await.unwrap();
+        assert_eq!((saved, notice), (None, None));
+        assert!(!store.busy());
+        for op in contract::writes() {
+            store.apply(op);
+        }
+        assert!(store.busy(), "IndexedDB commits after this turn");
+        store.landed().await;
+        assert!(!store.busy());
+        // Landed means committed: a connection opened now reads it all.
+        let db = open_database(&format!("peerchat-{me}")).await.unwrap();
+        let saved = load(&db).await.unwrap().expect("state was kept");
+        contract::check_saved(&saved);
+    }
+
+    #[wasm_bindgen_test]
     async fn a_second_client_of_one_name_is_refused_until_the_first_is_gone() {
         let me = format!("bob{:016x}", random_u64());
-        let (first, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        let (first, _, _) = Store::open(&Storage::Browser, &me).await.unwrap();
         assert!(first.db.is_some(), "IndexedDB is there in Chromium");
         let second = Store::open(&Storage::Browser, &me).await;
         assert!(matches!(
@@ -607,7 +720,7 @@ mod tests {
         ));
         // Once the first client is gone (a logout), the name's store is free again.
         drop(first);
-        let (again, _) = Store::open(&Storage::Browser, &me).await.unwrap();
+        let (again, _, _) = Store::open(&Storage::Browser, &me).await.unwrap();
         assert!(again.db.is_some());
     }
 }

@@ -97,6 +97,21 @@ pub fn send(peer: &str, text: &str) -> bool {
     with_client_bool(|client| client.send_message(peer, text))
 }
 
+/// Sends `text` to a connected `peer` and resolves with its id once it is kept (in
+/// IndexedDB with history on): the page may be closed from then on without losing it, as
+/// `peerchat-cli` may be killed once it printed `sent`. Rejects with why it was not sent.
+#[wasm_bindgen(js_name = sendKept)]
+pub async fn send_kept(peer: String, text: String) -> Result<f64, JsValue> {
+    let client = CLIENT
+        .with_borrow(Option::clone)
+        .ok_or("not connected; call connect first")?;
+    let id = client
+        .try_send_message(&peer, &text)
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    client.stored().await;
+    Ok(id as f64)
+}
+
 /// Ends the chat with `peer`; returns the error's message, or null.
 #[wasm_bindgen(js_name = closePeer)]
 pub fn close_peer(peer: &str) -> JsValue {
