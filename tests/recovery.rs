@@ -117,3 +117,32 @@ fn a_chat_recovers_after_the_peer_stops_answering_for_a_while() {
         reopened.as_secs_f64() * 1000.0
     );
 }
+
+/// A client given several servers (`--server` repeated) moves to another when its own dies,
+/// and goes online there by itself; one whose first server is dead starts on the next.
+#[test]
+fn a_client_given_several_servers_moves_to_another_when_its_own_dies() {
+    let (mut first, second) = (PeerchatServer::start(), PeerchatServer::start());
+    let (one, two) = (&first.broker.tcp_url, &second.broker.tcp_url);
+    let mut alice = Cli::join(&format!("{one},{two}"), "alice");
+    let mut bob = Cli::join(two, "bob");
+    let online_again = |e: &serde_json::Value| e["event"] == "signaling" && e["state"] == "online";
+    first.stop();
+    let lost = Instant::now();
+    alice.expect("online on the other server", online_again);
+    let moved = lost.elapsed();
+    bob.connect_to("alice");
+    bob.expect_peer_connected("alice");
+    alice.expect_peer_connected("bob");
+    bob.send("alice", "found you on the other server");
+    alice.expect_message("bob", "found you on the other server");
+
+    let dead = format!("mqtt://127.0.0.1:{}", peerchat_e2e::free_port());
+    let mut carol = Cli::join(&format!("{dead},{two}"), "carol");
+    carol.connect_to("bob");
+    carol.expect_peer_connected("bob");
+    println!(
+        "online on the second server {:.0} ms after the first died",
+        moved.as_secs_f64() * 1000.0
+    );
+}

@@ -60,14 +60,14 @@ impl Backend {
     /// Starts connecting to the broker. The receiver yields a reason if the server cannot
     /// be reached at all; it is dropped unanswered once the first connection succeeds.
     pub fn start(
-        url: &ServerUrl,
+        urls: &[ServerUrl],
         machine: &ClientMachine,
         options: &ClientOptions,
         store: Store,
         pins: crate::platform::PinStore,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
-        let (signaling, unreachable) = SignalingLink::start(url, machine, inputs.clone());
+        let (signaling, unreachable) = SignalingLink::start(urls, machine, inputs.clone());
         let transport = Transport::new(options, inputs.clone());
         (
             Self {

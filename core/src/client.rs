@@ -295,7 +295,7 @@ impl Client {
         )
     )]
     pub async fn connect_with(options: ClientOptions) -> Result<(Self, Events), ClientError> {
-        let url = ServerUrl::parse(&options.server_url)?;
+        let urls = ServerUrl::parse_list(&options.server_url)?;
         protocol::validate_username(&options.username).map_err(ClientError::InvalidUsername)?;
         // A restarted client continues its run: same session, same numbering, its outbox.
         let (store, saved, store_notice) = Store::open(&options.storage, &options.username).await?;
@@ -328,7 +328,7 @@ impl Client {
         let (events_tx, events_rx) = mpsc::unbounded();
         let unread = Arc::new(Unread::default());
         let (backend, unreachable) = Backend::start(
-            &url,
+            &urls,
             &machine,
             &options,
             store.clone(),
@@ -368,7 +368,7 @@ impl Client {
         let unreachable = async move {
             match unreachable.await {
                 Ok(reason) => ClientError::ServerUnreachable {
-                    url: url.original,
+                    url: options.server_url.clone(),
                     reason,
                 },
                 // The backend reached the server: only registration can end the wait now.

@@ -16,6 +16,8 @@ pub struct IceServer {
 /// Everything `connect` needs. [`ClientOptions::new`] gives defaults that work on a LAN.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// The signaling server's URL, or several separated by commas (brokers of one cluster):
+    /// the first is tried first; on a lost connection the client moves to another.
     pub server_url: String,
     pub username: String,
     /// None by default: on a LAN host candidates suffice, and no traffic leaves for a

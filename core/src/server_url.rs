@@ -26,6 +26,20 @@ pub struct ServerUrl {
 }
 
 impl ServerUrl {
+    /// One URL, or several separated by commas: brokers of one cluster (or one server's
+    /// listeners), tried in turn. At least one.
+    pub fn parse_list(urls: &str) -> Result<Vec<Self>, ClientError> {
+        let urls: Vec<Self> = (urls.split(','))
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(Self::parse)
+            .collect::<Result<_, _>>()?;
+        if urls.is_empty() {
+            return Err(ClientError::BadServerUrl(String::new()));
+        }
+        Ok(urls)
+    }
+
     pub fn parse(url: &str) -> Result<Self, ClientError> {
         let bad = || ClientError::BadServerUrl(url.to_owned());
         let (scheme, rest) = url.trim().split_once("://").ok_or_else(bad)?;
@@ -109,6 +123,15 @@ mod tests {
             ServerUrl::parse("ws://[::1]:9/x").unwrap().websocket_url(),
             "ws://[::1]:9/x"
         );
+    }
+
+    #[test]
+    fn a_comma_list_names_several_brokers() {
+        let urls = ServerUrl::parse_list(" mqtt://a:1883, ws://b:8080/mqtt ,").unwrap();
+        let hosts: Vec<&str> = urls.iter().map(|u| u.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b"]);
+        assert!(ServerUrl::parse_list(" , ").is_err());
+        assert!(ServerUrl::parse_list("mqtt://a, http://b").is_err());
     }
 
     #[test]

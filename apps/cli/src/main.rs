@@ -25,9 +25,11 @@ use output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "peerchat-cli", version, verbatim_doc_comment)]
 struct Flags {
-    /// Signaling server: mqtt://HOST:PORT, mqtts://…, ws://HOST:PORT/PATH or wss://…
+    /// Signaling server: mqtt://HOST:PORT, mqtts://…, ws://HOST:PORT/PATH or wss://…;
+    /// repeatable (or a comma list) for the nodes of a cluster: the first is tried first, and
+    /// on a lost connection the client moves to another.
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
-    server: String,
+    server: Vec<String>,
     /// Your username.
     #[arg(long)]
     user: String,
@@ -80,7 +82,7 @@ async fn main() -> ExitCode {
         .init();
     let output = Output::new(flags.json);
 
-    let mut options = ClientOptions::new(&flags.server, &flags.user);
+    let mut options = ClientOptions::new(flags.server.join(","), &flags.user);
     if !flags.ice_servers.is_empty() {
         options.ice_servers = vec![IceServer {
             urls: flags.ice_servers.clone(),

@@ -20,7 +20,7 @@ use super::rt;
 use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, Delivery, SignalingInput};
 use crate::protocol::MAX_MQTT_PACKET_BYTES;
-use crate::reconnect::backoff;
+use crate::reconnect::{ServerChoice, backoff};
 use crate::server_url::{Carrier, ServerUrl};
 
 /// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
@@ -43,12 +43,18 @@ pub(crate) struct SignalingLink {
 }
 
 impl SignalingLink {
+    /// Starts connecting to the first of `urls` (brokers of one cluster, tried in turn).
     pub fn start(
-        url: &ServerUrl,
+        urls: &[ServerUrl],
         machine: &ClientMachine,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
-        let (client, mut eventloop) = AsyncClient::new(mqtt_options(url, machine), 1024);
+        let brokers = Brokers {
+            options: urls.iter().map(|url| mqtt_options(url, machine)).collect(),
+            choice: ServerChoice::new(urls.len()),
+            client_id: machine.client_id(),
+        };
+        let (client, mut eventloop) = AsyncClient::new(brokers.options[0].clone(), 1024);
         // Signaling is a few small messages that someone waits for: no Nagle delay.
         let mut network = eventloop.network_options();
         network.set_tcp_nodelay(true);
@@ -61,6 +67,7 @@ impl SignalingLink {
         let (unreachable_tx, unreachable_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             eventloop,
+            brokers,
             inputs,
             unreachable_tx,
             Control {
@@ -206,9 +213,39 @@ impl Control {
     }
 }
 
+/// The brokers a client may use, and the one it uses now.
+struct Brokers {
+    /// The MQTT options of each broker, in the order given.
+    options: Vec<MqttOptions>,
+    choice: ServerChoice,
+    /// The client id every connection is made under (see `Action::ConnectAs`).
+    client_id: String,
+}
+
+impl Brokers {
+    /// Makes the next connection go to the broker chosen now, under the current client id.
+    fn aim(&self, eventloop: &mut EventLoop) {
+        eventloop.mqtt_options = self.options[self.choice.current].clone();
+        eventloop.mqtt_options.set_client_id(self.client_id.clone());
+    }
+
+    /// Takes a client id change the machine asked for; whether there was one.
+    fn take_client_id(&mut self, control: &Control, eventloop: &mut EventLoop) -> bool {
+        match control.client_id_change() {
+            Some(client_id) => {
+                self.client_id = client_id;
+                self.aim(eventloop);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Polls the MQTT connection forever, reporting to the driver, until closed.
 async fn run(
     mut eventloop: EventLoop,
+    mut brokers: Brokers,
     inputs: InputSender,
     unreachable: oneshot::Sender<String>,
     control: Control,
@@ -230,9 +267,7 @@ async fn run(
         let polled = tokio::select! {
             polled = eventloop.poll() => polled,
             () = restart.notified() => {
-                if let Some(client_id) = control.client_id_change() {
-                    eventloop.mqtt_options.set_client_id(client_id);
-                }
+                brokers.take_client_id(&control, &mut eventloop);
                 info!("the network changed; connecting to the broker again");
                 if up {
                     send(SignalingInput::Lost);
@@ -271,12 +306,11 @@ async fn run(
                 payload: publish.payload.to_vec(),
             }),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                if let Some(client_id) = control.client_id_change() {
+                if brokers.take_client_id(&control, &mut eventloop) {
                     // The machine asked for this switch and knows the connection ends.
-                    debug!(%client_id, "connecting again under another client id");
+                    debug!(client_id = %brokers.client_id, "connecting again under another client id");
                     up = false;
                     connected.store(false, Ordering::SeqCst);
-                    eventloop.mqtt_options.set_client_id(client_id);
                     eventloop.clean();
                     continue;
                 }
@@ -288,8 +322,16 @@ async fn run(
                 if closing.load(Ordering::SeqCst) {
                     return;
                 }
-                if let Some(report) = unreachable.take() {
-                    let _ = report.send(error.to_string());
+                if unreachable.is_some() {
+                    // Never connected yet: the next broker in the list, until all failed.
+                    if brokers.choice.unreached() {
+                        debug!(%error, "broker unreachable; trying the next");
+                        brokers.aim(&mut eventloop);
+                        continue;
+                    }
+                    if let Some(report) = unreachable.take() {
+                        let _ = report.send(error.to_string());
+                    }
                     return;
                 }
                 if let ConnectionError::MqttState(StateError::Deserialization(refused)) = &error {
@@ -308,10 +350,11 @@ async fn run(
                     // A new network is worth trying at once.
                     () = restart.notified() => failures = 0,
                 }
-                // A client id the machine asked for meanwhile applies to this attempt.
-                if let Some(client_id) = control.client_id_change() {
-                    eventloop.mqtt_options.set_client_id(client_id);
-                }
+                // Another broker (if there are several), under the client id the machine
+                // wants now.
+                brokers.take_client_id(&control, &mut eventloop);
+                brokers.choice.lost(rt::random_u64());
+                brokers.aim(&mut eventloop);
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, Delivery, SignalingInput};
 use crate::mqtt_frames::{self as mqtt, FrameBuffer};
 use crate::protocol::MAX_MQTT_PACKET_BYTES;
-use crate::reconnect::backoff;
+use crate::reconnect::{ServerChoice, backoff};
 use crate::server_url::{Carrier, ServerUrl};
 
 /// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
@@ -68,17 +68,23 @@ impl SignalingLink {
     /// Starts connecting. The receiver yields a reason if the broker cannot be reached at
     /// all; it is dropped unanswered once the first connection succeeds.
     pub fn start(
-        url: &ServerUrl,
+        urls: &[ServerUrl],
         machine: &ClientMachine,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
         let (requests_tx, requests) = mpsc::unbounded();
         let (unreachable_tx, unreachable) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
-        match websocket_url(url) {
-            Ok(url) => {
+        match urls
+            .iter()
+            .map(websocket_url)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(urls) => {
                 let session = Session {
-                    url,
+                    choice: ServerChoice::new(urls.len()),
+                    url: urls[0].clone(),
+                    urls,
                     identity: Identity::of(machine),
                     inputs,
                     requests,
@@ -254,6 +260,9 @@ enum Wake {
 /// The signaling task: connects, reconnects, and stops when asked or when the broker was
 /// never reachable.
 struct Session {
+    /// The brokers (WebSocket URLs), and the one in use.
+    urls: Vec<String>,
+    choice: ServerChoice,
     url: String,
     identity: Identity,
     inputs: InputSender,
@@ -283,10 +292,21 @@ impl Session {
                     continue;
                 }
             };
-            if let Some(report) = self.unreachable.take() {
-                let _ = report.send(reason);
+            if self.unreachable.is_some() {
+                // Never connected yet: the next broker in the list, until all failed.
+                if self.choice.unreached() {
+                    debug!(%reason, "broker unreachable; trying the next");
+                    self.url = self.urls[self.choice.current].clone();
+                    continue;
+                }
+                if let Some(report) = self.unreachable.take() {
+                    let _ = report.send(reason);
+                }
                 return;
             }
+            // Another broker, if there are several.
+            self.choice.lost(rt::random_u64());
+            self.url = self.urls[self.choice.current].clone();
             if was_up {
                 info!(%reason, "lost the broker; reconnecting");
                 self.report(SignalingInput::Lost);
