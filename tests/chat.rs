@@ -177,3 +177,71 @@ fn unreachable_server_fails_clearly() {
     );
     assert!(!cli.finish().success());
 }
+
+/// Publishes a retained online presence record for each of `users` to the broker at
+/// `tcp_url`, as that many users who logged in once would have left on a plain broker.
+fn leave_presence_records(tcp_url: &str, users: usize) {
+    use std::io::{Read, Write};
+    let addr = tcp_url.strip_prefix("mqtt://").expect("an mqtt:// URL");
+    let mut stream = std::net::TcpStream::connect(addr).expect("the broker answers");
+    let mut packets = mqtt_packet(0x10, b"\0\x04MQTT\x04\x02\0\x3c\0\x06filler");
+    for n in 0..users {
+        let (user, record) = (
+            format!("user{n}"),
+            format!(r#"{{"type":"presence","from":"user{n}","session":"s{n}","online":true}}"#),
+        );
+        let topic = format!("peerchat/presence/{user}");
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(topic.as_bytes());
+        body.extend_from_slice(record.as_bytes());
+        packets.extend(mqtt_packet(0x31, &body));
+    }
+    packets.extend(mqtt_packet(0xe0, b""));
+    stream.write_all(&packets).expect("records published");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).ok();
+}
+
+/// One MQTT packet: the fixed header byte, the remaining length, the body.
+fn mqtt_packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut packet = vec![first];
+    let mut remaining = body.len();
+    loop {
+        let mut byte = (remaining % 128) as u8;
+        remaining /= 128;
+        if remaining > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if remaining == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(body);
+    packet
+}
+
+/// Presence per contact: on a broker that has seen 10,000 users (their records retained),
+/// a client with three contacts receives a handful of presence records, not one per user.
+#[test]
+fn a_login_costs_one_presence_record_per_contact_however_many_users() {
+    use peerchat_e2e::mitm::{Mitm, Tamper};
+    let mosquitto = Mosquitto::start();
+    leave_presence_records(&mosquitto.broker.tcp_url, 10_000);
+    let relay = Mitm::start(&mosquitto.broker.tcp_url, Tamper::Nothing);
+    let mut alice = Cli::join(&relay.url, "alice");
+    for contact in ["user1", "user5000", "user9999"] {
+        alice.command(&format!("/watch {contact}"));
+        alice.expect(&format!("{contact} online"), |e| {
+            e["event"] == "presence" && e["user"] == contact && e["online"] == true
+        });
+    }
+    // Anything else the broker had to send has had time to come.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let delivered = relay.presence_delivered();
+    println!("presence records delivered at login with 3 contacts among 10,000 users: {delivered}");
+    assert!(
+        delivered <= 24,
+        "{delivered} presence records for 3 contacts"
+    );
+}

@@ -15,7 +15,7 @@ source tests/support/debian.sh
 step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
 
-# Mosquitto and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
+# Mosquitto, RabbitMQ and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
 # mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
 # the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
 # desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
@@ -26,6 +26,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/bin/turnserver ] || missing+=(coturn)
+[ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v npm >/dev/null || missing+=(npm)
 command -v clang-14 >/dev/null || missing+=(clang-14)

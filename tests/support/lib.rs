@@ -13,6 +13,7 @@ pub mod mitm;
 pub mod netns;
 pub mod original_client;
 pub mod original_server;
+pub mod rabbitmq;
 pub mod turn;
 pub mod webdriver;
 

@@ -1,10 +1,12 @@
 //! A signaling relay that misbehaves: an MQTT proxy between clients and the broker that
 //! changes what clients publish, as a dishonest broker operator, or anyone on the path to
 //! the broker, could. Every change keeps its length, so packets stay well formed and only
-//! the content is false.
+//! the content is false. It also counts the presence records the broker delivers.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 /// What the relay does to the offers, answers and candidates clients publish.
@@ -23,12 +25,15 @@ pub enum Tamper {
     /// Renames the `recovery` feature in every `peerchat` field (a downgrade: the receiver
     /// would think the sender cannot recover a lost connection).
     Features,
+    /// Changes nothing (the relay only counts).
+    Nothing,
 }
 
 /// A running relay on a loopback port, forwarding to a broker.
 pub struct Mitm {
     /// `mqtt://127.0.0.1:PORT`: give this to clients instead of the broker's URL.
     pub url: String,
+    presence_delivered: Arc<AtomicUsize>,
 }
 
 impl Mitm {
@@ -40,20 +45,31 @@ impl Mitm {
             .to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("mqtt://{}", listener.local_addr().expect("bound"));
+        let presence_delivered = Arc::new(AtomicUsize::new(0));
+        let counter = presence_delivered.clone();
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 let Ok(broker) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                relay(client, broker, tamper);
+                relay(client, broker, tamper, counter.clone());
             }
         });
-        Self { url }
+        Self {
+            url,
+            presence_delivered,
+        }
+    }
+
+    /// Presence records (PUBLISH on `peerchat/presence/…`) the broker delivered to clients
+    /// through this relay so far.
+    pub fn presence_delivered(&self) -> usize {
+        self.presence_delivered.load(Ordering::Relaxed)
     }
 }
 
-/// Client to broker through `tamper`; broker to client as it is.
-fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper) {
+/// Client to broker through `tamper`; broker to client as it is, counting presence records.
+fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper, presence: Arc<AtomicUsize>) {
     let _ = client.set_nodelay(true);
     let _ = broker.set_nodelay(true);
     let (mut client_in, mut broker_out) =
@@ -76,9 +92,33 @@ fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper) {
         let _ = broker_out.shutdown(Shutdown::Both);
     });
     thread::spawn(move || {
-        let _ = std::io::copy(&mut broker_in, &mut client_out);
+        let mut pending = Vec::new();
+        let mut buffer = [0u8; 65536];
+        while let Ok(n @ 1..) = broker_in.read(&mut buffer) {
+            pending.extend_from_slice(&buffer[..n]);
+            while let Some(length) = packet_length(&pending) {
+                let packet: Vec<u8> = pending.drain(..length).collect();
+                if is_presence_record(&packet) {
+                    presence.fetch_add(1, Ordering::Relaxed);
+                }
+                if client_out.write_all(&packet).is_err() {
+                    return;
+                }
+            }
+        }
         let _ = client_out.shutdown(Shutdown::Both);
     });
+}
+
+/// Whether `packet` is a PUBLISH on a presence topic.
+fn is_presence_record(packet: &[u8]) -> bool {
+    if packet[0] >> 4 != 3 {
+        return false;
+    }
+    let header = 1 + packet[1..].iter().take_while(|b| *b & 0x80 != 0).count() + 1;
+    packet
+        .get(header + 2..)
+        .is_some_and(|rest| rest.starts_with(b"peerchat/presence/"))
 }
 
 /// The length of the first whole MQTT packet in `bytes`, once it has all arrived.
@@ -113,6 +153,7 @@ fn tampered(packet: Vec<u8>, tamper: Tamper) -> Vec<Vec<u8>> {
         Tamper::ReplayOffers if text.contains("\"signal-offer\"") => vec![packet.clone(), packet],
         Tamper::ReplayOffers => vec![packet],
         Tamper::Features => vec![replace_bytes(&packet, b"\"recovery\"", b"\"xecovery\"")],
+        Tamper::Nothing => vec![packet],
     }
 }
 

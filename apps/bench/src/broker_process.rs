@@ -1,6 +1,7 @@
 //! The MQTT brokers a benchmark starts for itself on loopback, as child processes, so it can
 //! read their memory: peerchat-server (with its rules, or with its per-message checks off to
-//! measure what they cost), or aedes (the original server's broker) as a baseline.
+//! measure what they cost), and for comparison aedes (the original server's broker),
+//! Mosquitto and a single NATS node (both from Debian).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,12 +23,16 @@ pub enum BrokerKind {
     PeerchatUnchecked,
     /// aedes on Node.js (apps/bench/aedes; `npm ci --prefix apps/bench/aedes` first).
     Aedes,
+    /// Mosquitto (Debian's `mosquitto`).
+    Mosquitto,
+    /// One NATS node with its MQTT listener (Debian's `nats-server`; MQTT needs JetStream).
+    Nats,
 }
 
 impl BrokerKind {
     /// Whether the broker answers `register` (peerchat-server does; a plain broker does not).
     pub fn registers(self) -> bool {
-        self != Self::Aedes
+        matches!(self, Self::Peerchat | Self::PeerchatUnchecked)
     }
 
     pub fn name(self) -> &'static str {
@@ -35,11 +40,17 @@ impl BrokerKind {
             Self::Peerchat => "peerchat-server",
             Self::PeerchatUnchecked => "peerchat-server --unchecked-senders",
             Self::Aedes => "aedes",
+            Self::Mosquitto => "mosquitto",
+            Self::Nats => "nats-server",
         }
     }
 
-    /// Starts the broker on a free loopback port and waits until it says where it listens.
+    /// Starts the broker on a free loopback port and waits until it says where it listens
+    /// (or, for brokers that do not say, until it accepts connections).
     pub async fn start(self) -> anyhow::Result<RunningBroker> {
+        if matches!(self, Self::Mosquitto | Self::Nats) {
+            return self.start_configured().await;
+        }
         let (mut command, announcement) = match self {
             Self::Peerchat | Self::PeerchatUnchecked => {
                 let mut command = Command::new(sibling_binary("peerchat-server")?);
@@ -63,6 +74,7 @@ impl BrokerKind {
                 command.arg(script).arg("0");
                 (command, "aedes: mqtt listening on ")
             }
+            Self::Mosquitto | Self::Nats => unreachable!("started from a configuration"),
         };
         let mut child = command
             .stdin(Stdio::null())
@@ -80,7 +92,83 @@ impl BrokerKind {
             addr,
             pid,
             _child: child,
+            _dir: None,
         })
+    }
+
+    /// Mosquitto or NATS, from a configuration file written for the run, on a free port.
+    async fn start_configured(self) -> anyhow::Result<RunningBroker> {
+        let dir = std::env::temp_dir().join(format!(
+            "peerchat-bench-{}-{}",
+            self.name(),
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let (program, config) = match self {
+            Self::Mosquitto => (
+                "/usr/sbin/mosquitto",
+                format!(
+                    "per_listener_settings false\nallow_anonymous true\nmax_connections -1\n\
+                     listener {port} 127.0.0.1\n"
+                ),
+            ),
+            _ => (
+                "/usr/bin/nats-server",
+                format!(
+                    "server_name: bench\nlisten: 127.0.0.1:{}\n\
+                     jetstream {{ store_dir: \"{}\" }}\nmqtt {{ listen: 127.0.0.1:{port} }}\n",
+                    free_port()?,
+                    dir.join("jetstream").display()
+                ),
+            ),
+        };
+        if !std::path::Path::new(program).exists() {
+            bail!("{program} is missing: install Debian's package first");
+        }
+        let config_path = dir.join("broker.conf");
+        std::fs::write(&config_path, config)?;
+        let child = Command::new(program)
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.name()))?;
+        let pid = child.id().context("the broker exited at once")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if tokio::time::Instant::now() > deadline {
+                bail!("{} did not listen on {addr} within 20 s", self.name());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(RunningBroker {
+            kind: self,
+            addr,
+            pid,
+            _child: child,
+            _dir: Some(TempDir(dir)),
+        })
+    }
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A directory removed with the broker that used it.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
     }
 }
 
@@ -103,6 +191,7 @@ pub struct RunningBroker {
     pub addr: SocketAddr,
     pid: u32,
     _child: Child,
+    _dir: Option<TempDir>,
 }
 
 impl RunningBroker {

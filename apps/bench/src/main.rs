@@ -4,10 +4,12 @@
 //! message round-trip time and bulk file throughput over an open chat. Prints a table and
 //! one JSON summary line.
 //! Subcommands measure the rest: a broker's throughput and memory (`broker`), one client's
-//! memory per open chat (`memory`).
+//! memory per open chat (`memory`), how many idle users a broker holds and a login storm
+//! (`capacity`).
 
 mod broker;
 mod broker_process;
+mod capacity;
 mod memory;
 mod process;
 mod stats;
@@ -58,6 +60,9 @@ enum Mode {
     /// Start peerchat-server and peerchat-cli processes and measure one client's memory as its
     /// open chats grow.
     Memory(memory::MemoryFlags),
+    /// Start a broker and measure how many idle users it holds, what each costs, and a login
+    /// storm.
+    Capacity(capacity::CapacityFlags),
 }
 
 /// How long one setup or one round trip may take before the run counts it as failed.
@@ -76,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     match flags.mode.take() {
         Some(Mode::Broker(broker)) => return broker::run(broker).await,
         Some(Mode::Memory(memory)) => return memory::run(memory).await,
+        Some(Mode::Capacity(capacity)) => return capacity::run(capacity).await,
         None => {}
     }
     let run = std::process::id();
