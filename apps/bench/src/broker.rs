@@ -81,6 +81,10 @@ pub async fn run(flags: BrokerFlags) -> anyhow::Result<()> {
         "delivered", load.per_second, load.delivered, flags.seconds
     );
     println!(
+        "{:<34} {:>10.2} µs",
+        "broker CPU per message", load.cpu_us_per_message
+    );
+    println!(
         "{:<34} {:>10.1} MiB",
         "resident after load",
         mib(load.resident_after as f64)
@@ -106,6 +110,7 @@ pub async fn run(flags: BrokerFlags) -> anyhow::Result<()> {
             "seconds": flags.seconds,
             "delivered": load.delivered,
             "messages_per_second": load.per_second,
+            "cpu_us_per_message": load.cpu_us_per_message,
             "rss_after_load_bytes": load.resident_after,
             "idle_connections": flags.idle,
             "rss_before_idle_bytes": idle.before,
@@ -158,6 +163,8 @@ async fn measure_idle(broker: &RunningBroker, count: usize) -> anyhow::Result<Id
 struct Delivery {
     delivered: u64,
     per_second: f64,
+    /// The broker's CPU time per delivered message, in microseconds.
+    cpu_us_per_message: f64,
     resident_after: u64,
 }
 
@@ -216,8 +223,10 @@ async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow
 
     tokio::time::sleep(Duration::from_secs_f64(flags.warmup_seconds)).await;
     let (first, started) = (delivered.load(Ordering::Relaxed), Instant::now());
+    let cpu_before = broker.cpu_seconds()?;
     tokio::time::sleep(Duration::from_secs_f64(flags.seconds)).await;
     let (last, took) = (delivered.load(Ordering::Relaxed), started.elapsed());
+    let cpu = broker.cpu_seconds()? - cpu_before;
     let resident_after = broker.resident_bytes()?;
     for task in publishing {
         task.abort();
@@ -227,6 +236,7 @@ async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow
     Ok(Delivery {
         delivered: counted,
         per_second: counted as f64 / took.as_secs_f64(),
+        cpu_us_per_message: cpu * 1e6 / counted.max(1) as f64,
         resident_after,
     })
 }

@@ -114,7 +114,7 @@ impl BrokerKind {
                 ),
             ),
             _ => (
-                "/usr/bin/nats-server",
+                "/usr/sbin/nats-server",
                 format!(
                     "server_name: bench\nlisten: 127.0.0.1:{}\n\
                      jetstream {{ store_dir: \"{}\" }}\nmqtt {{ listen: 127.0.0.1:{port} }}\n",
@@ -201,5 +201,9 @@ impl RunningBroker {
 
     pub fn resident_bytes(&self) -> anyhow::Result<u64> {
         resident_bytes(self.pid)
+    }
+
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        crate::process::cpu_seconds(self.pid)
     }
 }

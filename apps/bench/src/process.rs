@@ -40,6 +40,27 @@ pub fn resident_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// CPU time process `pid` has used so far (user and system), in seconds: what a message
+/// costs the broker whatever else the machine is doing, unlike messages per second.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // Fields after the command name (which may hold spaces) start after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let (user, system) = (ticks(11), ticks(12));
+    let (Some(user), Some(system)) = (user, system) else {
+        bail!("no CPU times in {path}");
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((user + system) / per_second)
+}
+
 /// Bytes as mebibytes, the unit the tables print.
 pub fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
@@ -81,6 +102,14 @@ async fn find_announcement(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_cpu_time_is_readable_and_grows() {
+        let before = cpu_seconds(std::process::id()).unwrap();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {}
+        assert!(cpu_seconds(std::process::id()).unwrap() > before);
+    }
 
     #[test]
     fn own_resident_memory_is_readable() {
