@@ -9,6 +9,7 @@ pub mod identity;
 pub mod machine;
 pub mod options;
 pub mod path;
+#[cfg(any(feature = "native", feature = "web"))]
 mod pins;
 pub mod protocol;
 pub mod reconnect;

@@ -18,6 +18,7 @@ pub mod listener;
 pub mod origin;
 pub mod packets;
 pub mod static_files;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,11 +31,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::admission::Admission;
 use crate::connection::ConnectionContext;
 use crate::http::Site;
 use crate::hub::LocalHub;
 use crate::limits::Limits;
+use crate::listener::Listening;
 use crate::origin::OriginPolicy;
 
 /// Where the server listens and what it keeps.
@@ -54,6 +58,8 @@ pub struct ServerOptions {
     /// Which web pages may open WebSocket connections.
     pub origins: OriginPolicy,
     pub limits: Limits,
+    /// TLS on both ports (HTTPS, WSS, MQTT over TLS), when given a certificate.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Why the server could not start or stopped.
@@ -105,8 +111,12 @@ impl Server {
             web_root: options.web_root.map(static_files::WebRoot::new),
             origins: options.origins,
         });
-        let http = http::router(site);
-        let admission = Admission::new(&options.limits);
+        let listening = Arc::new(Listening {
+            connections,
+            http: http::router(site),
+            admission: Admission::new(&options.limits),
+            tls: options.tls.map(TlsAcceptor::from),
+        });
 
         let mqtt = bind("MQTT", options.mqtt_addr).await?;
         let web = bind("HTTP", options.http_addr).await?;
@@ -114,15 +124,7 @@ impl Server {
         let http_addr = local_addr("HTTP", &web, options.http_addr)?;
         let mut listeners = JoinSet::new();
         for listener in [mqtt, web] {
-            let accept = listener::accept(
-                listener,
-                connections.clone(),
-                http.clone(),
-                admission.clone(),
-            );
-            listeners.spawn(async move {
-                let _ = accept.await;
-            });
+            listeners.spawn(listener::accept(listener, listening.clone()));
         }
         Ok(Self {
             mqtt_addr,

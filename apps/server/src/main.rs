@@ -72,6 +72,15 @@ struct Flags {
     #[arg(long)]
     unchecked_senders: bool,
 
+    /// A TLS certificate chain (PEM, leaf first): both ports then speak only TLS (HTTPS and
+    /// WSS for the app, MQTT over TLS for native clients). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `debug` or `info,peerchat_server=debug`
     /// [default: $RUST_LOG, else "info"].
     #[arg(long, value_name = "FILTER")]
@@ -93,6 +102,11 @@ async fn main() -> anyhow::Result<()> {
         check_senders: !flags.unchecked_senders,
         ..Limits::default()
     };
+    let tls = match (&flags.tls_cert, &flags.tls_key) {
+        (Some(cert), Some(key)) => Some(peerchat_server::tls::load(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let server = Server::start(ServerOptions {
         mqtt_addr: flags.mqtt_addr,
         http_addr: flags.http_addr,
@@ -101,13 +115,14 @@ async fn main() -> anyhow::Result<()> {
         binding_lifetime: Duration::from_secs(flags.name_lifetime_days.saturating_mul(86_400)),
         origins: OriginPolicy::from_flags(&flags.allowed_origins),
         limits,
+        tls,
     })
     .await
     .context("could not start peerchat-server")?;
 
     let (mqtt, http) = (server.mqtt_addr(), server.http_addr());
     info!("listening for MQTT on {mqtt}");
-    info!("listening for HTTP and MQTT-over-WebSocket on http://{http} ({MQTT_PATH})");
+    info!("listening for HTTP and MQTT-over-WebSocket on {scheme}://{http} ({MQTT_PATH})");
     // On stdout for scripts and tests, which need the real ports when port 0 was asked for.
     println!("peerchat-server: mqtt listening on {mqtt}");
     println!("peerchat-server: http listening on {http}");

@@ -564,3 +564,46 @@ async fn expect_closed(stream: &mut TcpStream) {
     );
     // A close may come as a reset, which read_to_end reports as an error: both are fine.
 }
+
+/// With a certificate, both ports speak TLS only: MQTT over TLS, HTTPS and WSS; a client
+/// that does not start with TLS gets nothing.
+#[tokio::test]
+async fn with_a_certificate_both_ports_speak_only_tls() {
+    let dir = std::env::temp_dir().join(format!("peerchat-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = TestServer::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    let trusting = || rumqttc::TlsConfiguration::Simple {
+        ca: certified.cert.pem().into_bytes(),
+        alpn: None,
+        client_auth: None,
+    };
+
+    let mut options = rumqttc::MqttOptions::new("alice", "localhost", server.mqtt_port);
+    options.set_transport(rumqttc::Transport::Tls(trusting()));
+    let mut alice = TestClient::connect(options).await;
+    assert_eq!(alice.register("alice", None).await, ok());
+
+    let url = format!("wss://localhost:{}/mqtt", server.http_port);
+    let mut options = rumqttc::MqttOptions::new("bob", url, server.http_port);
+    options.set_transport(rumqttc::Transport::Wss(trusting()));
+    let mut bob = TestClient::connect(options).await;
+    assert_eq!(bob.register("bob", None).await, ok());
+
+    let mut plain = TcpStream::connect(("127.0.0.1", server.mqtt_port))
+        .await
+        .unwrap();
+    plain.write_all(&connect_packet("plain")).await.unwrap();
+    expect_closed(&mut plain).await;
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -46,7 +46,7 @@ use tracing::{debug, info, warn};
 pub use framing::{FrameBuffer, FrameError, parse, serialize};
 pub use pump::{ConnectionContext, serve};
 pub use rules::{RateLimit, Topic, speaks_as};
-pub use transport::{ClientInput, ClientOutput, TcpInput, TcpOutput};
+pub use transport::{ClientInput, ClientOutput, StreamInput, StreamOutput, TcpInput, TcpOutput};
 
 use crate::hub::Claim;
 use crate::limits::Limits;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Bytes reserved for one socket read, once the socket has something to read.
@@ -54,6 +54,30 @@ impl ClientInput for TcpInput {
 impl ClientOutput for TcpOutput {
     async fn send(&mut self, packet: Bytes) -> io::Result<()> {
         self.0.write_all(&packet).await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.0.shutdown().await
+    }
+}
+
+/// The reading half of any byte stream (a TLS connection).
+pub struct StreamInput<R>(pub R);
+
+/// The writing half of any byte stream (a TLS connection).
+pub struct StreamOutput<W>(pub W);
+
+impl<R: AsyncRead + Unpin + Send> ClientInput for StreamInput<R> {
+    async fn read_into(&mut self, buffer: &mut BytesMut) -> io::Result<usize> {
+        buffer.reserve(READ_RESERVE);
+        self.0.read_buf(buffer).await
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> ClientOutput for StreamOutput<W> {
+    async fn send(&mut self, packet: Bytes) -> io::Result<()> {
+        self.0.write_all(&packet).await?;
+        self.0.flush().await
     }
 
     async fn close(&mut self) -> io::Result<()> {
