@@ -67,6 +67,7 @@ pub fn presence(user: &str, session: &str, online: bool, retained: bool) -> Publ
         from: user.to_owned(),
         session: session.to_owned(),
         online,
+        since: None,
     });
     let mut publish = Publish::new(presence_topic(user), QoS::AtMostOnce, encode(&record));
     publish.retain = retained;
@@ -130,7 +131,8 @@ mod tests {
             SignalMessage::Presence(Presence {
                 from: "bob".into(),
                 session: "s1".into(),
-                online: true
+                online: true,
+                since: None,
             })
         );
     }

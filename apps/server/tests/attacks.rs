@@ -40,6 +40,7 @@ fn presence_record(user: &str, session: &str, online: bool) -> Vec<u8> {
         from: user.to_owned(),
         session: session.to_owned(),
         online,
+        since: None,
     }))
 }
 

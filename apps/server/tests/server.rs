@@ -324,6 +324,7 @@ async fn a_last_will_in_another_name_is_discarded() {
         from: "alice".to_owned(),
         session: "s".to_owned(),
         online: false,
+        since: None,
     });
     let will = LastWill::new(
         presence_topic("alice"),
@@ -363,6 +364,7 @@ async fn presence_is_what_the_registry_says() {
         from: "alice".to_owned(),
         session: "s1".to_owned(),
         online: true,
+        since: None,
     });
     assert_eq!(
         bob.next_message_on(&presence_topic("alice")).await.1,
@@ -388,6 +390,7 @@ async fn a_refused_clients_last_will_does_not_speak_for_the_owner() {
         from: "alice".to_owned(),
         session: "owner".to_owned(),
         online: true,
+        since: None,
     });
     let mut owner = TestClient::connect(server.tcp_options("alice")).await;
     assert_eq!(owner.register("alice", Some("owner")).await, ok());
@@ -409,6 +412,7 @@ async fn a_refused_clients_last_will_does_not_speak_for_the_owner() {
         from: "alice".to_owned(),
         session: "intruder".to_owned(),
         online: false,
+        since: None,
     });
     let will = LastWill::new(
         presence_topic("alice"),
@@ -606,4 +610,46 @@ async fn with_a_certificate_both_ports_speak_only_tls() {
     plain.write_all(&connect_packet("plain")).await.unwrap();
     expect_closed(&mut plain).await;
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A client that sends its register and, right behind it in the same write, a message: the
+/// message finds the name registered (each packet's effect is complete before the next).
+#[tokio::test]
+async fn a_message_right_behind_a_register_goes_through() {
+    use rumqttc::mqttbytes::v4::{Packet as Raw, Publish as RawPublish, Subscribe};
+    let server = TestServer::start().await;
+    let mut bob = TestClient::connect(server.tcp_options("bob")).await;
+    assert_eq!(bob.register("bob", None).await, ok());
+    let mut alice = support::raw::RawClient::connect(
+        server.mqtt_port,
+        support::raw::RawClient::connect_packet("alice"),
+    )
+    .await;
+    let register = SignalMessage::Register {
+        from: "alice".to_owned(),
+        username: "alice".to_owned(),
+        session: None,
+        proof: None,
+    };
+    let mut subscribe =
+        Subscribe::new(incoming_topic("alice"), rumqttc::mqttbytes::QoS::AtMostOnce);
+    subscribe.pkid = 1;
+    alice
+        .send_all(&[
+            Raw::Subscribe(subscribe),
+            Raw::Publish(RawPublish::new(
+                "system/register",
+                rumqttc::mqttbytes::QoS::AtMostOnce,
+                encode(&register),
+            )),
+            Raw::Publish(RawPublish::new(
+                incoming_topic("bob"),
+                rumqttc::mqttbytes::QoS::AtMostOnce,
+                encode(&offer_from("alice")),
+            )),
+        ])
+        .await
+        .unwrap();
+    let (_, offer) = bob.next_message_on(&incoming_topic("bob")).await;
+    assert_eq!(offer, offer_from("alice"));
 }

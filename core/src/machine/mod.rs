@@ -244,9 +244,10 @@ impl ClientMachine {
         self.registration.client_id()
     }
 
-    /// The last will to give the broker: our retained presence saying offline.
+    /// The last will to give the broker: our retained presence saying offline, since now
+    /// (the client's start; a will is fixed when the connection is made).
     pub fn last_will(&self) -> (String, Vec<u8>) {
-        self.registration.offline_presence()
+        self.registration.offline_presence(self.last_wall())
     }
 
     pub fn is_online(&self) -> bool {
@@ -331,7 +332,7 @@ impl ClientMachine {
         for name in names {
             self.leave_chat(&name);
         }
-        self.registration.leave();
+        self.registration.leave(self.last_wall());
         self.drain_registration();
         self.actions.push_back(Action::CloseSignaling);
     }

@@ -8,9 +8,10 @@
 use std::collections::BTreeSet;
 
 use super::recovery::Trigger;
+use super::registration::RECORD_LIFETIME_MS;
 use super::{Action, ClientMachine, Delivery, MAX_WATCHED};
 use crate::event::{ClientError, ClientEvent, PeerStatus};
-use crate::protocol::{self, SignalMessage, presence_topic};
+use crate::protocol::{self, Presence, SignalMessage, presence_topic};
 
 impl ClientMachine {
     /// Watches `peer`'s presence (a contact the app lists), until
@@ -67,6 +68,26 @@ impl ClientMachine {
         }
     }
 
+    /// A plain broker keeps a user's offline record until someone deletes it: a record of
+    /// someone away longer than [`RECORD_LIFETIME_MS`] is deleted by the first client that
+    /// reads it (peerchat-server keeps no records; there, presence is its registry's).
+    fn clear_if_gone_for_good(&mut self, user: &str, record: Option<&Presence>) {
+        let Some(since) = record.filter(|p| !p.online).and_then(|p| p.since) else {
+            return;
+        };
+        let gone =
+            (self.last_wall()).is_some_and(|now| now.saturating_sub(since) > RECORD_LIFETIME_MS);
+        if gone && !self.registration.on_peerchat_server() {
+            tracing::debug!(user, "clearing the record of a user gone for good");
+            self.actions.push_back(Action::Publish {
+                topic: presence_topic(user),
+                payload: Vec::new(),
+                retain: true,
+                delivery: Delivery::AtLeastOnce,
+            });
+        }
+    }
+
     pub(super) fn on_presence_record(&mut self, user: &str, payload: &[u8], now: u64) {
         if user != self.me && !self.presence_subscribed.contains(user) {
             tracing::debug!(user, "presence of someone not watched ignored");
@@ -96,6 +117,7 @@ impl ClientMachine {
             self.registration.on_own_presence(presence.as_ref());
             return;
         }
+        self.clear_if_gone_for_good(user, presence.as_ref());
         let online = presence.is_some_and(|p| p.online);
         let previous = self.presence.insert(user.to_owned(), online);
         if previous != Some(online) {

@@ -27,6 +27,10 @@ pub const PRESENCE_GRACE_MS: u64 = 300;
 /// How long joining may take in all before `connect` fails.
 pub const REGISTER_TIMEOUT_MS: u64 = 10_000;
 
+/// How long an offline presence record is kept on a plain broker: a user away this long is
+/// gone for good, and a client that reads the record deletes it.
+pub const RECORD_LIFETIME_MS: u64 = 30 * 24 * 3600 * 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Before the first CONNACK.
@@ -135,10 +139,23 @@ impl Registration {
         }
     }
 
-    /// The last will: an empty retained message, which deletes our presence record, so a
-    /// broker keeps no record of anyone who left (a missing record reads as offline).
-    pub fn offline_presence(&self) -> (String, Vec<u8>) {
-        (presence_topic(&self.me), Vec::new())
+    /// Our presence record saying offline, last known online at `since` (ms since the Unix
+    /// epoch): the last will, and what leaving publishes. It stays retained on a plain
+    /// broker, so a call to us fails at once; once it is older than
+    /// [`RECORD_LIFETIME_MS`], a client that reads it clears it (see `presence`).
+    pub fn offline_presence(&self, since: Option<u64>) -> (String, Vec<u8>) {
+        let record = SignalMessage::Presence(Presence {
+            from: self.me.clone(),
+            session: self.session.clone(),
+            online: false,
+            since,
+        });
+        (presence_topic(&self.me), protocol::encode(&record))
+    }
+
+    /// Whether the server is peerchat-server (it keeps presence itself).
+    pub fn on_peerchat_server(&self) -> bool {
+        self.server == Server::Peerchat
     }
 
     pub fn drain(&mut self) -> (Vec<Action>, Vec<ClientEvent>) {
@@ -165,10 +182,8 @@ impl Registration {
                     grace_until: None,
                 }
             }
-            Phase::Joining { .. } => {}
-            Phase::Online => self
-                .events
-                .push(ClientEvent::Signaling(SignalingState::Online)),
+            // Back online once the server confirms the name again (see `back_online`).
+            Phase::Joining { .. } | Phase::Online => {}
         }
         self.actions.push(Action::Subscribe {
             topic: incoming_topic(&self.me),
@@ -199,9 +214,12 @@ impl Registration {
         self.registered_here = true;
         if self.under_name {
             // The connection before this one registered the name for it (see
-            // `on_register_ack`); registering again would be refused as taken.
-            if self.phase == Phase::Online {
-                self.publish_presence(true);
+            // `on_register_ack`); registering again would be refused as taken. Online now,
+            // with every subscription in place under the name the server knows us by.
+            match self.phase {
+                Phase::Joining { .. } => self.go_online(),
+                Phase::Online => self.back_online(),
+                _ => {}
             }
             return;
         }
@@ -236,8 +254,8 @@ impl Registration {
             });
         }
         match self.phase {
-            // After the register: a server that checks who publishes knows the name by then.
-            Phase::Online => self.publish_presence(true),
+            // A plain broker confirms nothing: back online with the subscriptions in place.
+            Phase::Online if self.server == Server::Unknown => self.back_online(),
             Phase::Joining {
                 give_up,
                 grace_until: None,
@@ -299,15 +317,25 @@ impl Registration {
             // Our name is registered; continue under it as client id, so the original
             // server frees it when we leave and tells us of offline peers, as it does for
             // its own clients. The name stays registered across the switch (the server
-            // frees only names equal to a closing connection's client id).
+            // frees only names equal to a closing connection's client id). Online once
+            // that connection is subscribed (see `on_subscribed`).
             self.under_name = true;
             self.broker_up = false;
+            if let Phase::Joining { give_up, .. } = self.phase {
+                self.phase = Phase::Joining {
+                    give_up,
+                    grace_until: None,
+                };
+            }
             self.actions.push(Action::ConnectAs {
                 client_id: self.me.clone(),
             });
+            return;
         }
-        if matches!(self.phase, Phase::Joining { .. }) {
-            self.go_online();
+        match self.phase {
+            Phase::Joining { .. } => self.go_online(),
+            Phase::Online => self.back_online(),
+            _ => {}
         }
     }
 
@@ -393,10 +421,10 @@ impl Registration {
         }
     }
 
-    /// Leaving on purpose: our presence record is deleted (see `offline_presence`).
-    pub fn leave(&mut self) {
+    /// Leaving on purpose at `now_wall`: our presence record says so.
+    pub fn leave(&mut self, now_wall: Option<u64>) {
         if self.phase == Phase::Online && self.broker_up {
-            let (topic, payload) = self.offline_presence();
+            let (topic, payload) = self.offline_presence(now_wall);
             self.actions.push(Action::Publish {
                 topic,
                 payload,
@@ -405,6 +433,14 @@ impl Registration {
             });
         }
         self.phase = Phase::Done;
+    }
+
+    /// Registered again after a reconnect: our presence record says so (after the register,
+    /// so a server that checks who publishes knows the name by then), and the app hears it.
+    fn back_online(&mut self) {
+        self.publish_presence(true);
+        self.events
+            .push(ClientEvent::Signaling(SignalingState::Online));
     }
 
     fn go_online(&mut self) {
@@ -437,6 +473,7 @@ impl Registration {
             from: self.me.clone(),
             session: self.session.clone(),
             online,
+            since: None,
         }))
     }
 }

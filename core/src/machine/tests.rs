@@ -250,6 +250,14 @@ fn plain_broker_goes_online_after_presence_grace() {
 fn register_ack_success_goes_online_at_once() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
     m.handle_signaling(SignalingInput::Connected, T0);
+    // peerchat-server challenges before the SUBACK.
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterChallenge {
+            from: "server".into(),
+            nonce: "n".into(),
+        },
+    );
     m.handle_signaling(SignalingInput::Subscribed, T0);
     deliver(
         &mut m,
@@ -299,6 +307,7 @@ fn another_sessions_presence_means_name_taken_on_plain_brokers() {
         from: "alice".into(),
         session: "theirs".into(),
         online: true,
+        since: None,
     });
     m.handle_signaling(
         SignalingInput::Message {
@@ -327,6 +336,7 @@ fn an_offline_record_of_our_name_does_not_block_joining() {
         from: "alice".into(),
         session: "old".into(),
         online: false,
+        since: None,
     });
     m.handle_signaling(
         SignalingInput::Message {
@@ -366,9 +376,15 @@ fn reconnect_resubscribes_reregisters_and_keeps_chats() {
     );
     alice.handle_signaling(SignalingInput::Connected, T0 + 500);
     let (mut actions, events) = drain(&mut alice);
-    assert_eq!(events, [ClientEvent::Signaling(SignalingState::Online)]);
+    assert!(
+        events.is_empty(),
+        "not online again before the name is: {events:?}"
+    );
+    // On a plain broker (nothing answers registers) the subscriptions say it.
     alice.handle_signaling(SignalingInput::Subscribed, T0 + 501);
-    actions.extend(drain(&mut alice).0);
+    let (more, events) = drain(&mut alice);
+    actions.extend(more);
+    assert_eq!(events, [ClientEvent::Signaling(SignalingState::Online)]);
     let topics: Vec<&str> = actions
         .iter()
         .filter_map(|a| match a {
@@ -390,6 +406,7 @@ fn a_stale_offline_record_of_ours_is_corrected() {
         from: "alice".into(),
         session: "session-alice".into(),
         online: false,
+        since: None,
     });
     alice.handle_signaling(
         SignalingInput::Message {
@@ -886,6 +903,7 @@ fn known_offline_presence_refuses_at_once() {
         from: "carol".into(),
         session: "c".into(),
         online: false,
+        since: None,
     });
     alice.handle_signaling(
         SignalingInput::Message {
@@ -1468,6 +1486,7 @@ pub(super) fn presence(m: &mut ClientMachine, user: &str, online: bool) {
         from: user.into(),
         session: format!("session-{user}"),
         online,
+        since: None,
     });
     m.handle_signaling(
         SignalingInput::Message {
@@ -1525,10 +1544,10 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
     );
     let actions = &actions[1..];
     assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
-    // Our presence record is deleted (an empty retained message): nothing stays behind.
     assert!(
         matches!(&actions[1], Action::Publish { topic, payload, retain: true, .. }
-        if *topic == presence_topic("alice") && payload.is_empty())
+        if *topic == presence_topic("alice")
+        && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online))
     );
     assert_eq!(actions[2], Action::CloseSignaling);
     assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
@@ -1631,6 +1650,7 @@ fn presence_record_for_another_name_is_refused() {
         from: "mallory".into(),
         session: "m".into(),
         online: false,
+        since: None,
     });
     alice.handle_signaling(
         SignalingInput::Message {
@@ -2288,6 +2308,7 @@ fn presence_of_strangers_is_ignored() {
             from: user.clone(),
             session: "s".into(),
             online: false,
+            since: None,
         });
         alice.handle_signaling(
             SignalingInput::Message {
@@ -2321,6 +2342,7 @@ fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
         from: "gone".into(),
         session: "g".into(),
         online: false,
+        since: None,
     });
     alice.handle_signaling(
         SignalingInput::Message {
@@ -2362,12 +2384,16 @@ fn on_original_server() -> ClientMachine {
     m.handle_signaling(SignalingInput::Subscribed, T0);
     deliver(&mut m, &ack(true));
     let (actions, events) = drain(&mut m);
-    assert!(events.contains(&ClientEvent::Registered));
     assert!(actions.contains(&Action::ConnectAs {
         client_id: "alice".into()
     }));
-    m.handle_signaling(SignalingInput::Connected, T0 + 10);
-    m.handle_signaling(SignalingInput::Subscribed, T0 + 11);
+    // Online once the connection under the name is subscribed, not before, even past the
+    // grace a plain broker gets.
+    assert!(!events.contains(&ClientEvent::Registered));
+    m.handle_timeout(T0 + registration::PRESENCE_GRACE_MS + 1);
+    assert!(!m.is_online());
+    m.handle_signaling(SignalingInput::Connected, T0 + 400);
+    m.handle_signaling(SignalingInput::Subscribed, T0 + 401);
     m
 }
 
@@ -2516,4 +2542,75 @@ fn of_two_clients_joining_at_once_the_session_that_sorts_first_keeps_the_name() 
     second.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
     assert!(first.is_online());
     assert!(!second.is_online());
+}
+
+#[test]
+fn the_record_of_a_user_gone_for_good_is_cleared_on_a_plain_broker() {
+    let mut alice = online("alice");
+    alice.handle_wall_clock(T0, 100 * registration::RECORD_LIFETIME_MS);
+    for (user, since) in [("recent", 99), ("gone", 98)] {
+        alice.watch_presence(user).unwrap();
+        drain(&mut alice);
+        let record = SignalMessage::Presence(Presence {
+            from: user.into(),
+            session: "s".into(),
+            online: false,
+            since: Some(since * registration::RECORD_LIFETIME_MS),
+        });
+        alice.handle_signaling(
+            SignalingInput::Message {
+                topic: presence_topic(user),
+                payload: encode(&record),
+            },
+            T0,
+        );
+    }
+    let (actions, _) = drain(&mut alice);
+    let cleared: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Publish {
+                topic,
+                payload,
+                retain: true,
+                ..
+            } if payload.is_empty() => Some(topic.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cleared, ["peerchat/presence/gone"]);
+    assert!(
+        alice.connect_to_peer("gone", T0).is_err(),
+        "still known to be away"
+    );
+}
+
+#[test]
+fn after_a_reconnect_to_peerchat_server_online_waits_for_the_name() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    let challenge = SignalMessage::RegisterChallenge {
+        from: "server".into(),
+        nonce: "n".into(),
+    };
+    for round in 0..2 {
+        m.handle_signaling(SignalingInput::Connected, T0);
+        deliver(&mut m, &challenge);
+        m.handle_signaling(SignalingInput::Subscribed, T0);
+        assert!(
+            !drain(&mut m)
+                .1
+                .contains(&ClientEvent::Signaling(SignalingState::Online)),
+            "round {round}: online before the register-ack"
+        );
+        deliver(&mut m, &ack(true));
+        let (_, events) = drain(&mut m);
+        let expected = if round == 0 {
+            ClientEvent::Registered
+        } else {
+            ClientEvent::Signaling(SignalingState::Online)
+        };
+        assert!(events.contains(&expected), "round {round}: {events:?}");
+        m.handle_signaling(SignalingInput::Lost, T0);
+        drain(&mut m);
+    }
 }

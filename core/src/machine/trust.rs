@@ -56,6 +56,8 @@ pub(super) struct Trust {
     /// Wall-clock ms (since the Unix epoch) minus machine time, as of the latest reading
     /// (see [`ClientMachine::handle_wall_clock`]).
     wall_offset: Option<i64>,
+    /// The wall clock's last reading.
+    last_wall: Option<u64>,
     /// The moment of our latest seal: each one's is later.
     last_sealed: u64,
     pins: BTreeMap<String, Pin>,
@@ -135,6 +137,12 @@ impl ClientMachine {
     /// which stops while the device sleeps, and seals carry wall-clock moments.
     pub fn handle_wall_clock(&mut self, now: u64, wall_ms: u64) {
         self.trust.wall_offset = Some(wall_ms as i64 - now as i64);
+        self.trust.last_wall = Some(wall_ms);
+    }
+
+    /// The wall clock (ms since the Unix epoch) as last given, if ever.
+    pub(super) fn last_wall(&self) -> Option<u64> {
+        self.trust.last_wall
     }
 
     /// Pins `pin` for `peer` (a pin kept from an earlier run).

@@ -427,6 +427,7 @@ fn presence_of_a_flood_of_names_is_bounded_and_peers_still_count() {
             from: user.into(),
             session: format!("session-{user}"),
             online,
+            since: None,
         }))
     };
     for n in 0..10_000 {

@@ -270,9 +270,9 @@ async fn run(
                 brokers.take_client_id(&control, &mut eventloop);
                 info!("the network changed; connecting to the broker again");
                 if up {
-                    send(SignalingInput::Lost);
                     up = false;
                     connected.store(false, Ordering::SeqCst);
+                    send(SignalingInput::Lost);
                 }
                 // Dropping the connection makes the next poll connect; queued requests stay.
                 eventloop.clean();
@@ -314,8 +314,15 @@ async fn run(
                     eventloop.clean();
                     continue;
                 }
-                debug!("left the broker");
-                return;
+                if closing.load(Ordering::SeqCst) {
+                    debug!("left the broker");
+                    return;
+                }
+                // A DISCONNECT queued for a connection that was gone by then: connect again.
+                up = false;
+                connected.store(false, Ordering::SeqCst);
+                eventloop.clean();
+                continue;
             }
             Ok(_) => {}
             Err(error) => {
@@ -340,9 +347,11 @@ async fn run(
                 }
                 if up {
                     info!(%error, "lost the broker; reconnecting");
-                    send(SignalingInput::Lost);
+                    // Before the machine hears of it: what it asks for now finds no
+                    // connection up.
                     up = false;
                     connected.store(false, Ordering::SeqCst);
+                    send(SignalingInput::Lost);
                 }
                 failures = failures.saturating_add(1);
                 tokio::select! {

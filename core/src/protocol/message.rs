@@ -100,6 +100,10 @@ pub struct Presence {
     pub from: String,
     pub session: String,
     pub online: bool,
+    /// For an offline record: when (ms since the Unix epoch) the user was last known
+    /// online, so a record of someone gone for good can be told and cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 /// What a peerchat client announces in its offer or answer; absent from original clients.
@@ -369,6 +373,7 @@ mod tests {
             from: "alice".into(),
             session: "s1".into(),
             online: true,
+            since: None,
         });
         assert_eq!(decode(&encode(&presence)).unwrap(), presence);
     }

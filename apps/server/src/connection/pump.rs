@@ -121,7 +121,11 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
                 },
                 read = self.input.read_into(frames.read_buffer()) => match read {
                     Ok(0) | Err(_) => self.connection.handle_closed(),
-                    Ok(_) => self.take_frames(&mut frames),
+                    Ok(_) => {
+                        if let Some(reason) = self.take_frames(&mut frames).await {
+                            return reason;
+                        }
+                    }
                 },
                 () = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
                     self.connection.handle_timeout(self.cx.now_ms());
@@ -130,23 +134,25 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
         }
     }
 
-    /// Hands every whole packet received to the connection.
-    fn take_frames(&mut self, frames: &mut FrameBuffer) {
-        let now = self.cx.now_ms();
+    /// Hands every whole packet received to the connection, one at a time, carrying out
+    /// what each asks before the next is read: a publish right behind a `register` in the
+    /// same read must find the name registered. The close reason if the connection ended.
+    async fn take_frames(&mut self, frames: &mut FrameBuffer) -> Option<CloseReason> {
         loop {
             match frames
                 .next_frame()
                 .and_then(|frame| frame.map(parse).transpose())
             {
-                Ok(Some(packet)) => self.connection.handle_packet(packet, now),
+                Ok(Some(packet)) => self.connection.handle_packet(packet, self.cx.now_ms()),
                 Ok(None) => break,
-                Err(error) => {
-                    self.connection.handle_malformed(error.to_string());
-                    break;
-                }
+                Err(error) => self.connection.handle_malformed(error.to_string()),
+            }
+            if let Some(reason) = self.carry_out().await {
+                return Some(reason);
             }
         }
         frames.release_if_empty();
+        None
     }
 
     /// Carries out the connection's outputs; the close reason once it ends.

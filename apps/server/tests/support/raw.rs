@@ -68,10 +68,17 @@ impl RawClient {
     }
 
     pub async fn send(&mut self, packet: &Packet) -> io::Result<()> {
+        self.send_all(std::slice::from_ref(packet)).await
+    }
+
+    /// Sends `packets` in one write, as a client that pipelines them does.
+    pub async fn send_all(&mut self, packets: &[Packet]) -> io::Result<()> {
         let mut bytes = BytesMut::new();
-        packet
-            .write(&mut bytes, usize::MAX)
-            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        for packet in packets {
+            packet
+                .write(&mut bytes, usize::MAX)
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        }
         self.stream.write_all(&bytes).await
     }
 
