@@ -8,7 +8,7 @@ use tracing::debug;
 
 use super::peer::{OutgoingFile, PeerSession};
 use super::{Action, ClientMachine, StoreOp};
-use crate::event::{ClientError, ClientEvent};
+use crate::event::{ChatEnd, ClientError, ClientEvent};
 use crate::protocol::{
     ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_CHAT_MESSAGE_BYTES,
     MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
@@ -249,7 +249,9 @@ impl ClientMachine {
                 }
             }
             Some(ChatFrame::Ack { id }) => self.acknowledged(&peer, id),
-            Some(ChatFrame::Bye) => self.end_session(&peer, crate::event::PeerStatus::Closed),
+            Some(ChatFrame::Bye) => {
+                self.end_session(&peer, crate::event::PeerStatus::Closed, ChatEnd::PeerLeft)
+            }
             Some(ChatFrame::Progress { id, received }) => {
                 if let Some(&total) = session.outgoing_files.get(&id) {
                     self.events.push_back(ClientEvent::Transfer {
