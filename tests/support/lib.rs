@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod mitm;
 pub mod netns;
 pub mod original_client;
+pub mod steady;
 pub mod turn;
 pub mod webdriver;
 
@@ -42,6 +43,14 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Milliseconds since this test process first asked: one clock for every client's events
+/// (each is stamped `at` on it when the test reads it in), so times from different
+/// clients compare.
+pub fn clock_ms() -> f64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
 /// A loopback port that was free a moment ago.
@@ -318,6 +327,8 @@ pub enum Network {
 pub struct Cli {
     pub user: String,
     stdin: Option<ChildStdin>,
+    /// Writes a numbered message at a steady pace while set (see [`steady`]).
+    writer: Option<steady::CliWriter>,
     events: Receiver<Value>,
     log: EventLog,
     process: Process,
@@ -379,7 +390,8 @@ impl Cli {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 match serde_json::from_str::<Value>(&line) {
-                    Ok(value) => {
+                    Ok(mut value) => {
+                        value["at"] = Value::from(clock_ms());
                         if tx.send(value).is_err() {
                             break;
                         }
@@ -391,6 +403,7 @@ impl Cli {
         Self {
             user: user.to_owned(),
             stdin,
+            writer: None,
             events,
             log: EventLog::new(user),
             process: Process(child),
