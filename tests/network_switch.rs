@@ -322,8 +322,19 @@ fn chat_through_switches(
     }
     steady::assert_chat_never_ended(&a, caller.events(), &b);
     steady::assert_chat_never_ended(&b, callee.events(), &a);
-    let at_callee = steady::arrivals(&b, callee.events(), &a, written[0].count());
-    let at_caller = steady::arrivals(&a, caller.events(), &b, written[1].count());
+    let checked = [
+        steady::arrivals(&b, callee.events(), &a, written[0].count()),
+        steady::arrivals(&a, caller.events(), &b, written[1].count()),
+    ];
+    let [at_callee, at_caller] = checked.map(|arrivals| {
+        arrivals.unwrap_or_else(|wrong| {
+            panic!(
+                "{wrong}\n{a} saw besides messages:\n{}\n{b} saw besides messages:\n{}",
+                steady::story(caller.events()),
+                steady::story(callee.events())
+            )
+        })
+    });
     let directions = [
         (written[0].at.as_slice(), at_callee.as_slice()),
         (written[1].at.as_slice(), at_caller.as_slice()),

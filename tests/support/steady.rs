@@ -183,24 +183,41 @@ pub fn wait_until_flowing(a: &mut dyn SteadyClient, b: &mut dyn SteadyClient, si
 }
 
 /// The arrival times of `from`'s messages at `who`, after checking that they are exactly
-/// `numbered(from, 1..=written)`: each once, in order, none missing.
-pub fn arrivals(who: &str, events: &[Value], from: &str, written: u64) -> Vec<f64> {
-    let texts: Vec<&str> = messages_from(events, from)
+/// `numbered(from, 1..=written)`: each once, in order, none missing. `Err` says what is
+/// wrong, with `who`'s events around the first message out of place.
+pub fn arrivals(who: &str, events: &[Value], from: &str, written: u64) -> Result<Vec<f64>, String> {
+    let received: Vec<&Value> = messages_from(events, from).collect();
+    let texts: Vec<&str> = (received.iter())
         .map(|e| e["text"].as_str().unwrap_or_default())
         .collect();
     let expected: Vec<String> = (1..=written).map(|n| numbered(from, n)).collect();
-    if texts != expected {
-        let first_wrong = (texts.iter().zip(&expected)).position(|(got, want)| got != want);
-        panic!(
-            "{who} received {} of {from}'s {written} messages; first out of place at {first_wrong:?} \
-             (once each, in order, was expected): {texts:?}; {who} saw besides messages:\n{}",
-            texts.len(),
-            story(events)
-        );
+    if texts == expected {
+        return Ok((received.iter())
+            .map(|e| e["at"].as_f64().expect("events are stamped"))
+            .collect());
     }
-    messages_from(events, from)
-        .map(|e| e["at"].as_f64().expect("events are stamped"))
-        .collect()
+    let wrong = (texts.iter().zip(&expected))
+        .position(|(got, want)| got != want)
+        .unwrap_or(texts.len().min(expected.len()));
+    let around = received
+        .get(wrong.saturating_sub(1))
+        .and_then(|e| e["at"].as_f64())
+        .unwrap_or_default();
+    let nearby: Vec<String> = (events.iter())
+        .filter(|e| {
+            e["at"]
+                .as_f64()
+                .is_some_and(|at| (at - around).abs() < 1_500.0)
+        })
+        .map(Value::to_string)
+        .collect();
+    Err(format!(
+        "{who} received {} of {from}'s {written} messages; the first out of place is number \
+         {} (once each, in order, was expected); {who}'s events around it:\n{}",
+        texts.len(),
+        wrong + 1,
+        nearby.join("\n")
+    ))
 }
 
 /// Checks that the chat with `peer` never ended on `who`'s side: no `closed` or `failed`

@@ -252,7 +252,13 @@ impl ClientMachine {
         let peers = self.peers.values();
         // An ack waits for an open channel (see `send_due_acks`).
         let deadlines = peers
-            .flat_map(|s| [s.setup_deadline, s.ack_due.filter(|_| s.channel_open)])
+            .flat_map(|s| {
+                [
+                    s.setup_deadline,
+                    s.ack_due.filter(|_| s.channel_open),
+                    s.hear_by,
+                ]
+            })
             .flatten();
         deadlines
             .chain(self.registration.deadline())
@@ -349,10 +355,19 @@ impl ClientMachine {
                 }
                 session.channel_open = true;
                 session.setup_deadline = None;
+                // Our own channel opens once the peer acknowledged it: its end is open. The
+                // end of one the peer opened may not be yet (see `chat::heard_from`).
+                let ours = session.role == Role::Offerer;
+                session.heard = ours || !session.speaks(protocol::FEATURE_ACKS);
+                session.hear_by = (!session.heard).then_some(now + chat::HEAR_WAIT_MS);
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events
                     .push_back(ClientEvent::PeerConnected(peer.clone()));
                 self.outbox_to_original(&peer);
+                if ours {
+                    // The peer's cue that our end is open.
+                    self.send_sign_of_life(&peer);
+                }
                 self.finish_recovery(&peer);
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
@@ -396,6 +411,7 @@ impl ClientMachine {
             self.deliver_outbox(now);
         }
         self.send_due_acks(now);
+        self.hear_anyway(now);
         let expired: Vec<String> = self
             .peers
             .iter()

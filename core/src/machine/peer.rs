@@ -45,6 +45,13 @@ pub(super) struct PeerSession {
     pub local_description: Option<String>,
     pub published_candidates: Vec<IceCandidate>,
     pub channel_open: bool,
+    /// The far end of the open channel is known to be open too: the channel is ours and the
+    /// peer acknowledged it, or the peer has sent on it. Until then a peerchat peer's
+    /// messages wait (see `chat::heard_from`).
+    pub heard: bool,
+    /// When an open channel the peer has not been heard on counts as heard anyway (a peer
+    /// that says nothing when its channel opens).
+    pub hear_by: Option<u64>,
     /// The peer announced peerchat's additions (absent for the original client).
     pub remote_caps: Option<Capabilities>,
     /// The id of the last numbered message shown from the peer, to show each once.
@@ -99,6 +106,8 @@ impl PeerSession {
             local_description: None,
             published_candidates: Vec::new(),
             channel_open: false,
+            heard: false,
+            hear_by: None,
             remote_caps: None,
             last_received: None,
             ack_pending: None,
@@ -128,6 +137,8 @@ impl PeerSession {
         self.early_remote.clear();
         self.forget_local_description();
         self.channel_open = false;
+        self.heard = false;
+        self.hear_by = None;
         self.setup_deadline = setup_deadline;
         self.lost_since = None;
         self.incoming_files.clear();

@@ -305,10 +305,14 @@ impl ClientMachine {
     }
 
     /// A chat's channel is open: what the peer has not acknowledged (kept from a lost
-    /// connection, or written meanwhile) goes again, in order (the peer shows each once).
+    /// connection, or written meanwhile) goes again, in order (the peer shows each once),
+    /// once the peer's end is known to be open (see `chat::heard_from`).
     pub(super) fn finish_recovery(&mut self, peer: &str) {
         let session = self.peers.get_mut(peer).expect("caller found it");
         session.recovery = None;
+        if !session.heard {
+            return;
+        }
         let conn = session.conn;
         for (_, text) in &session.unacked {
             self.actions.push_back(Action::SendText {

@@ -1,12 +1,14 @@
 //! The side that stays put while its peer roams (a phone between Wi-Fi and mobile data):
 //! in every order a roaming peer's news can reach it (its last will saying offline, its
-//! offers, its old connection's last reports, an offer of ours it never got) the chat stays
-//! in recovery, what the user writes waits, and nothing says the chat ended. Each scenario
-//! runs with the roaming name sorting first and second, and with either side having called.
+//! offers, its old connection's last reports, an offer of ours it never got, an answer to
+//! an offer replaced since) the chat stays in recovery, what the user writes waits, and
+//! nothing says the chat ended; on the new channel nothing is sent before the far end is
+//! open. Each scenario runs with the roaming name sorting first and second, and with
+//! either side having called.
 
 use super::tests::{
-    T0, carry, conn_of, deliver, drain, ended_why, file_under_way, online, presence, relay, sdp_of,
-    shown, statuses,
+    T0, carry, conn_of, deliver, drain, ended_why, file_under_way, online, presence, relay, sdp,
+    sdp_of, shown, statuses,
 };
 use super::*;
 
@@ -63,10 +65,11 @@ impl Pair {
             T0,
         );
         relay(drain(callee).0, caller);
-        for (m, conn) in [(caller, caller_conn), (callee, callee_conn)] {
-            m.handle_transport(conn, TransportEvent::ChannelOpen, T0);
-            drain(m);
-        }
+        caller.handle_transport(caller_conn, TransportEvent::ChannelOpen, T0);
+        callee.handle_transport(callee_conn, TransportEvent::ChannelOpen, T0);
+        // The caller's first frame tells the callee that its end is open.
+        carry(sends(&drain(caller).0), callee, callee_conn);
+        drain(callee);
         (pair.stay_conn, pair.roam_conn) = if stay_calls {
             (caller_conn, callee_conn)
         } else {
@@ -122,6 +125,24 @@ impl Pair {
             T0,
         );
         (drain(&mut self.roam).0, conn)
+    }
+
+    /// Both ends of their new connection open and pass on what they send until it is quiet;
+    /// returns what the roaming peer was shown from the side that stays put.
+    fn open_both(&mut self, stay_conn: ConnId, roam_conn: ConnId) -> Vec<String> {
+        let stay = self.stay.username().to_owned();
+        self.roam
+            .handle_transport(roam_conn, TransportEvent::ChannelOpen, T0);
+        self.stay
+            .handle_transport(stay_conn, TransportEvent::ChannelOpen, T0);
+        let mut shown_to_roam = Vec::new();
+        for _ in 0..3 {
+            let (to_stay, events) = drain(&mut self.roam);
+            shown_to_roam.extend(shown(&events, &stay));
+            carry(sends(&to_stay), &mut self.stay, stay_conn);
+            carry(sends(&drain(&mut self.stay).0), &mut self.roam, roam_conn);
+        }
+        shown_to_roam
     }
 
     /// What the side that stays put did with `actions` from the roaming peer.
@@ -240,13 +261,8 @@ fn the_old_channel_closing_after_the_last_will_keeps_the_chat_in_recovery() {
         };
         assert_ne!(stay_conn, pair.stay_conn, "a new connection");
         // The new channel opens: what waited goes, once each, in order.
-        pair.roam
-            .handle_transport(roam_conn, TransportEvent::ChannelOpen, T0);
-        pair.stay
-            .handle_transport(stay_conn, TransportEvent::ChannelOpen, T0);
-        carry(sends(&drain(&mut pair.stay).0), &mut pair.roam, roam_conn);
         assert_eq!(
-            shown(&drain(&mut pair.roam).1, &stay),
+            pair.open_both(stay_conn, roam_conn),
             ["still here", "still here"]
         );
         assert_eq!(pair.stay.peer_status(&roam), Some(PeerStatus::Connected));
@@ -257,7 +273,7 @@ fn the_old_channel_closing_after_the_last_will_keeps_the_chat_in_recovery() {
 fn a_new_connection_offered_while_the_channel_still_looks_open_carries_the_chat_on() {
     for last_will in [false, true] {
         for mut pair in every_pair() {
-            let (stay, roam) = pair.names();
+            let (_, roam) = pair.names();
             // Written just before the switch: it dies in the air with the old path.
             pair.stay.send_message(&roam, "before").unwrap();
             drain(&mut pair.stay);
@@ -283,13 +299,8 @@ fn a_new_connection_offered_while_the_channel_still_looks_open_carries_the_chat_
                 T0,
             );
             relay(drain(&mut pair.stay).0, &mut pair.roam);
-            pair.roam
-                .handle_transport(roam_conn, TransportEvent::ChannelOpen, T0);
-            pair.stay
-                .handle_transport(stay_conn, TransportEvent::ChannelOpen, T0);
-            carry(sends(&drain(&mut pair.stay).0), &mut pair.roam, roam_conn);
             assert_eq!(
-                shown(&drain(&mut pair.roam).1, &stay),
+                pair.open_both(stay_conn, roam_conn),
                 ["before", "still here"]
             );
         }
@@ -466,4 +477,54 @@ fn an_answer_to_an_offer_replaced_since_is_ignored() {
             "{actions:?}"
         );
     }
+}
+
+#[test]
+fn the_answerer_writes_on_a_new_channel_once_the_offerers_end_is_open() {
+    for (stay, roam) in NAMES {
+        let mut offerer = online(roam);
+        let mut answerer = online(stay);
+        offerer.connect_to_peer(stay, T0).unwrap();
+        let o_conn = conn_of(&drain(&mut offerer).0);
+        offerer.handle_transport(o_conn, TransportEvent::LocalDescription(sdp("o1o1")), T0);
+        relay(drain(&mut offerer).0, &mut answerer);
+        let a_conn = conn_of(&drain(&mut answerer).0);
+        answerer.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("a1a1")), T0);
+        relay(drain(&mut answerer).0, &mut offerer);
+        // The answerer's end opens first (the offerer's opens when its acknowledgement
+        // of the channel arrives): what it writes waits.
+        answerer.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+        answerer.send_message(roam, "first").unwrap();
+        assert!(sends(&drain(&mut answerer).0).is_empty());
+        // The offerer's end opens and it says so; then the message goes.
+        offerer.handle_transport(o_conn, TransportEvent::ChannelOpen, T0);
+        let hello = sends(&drain(&mut offerer).0);
+        assert_eq!(hello.len(), 1, "{hello:?}");
+        carry(hello, &mut answerer, a_conn);
+        let first = sends(&drain(&mut answerer).0);
+        carry(first, &mut offerer, o_conn);
+        assert_eq!(shown(&drain(&mut offerer).1, stay), ["first"]);
+        // Later messages go at once.
+        answerer.send_message(roam, "second").unwrap();
+        assert_eq!(sends(&drain(&mut answerer).0).len(), 1);
+    }
+}
+
+#[test]
+fn a_silent_peer_gets_what_waited_after_a_moment() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    alice.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("o1o1")), T0);
+    relay(drain(&mut alice).0, &mut bob);
+    let b_conn = conn_of(&drain(&mut bob).0);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("a1a1")), T0);
+    relay(drain(&mut bob).0, &mut alice);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
+    bob.send_message("alice", "waited").unwrap();
+    drain(&mut bob);
+    // Alice's first frame is lost, or she is a build that says nothing.
+    assert_eq!(bob.poll_timeout(), Some(T0 + chat::HEAR_WAIT_MS));
+    bob.handle_timeout(T0 + chat::HEAR_WAIT_MS);
+    assert_eq!(sends(&drain(&mut bob).0).len(), 1, "it goes anyway");
 }
