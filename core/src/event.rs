@@ -48,6 +48,57 @@ impl fmt::Display for PeerStatus {
     }
 }
 
+/// Why a chat ended. Between peerchat peers a chat ends only on purpose (either side
+/// closes it or leaves) or when no way back was found within the recovery window; a lost
+/// connection, a network switch or a peer's broker connection dying are recovered instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatEnd {
+    /// This side closed the chat or left.
+    Closed,
+    /// The peer closed the chat or left, and said so (`bye`).
+    PeerLeft,
+    /// The connection was lost and no new one could be made within the recovery window
+    /// (60 s): the peer is gone, or unreachable from here.
+    Unreachable,
+    /// The connection was lost with a peer that cannot recover chats (an original client,
+    /// or a peerchat without recovery).
+    ConnectionLost,
+    /// A peer that cannot recover chats lost its path and left the broker.
+    PeerOffline,
+}
+
+impl ChatEnd {
+    /// The word `peerchat-cli --json` uses (`reason` of `peer_disconnected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::PeerLeft => "peer_left",
+            Self::Unreachable => "unreachable",
+            Self::ConnectionLost => "connection_lost",
+            Self::PeerOffline => "peer_offline",
+        }
+    }
+
+    /// Why, in words for the user, about `peer`.
+    pub fn describe(self, peer: &str) -> String {
+        match self {
+            Self::Closed => format!("You ended the chat with {peer}."),
+            Self::PeerLeft => format!("{peer} ended the chat."),
+            Self::Unreachable => {
+                format!("The chat with {peer} ended: no way back to {peer} was found in time.")
+            }
+            Self::ConnectionLost => format!("The connection to {peer} was lost."),
+            Self::PeerOffline => format!("{peer} went offline."),
+        }
+    }
+}
+
+impl fmt::Display for ChatEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether the client can reach the signaling server right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalingState {
@@ -92,7 +143,12 @@ pub enum ClientEvent {
         total: u64,
     },
     PeerConnected(String),
-    PeerDisconnected(String),
+    /// The chat with `peer` ended for good, and why. A chat being recovered (status
+    /// `disconnected` or `connecting` after it was connected) has not ended.
+    PeerDisconnected {
+        peer: String,
+        reason: ChatEnd,
+    },
     /// A peer's identity key became known (pinned on first use) or was marked verified;
     /// `safety_number` is to be compared with the peer's out of band.
     PeerIdentity {
@@ -167,7 +223,9 @@ impl ClientEvent {
                 "event": "identity", "peer": peer, "key": key,
                 "safety_number": safety_number, "verified": verified
             }),
-            Self::PeerDisconnected(peer) => json!({"event": "peer_disconnected", "peer": peer}),
+            Self::PeerDisconnected { peer, reason } => {
+                json!({"event": "peer_disconnected", "peer": peer, "reason": reason.as_str()})
+            }
             Self::Status { peer, status } => {
                 json!({"event": "status", "peer": peer, "status": status.as_str()})
             }

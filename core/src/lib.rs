@@ -16,7 +16,7 @@ pub mod reconnect;
 pub mod server_url;
 pub mod store;
 
-pub use event::{ClientError, ClientEvent, PeerStatus, SignalingState};
+pub use event::{ChatEnd, ClientError, ClientEvent, PeerStatus, SignalingState};
 pub use machine::ClientMachine;
 pub use options::{ClientOptions, IceServer};
 pub use path::{PathKind, PeerPath};

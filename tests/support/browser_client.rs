@@ -2,10 +2,12 @@
 //! its own `Browser`, driven over WebDriver and checked like a `Cli`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::benchmark::TimedClient;
+use crate::steady::{SteadyClient, WRITE_EVERY, Written};
 use crate::turn::TurnServer;
 use crate::webdriver::Browser;
 use crate::{ChatClient, EventLog, PATIENCE};
@@ -30,6 +32,9 @@ pub struct BrowserClient {
     browser: Browser,
     log: EventLog,
     page_url: String,
+    /// The test's clock ([`crate::clock_ms`]) minus the page's (`performance.now()`), to
+    /// stamp the page's events `at` on the test's clock.
+    clock_offset: f64,
 }
 
 impl BrowserClient {
@@ -40,17 +45,18 @@ impl BrowserClient {
 
     /// Opens the page in a browser started with extra Chromium `flags`.
     pub fn open_with(page_url: &str, user: &str, flags: &[&str]) -> Self {
-        let client = Self {
+        let mut client = Self {
             user: user.to_owned(),
             browser: Browser::start_with(flags),
             log: EventLog::new(user),
             page_url: page_url.to_owned(),
+            clock_offset: 0.0,
         };
         client.load_page();
         client
     }
 
-    fn load_page(&self) {
+    fn load_page(&mut self) {
         let Self { browser, user, .. } = self;
         browser.navigate(&self.page_url);
         let check = "return window.peerchatReady === true ? null \
@@ -62,6 +68,11 @@ impl BrowserClient {
             Ok(Value::String(state)) if state == "loading" => None,
             other => panic!("{user}: the test page failed to load: {other:?}"),
         });
+        // A page's clock starts with it; read it between two readings of the test's.
+        let before = crate::clock_ms();
+        let page = browser.run(user, "return performance.now();", json!([]));
+        let after = crate::clock_ms();
+        self.clock_offset = (before + after) / 2.0 - page.as_f64().expect("a time");
     }
 
     /// Opens the page and joins `server_url` as `user`, keeping history and undelivered
@@ -268,10 +279,81 @@ impl ChatClient for BrowserClient {
     }
 
     fn expect(&mut self, what: &str, wanted: &dyn Fn(&Value) -> bool) -> Value {
-        let Self { browser, log, .. } = self;
+        let Self {
+            browser,
+            log,
+            clock_offset,
+            ..
+        } = self;
         log.expect(what, wanted, PATIENCE, |left| {
-            browser.take_events("peerchat", left)
+            take_stamped(browser, *clock_offset, left)
         })
+    }
+}
+
+/// The page's new events, each stamped `at` on the test's clock.
+fn take_stamped(browser: &Browser, offset: f64, left: Duration) -> Result<Vec<Value>, String> {
+    let mut events = browser.take_events("peerchat", left)?;
+    for event in &mut events {
+        if let Some(t) = event["t"].as_f64() {
+            event["at"] = Value::from(t + offset);
+        }
+    }
+    Ok(events)
+}
+
+impl SteadyClient for BrowserClient {
+    fn start_writing(&mut self, peer: &str) {
+        // A timer inside the page, so no WebDriver call sits between two messages.
+        let script = "const [peer, label, every] = arguments; \
+                      const steady = window.steady = {at: [], refused: 0, thrown: []}; \
+                      steady.timer = setInterval(() => { \
+                        steady.at.push(performance.now()); \
+                        const text = label + ' #' + steady.at.length; \
+                        try { \
+                          if (!peerchat.send(peer, text)) steady.refused += 1; \
+                        } catch (e) { steady.thrown.push(text + ': ' + e); } \
+                      }, every); \
+                      return null;";
+        let every = WRITE_EVERY.as_millis() as u64;
+        self.browser
+            .run(&self.user, script, json!([peer, self.user, every]));
+    }
+
+    fn stop_writing(&mut self) -> Written {
+        let script = "clearInterval(window.steady.timer); \
+                      return [window.steady.at, window.steady.refused, window.steady.thrown];";
+        let written = self.browser.run(&self.user, script, json!([]));
+        assert_eq!(
+            written[2],
+            json!([]),
+            "{}: sending threw in the page",
+            self.user
+        );
+        let at = (written[0].as_array().expect("times").iter())
+            .map(|t| t.as_f64().expect("a time") + self.clock_offset)
+            .collect();
+        Written {
+            at,
+            refused: written[1].as_u64().expect("a count"),
+        }
+    }
+
+    fn take_in(&mut self, wait: Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let events = take_stamped(&self.browser, self.clock_offset, left)
+                .unwrap_or_else(|why| panic!("{}: {why}", self.user));
+            self.log.keep(events);
+            if left.is_zero() {
+                return;
+            }
+        }
+    }
+
+    fn events(&self) -> &[Value] {
+        &self.log.seen
     }
 }
 

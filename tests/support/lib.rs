@@ -14,6 +14,7 @@ pub mod netns;
 pub mod original_client;
 pub mod original_server;
 pub mod rabbitmq;
+pub mod steady;
 pub mod turn;
 pub mod webdriver;
 
@@ -44,6 +45,14 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Milliseconds since this test process first asked: one clock for every client's events
+/// (each is stamped `at` on it when the test reads it in), so times from different
+/// clients compare.
+pub fn clock_ms() -> f64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
 /// A loopback port that was free a moment ago.
@@ -320,6 +329,8 @@ pub enum Network {
 pub struct Cli {
     pub user: String,
     stdin: Option<ChildStdin>,
+    /// Writes a numbered message at a steady pace while set (see [`steady`]).
+    writer: Option<steady::CliWriter>,
     events: Receiver<Value>,
     log: EventLog,
     process: Process,
@@ -381,7 +392,8 @@ impl Cli {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 match serde_json::from_str::<Value>(&line) {
-                    Ok(value) => {
+                    Ok(mut value) => {
+                        value["at"] = Value::from(clock_ms());
                         if tx.send(value).is_err() {
                             break;
                         }
@@ -393,6 +405,7 @@ impl Cli {
         Self {
             user: user.to_owned(),
             stdin,
+            writer: None,
             events,
             log: EventLog::new(user),
             process: Process(child),

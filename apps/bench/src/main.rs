@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         if trial + 1 < flags.setups {
             caller.close_peer(&callee_name)?;
             wait_for(&mut callee_events, |e| {
-                matches!(e, ClientEvent::PeerDisconnected(_))
+                matches!(e, ClientEvent::PeerDisconnected { .. })
             })
             .await
             .with_context(|| format!("setup {trial}: close not seen"))?;

@@ -65,7 +65,9 @@ impl Output {
             ClientEvent::Path { .. } | ClientEvent::Transfer { .. } if !self.json => return,
             ClientEvent::Path { .. } | ClientEvent::Transfer { .. } => String::new(),
             ClientEvent::PeerConnected(peer) => format!("* {peer} connected"),
-            ClientEvent::PeerDisconnected(peer) => format!("* {peer} disconnected"),
+            ClientEvent::PeerDisconnected { peer, reason } => {
+                format!("* {peer} disconnected: {}", reason.describe(peer))
+            }
             ClientEvent::PeerIdentity {
                 peer,
                 safety_number,

@@ -4,11 +4,11 @@
 
 use std::collections::VecDeque;
 
-use tracing::debug;
+use tracing::{debug, trace};
 
 use super::peer::{OutgoingFile, PeerSession};
 use super::{Action, ClientMachine, StoreOp};
-use crate::event::{ClientError, ClientEvent};
+use crate::event::{ChatEnd, ClientError, ClientEvent};
 use crate::protocol::{
     ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_CHAT_MESSAGE_BYTES,
     MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
@@ -42,6 +42,10 @@ const MAX_REFUSED_FILES: usize = 16;
 /// carries no extra message; a separate ack per message would double the messages and
 /// delay each answer behind it (measured: +0.6 ms per round trip in Chromium).
 pub(super) const ACK_DELAY_MS: u64 = 20;
+
+/// How long a channel the peer opened waits to hear from it before what waits goes
+/// anyway. The peer speaks when its end opens, a round trip after ours.
+pub(super) const HEAR_WAIT_MS: u64 = 200;
 
 /// My messages remembered as unacknowledged per peer; the oldest are forgotten first.
 const MAX_UNACKED: usize = 4096;
@@ -148,7 +152,7 @@ impl ClientMachine {
             session.unacked.push_back((id, frame.clone()));
         }
         // Stored before it is handed to the channel: a crash in between loses nothing.
-        let conn = session.channel_open.then_some(session.conn);
+        let conn = (session.channel_open && session.heard).then_some(session.conn);
         self.store(StoreOp::Sent {
             peer: peer.to_owned(),
             id,
@@ -237,6 +241,7 @@ impl ClientMachine {
         match frame {
             Some(ChatFrame::Message { id, text, ack }) => {
                 let fresh = session.last_received.is_none_or(|last| id > last);
+                trace!(%peer, id, fresh, ?ack, conn = session.conn, "chat message");
                 // Acknowledged with the next message of mine, or alone after a short while.
                 session.ack_pending = session.ack_pending.max(Some(id));
                 session.ack_due.get_or_insert(now + ACK_DELAY_MS);
@@ -255,7 +260,9 @@ impl ClientMachine {
                 }
             }
             Some(ChatFrame::Ack { id }) => self.acknowledged(&peer, id),
-            Some(ChatFrame::Bye) => self.end_session(&peer, crate::event::PeerStatus::Closed),
+            Some(ChatFrame::Bye) => {
+                self.end_session(&peer, crate::event::PeerStatus::Closed, ChatEnd::PeerLeft)
+            }
             Some(ChatFrame::Progress { id, received }) => {
                 if let Some(&total) = session.outgoing_files.get(&id) {
                     self.events.push_back(ClientEvent::Transfer {
@@ -373,11 +380,35 @@ impl ClientMachine {
     }
 
     /// Anything on the chat channel proves its path works: a chat being recovered on the
-    /// same connection is back.
+    /// same connection is back. On a channel the peer opened, it also proves the peer's end
+    /// is open: what waited goes now. (A message sent the moment such a channel opened
+    /// could reach the other end before its own channel had opened there, and be lost
+    /// while the next one arrived: webrtc-rs lost one so, now and then, with a browser
+    /// answering, and the cumulative ack that followed covered it.)
     fn heard_from(&mut self, peer: &str) {
-        let session = &self.peers[peer];
+        let session = self.peers.get_mut(peer).expect("caller found it");
+        let first = !session.heard && session.channel_open;
+        if first {
+            session.heard = true;
+            session.hear_by = None;
+        }
         if session.recovery.is_some() && session.channel_open {
             self.path_back(peer);
+        } else if first {
+            self.finish_recovery(peer);
+        }
+    }
+
+    /// Channels whose peer stayed silent since they opened count as heard after
+    /// [`HEAR_WAIT_MS`]: a peer that does not say so when its end opens still gets what
+    /// waited.
+    pub(super) fn hear_anyway(&mut self, now: u64) {
+        let silent: Vec<String> = (self.peers.iter())
+            .filter(|(_, s)| s.hear_by.is_some_and(|at| at <= now))
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in silent {
+            self.heard_from(&peer);
         }
     }
 

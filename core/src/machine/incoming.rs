@@ -4,9 +4,9 @@
 use tracing::{debug, warn};
 
 use super::peer::{dtls_fingerprint, ice_ufrag, push_bounded};
-use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Recovery};
+use super::recovery::{ATTEMPT_TIMEOUT_MS, IN_PLACE_TIMEOUT_MS, Recovery, Trigger};
 use super::{Action, ClientMachine, MAX_EARLY_PEERS, MAX_PEERS, Role};
-use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{
     self, Capabilities, IceCandidate, ProtocolError, SignalMessage, incoming_topic,
 };
@@ -79,7 +79,7 @@ impl ClientMachine {
             SignalMessage::SignalCandidate {
                 from, candidate, ..
             } => self.on_remote_candidate(from, candidate),
-            SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target),
+            SignalMessage::DeliveryFailed { target, .. } => self.on_delivery_failed(target, now),
             other @ (SignalMessage::Register { .. }
             | SignalMessage::RegisterChallenge { .. }
             | SignalMessage::NameClaim { .. }
@@ -104,20 +104,25 @@ impl ClientMachine {
                 && (!existing.channel_open || existing.recovery.is_some());
             if glare && self.me < from {
                 // Both offered at once. The offer of the name that sorts first wins, so both
-                // ends pick the same one and exactly one connection results.
-                debug!(peer = %from, "glare: keeping our offer");
-                return;
+                // ends pick the same one and exactly one connection results. Ours goes
+                // again: theirs shows the peer is reachable now, and ours may have reached
+                // nobody (signaling is at most once, and a roaming peer offers as soon as
+                // its renewed broker connection is subscribed, which may be after ours went).
+                debug!(peer = %from, "glare: keeping our offer, sending it again");
+                return self.publish_offer_again(&from, now);
             }
             // The peer restarts ICE on the connection we share: answer on it.
             let same_connection = existing.channel_open
                 && existing.remote_fingerprint.is_some()
                 && existing.remote_fingerprint == dtls_fingerprint(&sdp);
-            if same_connection && self.recoverable(&from) {
+            let recoverable = self.recoverable(&from);
+            debug!(peer = %from, same_connection, recoverable, "offer for an existing chat");
+            if same_connection && recoverable {
                 return self.accept_restart_in_place(from, sdp, now);
             }
             // A chat with a peerchat peer moves to the new connection and keeps its
             // conversation: the peer recovers a lost connection, or it restarted.
-            if self.recoverable(&from) {
+            if recoverable {
                 return self.accept_recovery_offer(from, sdp, caps, now);
             }
             // Ours yields to theirs, or the peer restarted and offers anew.
@@ -211,6 +216,15 @@ impl ClientMachine {
             self.unexpected(from, "signal-answer", "no offer was sent to this user");
             return;
         };
+        // An answer to an offer we have since replaced (our network changed again before it
+        // came) would pair our new connection with one the peer is about to drop: the
+        // answer to the new offer follows.
+        let ours = session.local_description.as_deref().and_then(ice_ufrag);
+        let answered = caps.as_ref().and_then(|c| c.answers.as_ref());
+        if answered.is_some_and(|answered| Some(answered) != ours.as_ref()) {
+            debug!(peer = %from, "answer to an earlier offer ignored");
+            return;
+        }
         if session.role != Role::Offerer || session.remote_applied {
             self.unexpected(from, "signal-answer", "the session is not waiting for one");
             return;
@@ -248,15 +262,22 @@ impl ClientMachine {
         }
     }
 
-    fn on_delivery_failed(&mut self, target: String) {
+    /// The server says `target` was not registered when we published to it. A first offer
+    /// went nowhere: the peer is offline. A recovery offer may have gone out while the
+    /// peer was between broker connections (a phone changing networks): the next attempt
+    /// follows, as for any attempt that did not open.
+    fn on_delivery_failed(&mut self, target: String, now: u64) {
         let setting_up = self
             .peers
             .get(&target)
             .is_some_and(|s| !s.channel_open && s.role == Role::Offerer);
-        if setting_up {
+        if setting_up && self.recovering(&target) {
+            debug!(%target, "recovery offer not delivered; trying again later");
+            self.begin_recovery(&target, now, Trigger::AttemptFailed);
+        } else if setting_up {
             self.events
                 .push_back(ClientEvent::Error(ClientError::PeerOffline(target.clone())));
-            self.end_session(&target, PeerStatus::Failed);
+            self.end_session(&target, PeerStatus::Failed, ChatEnd::PeerOffline);
         } else {
             debug!(%target, "delivery-failed for a peer we are not calling");
         }

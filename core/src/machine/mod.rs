@@ -18,6 +18,8 @@ mod recovery;
 mod registration;
 mod replay;
 #[cfg(test)]
+mod roaming_tests;
+#[cfg(test)]
 mod tests;
 mod trust;
 #[cfg(test)]
@@ -27,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tracing::{debug, warn};
 
-use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
 use crate::path::PeerPath;
 use crate::protocol::{
     self, Capabilities, IceCandidate, MessageId, PROTOCOL_VERSION, SdpKind, SessionDescription,
@@ -277,7 +279,13 @@ impl ClientMachine {
         let peers = self.peers.values();
         // An ack waits for an open channel (see `send_due_acks`).
         let deadlines = peers
-            .flat_map(|s| [s.setup_deadline, s.ack_due.filter(|_| s.channel_open)])
+            .flat_map(|s| {
+                [
+                    s.setup_deadline,
+                    s.ack_due.filter(|_| s.channel_open),
+                    s.hear_by,
+                ]
+            })
             .flatten();
         deadlines
             .chain(self.registration.deadline())
@@ -394,10 +402,19 @@ impl ClientMachine {
                 }
                 session.channel_open = true;
                 session.setup_deadline = None;
+                // Our own channel opens once the peer acknowledged it: its end is open. The
+                // end of one the peer opened may not be yet (see `chat::heard_from`).
+                let ours = session.role == Role::Offerer;
+                session.heard = ours || !session.speaks(protocol::FEATURE_ACKS);
+                session.hear_by = (!session.heard).then_some(now + chat::HEAR_WAIT_MS);
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events
                     .push_back(ClientEvent::PeerConnected(peer.clone()));
                 self.outbox_to_original(&peer);
+                if ours {
+                    // The peer's cue that our end is open.
+                    self.send_sign_of_life(&peer);
+                }
                 self.finish_recovery(&peer);
             }
             TransportEvent::ChannelMessage(text) => self.on_chat(peer, text, now),
@@ -415,17 +432,10 @@ impl ClientMachine {
             }
             // Without a `bye` first, a closing channel is the peer moving the chat to a new
             // connection (or an association that gave up): the chat follows.
-            TransportEvent::ChannelClosed if self.recoverable(&peer) => {
-                let trigger = if self.recovering(&peer) {
-                    Trigger::AttemptFailed
-                } else {
-                    Trigger::PathLost
-                };
-                let session = self.peers.get_mut(&peer).expect("peer_of found it");
-                session.channel_open = false;
-                self.begin_recovery(&peer, now, trigger);
+            TransportEvent::ChannelClosed => {
+                debug!(%peer, conn, "chat channel closed");
+                self.connection_lost(&peer, now, PeerStatus::Closed, false);
             }
-            TransportEvent::ChannelClosed => self.end_session(&peer, PeerStatus::Closed),
             TransportEvent::StateChanged(status) => self.on_transport_state(&peer, status, now),
             TransportEvent::Failed(reason) => {
                 self.events
@@ -433,21 +443,8 @@ impl ClientMachine {
                         peer: peer.clone(),
                         reason,
                     }));
-                if self.recoverable(&peer) {
-                    let trigger = if self.recovering(&peer) {
-                        Trigger::AttemptFailed
-                    } else {
-                        Trigger::PathLost
-                    };
-                    // An unusable connection cannot be restarted in place.
-                    self.peers
-                        .get_mut(&peer)
-                        .expect("peer_of found it")
-                        .channel_open = false;
-                    self.begin_recovery(&peer, now, trigger);
-                } else {
-                    self.end_session(&peer, PeerStatus::Failed);
-                }
+                // An unusable connection cannot be restarted in place.
+                self.connection_lost(&peer, now, PeerStatus::Failed, false);
             }
         }
     }
@@ -461,6 +458,7 @@ impl ClientMachine {
             self.deliver_outbox(now);
         }
         self.send_due_acks(now);
+        self.hear_anyway(now);
         let expired: Vec<String> = self
             .peers
             .iter()
@@ -475,7 +473,7 @@ impl ClientMachine {
             }
             self.events
                 .push_back(ClientEvent::Error(ClientError::PeerTimeout(peer.clone())));
-            self.end_session(&peer, PeerStatus::Failed);
+            self.end_session(&peer, PeerStatus::Failed, ChatEnd::Unreachable);
         }
         self.recovery_timeouts(now);
         self.sync_presence();
@@ -486,14 +484,60 @@ impl ClientMachine {
     fn publish_description(&mut self, peer: &str, sdp: String, now: u64) {
         let session = self.peers.get_mut(peer).expect("caller checked");
         session.local_sent = true;
+        session.local_description = Some(sdp.clone());
         let early = std::mem::take(&mut session.early_local);
+        let role = session.role;
+        // An answer names the offer it answers (see `incoming::on_answer`).
+        let answers = (role == Role::Answerer)
+            .then(|| session.remote_ufrag.clone())
+            .flatten();
+        let message = self.description_message(role, sdp, answers);
+        self.publish_to(peer, message, now);
+        for candidate in early {
+            self.publish_candidate(peer, candidate, now);
+        }
+    }
+
+    /// Publishes our offer and the candidates that went with it once more, as they were:
+    /// the peer may not have had them (see `incoming::on_offer`). A peer that had them
+    /// takes the copy for the duplicate it is.
+    fn publish_offer_again(&mut self, peer: &str, now: u64) {
+        let Some(session) = self.peers.get(peer) else {
+            return;
+        };
+        let Some(sdp) = session.local_description.clone() else {
+            // Not published yet: it goes as soon as it is ready.
+            return;
+        };
+        let candidates = session.published_candidates.clone();
+        let message = self.description_message(Role::Offerer, sdp, None);
+        self.publish_to(peer, message, now);
+        for candidate in candidates {
+            let message = SignalMessage::SignalCandidate {
+                seal: None,
+                from: self.me.clone(),
+                candidate,
+            };
+            self.publish_to(peer, message, now);
+        }
+    }
+
+    /// Our offer or answer, announcing what this client supports; an answer names the
+    /// ICE ufrag of the offer it `answers`.
+    fn description_message(
+        &self,
+        role: Role,
+        sdp: String,
+        answers: Option<String>,
+    ) -> SignalMessage {
         let caps = Some(Capabilities {
             version: PROTOCOL_VERSION,
             features: protocol::supported_features(),
             run: Some(self.registration.session().to_owned()),
+            answers,
         });
         let from = self.me.clone();
-        let message = match session.role {
+        match role {
             Role::Offerer => SignalMessage::SignalOffer {
                 seal: None,
                 from,
@@ -512,14 +556,12 @@ impl ClientMachine {
                 },
                 peerchat: caps,
             },
-        };
-        self.publish_to(peer, message, now);
-        for candidate in early {
-            self.publish_candidate(peer, candidate, now);
         }
     }
 
     fn publish_candidate(&mut self, peer: &str, candidate: IceCandidate, now: u64) {
+        let session = self.peers.get_mut(peer).expect("caller checked");
+        push_bounded(&mut session.published_candidates, candidate.clone());
         let message = SignalMessage::SignalCandidate {
             seal: None,
             from: self.me.clone(),
@@ -530,17 +572,20 @@ impl ClientMachine {
 
     fn on_transport_state(&mut self, peer: &str, status: PeerStatus, now: u64) {
         let current = self.peers[peer].status;
+        debug!(%peer, ?status, ?current, "connection state");
         match status {
-            // A peerchat chat moves to a new connection; others end.
-            PeerStatus::Failed if self.recoverable(peer) => {
-                self.begin_recovery(peer, now, Trigger::PathLost)
+            // A peerchat chat moves to a new connection; others end. After ICE failed, the
+            // association may still live on a restarted ICE.
+            PeerStatus::Failed | PeerStatus::Closed => {
+                self.connection_lost(peer, now, status, status == PeerStatus::Failed)
             }
-            PeerStatus::Failed | PeerStatus::Closed => self.end_session(peer, status),
-            // The path is lost and the peer has left the broker: it is gone, not roaming.
+            // The path is lost and a peer that cannot recover chats has left the broker: it
+            // is gone. (A peerchat peer may be roaming: its broker connection dies with its
+            // old network, and its chat is recovered.)
             PeerStatus::Disconnected
                 if self.presence.get(peer) == Some(&false) && !self.recoverable(peer) =>
             {
-                self.end_session(peer, PeerStatus::Closed)
+                self.end_session(peer, PeerStatus::Closed, ChatEnd::PeerOffline)
             }
             // A lost path may come back (ICE keeps checking); the chat stays, and moves to
             // a new connection if the path stays lost (see `recovery`).
@@ -610,13 +655,17 @@ impl ClientMachine {
                 text: protocol::ChatFrame::Bye.encode(),
             });
         }
-        self.end_session(peer, PeerStatus::Closed);
+        self.end_session(peer, PeerStatus::Closed, ChatEnd::Closed);
     }
 
-    fn end_session(&mut self, peer: &str, status: PeerStatus) {
+    /// Ends the chat for good: the application hears the status and, if the chat had
+    /// opened, that it ended and why. Never for a chat that can still be recovered, except
+    /// on purpose (a `bye`, leaving) or when its recovery window ran out.
+    fn end_session(&mut self, peer: &str, status: PeerStatus, reason: ChatEnd) {
         let Some(mut session) = self.peers.remove(peer) else {
             return;
         };
+        debug!(%peer, ?status, ?reason, conn = session.conn, "chat ended");
         self.keep_unacked(peer, &mut session);
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });
@@ -625,8 +674,10 @@ impl ClientMachine {
             status,
         });
         if session.channel_open || session.recovery.is_some() {
-            self.events
-                .push_back(ClientEvent::PeerDisconnected(peer.to_owned()));
+            self.events.push_back(ClientEvent::PeerDisconnected {
+                peer: peer.to_owned(),
+                reason,
+            });
         }
     }
 

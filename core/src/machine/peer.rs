@@ -40,7 +40,18 @@ pub(super) struct PeerSession {
     pub local_sent: bool,
     /// Our own candidates gathered before our description was published.
     pub early_local: Vec<IceCandidate>,
+    /// Our description as published, and the candidates published since: an offer may
+    /// have to go again (a peer renewing its broker connection may have missed it).
+    pub local_description: Option<String>,
+    pub published_candidates: Vec<IceCandidate>,
     pub channel_open: bool,
+    /// The far end of the open channel is known to be open too: the channel is ours and the
+    /// peer acknowledged it, or the peer has sent on it. Until then a peerchat peer's
+    /// messages wait (see `chat::heard_from`).
+    pub heard: bool,
+    /// When an open channel the peer has not been heard on counts as heard anyway (a peer
+    /// that says nothing when its channel opens).
+    pub hear_by: Option<u64>,
     /// The peer announced peerchat's additions (absent for the original client).
     pub remote_caps: Option<Capabilities>,
     /// The id of the last numbered message shown from the peer, to show each once.
@@ -92,7 +103,11 @@ impl PeerSession {
             early_remote: Vec::new(),
             local_sent: false,
             early_local: Vec::new(),
+            local_description: None,
+            published_candidates: Vec::new(),
             channel_open: false,
+            heard: false,
+            hear_by: None,
             remote_caps: None,
             last_received: None,
             ack_pending: None,
@@ -120,9 +135,10 @@ impl PeerSession {
         self.remote_ufrag = None;
         self.remote_fingerprint = None;
         self.early_remote.clear();
-        self.local_sent = false;
-        self.early_local.clear();
+        self.forget_local_description();
         self.channel_open = false;
+        self.heard = false;
+        self.hear_by = None;
         self.setup_deadline = setup_deadline;
         self.lost_since = None;
         self.incoming_files.clear();
@@ -138,10 +154,17 @@ impl PeerSession {
         self.role = role;
         self.remote_applied = false;
         self.early_remote.clear();
-        self.local_sent = false;
-        self.early_local.clear();
+        self.forget_local_description();
         self.setup_deadline = setup_deadline;
         self.lost_since = None;
+    }
+
+    /// A new exchange of descriptions starts: nothing of ours is published for it yet.
+    fn forget_local_description(&mut self) {
+        self.local_sent = false;
+        self.early_local.clear();
+        self.local_description = None;
+        self.published_candidates.clear();
     }
 
     /// Takes what the peer announced in its offer or answer. A different run (the peer's app

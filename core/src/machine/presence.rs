@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use super::recovery::Trigger;
 use super::registration::RECORD_LIFETIME_MS;
 use super::{Action, ClientMachine, Delivery, MAX_WATCHED};
-use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
 use crate::protocol::{self, Presence, SignalMessage, presence_topic};
 
 impl ClientMachine {
@@ -119,6 +119,7 @@ impl ClientMachine {
         }
         self.clear_if_gone_for_good(user, presence.as_ref());
         let online = presence.is_some_and(|p| p.online);
+        tracing::debug!(%user, online, "presence");
         let previous = self.presence.insert(user.to_owned(), online);
         if previous != Some(online) {
             self.events.push_back(ClientEvent::Presence {
@@ -140,7 +141,7 @@ impl ClientMachine {
                 .push_back(ClientEvent::Error(ClientError::PeerOffline(
                     user.to_owned(),
                 )));
-            self.end_session(user, PeerStatus::Failed);
+            self.end_session(user, PeerStatus::Failed, ChatEnd::PeerOffline);
         } else if back && self.recovering(user) {
             // Whatever was offered while the peer was away never reached it.
             self.begin_recovery(user, now, Trigger::Reachable);
@@ -148,8 +149,9 @@ impl ClientMachine {
             && self.peer_status(user) == Some(PeerStatus::Disconnected)
             && !self.recoverable(user)
         {
-            // The path is lost and the peer has left the broker: it is gone, not roaming.
-            self.end_session(user, PeerStatus::Closed);
+            // The path is lost and a peer that cannot recover chats has left the broker: it
+            // is gone. (A peerchat peer's chat stays: see `recoverable`.)
+            self.end_session(user, PeerStatus::Closed, ChatEnd::PeerOffline);
         }
     }
 }

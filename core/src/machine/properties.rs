@@ -4,6 +4,14 @@
 //! moment forever; once the network and the broker are back, every message each side sent
 //! arrives exactly once and in order, and only sent messages are reported delivered.
 //!
+//! A network change is either a lost link (the old path dies with it) or a new link that
+//! comes before the old one goes: then what the moving side closes still reaches the other
+//! (its old connection's close, and its old broker connection's last will saying it is
+//! offline). A side renewing its broker connection is unreachable until the next step, and
+//! the server says so (`delivery-failed`) to whoever publishes to it meanwhile. Through all
+//! of it the chat never ends, except when no way back was found within the recovery
+//! window, and a message is refused only after a chat ended.
+//!
 //! The simulation stands in for the backends: a peer connection pairs with the remote one
 //! whose ICE ufrag its description names, opens when the offerer applies the answer while
 //! a path exists, and carries frames in order (holding them, as SCTP does, while the path
@@ -14,6 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 use proptest::prelude::*;
 
 use super::*;
+use crate::event::ChatEnd;
 use crate::protocol::presence_topic;
 
 const NAMES: [&str; 2] = ["alice", "bob"];
@@ -29,7 +38,8 @@ enum Step {
     IceFails,
     BrokerDown,
     BrokerUp,
-    NetworkChanged(usize),
+    /// A side's network changes; `true`: the new link comes before the old one goes.
+    NetworkChanged(usize, bool),
     Wait(u64),
 }
 
@@ -41,7 +51,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::IceFails),
         1 => Just(Step::BrokerDown),
         1 => Just(Step::BrokerUp),
-        1 => (0..2usize).prop_map(Step::NetworkChanged),
+        1 => (0..2usize, any::<bool>()).prop_map(|(side, make_first)| {
+            Step::NetworkChanged(side, make_first)
+        }),
         3 => (1..3_000u64).prop_map(Step::Wait),
     ]
 }
@@ -83,6 +95,14 @@ struct World {
     delivered: [Vec<MessageId>; 2],
     /// A side reported the chat ended (then messages in flight may be gone, and it says so).
     ended: bool,
+    /// Why the chat ended, each time it did.
+    endings: Vec<ChatEnd>,
+    /// Messages a machine refused while its chat had not ended.
+    refused_early: Vec<String>,
+    /// Each side's broker connection is registered (else publishes to it fail).
+    registered: [bool; 2],
+    /// Sides renewing their broker connection: back at the next step.
+    renewing: Vec<usize>,
     counter: u64,
 }
 
@@ -102,11 +122,14 @@ impl World {
             shown: Default::default(),
             delivered: Default::default(),
             ended: false,
+            endings: Vec::new(),
+            refused_early: Vec::new(),
+            registered: [false; 2],
+            renewing: Vec::new(),
             counter: 0,
         };
         for side in 0..2 {
-            world.signal(side, SignalingInput::Connected);
-            world.signal(side, SignalingInput::Subscribed);
+            world.reconnect(side);
         }
         world.settle();
         world.wait(registration::PRESENCE_GRACE_MS);
@@ -135,14 +158,21 @@ impl World {
     }
 
     fn run(&mut self, step: &Step) {
+        for side in std::mem::take(&mut self.renewing) {
+            self.reconnect(side);
+        }
+        self.settle();
         match *step {
             Step::Send(side) => {
                 self.counter += 1;
                 let text = format!("{} #{}", NAMES[side], self.counter);
-                let result = self.machines[side].send_message(NAMES[1 - side], &text);
-                if let Ok(id) = result {
-                    self.sent[side].push(text);
-                    self.ids[side].push(id);
+                match self.machines[side].send_message(NAMES[1 - side], &text) {
+                    Ok(id) => {
+                        self.sent[side].push(text);
+                        self.ids[side].push(id);
+                    }
+                    Err(_) if !self.ended => self.refused_early.push(text),
+                    Err(_) => {}
                 }
                 self.drain(side);
             }
@@ -169,22 +199,32 @@ impl World {
             Step::BrokerDown => {
                 if self.broker_up {
                     self.broker_up = false;
+                    self.registered = [false; 2];
                     for side in 0..2 {
                         self.signal(side, SignalingInput::Lost);
                     }
                 }
             }
             Step::BrokerUp => self.broker_back(),
-            Step::NetworkChanged(side) => {
-                // The side's old path is gone; a new one exists if the network is up.
-                for key in self.live_keys() {
-                    let remote = self.links[&key].remote;
-                    if key.0 == side || remote.is_some_and(|r| r.0 == side) {
-                        self.links.get_mut(&key).expect("live").connected = false;
+            Step::NetworkChanged(side, make_first) => {
+                if make_first {
+                    // The old broker connection closes while its link still works: the
+                    // broker publishes its last will.
+                    if self.broker_up && self.registered[side] {
+                        self.last_will(side);
                     }
+                } else {
+                    // The side's old path is gone; a new one exists if the network is up.
+                    self.lose_links_of(side);
                 }
                 self.machines[side].network_changed(self.now);
                 self.drain(side);
+                if make_first {
+                    // What it closed on the old link reached the other side; the old link
+                    // goes now.
+                    self.settle();
+                    self.lose_links_of(side);
+                }
             }
             Step::Wait(ms) => self.wait(ms),
         }
@@ -211,10 +251,45 @@ impl World {
         if !self.broker_up {
             self.broker_up = true;
             for side in 0..2 {
-                self.signal(side, SignalingInput::Connected);
-                self.signal(side, SignalingInput::Subscribed);
+                self.reconnect(side);
             }
         }
+    }
+
+    /// `side` connects to the broker again, if there is one, and registers.
+    fn reconnect(&mut self, side: usize) {
+        if self.broker_up {
+            self.registered[side] = true;
+            self.signal(side, SignalingInput::Connected);
+            self.signal(side, SignalingInput::Subscribed);
+        }
+    }
+
+    /// The paths of `side`'s connections are gone.
+    fn lose_links_of(&mut self, side: usize) {
+        for key in self.live_keys() {
+            let remote = self.links[&key].remote;
+            if key.0 == side || remote.is_some_and(|r| r.0 == side) {
+                self.links.get_mut(&key).expect("live").connected = false;
+            }
+        }
+    }
+
+    /// The broker publishes `side`'s last will: its presence record saying offline.
+    fn last_will(&mut self, side: usize) {
+        let will = SignalMessage::Presence(protocol::Presence {
+            from: NAMES[side].to_owned(),
+            session: format!("run-{}", NAMES[side]),
+            online: false,
+            since: None,
+        });
+        self.signal(
+            1 - side,
+            SignalingInput::Message {
+                topic: presence_topic(NAMES[side]),
+                payload: protocol::encode(&will),
+            },
+        );
     }
 
     fn live_keys(&self) -> Vec<(usize, ConnId)> {
@@ -271,7 +346,10 @@ impl World {
             match event {
                 ClientEvent::Message { text, .. } => self.shown[side].push(text),
                 ClientEvent::Delivered { id, .. } => self.delivered[side].push(id),
-                ClientEvent::PeerDisconnected(_) => self.ended = true,
+                ClientEvent::PeerDisconnected { reason, .. } => {
+                    self.ended = true;
+                    self.endings.push(reason);
+                }
                 _ => {}
             }
         }
@@ -292,18 +370,30 @@ impl World {
             | Action::Store(_)
             | Action::KeepPin { .. } => {}
             Action::Publish { topic, payload, .. } => {
-                let for_other = topic == protocol::incoming_topic(NAMES[other])
-                    || topic == presence_topic(NAMES[side]);
-                if self.broker_up && for_other {
+                let to_other = topic == protocol::incoming_topic(NAMES[other]);
+                let for_other = to_other || topic == presence_topic(NAMES[side]);
+                if !self.broker_up || !self.registered[side] {
+                    return;
+                }
+                if to_other && !self.registered[other] {
+                    // peerchat-server tells the sender the user is not there.
+                    let failed = SignalMessage::DeliveryFailed {
+                        target: NAMES[other].to_owned(),
+                        reason: "user-offline".into(),
+                        timestamp: 0,
+                    };
+                    let topic = protocol::incoming_topic(NAMES[side]);
+                    let payload = protocol::encode(&failed);
+                    self.signal(side, SignalingInput::Message { topic, payload });
+                } else if for_other && self.registered[other] {
                     self.signal(other, SignalingInput::Message { topic, payload });
                 }
             }
             Action::RestartSignaling => {
+                // Unreachable until the next step: what is published to it meanwhile fails.
+                self.registered[side] = false;
                 self.signal(side, SignalingInput::Lost);
-                if self.broker_up {
-                    self.signal(side, SignalingInput::Connected);
-                    self.signal(side, SignalingInput::Subscribed);
-                }
+                self.renewing.push(side);
             }
             Action::StartOffer { conn, .. } => {
                 self.new_link((side, conn));
@@ -452,11 +542,23 @@ proptest! {
         }
         // Everything heals; recovery has time to finish.
         world.broker_back();
+        for side in std::mem::take(&mut world.renewing) {
+            world.reconnect(side);
+        }
         world.path_back();
         world.settle();
         for _ in 0..90 {
             world.wait(1_000);
         }
+        prop_assert!(
+            world.endings.iter().all(|&end| end == ChatEnd::Unreachable),
+            "a chat between peerchat peers ended other than by giving up: {:?}", world.endings
+        );
+        prop_assert!(
+            world.refused_early.is_empty(),
+            "refused while the chat went on: {:?}", world.refused_early
+        );
+
         for side in 0..2 {
             let other = 1 - side;
             prop_assert!(

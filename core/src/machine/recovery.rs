@@ -12,9 +12,11 @@
 //! the whole window) is still reached. Offers that cross are settled by glare: the name
 //! that sorts first keeps its offer (see `incoming`).
 
+use tracing::debug;
+
 use super::peer::Role;
 use super::{Action, ClientMachine};
-use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
 use crate::protocol::FEATURE_RECOVERY;
 
 /// How long ICE may report a path lost (`disconnected`) before the chat moves to a new
@@ -50,7 +52,8 @@ pub(super) enum Trigger {
     AttemptFailed,
     /// The platform reported a network change here: offer at once, whatever the names.
     NetworkChanged,
-    /// The peer is back on the broker (its presence says online again), or we are.
+    /// The peer is back on the broker (its presence says online again), or we are: what
+    /// was offered meanwhile may have reached nobody, so an offer goes at once.
     Reachable,
 }
 
@@ -81,16 +84,42 @@ impl Recovery {
 }
 
 impl ClientMachine {
-    /// Whether the chat with `peer` is worth moving to a new connection rather than ended.
-    /// A peer whose presence says it left the broker is gone, unless its chat is already
-    /// being recovered: a roaming phone's broker connection dies with its old network too.
+    /// Whether the chat with `peer` is moved to a new connection rather than ended when its
+    /// connection is lost: a chat that opened with a peer that announced `recovery`, until
+    /// it ends on purpose or its recovery window runs out.
+    ///
+    /// The peer's presence has no say. A roaming phone's broker connection dies with its
+    /// old network, and its last will says "offline" while the phone is already offering a
+    /// way back from the new one; a peer that really left said `bye`, and one that crashed
+    /// is given up after the window.
     pub(super) fn recoverable(&self, peer: &str) -> bool {
-        let Some(session) = self.peers.get(peer) else {
-            return false;
+        self.peers.get(peer).is_some_and(|session| {
+            session.speaks(FEATURE_RECOVERY) && (session.recovery.is_some() || session.channel_open)
+        })
+    }
+
+    /// The chat's connection is lost: ICE failed (`channel_usable`: the association may
+    /// live on after an ICE restart), or the channel closed without a `bye`, or the
+    /// connection broke. A chat that can be recovered moves on, whatever the order in which
+    /// these reports arrive; any other chat ends with `status`.
+    pub(super) fn connection_lost(
+        &mut self,
+        peer: &str,
+        now: u64,
+        status: PeerStatus,
+        channel_usable: bool,
+    ) {
+        if !self.recoverable(peer) {
+            return self.end_session(peer, status, ChatEnd::ConnectionLost);
+        }
+        let trigger = if self.recovering(peer) {
+            Trigger::AttemptFailed
+        } else {
+            Trigger::PathLost
         };
-        session.speaks(FEATURE_RECOVERY)
-            && (session.recovery.is_some()
-                || (session.channel_open && self.presence.get(peer) != Some(&false)))
+        let session = self.peers.get_mut(peer).expect("recoverable found it");
+        session.channel_open &= channel_usable;
+        self.begin_recovery(peer, now, trigger);
     }
 
     /// Whether the chat with `peer` is being moved to a new connection.
@@ -107,8 +136,8 @@ impl ClientMachine {
         let recovery = session.recovery.get_or_insert_with(|| Recovery::new(now));
         let second = if first { 0 } else { SECOND_OFFER_DELAY_MS };
         let delay = match trigger {
-            Trigger::NetworkChanged => 0,
-            Trigger::PathLost | Trigger::Reachable => second,
+            Trigger::NetworkChanged | Trigger::Reachable => 0,
+            Trigger::PathLost => second,
             // A restart in place that did not work is followed by a new connection at once.
             Trigger::AttemptFailed if recovery.in_place => 0,
             Trigger::AttemptFailed => retry_delay(recovery.attempts.saturating_sub(1)),
@@ -116,13 +145,14 @@ impl ClientMachine {
         recovery.next_offer_at = Some(now + delay);
         // Restarting ICE keeps the association, so files in flight go on; but data it lost
         // with the path waits for SCTP's retransmission timer (at least 1 s in webrtc-rs),
-        // while a new connection re-sends unacknowledged messages at once. So: in place
-        // when a file is under way or nothing is unacknowledged, a new connection otherwise.
+        // and even with nothing lost, webrtc-rs holds what is written after the restart
+        // ~200 ms (measured under steady traffic), while a new connection opens in
+        // milliseconds and re-sends what is unacknowledged at once. So: in place only
+        // while a file is under way, a new connection otherwise.
         let transferring = !session.incoming_files.is_empty() || !session.outgoing_files.is_empty();
-        let keep = session.channel_open
-            && trigger != Trigger::AttemptFailed
-            && (transferring || session.unacked.is_empty());
+        let keep = session.channel_open && trigger != Trigger::AttemptFailed && transferring;
         recovery.in_place = false;
+        debug!(%peer, ?trigger, keep, delay, "recovering the chat");
         if keep {
             session.setup_deadline = None;
             session.lost_since = None;
@@ -211,7 +241,7 @@ impl ClientMachine {
             if offer {
                 self.offer_again(&peer, now);
             } else {
-                self.end_session(&peer, PeerStatus::Failed);
+                self.end_session(&peer, PeerStatus::Failed, ChatEnd::Unreachable);
             }
         }
     }
@@ -239,6 +269,7 @@ impl ClientMachine {
         let recovery = session.recovery.as_mut().expect("caller found it");
         recovery.attempts += 1;
         recovery.next_offer_at = None;
+        debug!(%peer, in_place = session.channel_open, "offering a way back");
         if session.channel_open {
             // The connection is still there: restart its ICE, keeping the channel and
             // what is in flight on it.
@@ -274,10 +305,14 @@ impl ClientMachine {
     }
 
     /// A chat's channel is open: what the peer has not acknowledged (kept from a lost
-    /// connection, or written meanwhile) goes again, in order (the peer shows each once).
+    /// connection, or written meanwhile) goes again, in order (the peer shows each once),
+    /// once the peer's end is known to be open (see `chat::heard_from`).
     pub(super) fn finish_recovery(&mut self, peer: &str) {
         let session = self.peers.get_mut(peer).expect("caller found it");
         session.recovery = None;
+        if !session.heard {
+            return;
+        }
         let conn = session.conn;
         for (_, text) in &session.unacked {
             self.actions.push_back(Action::SendText {

@@ -1,7 +1,7 @@
 //! Deterministic tests of the client machine: no network, no clock, no threads.
 
 use super::*;
-use crate::event::SignalingState;
+use crate::event::{ChatEnd, SignalingState};
 use crate::protocol::{ChatFrame, MAX_CHAT_MESSAGE_BYTES, Presence, encode, presence_topic};
 
 pub(super) const T0: u64 = 1_000;
@@ -106,7 +106,15 @@ pub(super) fn conn_of(actions: &[Action]) -> ConnId {
         .expect("a connection was created")
 }
 
-fn statuses(events: &[ClientEvent], peer: &str) -> Vec<PeerStatus> {
+/// Why the chat with `peer` ended, if `events` say it did.
+pub(super) fn ended_why(events: &[ClientEvent], peer: &str) -> Option<ChatEnd> {
+    events.iter().find_map(|e| match e {
+        ClientEvent::PeerDisconnected { peer: p, reason } if p == peer => Some(*reason),
+        _ => None,
+    })
+}
+
+pub(super) fn statuses(events: &[ClientEvent], peer: &str) -> Vec<PeerStatus> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -135,7 +143,8 @@ pub(super) fn connected_pair(
     relay(actions, alice);
     alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
     bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
-    drain(alice);
+    // Alice's first frame tells Bob her end of the channel is open.
+    carry(chat_frames(drain(alice).0), bob, b_conn);
     drain(bob);
     (a_conn, b_conn)
 }
@@ -817,17 +826,21 @@ fn glare_yields_exactly_one_connection() {
     let (to_alice, _) = drain(&mut bob);
     // The offers cross in flight.
     relay(to_alice, &mut alice);
-    relay(to_bob, &mut bob);
+    relay(to_bob.clone(), &mut bob);
 
     let (alice_actions, _) = drain(&mut alice);
     let (bob_actions, _) = drain(&mut bob);
-    // "alice" sorts first: her offer wins; she ignores Bob's offer and buffers his candidate.
-    assert!(alice_actions.is_empty(), "{alice_actions:?}");
+    // "alice" sorts first: her offer wins; she ignores Bob's offer (and his candidate) and
+    // sends hers again, in case Bob never had it.
+    assert_eq!(alice_actions, to_bob);
     assert_eq!(bob_actions[0], Action::ClosePeer { conn: b_conn });
     let bob_new = conn_of(&bob_actions);
     assert_ne!(bob_new, b_conn);
     assert!(matches!(&bob_actions[1], Action::AcceptOffer { peer, .. } if peer == "alice"));
     assert_eq!(bob_actions.len(), 2);
+    // He had it: the copy is a duplicate.
+    relay(alice_actions, &mut bob);
+    assert!(drain(&mut bob).0.is_empty());
 
     // Bob's answer carries a new ufrag: his candidate from the abandoned offer is dropped.
     bob.handle_transport(bob_new, TransportEvent::LocalDescription(sdp("cccc")), T0);
@@ -985,7 +998,10 @@ fn a_bye_then_a_closed_channel_reports_peer_disconnected() {
                 peer: "bob".into(),
                 status: PeerStatus::Closed
             },
-            ClientEvent::PeerDisconnected("bob".into()),
+            ClientEvent::PeerDisconnected {
+                peer: "bob".into(),
+                reason: ChatEnd::PeerLeft
+            },
         ]
     );
 }
@@ -997,7 +1013,7 @@ fn a_channel_closing_without_a_bye_is_a_chat_moving_to_a_new_connection() {
     bob.handle_transport(b_conn, TransportEvent::ChannelClosed, T0);
     let (actions, events) = drain(&mut bob);
     assert_eq!(actions, [Action::ClosePeer { conn: b_conn }]);
-    assert!(!events.contains(&ClientEvent::PeerDisconnected("alice".into())));
+    assert_eq!(ended_why(&events, "alice"), None);
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Disconnected));
 }
 
@@ -1040,7 +1056,7 @@ fn closing_one_chat_leaves_the_others() {
     alice.close_peer("bob").unwrap();
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions.last(), Some(&Action::ClosePeer { conn: to_bob }));
-    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(ended_why(&events, "bob"), Some(ChatEnd::Closed));
     assert_eq!(alice.peer_status("carol"), Some(PeerStatus::Connected));
     assert!(
         alice.connect_to_peer("bob", T0).is_ok(),
@@ -1071,11 +1087,20 @@ fn transient_disconnect_keeps_the_chat() {
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
     let (actions, events) = drain(&mut alice);
     assert!(
-        !events.contains(&ClientEvent::PeerDisconnected("bob".into())),
+        ended_why(&events, "bob").is_none(),
         "a failed connection to a peerchat peer is recovered, not ended"
     );
-    // Nothing in flight: ICE restarts on the same connection.
-    assert_eq!(actions, [Action::RestartIce { conn: a_conn }]);
+    // No file under way: a new connection, at once (Alice's name sorts first).
+    assert_eq!(actions[0], Action::ClosePeer { conn: a_conn });
+    assert_eq!(offers(&actions), 1);
+}
+
+/// `from` starts sending `to` a file that is still on its way: a recovery restarts ICE in
+/// place, so it can go on.
+pub(super) fn file_under_way(from: &mut ClientMachine, to: &str) {
+    from.send_file(to, "clip.bin", "application/octet-stream", &[7; 100])
+        .unwrap();
+    drain(from);
 }
 
 // ---- Recovery ----------------------------------------------------------------------------
@@ -1157,7 +1182,7 @@ fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_tw
         assert!(
             !events
                 .iter()
-                .any(|e| matches!(e, ClientEvent::PeerDisconnected(_)))
+                .any(|e| matches!(e, ClientEvent::PeerDisconnected { .. }))
         );
         actions[1..].to_vec()
     };
@@ -1176,10 +1201,12 @@ fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_tw
     assert!(a_new != a_conn && b_new != b_conn);
     assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connected));
-    // Every unacknowledged message goes again, in order; each is shown once.
+    // Every unacknowledged message goes again, in order; each is shown once. Bob answered:
+    // his go once Alice's first frame shows that her end of the channel is open.
+    assert!(bob_sends.is_empty(), "{bob_sends:?}");
     carry(alice_sends, &mut bob, b_new);
+    let (bob_sends, bob_events) = drain(&mut bob);
     carry(bob_sends, &mut alice, a_new);
-    let (bob_acks, bob_events) = drain(&mut bob);
     let (alice_acks, alice_events) = drain(&mut alice);
     assert_eq!(shown(&bob_events, "alice"), ["during"]);
     assert_eq!(
@@ -1190,7 +1217,7 @@ fn a_lost_connection_moves_the_chat_to_a_new_one_and_nothing_is_lost_or_shown_tw
     bob.handle_timeout(later + chat::ACK_DELAY_MS);
     alice.handle_timeout(later + chat::ACK_DELAY_MS);
     let (bob_out, alice_out) = (drain(&mut bob).0, drain(&mut alice).0);
-    carry([bob_acks, bob_out].concat(), &mut alice, a_new);
+    carry(bob_out, &mut alice, a_new);
     carry([alice_acks, alice_out].concat(), &mut bob, b_new);
     let delivered = |events: &[ClientEvent]| {
         events
@@ -1221,7 +1248,8 @@ fn recovery_gives_up_after_its_window_and_reports_the_peer_gone() {
             .iter()
             .filter(|a| matches!(a, Action::StartOffer { .. }))
             .count();
-        if events.contains(&ClientEvent::PeerDisconnected("bob".into())) {
+        if let Some(reason) = ended_why(&events, "bob") {
+            assert_eq!(reason, ChatEnd::Unreachable);
             break;
         }
     }
@@ -1235,16 +1263,15 @@ fn a_peer_that_left_the_broker_mid_recovery_is_offered_again_when_it_is_back() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
-    let restart = [Action::RestartIce { conn: a_conn }];
-    assert_eq!(drain(&mut alice).0, restart);
+    assert_eq!(offers(&drain(&mut alice).0), 1);
     // Bob's broker connection died with his network (his last will): still recovering.
     presence(&mut alice, "bob", false);
     let (_, events) = drain(&mut alice);
-    assert!(!events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(ended_why(&events, "bob"), None);
     assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connecting));
-    // Back online: the offer made while he was away never reached him; it goes again.
+    // Back online: the offer made while he was away never reached him; another goes.
     presence(&mut alice, "bob", true);
-    assert_eq!(drain(&mut alice).0, restart);
+    assert_eq!(offers(&drain(&mut alice).0), 1);
 }
 
 /// The connection broke beyond restarting: the chat needs a new one.
@@ -1290,18 +1317,25 @@ fn crossing_recovery_offers_settle_on_one_connection() {
     bob.handle_transport(b_offer, TransportEvent::LocalDescription(sdp("b2b2")), now);
     let (from_alice, _) = drain(&mut alice);
     let (from_bob, _) = drain(&mut bob);
-    // Both offers arrive: Alice keeps hers (her name sorts first), Bob answers it.
+    // Both offers arrive: Alice keeps hers (her name sorts first) and sends it again, in
+    // case Bob missed it; Bob answers it, and takes the copy for a duplicate.
     assert!(relay(from_bob, &mut alice).is_empty());
-    assert!(drain(&mut alice).0.is_empty(), "Alice ignores Bob's offer");
+    let (again, _) = drain(&mut alice);
+    assert_eq!(
+        again, from_alice,
+        "Alice ignores Bob's offer and repeats hers"
+    );
     relay(from_alice, &mut bob);
     let (actions, _) = drain(&mut bob);
     assert!(
         matches!(actions[..], [Action::ClosePeer { conn }, Action::AcceptOffer { .. }, ..] if conn == b_offer)
     );
+    relay(again, &mut bob);
+    assert!(drain(&mut bob).0.is_empty());
 }
 
 /// A description of a connection whose DTLS certificate is `cert`.
-fn sdp_of(ufrag: &str, cert: &str) -> String {
+pub(super) fn sdp_of(ufrag: &str, cert: &str) -> String {
     format!("{}a=fingerprint:sha-256 {cert}\r\n", sdp(ufrag))
 }
 
@@ -1325,8 +1359,10 @@ fn a_network_change_restarts_ice_once_the_broker_connection_is_renewed() {
     relay(drain(&mut bob).0, &mut alice);
     alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
     bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
-    drain(&mut alice);
+    carry(chat_frames(drain(&mut alice).0), &mut bob, b_conn);
     drain(&mut bob);
+    // A file of Bob's is on its way: the chat keeps its connection, restarting ICE.
+    file_under_way(&mut bob, "alice");
 
     // Bob's phone moves to mobile data; his name sorts second, yet he offers: he knows.
     bob.network_changed(T0);
@@ -1396,6 +1432,7 @@ fn a_network_change_restarts_ice_once_the_broker_connection_is_renewed() {
 fn a_restart_in_place_that_does_not_work_gives_way_to_a_new_connection() {
     let (mut alice, mut bob) = (online("alice"), online("bob"));
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    file_under_way(&mut alice, "bob");
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
     assert_eq!(drain(&mut alice).0, [Action::RestartIce { conn: a_conn }]);
     let at = alice.poll_timeout().expect("the restart has a deadline");
@@ -1406,19 +1443,18 @@ fn a_restart_in_place_that_does_not_work_gives_way_to_a_new_connection() {
     assert_eq!(offers(&actions), 1, "a new connection at once");
 }
 
-#[test]
-fn only_peers_that_announce_recovery_are_recovered() {
-    // A peerchat build from before recovery: acknowledgements, no `recovery`.
-    let mut alice = online("alice");
-    alice.connect_to_peer("bob", T0).unwrap();
-    let a_conn = conn_of(&drain(&mut alice).0);
-    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
-    drain(&mut alice);
+/// `me` calls `peer`, a peerchat build from before recovery (acknowledgements and files,
+/// no `recovery`), and the chat opens; returns the connection.
+fn connected_without_recovery(me: &mut ClientMachine, peer: &str) -> ConnId {
+    me.connect_to_peer(peer, T0).unwrap();
+    let conn = conn_of(&drain(me).0);
+    me.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
+    drain(me);
     deliver(
-        &mut alice,
+        me,
         &SignalMessage::SignalAnswer {
             seal: None,
-            from: "bob".into(),
+            from: peer.into(),
             answer: SessionDescription {
                 kind: SdpKind::Answer,
                 sdp: sdp("bbbb"),
@@ -1429,12 +1465,20 @@ fn only_peers_that_announce_recovery_are_recovered() {
                     protocol::FEATURE_ACKS.into(),
                     protocol::FEATURE_FILES.into(),
                 ],
-                run: Some("run-bob".into()),
+                run: Some(format!("run-{peer}")),
+                answers: None,
             }),
         },
     );
-    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
-    drain(&mut alice);
+    me.handle_transport(conn, TransportEvent::ChannelOpen, T0);
+    drain(me);
+    conn
+}
+
+#[test]
+fn only_peers_that_announce_recovery_are_recovered() {
+    let mut alice = online("alice");
+    let a_conn = connected_without_recovery(&mut alice, "bob");
     alice.network_changed(T0);
     let (actions, _) = drain(&mut alice);
     assert_eq!(
@@ -1444,7 +1488,7 @@ fn only_peers_that_announce_recovery_are_recovered() {
     );
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
     let (_, events) = drain(&mut alice);
-    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(ended_why(&events, "bob"), Some(ChatEnd::ConnectionLost));
 }
 
 #[test]
@@ -1498,10 +1542,10 @@ pub(super) fn presence(m: &mut ClientMachine, user: &str, online: bool) {
 }
 
 #[test]
-fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
+fn a_lost_path_to_a_peer_without_recovery_that_left_the_broker_ends_the_chat() {
     // Presence first, then the path drops.
-    let (mut alice, mut bob) = (online("alice"), online("bob"));
-    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    let mut alice = online("alice");
+    let a_conn = connected_without_recovery(&mut alice, "bob");
     presence(&mut alice, "bob", false);
     assert_eq!(
         alice.peer_status("bob"),
@@ -1515,11 +1559,11 @@ fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
     );
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn: a_conn }]);
-    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(ended_why(&events, "bob"), Some(ChatEnd::PeerOffline));
 
     // The path drops first, then presence says the peer left.
-    let (mut carol, mut dave) = (online("carol"), online("dave"));
-    let (c_conn, _) = connected_pair(&mut carol, &mut dave);
+    let mut carol = online("carol");
+    let c_conn = connected_without_recovery(&mut carol, "dave");
     carol.handle_transport(
         c_conn,
         TransportEvent::StateChanged(PeerStatus::Disconnected),
@@ -1529,7 +1573,7 @@ fn a_lost_path_to_a_peer_that_left_the_broker_ends_the_chat() {
     presence(&mut carol, "dave", false);
     let (actions, events) = drain(&mut carol);
     assert_eq!(actions, [Action::ClosePeer { conn: c_conn }]);
-    assert!(events.contains(&ClientEvent::PeerDisconnected("dave".into())));
+    assert_eq!(ended_why(&events, "dave"), Some(ChatEnd::PeerOffline));
 }
 
 #[test]
@@ -1550,7 +1594,7 @@ fn disconnect_closes_chats_and_leaves_cleanly() {
         && matches!(protocol::decode(payload), Ok(SignalMessage::Presence(p)) if !p.online))
     );
     assert_eq!(actions[2], Action::CloseSignaling);
-    assert!(events.contains(&ClientEvent::PeerDisconnected("bob".into())));
+    assert_eq!(ended_why(&events, "bob"), Some(ChatEnd::Closed));
 }
 
 #[test]
@@ -1692,6 +1736,13 @@ fn a_flood_of_candidates_from_unknown_peers_is_bounded() {
 }
 
 // ---- Files -------------------------------------------------------------------------------
+
+/// The chat-channel actions among `actions`.
+pub(super) fn chat_frames(actions: Vec<Action>) -> Vec<Action> {
+    (actions.into_iter())
+        .filter(|a| matches!(a, Action::SendText { .. } | Action::SendData { .. }))
+        .collect()
+}
 
 /// Hands the chat-channel actions one machine produced to the other, as the channel would.
 pub(super) fn carry(actions: Vec<Action>, to: &mut ClientMachine, conn: ConnId) {

@@ -116,6 +116,10 @@ pub struct Capabilities {
     /// run keeps its message numbering, one with a new run starts it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// In an answer: the ICE ufrag of the offer it answers, so an offerer that has offered
+    /// again meanwhile (its network changed twice) ignores an answer to its earlier offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<String>,
 }
 
 /// `RTCSessionDescriptionInit` as browsers serialise it.
@@ -366,6 +370,7 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 features: vec![],
                 run: None,
+                answers: None,
             }),
         };
         assert_eq!(decode(&encode(&message)).unwrap(), message);

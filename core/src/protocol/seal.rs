@@ -72,6 +72,7 @@ mod tests {
             version: 1,
             features: vec!["acks".into(), "files".into()],
             run: Some("0123456789abcdef".into()),
+            answers: None,
         };
         assert_eq!(
             capabilities_text(Some(&caps)),

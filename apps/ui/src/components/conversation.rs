@@ -50,7 +50,7 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
         }
     };
     let callee = peer.clone();
-    let status = entry.status.as_str();
+    let status = entry.status_label();
     let (pick_to, drop_to) = (peer.clone(), peer.clone());
     let paste_to = peer.clone();
     let on_pick = move |event: FormEvent| {

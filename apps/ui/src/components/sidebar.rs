@@ -88,7 +88,7 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
 #[component]
 pub fn PeerRow(peer: PeerEntry, selected: bool, on_select: EventHandler<String>) -> Element {
     let name = peer.name.clone();
-    let status = peer.status.as_str();
+    let status = peer.status_label();
     let presence = match peer.online {
         Some(true) => " · online",
         Some(false) => " · offline",

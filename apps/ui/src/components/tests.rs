@@ -153,10 +153,39 @@ fn a_broken_chat_offers_to_connect_again() {
     let mut state = ChatState::new("alice");
     state.add_peer("bob").unwrap();
     connected(&mut state, "bob");
-    state.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    state.apply(
+        ClientEvent::PeerDisconnected {
+            peer: "bob".to_owned(),
+            reason: peerchat_core::ChatEnd::PeerLeft,
+        },
+        T,
+    );
     let html = render_chat(state);
     assert!(html.contains(">Connect<"), "{html}");
     assert!(html.contains(r#"class="dot bad""#), "{html}");
+    assert!(html.contains("bob ended the chat."), "says why: {html}");
+}
+
+#[test]
+fn a_chat_being_reconnected_shows_amber_and_takes_messages() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    state.apply(
+        ClientEvent::Status {
+            peer: "bob".to_owned(),
+            status: peerchat_core::PeerStatus::Disconnected,
+        },
+        T,
+    );
+    let html = render_chat(state);
+    assert!(html.contains(">reconnecting<"), "{html}");
+    assert!(html.contains(r#"class="dot pending""#), "{html}");
+    assert!(!html.contains(">Connect<"), "{html}");
+    assert!(
+        !html.contains("disabled="),
+        "the composer stays open: {html}"
+    );
 }
 
 #[test]

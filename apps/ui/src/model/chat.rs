@@ -4,7 +4,8 @@ use peerchat_core::protocol::MessageId;
 
 use super::Attachment;
 use peerchat_core::{
-    ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState, StoredMessage,
+    ChatEnd, ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState,
+    StoredMessage,
 };
 
 /// A wall-clock time of day, for message stamps.
@@ -80,6 +81,11 @@ pub struct PeerEntry {
     /// The peer's identity, once its key is known (peerchat peers seal their signaling;
     /// original clients do not and stay `None`).
     pub identity: Option<PeerIdentity>,
+    /// The chat has opened and not ended: while its status is not `connected`, it is
+    /// being reconnected (a network switch, say) and what I write waits for it.
+    pub chat_open: bool,
+    /// Why the last chat ended, once it did.
+    pub ended: Option<ChatEnd>,
     /// Orders the sidebar: most recent activity first.
     last_activity: u64,
     /// Earlier runs' messages were asked for (see [`ChatState::restore_history`]).
@@ -112,7 +118,25 @@ impl PeerEntry {
     }
 
     pub fn tone(&self) -> Tone {
-        Tone::of(self.status)
+        if self.reconnecting() {
+            Tone::Pending
+        } else {
+            Tone::of(self.status)
+        }
+    }
+
+    /// The chat is being moved to a new connection: it has not ended, and messages wait.
+    pub fn reconnecting(&self) -> bool {
+        self.chat_open && self.status != PeerStatus::Connected
+    }
+
+    /// The status in a word, for the header and the list.
+    pub fn status_label(&self) -> &'static str {
+        if self.reconnecting() {
+            "reconnecting"
+        } else {
+            self.status.as_str()
+        }
     }
 
     /// How the connection runs, in words, for the peer info panel.
@@ -383,11 +407,19 @@ impl ChatState {
         let Some(entry) = self.peer(peer) else {
             return Composer::Disabled(format!("Add {peer} first."));
         };
-        match entry.status {
-            PeerStatus::Connected => Composer::Ready,
-            PeerStatus::New | PeerStatus::Connecting => {
+        if entry.reconnecting() {
+            // The client keeps what I write and sends it once the chat is back.
+            return Composer::Ready;
+        }
+        match (entry.status, entry.ended) {
+            (PeerStatus::Connected, _) => Composer::Ready,
+            (PeerStatus::New | PeerStatus::Connecting, _) => {
                 Composer::Disabled(format!("Connecting to {peer}…"))
             }
+            (_, Some(reason)) => Composer::Disabled(format!(
+                "{} Press Connect to chat again.",
+                reason.describe(peer)
+            )),
             _ => Composer::Disabled(format!("{peer} is not connected. Press Connect to retry.")),
         }
     }
@@ -395,13 +427,14 @@ impl ChatState {
     /// Whether calling `peer` makes sense now: not yet called, or the chat ended or broke.
     pub fn can_call(&self, peer: &str) -> bool {
         self.peer(peer).is_some_and(|p| {
-            matches!(
-                p.status,
-                PeerStatus::New
-                    | PeerStatus::Disconnected
-                    | PeerStatus::Failed
-                    | PeerStatus::Closed
-            )
+            !p.reconnecting()
+                && matches!(
+                    p.status,
+                    PeerStatus::New
+                        | PeerStatus::Disconnected
+                        | PeerStatus::Failed
+                        | PeerStatus::Closed
+                )
         })
     }
 
@@ -436,12 +469,16 @@ impl ChatState {
                 data,
             } => self.on_file(&from, id, Attachment::new(name, mime, &data), at),
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
-            ClientEvent::PeerDisconnected(peer) => {
-                if let Some(entry) = self.listed_mut(&peer)
-                    && !entry.status.is_finished()
-                {
-                    entry.status = PeerStatus::Closed;
-                    entry.path = None;
+            ClientEvent::PeerDisconnected { peer, reason } => {
+                if let Some(entry) = self.listed_mut(&peer) {
+                    if !entry.status.is_finished() {
+                        entry.status = PeerStatus::Closed;
+                        entry.path = None;
+                    }
+                    entry.chat_open = false;
+                    entry.ended = Some(reason);
+                    // Why, in the conversation, where the user looks; then what it cut short.
+                    self.push(&peer, Direction::Note, &reason.describe(&peer), at, None);
                 }
                 self.interrupt_transfers(&peer);
             }
@@ -502,6 +539,15 @@ impl ChatState {
         let tick = self.tick();
         let entry = self.entry(peer);
         entry.status = status;
+        match status {
+            PeerStatus::Connected => {
+                entry.chat_open = true;
+                entry.ended = None;
+            }
+            // A new chat starts; a finished one is over.
+            PeerStatus::New | PeerStatus::Failed | PeerStatus::Closed => entry.chat_open = false,
+            PeerStatus::Connecting | PeerStatus::Disconnected => {}
+        }
         if status != PeerStatus::Connected {
             entry.path = None;
         }
@@ -559,6 +605,8 @@ impl ChatState {
                     messages: Vec::new(),
                     path: None,
                     identity: None,
+                    chat_open: false,
+                    ended: None,
                     last_activity,
                     history_restored: false,
                 });

@@ -1,5 +1,5 @@
 use peerchat_core::{
-    ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
+    ChatEnd, ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
     StoredMessage,
 };
 
@@ -11,6 +11,13 @@ fn message(from: &str, text: &str) -> ClientEvent {
     ClientEvent::Message {
         from: from.to_owned(),
         text: text.to_owned(),
+    }
+}
+
+fn ended(peer: &str, reason: ChatEnd) -> ClientEvent {
+    ClientEvent::PeerDisconnected {
+        peer: peer.to_owned(),
+        reason,
     }
 }
 
@@ -201,12 +208,71 @@ fn the_composer_says_why_it_cannot_send() {
     chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
     assert_eq!(chat.composer("bob"), Composer::Ready);
     assert!(!chat.can_call("bob"));
-    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
-    assert!(
-        matches!(chat.composer("bob"), Composer::Disabled(why) if why.contains("not connected"))
+    chat.apply(ended("bob", ChatEnd::PeerLeft), T);
+    assert_eq!(
+        chat.composer("bob"),
+        Composer::Disabled("bob ended the chat. Press Connect to chat again.".to_owned())
     );
     assert!(chat.can_call("bob"));
     assert_eq!(chat.peer("bob").unwrap().tone(), Tone::Bad);
+}
+
+#[test]
+fn a_chat_being_reconnected_stays_open_for_writing() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("bob").unwrap();
+    chat.apply(status("bob", PeerStatus::Connecting), T);
+    assert_eq!(
+        chat.peer("bob").unwrap().status_label(),
+        "connecting",
+        "a first connection is not a reconnection"
+    );
+    chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+    // Bob's phone changes networks: the chat moves to a new connection.
+    for step in [PeerStatus::Disconnected, PeerStatus::Connecting] {
+        chat.apply(status("bob", step), T);
+        let bob = chat.peer("bob").unwrap();
+        assert_eq!(bob.status_label(), "reconnecting");
+        assert_eq!(bob.tone(), Tone::Pending, "amber, not red");
+        assert_eq!(
+            chat.composer("bob"),
+            Composer::Ready,
+            "messages wait for it"
+        );
+        assert!(!chat.can_call("bob"), "nothing to call: the chat goes on");
+    }
+    chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+    assert_eq!(chat.peer("bob").unwrap().status_label(), "connected");
+}
+
+#[test]
+fn a_chat_that_ends_says_why() {
+    for (reason, why) in [
+        (ChatEnd::PeerLeft, "bob ended the chat."),
+        (ChatEnd::Closed, "You ended the chat with bob."),
+        (
+            ChatEnd::Unreachable,
+            "The chat with bob ended: no way back to bob was found in time.",
+        ),
+        (ChatEnd::ConnectionLost, "The connection to bob was lost."),
+    ] {
+        let mut chat = ChatState::new("alice");
+        chat.add_peer("bob").unwrap();
+        chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+        chat.apply(status("bob", PeerStatus::Disconnected), T);
+        chat.apply(status("bob", PeerStatus::Failed), T);
+        chat.apply(ended("bob", reason), T);
+        let bob = chat.peer("bob").unwrap();
+        let note = bob.messages.last().unwrap();
+        assert_eq!((note.direction, note.text.as_str()), (Direction::Note, why));
+        assert_eq!(bob.tone(), Tone::Bad);
+        assert!(chat.can_call("bob"));
+        assert!(matches!(chat.composer("bob"), Composer::Disabled(text) if text.starts_with(why)));
+        // A new chat clears it once it opens.
+        chat.apply(status("bob", PeerStatus::New), T);
+        chat.apply(ClientEvent::PeerConnected("bob".to_owned()), T);
+        assert_eq!(chat.peer("bob").unwrap().ended, None);
+    }
 }
 
 #[test]
@@ -303,7 +369,7 @@ fn the_info_panel_describes_the_route_and_round_trip() {
     chat.apply(path(PathKind::Relayed, Some(48.6)), T);
     assert!(bob(&chat).route().starts_with("Relayed"));
     assert_eq!(bob(&chat).round_trip(), "49 ms");
-    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    chat.apply(ended("bob", ChatEnd::ConnectionLost), T);
     assert_eq!(
         bob(&chat).route(),
         "Not connected",
@@ -442,10 +508,17 @@ fn a_chat_that_ends_mid_transfer_stops_its_progress_bars() {
         },
         T,
     );
-    chat.apply(ClientEvent::PeerDisconnected("bob".to_owned()), T);
+    chat.apply(ended("bob", ChatEnd::ConnectionLost), T);
     let messages = &chat.peer("bob").unwrap().messages;
     assert!(messages.iter().all(|m| m.progress.is_none()));
-    assert!(messages.last().unwrap().text.contains("did not arrive"));
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts[texts.len() - 2..],
+        [
+            "The file did not arrive: the chat ended.",
+            "The connection to bob was lost."
+        ]
+    );
 }
 
 #[test]
