@@ -10,6 +10,7 @@ pub mod benchmark;
 pub mod browser_client;
 pub mod hosts;
 pub mod mitm;
+pub mod nats;
 pub mod netns;
 pub mod original_client;
 pub mod original_server;
@@ -94,6 +95,8 @@ pub struct PeerchatServer {
     process: Option<Process>,
     web_root: Option<PathBuf>,
     addrs: (String, String),
+    /// Extra flags it was started with, for [`PeerchatServer::resume`].
+    flags: Vec<String>,
 }
 
 impl PeerchatServer {
@@ -115,7 +118,8 @@ impl PeerchatServer {
     pub fn resume(&mut self) {
         assert!(self.process.is_none(), "the server is running already");
         let (mqtt, http) = self.addrs.clone();
-        let (process, _) = Self::spawn(self.web_root.as_deref(), &mqtt, &http);
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let (process, _) = Self::spawn(self.web_root.as_deref(), &mqtt, &http, &flags);
         self.process = Some(process);
     }
 
@@ -134,11 +138,23 @@ impl PeerchatServer {
             process: Some(process),
             web_root: web_root.map(Path::to_path_buf),
             addrs: ("0.0.0.0:1883".into(), "0.0.0.0:8080".into()),
+            flags: Vec::new(),
         }
     }
 
+    /// Starts a server with extra flags (`--cluster …`, say).
+    pub fn start_with_flags(flags: &[&str]) -> Self {
+        let mut server = Self::start_with_all(None, flags);
+        server.flags = flags.iter().map(|f| f.to_string()).collect();
+        server
+    }
+
     fn start_with(web_root: Option<&Path>) -> Self {
-        let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0");
+        Self::start_with_all(web_root, &[])
+    }
+
+    fn start_with_all(web_root: Option<&Path>, flags: &[&str]) -> Self {
+        let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0", flags);
         Self {
             broker: Broker {
                 tcp_url: format!("mqtt://{mqtt}"),
@@ -148,6 +164,7 @@ impl PeerchatServer {
             process: Some(process),
             web_root: web_root.map(Path::to_path_buf),
             addrs: (mqtt, http),
+            flags: Vec::new(),
         }
     }
 
@@ -157,9 +174,11 @@ impl PeerchatServer {
         web_root: Option<&Path>,
         mqtt_addr: &str,
         http_addr: &str,
+        flags: &[&str],
     ) -> (Process, (String, String)) {
         let mut command = Command::new(workspace_bin("peerchat-server"));
         command.args(["--mqtt-addr", mqtt_addr, "--http-addr", http_addr]);
+        command.args(flags);
         Self::launch(command, web_root)
     }
 
@@ -238,7 +257,8 @@ impl Mosquitto {
     }
 }
 
-fn wait_until_listening(port: u16) {
+/// Waits until something accepts TCP connections on a loopback port.
+pub fn wait_until_listening(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(started.elapsed() < PATIENCE, "nothing listens on {port}");

@@ -1,0 +1,133 @@
+//! Which gateways are alive, from their heartbeats. Pure bookkeeping over a clock the
+//! caller reads, so every rule is a plain unit test.
+//!
+//! Every gateway publishes a heartbeat every [`HEARTBEAT_EVERY`] and hears everyone's, its
+//! own included. A gateway not heard for [`DEAD_AFTER`] is dead: the names its connections
+//! held count as free, everywhere at once. A gateway that has not heard *itself* for
+//! [`FENCE_AFTER`] (shorter) is cut off from the cluster, and closes its clients before the
+//! others can give their names away: two connections never both hold a name.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How often a gateway says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// Silence after which other gateways count a gateway as dead.
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+
+/// Silence of its own heartbeats after which a gateway stops serving its clients; shorter
+/// than [`DEAD_AFTER`], so it lets go before anyone else takes over.
+pub const FENCE_AFTER: Duration = Duration::from_secs(3);
+
+/// One gateway's view of the others.
+#[derive(Debug)]
+pub struct Liveness {
+    me: String,
+    started: Instant,
+    last_heard: HashMap<String, Instant>,
+    /// Gateways already reported dead (until heard again).
+    dead: HashSet<String>,
+    /// When this gateway last heard its own heartbeat.
+    self_heard: Instant,
+}
+
+impl Liveness {
+    pub fn new(me: String, now: Instant) -> Self {
+        Self {
+            me,
+            started: now,
+            last_heard: HashMap::new(),
+            dead: HashSet::new(),
+            self_heard: now,
+        }
+    }
+
+    /// A heartbeat of `gateway` arrived.
+    pub fn heard(&mut self, gateway: &str, now: Instant) {
+        if gateway == self.me {
+            self.self_heard = now;
+            return;
+        }
+        self.dead.remove(gateway);
+        self.last_heard.insert(gateway.to_owned(), now);
+    }
+
+    /// Whether `gateway` counts as alive. One never heard of is alive only while this
+    /// gateway is too new to have heard everyone (it may hold names from before we came).
+    pub fn is_live(&self, gateway: &str, now: Instant) -> bool {
+        if gateway == self.me {
+            return true;
+        }
+        if self.dead.contains(gateway) {
+            return false;
+        }
+        let since = self
+            .last_heard
+            .get(gateway)
+            .copied()
+            .unwrap_or(self.started);
+        now.saturating_duration_since(since) < DEAD_AFTER
+    }
+
+    /// Gateways that went silent past [`DEAD_AFTER`] since the last call: their holders
+    /// must be reported offline.
+    pub fn newly_dead(&mut self, now: Instant) -> Vec<String> {
+        let gone: Vec<String> = (self.last_heard.iter())
+            .filter(|(_, at)| now.saturating_duration_since(**at) >= DEAD_AFTER)
+            .map(|(gateway, _)| gateway.clone())
+            .collect();
+        for gateway in &gone {
+            self.last_heard.remove(gateway);
+            self.dead.insert(gateway.clone());
+        }
+        gone
+    }
+
+    /// Whether this gateway has not heard itself for [`FENCE_AFTER`]: cut off.
+    pub fn cut_off(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.self_heard) >= FENCE_AFTER
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_gateway_heard_lately_is_alive_and_one_silent_is_dead_once() {
+        let t0 = Instant::now();
+        let mut liveness = Liveness::new("me".into(), t0);
+        liveness.heard("g1", t0 + S);
+        assert!(liveness.is_live("g1", t0 + 5 * S));
+        assert!(liveness.newly_dead(t0 + 5 * S).is_empty());
+        assert_eq!(liveness.newly_dead(t0 + 6 * S), ["g1"]);
+        assert!(!liveness.is_live("g1", t0 + 6 * S));
+        assert!(liveness.newly_dead(t0 + 7 * S).is_empty(), "reported once");
+        liveness.heard("g1", t0 + 8 * S);
+        assert!(liveness.is_live("g1", t0 + 8 * S), "back once heard again");
+    }
+
+    #[test]
+    fn an_unknown_gateway_counts_as_alive_only_while_we_are_new() {
+        let t0 = Instant::now();
+        let liveness = Liveness::new("me".into(), t0);
+        assert!(liveness.is_live("older", t0 + S));
+        assert!(!liveness.is_live("older", t0 + DEAD_AFTER));
+        assert!(liveness.is_live("me", t0 + 100 * S));
+    }
+
+    #[test]
+    fn a_gateway_that_stops_hearing_itself_is_cut_off_before_others_call_it_dead() {
+        let t0 = Instant::now();
+        let mut liveness = Liveness::new("me".into(), t0);
+        liveness.heard("me", t0 + S);
+        assert!(!liveness.cut_off(t0 + 3 * S));
+        assert!(liveness.cut_off(t0 + S + FENCE_AFTER));
+        assert!(FENCE_AFTER < DEAD_AFTER);
+        liveness.heard("me", t0 + 5 * S);
+        assert!(!liveness.cut_off(t0 + 5 * S));
+    }
+}

@@ -1,0 +1,198 @@
+//! What a gateway runs besides its connections: heartbeats out and in, close orders from
+//! other gateways, the liveness tick, and the per-name subscriptions (inboxes and presence).
+//! Every task holds the hub weakly and ends with it.
+
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use async_nats::Subscriber;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::time::{MissedTickBehavior, interval};
+use tracing::{debug, info, warn};
+
+use super::liveness::HEARTBEAT_EVERY;
+use super::record::{PresenceNote, Seat};
+use super::{ClusterHub, Subscription, announce};
+
+/// Starts heartbeats, close orders and the liveness tick.
+pub(super) async fn start(hub: &Arc<ClusterHub>) -> Result<(), async_nats::SubscribeError> {
+    let heartbeats = hub.client.subscribe(hub.subjects.heartbeats()).await?;
+    let orders = (hub.client)
+        .subscribe(hub.subjects.close_orders(&hub.gateway))
+        .await?;
+    tokio::spawn(hear_heartbeats(Arc::downgrade(hub), heartbeats));
+    tokio::spawn(take_close_orders(Arc::downgrade(hub), orders));
+    tokio::spawn(beat(Arc::downgrade(hub)));
+    Ok(())
+}
+
+/// Publishes this gateway's heartbeat, and looks at everyone's, every [`HEARTBEAT_EVERY`].
+async fn beat(hub: Weak<ClusterHub>) {
+    let mut ticks = interval(HEARTBEAT_EVERY);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        let beat = Bytes::from(hub.gateway.clone());
+        if let Err(e) = hub.client.publish(hub.subjects.heartbeats(), beat).await {
+            debug!("heartbeat not sent: {e}");
+        }
+        look_at_liveness(&hub).await;
+    }
+}
+
+async fn hear_heartbeats(hub: Weak<ClusterHub>, mut heartbeats: Subscriber) {
+    while let Some(message) = heartbeats.next().await {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        if let Ok(gateway) = std::str::from_utf8(&message.payload) {
+            hub.state().liveness.heard(gateway, Instant::now());
+        }
+    }
+}
+
+async fn take_close_orders(hub: Weak<ClusterHub>, mut orders: Subscriber) {
+    while let Some(message) = orders.next().await {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        let Some(connection) = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|text| text.parse().ok())
+        else {
+            continue;
+        };
+        if let Some(attached) = hub.state().connections.get(&connection) {
+            info!(
+                connection,
+                "closed: its name was taken over through another gateway"
+            );
+            attached.closer.notify_one();
+        }
+    }
+}
+
+/// Asks `seat`'s gateway to close it: a newer connection of its client took its name.
+pub(super) async fn order_close(hub: &ClusterHub, seat: &Seat) {
+    let order = Bytes::from(seat.connection.to_string());
+    if let Err(e) = (hub.client)
+        .publish(hub.subjects.close_orders(&seat.gateway), order)
+        .await
+    {
+        warn!(gateway = %seat.gateway, "could not order a stale connection closed: {e}");
+    }
+}
+
+/// Acts on what the heartbeats say: watchers of names held on gateways that just died hear
+/// they left (and their records are cleared); a gateway cut off from the cluster closes
+/// its clients; releases that failed are tried again.
+async fn look_at_liveness(hub: &ClusterHub) {
+    let now = Instant::now();
+    let (orphaned, unreleased) = {
+        let mut state = hub.state();
+        let state = &mut *state;
+        let dead = state.liveness.newly_dead(now);
+        for gateway in &dead {
+            warn!(%gateway, "gateway silent: its names are free");
+        }
+        let mut orphaned = Vec::new();
+        for (name, watched) in &mut state.watched {
+            let holder = (watched.known.as_ref()).and_then(|known| known.holder.as_ref());
+            if holder.is_some_and(|h| dead.contains(&h.gateway)) {
+                announce(name, watched, &state.connections, &state.liveness);
+                orphaned.push(name.clone());
+            }
+        }
+        let cut_off = state.liveness.cut_off(now);
+        if cut_off && !state.fenced {
+            warn!("cut off from the cluster: closing every client (they may reconnect)");
+            for attached in state.connections.values() {
+                attached.closer.notify_one();
+            }
+        } else if !cut_off && state.fenced {
+            info!("back in the cluster: taking clients again");
+        }
+        state.fenced = cut_off;
+        let unreleased = if cut_off {
+            Vec::new()
+        } else {
+            std::mem::take(&mut state.unreleased)
+        };
+        (orphaned, unreleased)
+    };
+    for name in orphaned {
+        clear_dead_holder(hub, &name).await;
+    }
+    for (name, connection) in unreleased {
+        hub.release(&name, connection).await;
+    }
+}
+
+/// Rewrites `name`'s record without its holder if that holder's gateway is dead, and says
+/// so on the name's presence subject. Every gateway watching the name tries; one wins.
+async fn clear_dead_holder(hub: &ClusterHub, name: &str) {
+    let cleared = super::names::rewrite(&hub.names, name, |record| {
+        let before = record.holder.is_some();
+        hub.forget_dead_holder(record);
+        ((), before && record.holder.is_none())
+    })
+    .await;
+    match cleared {
+        Ok((_, Some((record, revision)))) => {
+            info!(user = %name, "name of a dead gateway freed");
+            hub.tell_presence(name, &record, revision).await;
+        }
+        Ok((_, None)) => {}
+        Err(trouble) => warn!(user = %name, %trouble, "name of a dead gateway not cleared"),
+    }
+}
+
+/// Subscribes to `name`'s inbox subject: each message goes to the connection holding the
+/// name here, and is answered, so its sender knows someone holds it. The subscription is
+/// flushed, so it is known to the cluster when this returns.
+pub(super) async fn inbox(hub: &ClusterHub, name: &str) -> Result<Subscription, async_nats::Error> {
+    let mut messages = hub.client.subscribe(hub.subjects.inbox(name)).await?;
+    hub.client.flush().await?;
+    let (weak, name) = (hub.me.clone(), name.to_owned());
+    let task = tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            let Some(hub) = weak.upgrade() else {
+                return;
+            };
+            if hub.hand_over(&name, message.payload)
+                && let Some(reply) = message.reply
+                && let Err(e) = hub.client.publish(reply, Bytes::new()).await
+            {
+                debug!(user = %name, "delivery not confirmed: {e}");
+            }
+        }
+    });
+    Ok(Subscription(task.abort_handle()))
+}
+
+/// Subscribes to `name`'s presence subject, for this gateway's watchers of `name`.
+pub(super) async fn presence(
+    hub: &ClusterHub,
+    name: &str,
+) -> Result<Subscription, async_nats::Error> {
+    // No flush needed: a change made before the subscription reaches the cluster is in
+    // the bucket, which the watch reads next.
+    let mut notes = hub.client.subscribe(hub.subjects.presence(name)).await?;
+    let (weak, name) = (hub.me.clone(), name.to_owned());
+    let task = tokio::spawn(async move {
+        while let Some(message) = notes.next().await {
+            let Some(hub) = weak.upgrade() else {
+                return;
+            };
+            match serde_json::from_slice::<PresenceNote>(&message.payload) {
+                Ok(note) => hub.learn(&name, note),
+                Err(e) => warn!(user = %name, "unreadable presence note: {e}"),
+            }
+        }
+    });
+    Ok(Subscription(task.abort_handle()))
+}
