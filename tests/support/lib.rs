@@ -183,7 +183,9 @@ impl PeerchatServer {
     }
 
     fn launch(mut command: Command, web_root: Option<&Path>) -> (Process, (String, String)) {
-        command.args(["--log", "warn,rumqttd=off"]);
+        // PEERCHAT_SERVER_LOG turns the server's logs up when a test needs looking into.
+        let log = std::env::var("PEERCHAT_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned());
+        command.args(["--log", &log]);
         if let Some(dir) = web_root {
             command.arg("--web-root").arg(dir);
         }

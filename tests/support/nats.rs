@@ -48,7 +48,8 @@ impl Drop for NodeProcess {
 }
 
 impl NatsCluster {
-    /// Starts three nodes and waits until JetStream has a leader and every listener
+    /// Starts three nodes, configured as `deploy/nats/` says (MQTT consumers in memory, one
+/// copy: see there why), and waits until JetStream has a leader and every listener
     /// answers.
     pub fn start() -> Self {
         assert!(
@@ -56,6 +57,13 @@ impl NatsCluster {
             "{NATS_SERVER} is missing: `apt-get install nats-server` (tests/run.sh does)"
         );
         let dir = TempDir::new("nats");
+        // PEERCHAT_NATS_STOCK_MQTT=1 keeps NATS's own MQTT consumer settings (replicated, on
+        // disk), to see what they cost a chat's setup.
+        let mqtt_consumers = if std::env::var_os("PEERCHAT_NATS_STOCK_MQTT").is_some() {
+            ""
+        } else {
+            ", consumer_replicas: 1, consumer_memory_storage: true"
+        };
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let route_list = (routes.iter())
             .map(|port| format!("nats-route://127.0.0.1:{port}"))
@@ -78,13 +86,14 @@ impl NatsCluster {
                 "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
                  jetstream {{ store_dir: \"{store}\" }}\n\
                  cluster {{ name: peerchat, listen: 127.0.0.1:{route}, routes: [{route_list}] }}\n\
-                 mqtt {{ listen: 127.0.0.1:{mqtt} }}\n\
+                 mqtt {{ listen: 127.0.0.1:{mqtt} {consumers} }}\n\
                  websocket {{ listen: 127.0.0.1:{ws}, no_tls: true }}\n",
                 name = node.name,
                 client = node.client_port,
                 monitor = node.monitor_port,
                 store = store.display(),
                 mqtt = node.mqtt_port,
+                consumers = mqtt_consumers,
                 ws = node.ws_port,
             );
             std::fs::write(&node.config, config).expect("NATS config written");

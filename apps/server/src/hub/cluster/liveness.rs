@@ -53,6 +53,17 @@ impl Liveness {
         self.last_heard.insert(gateway.to_owned(), now);
     }
 
+    /// `gateway` holds a name someone here cares about: if it was never heard, count it as
+    /// heard when this gateway started, so it is reported dead like any other once silent
+    /// for [`DEAD_AFTER`] (it may have died before we heard it once).
+    pub fn mentioned(&mut self, gateway: &str) {
+        if gateway != self.me && !self.dead.contains(gateway) {
+            (self.last_heard)
+                .entry(gateway.to_owned())
+                .or_insert(self.started);
+        }
+    }
+
     /// Whether `gateway` counts as alive. One never heard of is alive only while this
     /// gateway is too new to have heard everyone (it may hold names from before we came).
     pub fn is_live(&self, gateway: &str, now: Instant) -> bool {
@@ -117,6 +128,18 @@ mod tests {
         assert!(liveness.is_live("older", t0 + S));
         assert!(!liveness.is_live("older", t0 + DEAD_AFTER));
         assert!(liveness.is_live("me", t0 + 100 * S));
+    }
+
+    #[test]
+    fn a_gateway_never_heard_but_holding_a_name_is_reported_dead_too() {
+        let t0 = Instant::now();
+        let mut liveness = Liveness::new("me".into(), t0);
+        liveness.mentioned("gone-before-we-came");
+        liveness.mentioned("me");
+        assert!(liveness.newly_dead(t0 + S).is_empty());
+        assert_eq!(liveness.newly_dead(t0 + DEAD_AFTER), ["gone-before-we-came"]);
+        liveness.mentioned("gone-before-we-came");
+        assert!(liveness.newly_dead(t0 + 10 * DEAD_AFTER).is_empty());
     }
 
     #[test]

@@ -164,8 +164,7 @@ impl ClusterHub {
                 servers: servers.clone(),
                 reason: e.to_string(),
             })?;
-        let js = async_nats::jetstream::new(client.clone());
-        let names = names::open(&js, &subjects.names_bucket(), options.replicas)
+        let names = names::open(&client, &subjects.names_bucket(), options.replicas)
             .await
             .map_err(ClusterError::Bucket)?;
         info!(%gateway, %servers, "joined the cluster as a gateway");
@@ -293,6 +292,9 @@ impl ClusterHub {
         };
         if (watched.known.as_ref()).is_some_and(|known| known.revision >= note.revision) {
             return;
+        }
+        if let Some(holder) = &note.holder {
+            state.liveness.mentioned(&holder.gateway);
         }
         watched.known = Some(note);
         announce(name, watched, &state.connections, &state.liveness);
@@ -531,7 +533,7 @@ impl Hub for ClusterHub {
         } else {
             None
         };
-        let read = names::read(&self.names, user).await;
+        let read = names::read_patiently(&self.names, user).await;
         let mut state = self.state();
         let state = &mut *state;
         let Some(watched) = state.watched.get_mut(user) else {
@@ -544,6 +546,9 @@ impl Hub for ClusterHub {
         match read {
             Ok((record, revision)) => {
                 let note = PresenceNote::of(&record, revision);
+                if let Some(holder) = &note.holder {
+                    state.liveness.mentioned(&holder.gateway);
+                }
                 if watched.known.as_ref().is_none_or(|k| k.revision < revision) {
                     watched.known = Some(note);
                 }

@@ -15,6 +15,13 @@ use super::subjects::name_key;
 /// elects its JetStream leaders first).
 const OPEN_WITHIN: Duration = Duration::from_secs(60);
 
+/// How long one request to the bucket may take before it is tried again: a request to a
+/// bucket whose leader just died is never answered, and a new leader is elected meanwhile.
+pub const REQUEST_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long a presence read keeps trying (it holds up the watcher's subscription).
+const READ_WITHIN: Duration = Duration::from_secs(3);
+
 /// How long one decision keeps trying through a cluster that does not answer (a node died
 /// and its streams elect new leaders).
 const DECIDE_WITHIN: Duration = Duration::from_secs(8);
@@ -28,18 +35,24 @@ pub enum Trouble {
     BadRecord(#[from] BadRecord),
 }
 
-/// Opens the names bucket, creating it with `replicas` copies if no gateway did yet. Reads
+/// Opens the names bucket, creating it with `replicas` copies if no gateway did yet; requests
+/// through the store give up after [`REQUEST_PATIENCE`] (and are tried again). Reads
 /// go to the bucket's leader (no direct reads), never to a replica that may lag: a decision
 /// never rests on an old record (a write would fail on one anyway, but a refusal would not).
 pub async fn open(
-    js: &jetstream::Context,
+    client: &async_nats::Client,
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, String> {
+    let js = jetstream::new(client.clone());
+    let mut impatient = jetstream::new(client.clone());
+    impatient.set_timeout(REQUEST_PATIENCE);
     let deadline = Instant::now() + OPEN_WITHIN;
     loop {
-        match try_open(js, bucket, replicas).await {
-            Ok(store) => return Ok(store),
+        match try_open(&js, bucket, replicas).await {
+            Ok(_) => {
+                return (impatient.get_key_value(bucket).await).map_err(|e| e.to_string());
+            }
             Err(why) if Instant::now() < deadline => {
                 debug!(%why, "names bucket not ready yet");
                 sleep(Duration::from_millis(500)).await;
@@ -90,6 +103,22 @@ pub async fn read(store: &kv::Store, name: &str) -> Result<(ClusterRecord, u64),
         }
         Some(entry) => Ok((ClusterRecord::default(), entry.revision)),
         None => Ok((ClusterRecord::default(), 0)),
+    }
+}
+
+/// [`read`], tried again for [`READ_WITHIN`] while the bucket does not answer.
+pub async fn read_patiently(
+    store: &kv::Store,
+    name: &str,
+) -> Result<(ClusterRecord, u64), Trouble> {
+    let deadline = Instant::now() + READ_WITHIN;
+    loop {
+        match read(store, name).await {
+            Err(Trouble::Unreachable(_)) if Instant::now() < deadline => {
+                sleep(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
     }
 }
 
