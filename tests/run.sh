@@ -15,7 +15,7 @@ source tests/support/debian.sh
 step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
 
-# Mosquitto and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
+# Mosquitto, NATS and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
 # mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
 # the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
 # desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
@@ -26,6 +26,10 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/bin/turnserver ] || missing+=(coturn)
+# A three-node NATS cluster (started by the tests on free loopback ports) for peerchat-server
+# gateways and for clients pointed straight at NATS (tests/cluster.rs, the attack suite).
+# The package enables a system service; the tests never use it.
+[ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v npm >/dev/null || missing+=(npm)
 command -v clang-14 >/dev/null || missing+=(clang-14)

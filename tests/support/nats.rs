@@ -49,7 +49,7 @@ impl Drop for NodeProcess {
 
 impl NatsCluster {
     /// Starts three nodes, configured as `deploy/nats/` says (MQTT consumers in memory, one
-/// copy: see there why), and waits until JetStream has a leader and every listener
+    /// copy: see there why), and waits until JetStream has a leader and every listener
     /// answers.
     pub fn start() -> Self {
         assert!(

@@ -132,7 +132,7 @@ async fn nothing_on(client: &mut TestClient, topic: &str) {
     assert!(seen.is_err(), "something arrived on {topic}: {seen:?}");
 }
 
-/// 1. Subscriptions cannot exhaust the server's memory: 50,000 subscribe attempts (the
+/// Attack 1: Subscriptions cannot exhaust the server's memory: 50,000 subscribe attempts (the
 /// connection is cut once it asks for too much; the attacker comes back) leave the server
 /// under 64 MiB, and near where it started once the attacker is gone.
 async fn fifty_thousand_subscriptions_leave_memory_bounded(target: Target) {
@@ -174,7 +174,7 @@ async fn fifty_thousand_subscriptions_leave_memory_bounded(target: Target) {
     );
 }
 
-/// 2. Nobody reads another user's inbox: not an unregistered connection that subscribes to
+/// Attack 2: Nobody reads another user's inbox: not an unregistered connection that subscribes to
 /// it first, not a registered user of another name.
 async fn nobody_reads_another_users_inbox(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -201,7 +201,7 @@ async fn nobody_reads_another_users_inbox(target: Target) {
     nothing_on(&mut mallory, &incoming_topic("bob")).await;
 }
 
-/// 3. A last will never speaks: not after a bogus acknowledgement makes a broker drop the
+/// Attack 3: A last will never speaks: not after a bogus acknowledgement makes a broker drop the
 /// connection, not after keep-alive lapses, not after a plain close.
 async fn last_wills_never_publish_anything(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -270,7 +270,7 @@ async fn last_wills_never_publish_anything(target: Target) {
     assert_eq!(presence.session, "bob-run");
 }
 
-/// 4. A live name is not taken over with its (public) session id: the attacker reads dave's
+/// Attack 4: A live name is not taken over with its (public) session id: the attacker reads dave's
 /// run from his presence record and registers his name with it.
 async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -296,7 +296,7 @@ async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
     still_reachable(&alice, "alice", &mut dave, "dave").await;
 }
 
-/// 5. No client id, whatever its shape (the server's own naming, the victim's, wildcards,
+/// Attack 5: No client id, whatever its shape (the server's own naming, the victim's, wildcards,
 /// persistent sessions), disconnects anyone.
 async fn odd_client_ids_disconnect_nobody(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -316,7 +316,7 @@ async fn odd_client_ids_disconnect_nobody(target: Target) {
     still_reachable(&alice, "alice", &mut victim, "victim").await;
 }
 
-/// 6a. Nothing is retained for later: not a registered user's retained message to an
+/// Attack 6a: Nothing is retained for later: not a registered user's retained message to an
 /// inbox, not another user's presence record.
 async fn nothing_is_retained_for_later_subscribers(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -355,14 +355,14 @@ async fn nothing_is_retained_for_later_subscribers(target: Target) {
     );
 }
 
-/// 6b. A connection that never registers is not kept.
+/// Attack 6b: A connection that never registers is not kept.
 async fn a_connection_that_never_registers_is_cut(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
     let mut idle = RawClient::connect(server.mqtt_port, RawClient::connect_packet("idle")).await;
     assert!(idle.closed_within(Duration::from_secs(20)).await);
 }
 
-/// 6c. A keep-alive above the server's maximum (or none at all) does not let a silent
+/// Attack 6c: A keep-alive above the server's maximum (or none at all) does not let a silent
 /// client stay.
 async fn an_endless_keep_alive_is_held_to_the_maximum(target: Target) {
     let server = TestServer::start_on(target, &["--max-keep-alive", "2"]).await;
@@ -383,7 +383,7 @@ async fn an_endless_keep_alive_is_held_to_the_maximum(target: Target) {
     }
 }
 
-/// 6d. One address gets a bounded number of connections at once.
+/// Attack 6d: One address gets a bounded number of connections at once.
 async fn connections_from_one_address_are_limited(target: Target) {
     let server = TestServer::start_on(target, &["--max-connections-per-address", "4"]).await;
     let mut held = Vec::new();
@@ -415,7 +415,7 @@ async fn connections_from_one_address_are_limited(target: Target) {
     }
 }
 
-/// 6e. Pages of other sites cannot open MQTT over WebSocket; the server's own pages and
+/// Attack 6e: Pages of other sites cannot open MQTT over WebSocket; the server's own pages and
 /// native clients (no `Origin`) can.
 async fn pages_of_other_sites_cannot_open_websockets(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
@@ -446,7 +446,7 @@ async fn pages_of_other_sites_cannot_open_websockets(target: Target) {
     assert_eq!(status(None).await, "101");
 }
 
-/// 7. A newcomer learns the presence of every contact, however many users the server has
+/// Attack 7: A newcomer learns the presence of every contact, however many users the server has
 /// seen, and fake records cannot hide a real one: presence is watched per contact by exact
 /// name, and what the server says is its registry.
 async fn every_contacts_presence_arrives_however_many_users(target: Target) {

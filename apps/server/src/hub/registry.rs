@@ -405,4 +405,47 @@ mod tests {
             Outcome::Granted
         );
     }
+
+    #[test]
+    fn one_rule_decides_for_any_kind_of_connection() {
+        // A cluster names a connection by gateway and number: the rule is the same.
+        let mut record = NameRecord::<(&str, u64)>::default();
+        let run = claim("erin", Some("s1"), Some(key(5)));
+        assert_eq!(record.claim(("g1", 1), &run, 0), Outcome::Granted);
+        assert_eq!(
+            record.claim(("g2", 1), &claim("erin", Some("s2"), Some(key(5))), 0),
+            Outcome::Refused(Refusal::InUse)
+        );
+        assert_eq!(
+            record.claim(("g2", 7), &run, 0),
+            Outcome::TookOver {
+                previous: ("g1", 1)
+            }
+        );
+        assert!(
+            !record.release(&("g1", 1), 3),
+            "the stale seat frees nothing"
+        );
+        assert!(record.release(&("g2", 7), 4));
+        assert_eq!(record.binding.unwrap().last_used, 4);
+        assert!(record.holder.is_none());
+    }
+
+    #[test]
+    fn a_binding_past_its_lifetime_binds_nothing_even_before_the_daily_sweep() {
+        let mut registry = Registry::default();
+        registry.claim(1, &claim("old", Some("s"), Some(key(1))), 10);
+        registry.release(1, 10);
+        registry.expire_binding("old", 5);
+        assert_eq!(
+            registry.claim(2, &claim("old", None, None), 20),
+            Outcome::Refused(Refusal::OtherKey),
+            "still within its lifetime"
+        );
+        registry.expire_binding("old", 11);
+        assert_eq!(
+            registry.claim(2, &claim("old", None, None), 20),
+            Outcome::Granted
+        );
+    }
 }

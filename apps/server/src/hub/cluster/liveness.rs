@@ -137,7 +137,10 @@ mod tests {
         liveness.mentioned("gone-before-we-came");
         liveness.mentioned("me");
         assert!(liveness.newly_dead(t0 + S).is_empty());
-        assert_eq!(liveness.newly_dead(t0 + DEAD_AFTER), ["gone-before-we-came"]);
+        assert_eq!(
+            liveness.newly_dead(t0 + DEAD_AFTER),
+            ["gone-before-we-came"]
+        );
         liveness.mentioned("gone-before-we-came");
         assert!(liveness.newly_dead(t0 + 10 * DEAD_AFTER).is_empty());
     }
