@@ -106,6 +106,32 @@ fn a_name_held_through_one_gateway_is_refused_through_another() {
     peerchat_e2e::chat_both_ways(&mut bob, &mut again);
 }
 
+/// Eight clients ask for one name at the same moment through two gateways: exactly one
+/// gets it (the bucket's compare-and-set lets only one write win), every other is refused.
+#[test]
+fn a_name_asked_for_at_once_through_two_gateways_goes_to_exactly_one() {
+    let (g1, g2) = two_gateways("race");
+    let contenders: Vec<Cli> = (0..8)
+        .map(|i| {
+            let gateway = if i % 2 == 0 { &g1 } else { &g2 };
+            Cli::start(&gateway.broker.tcp_url, "frank")
+        })
+        .collect();
+    let (mut winners, mut refused) = (Vec::new(), 0);
+    for mut cli in contenders {
+        let outcome = cli.expect("connected or refused", |e| {
+            e["event"] == "connected" || e["event"] == "error"
+        });
+        if outcome["event"] == "connected" {
+            winners.push(cli);
+        } else {
+            assert_eq!(cli.finish().code(), Some(2), "{outcome}");
+            refused += 1;
+        }
+    }
+    assert_eq!(winners.len(), 1, "{refused} refused");
+}
+
 /// Watchers on one gateway hear a name come and go through another; a message to a name
 /// nobody holds anywhere comes back as `delivery-failed`.
 #[test]

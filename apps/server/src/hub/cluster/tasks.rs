@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use super::liveness::HEARTBEAT_EVERY;
 use super::record::{PresenceNote, Seat};
 use super::{ClusterHub, Subscription, announce};
+use crate::connection::ConnectionId;
 
 /// Starts heartbeats, close orders and the liveness tick.
 pub(super) async fn start(hub: &Arc<ClusterHub>) -> Result<(), async_nats::SubscribeError> {
@@ -24,10 +25,12 @@ pub(super) async fn start(hub: &Arc<ClusterHub>) -> Result<(), async_nats::Subsc
     tokio::spawn(hear_heartbeats(Arc::downgrade(hub), heartbeats));
     tokio::spawn(take_close_orders(Arc::downgrade(hub), orders));
     tokio::spawn(beat(Arc::downgrade(hub)));
+    tokio::spawn(watch_liveness(Arc::downgrade(hub)));
     Ok(())
 }
 
-/// Publishes this gateway's heartbeat, and looks at everyone's, every [`HEARTBEAT_EVERY`].
+/// Publishes this gateway's heartbeat every [`HEARTBEAT_EVERY`] (a publish may wait while
+/// NATS is out of reach: nothing else waits on it).
 async fn beat(hub: Weak<ClusterHub>) {
     let mut ticks = interval(HEARTBEAT_EVERY);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -40,7 +43,43 @@ async fn beat(hub: Weak<ClusterHub>) {
         if let Err(e) = hub.client.publish(hub.subjects.heartbeats(), beat).await {
             debug!("heartbeat not sent: {e}");
         }
-        look_at_liveness(&hub).await;
+    }
+}
+
+/// Looks at everyone's heartbeats every [`HEARTBEAT_EVERY`], never waiting on NATS itself
+/// (so a gateway cut off still notices): what needs the bucket runs on its own, one round
+/// at a time.
+async fn watch_liveness(hub: Weak<ClusterHub>) {
+    let mut ticks = interval(HEARTBEAT_EVERY);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut cleanup: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        ticks.tick().await;
+        let Some(strong) = hub.upgrade() else {
+            return;
+        };
+        let (orphaned, unreleased) = look_at_liveness(&strong);
+        if cleanup.as_ref().is_some_and(|task| !task.is_finished()) {
+            // The last round still works; what it did not get to comes back next time.
+            let mut state = strong.state();
+            state.unreleased.extend(unreleased);
+            continue;
+        }
+        if orphaned.is_empty() && unreleased.is_empty() {
+            continue;
+        }
+        let hub = hub.clone();
+        cleanup = Some(tokio::spawn(async move {
+            let Some(hub) = hub.upgrade() else {
+                return;
+            };
+            for name in orphaned {
+                clear_dead_holder(&hub, &name).await;
+            }
+            for (name, connection) in unreleased {
+                hub.release(&name, connection).await;
+            }
+        }));
     }
 }
 
@@ -88,11 +127,11 @@ pub(super) async fn order_close(hub: &ClusterHub, seat: &Seat) {
 }
 
 /// Acts on what the heartbeats say: watchers of names held on gateways that just died hear
-/// they left (and their records are cleared); a gateway cut off from the cluster closes
-/// its clients; releases that failed are tried again.
-async fn look_at_liveness(hub: &ClusterHub) {
+/// they left; a gateway cut off from the cluster closes its clients. Returns the names
+/// whose records to clear of dead holders, and the releases that failed, to try again.
+fn look_at_liveness(hub: &ClusterHub) -> (Vec<String>, Vec<(String, ConnectionId)>) {
     let now = Instant::now();
-    let (orphaned, unreleased) = {
+    {
         let mut state = hub.state();
         let state = &mut *state;
         let dead = state.liveness.newly_dead(now);
@@ -123,12 +162,6 @@ async fn look_at_liveness(hub: &ClusterHub) {
             std::mem::take(&mut state.unreleased)
         };
         (orphaned, unreleased)
-    };
-    for name in orphaned {
-        clear_dead_holder(hub, &name).await;
-    }
-    for (name, connection) in unreleased {
-        hub.release(&name, connection).await;
     }
 }
 
