@@ -56,6 +56,22 @@ impl NatsCluster {
             std::path::Path::new(NATS_SERVER).exists(),
             "{NATS_SERVER} is missing: `apt-get install nats-server` (tests/run.sh does)"
         );
+        // A port found free may be taken by another process before a node binds it: then
+        // the whole cluster starts again on other ports.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(cluster) => return cluster,
+                Err(why) => {
+                    println!("NATS cluster did not start, trying other ports: {why}");
+                    failures.push(why);
+                }
+            }
+        }
+        panic!("the NATS cluster did not start: {failures:#?}");
+    }
+
+    fn try_start() -> Result<Self, String> {
         let dir = TempDir::new("nats");
         // PEERCHAT_NATS_STOCK_MQTT=1 keeps NATS's own MQTT consumer settings (replicated, on
         // disk), to see what they cost a chat's setup.
@@ -103,8 +119,8 @@ impl NatsCluster {
         for i in 0..3 {
             cluster.nodes[i].run();
         }
-        cluster.wait_ready();
-        cluster
+        cluster.wait_ready()?;
+        Ok(cluster)
     }
 
     /// The URLs a gateway joins with (`--cluster`).
@@ -126,12 +142,21 @@ impl NatsCluster {
         wait_until_listening(self.nodes[i].client_port);
     }
 
-    /// Waits until every node serves clients and JetStream has a meta leader.
-    fn wait_ready(&self) {
+    /// Waits until every node serves clients and JetStream has a meta leader; what went
+    /// wrong (with the node's log) if not.
+    fn wait_ready(&self) -> Result<(), String> {
         let started = Instant::now();
         for node in &self.nodes {
             for port in [node.client_port, node.mqtt_port, node.ws_port] {
-                wait_until_listening(port);
+                while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                    if started.elapsed() > PATIENCE / 3 {
+                        let log = std::fs::read_to_string(node.config.with_extension("conf.log"))
+                            .unwrap_or_default();
+                        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                        return Err(format!("{} not listening on {port}: {tail:?}", node.name));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
         }
         loop {
@@ -143,13 +168,24 @@ impl NatsCluster {
             if ready {
                 break;
             }
-            assert!(
-                started.elapsed() < PATIENCE * 2,
-                "the NATS cluster elected no JetStream leader"
-            );
+            if started.elapsed() > PATIENCE * 2 {
+                return Err("the NATS cluster elected no JetStream leader".to_owned());
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // NATS creates its MQTT streams on the first MQTT connection; connections made
+        // while that happens may be dropped. One connection per node, one after the other,
+        // before any test connects.
+        for node in &self.nodes {
+            while !mqtt_connects(node.mqtt_port) {
+                if started.elapsed() > PATIENCE * 2 {
+                    return Err(format!("{}: MQTT never accepted a connection", node.name));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
         println!("NATS cluster ready in {:?}", started.elapsed());
+        Ok(())
     }
 }
 
@@ -210,6 +246,23 @@ fn kill(pid: u32, signal: &str) {
     let _ = Command::new("sh")
         .args(["-c", &format!("kill -{signal} {pid} 2>/dev/null")])
         .status();
+}
+
+/// Whether an MQTT 3.1.1 CONNECT (clean session) on a loopback port is accepted.
+fn mqtt_connects(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let id = format!("peerchat-warmup-{port}");
+    let mut connect = vec![0x10, (12 + id.len()) as u8, 0, 4];
+    connect.extend_from_slice(b"MQTT");
+    connect.extend_from_slice(&[4, 0x02, 0, 30, 0, id.len() as u8]);
+    connect.extend_from_slice(id.as_bytes());
+    let mut connack = [0u8; 4];
+    stream.write_all(&connect).is_ok()
+        && stream.read_exact(&mut connack).is_ok()
+        && connack == [0x20, 2, 0, 0]
 }
 
 /// The body of `GET path` on a loopback port, if it answers.

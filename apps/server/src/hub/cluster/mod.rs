@@ -595,6 +595,12 @@ impl Hub for ClusterHub {
                 // Unsubscribes: from now on messages to the name find nobody here.
                 state.held.remove(name);
             }
+            debug!(
+                connections = state.connections.len(),
+                held = state.held.len(),
+                watched = state.watched.len(),
+                "connection detached"
+            );
             name
         };
         if let Some(name) = name {
