@@ -3,15 +3,19 @@
 //! own MQTT listeners with nothing in front.
 //!
 //! One cluster serves the whole binary (each test keeps to names, or a gateway namespace, of
-//! its own); the test that kills a NATS node starts its own. Figures are printed, never
+//! its own); the test that kills a NATS node starts its own, and so does the browser test,
+//! inside its private network namespace (see tests/browser.rs). Figures are printed, never
 //! asserted: the machine may be busy.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use peerchat_e2e::benchmark::median_p99;
+use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::nats::{NatsCluster, fresh_namespace, gateway};
-use peerchat_e2e::{ChatClient, Cli, Network, PeerchatServer, assert_shown_once};
+use peerchat_e2e::{
+    ChatClient, Cli, Network, PeerchatServer, assert_shown_once, chat_both_ways, namespaced_test,
+};
 use serde_json::Value;
 
 fn shared_cluster() -> &'static NatsCluster {
@@ -71,8 +75,8 @@ fn clients_on_different_gateways_chat_over_tcp_and_websocket() {
     let mut alice = Cli::join(&g1.broker.tcp_url, "alice");
     let mut bob = Cli::join(&g2.broker.ws_url, "bob");
     let mut carol = Cli::join(&g1.broker.ws_url, "carol");
-    peerchat_e2e::chat_both_ways(&mut alice, &mut bob);
-    peerchat_e2e::chat_both_ways(&mut bob, &mut carol);
+    chat_both_ways(&mut alice, &mut bob);
+    chat_both_ways(&mut bob, &mut carol);
 
     let (mut one_gateway, mut across) = (Vec::new(), Vec::new());
     for round in 0..3 {
@@ -103,7 +107,7 @@ fn a_name_held_through_one_gateway_is_refused_through_another() {
     // Same identity key (the test's data directory), any gateway.
     let mut again = Cli::join(&g2.broker.tcp_url, "alice");
     let mut bob = Cli::join(&g1.broker.tcp_url, "bob");
-    peerchat_e2e::chat_both_ways(&mut bob, &mut again);
+    chat_both_ways(&mut bob, &mut again);
 }
 
 /// Eight clients ask for one name at the same moment through two gateways: exactly one
@@ -297,8 +301,8 @@ fn clients_on_different_nats_nodes_chat_directly() {
     let mut alice = Cli::join(&n1.tcp_url, "direct-alice");
     let mut bob = Cli::join(&n2.ws_url, "direct-bob");
     let mut carol = Cli::join(&n3.tcp_url, "direct-carol");
-    peerchat_e2e::chat_both_ways(&mut alice, &mut bob);
-    peerchat_e2e::chat_both_ways(&mut carol, &mut bob);
+    chat_both_ways(&mut alice, &mut bob);
+    chat_both_ways(&mut carol, &mut bob);
 
     let (mut tcp, mut ws) = (Vec::new(), Vec::new());
     for round in 0..3 {
@@ -332,4 +336,22 @@ fn a_name_held_on_one_nats_node_is_refused_on_every_other() {
     }
     refused(&cluster.nodes[0].broker().ws_url, "direct-dave");
     drop(holder);
+}
+
+namespaced_test! {
+    /// Headless Chromium in the cluster: a page on one gateway chats with a CLI on another,
+    /// and a page on a NATS node's own WebSocket listener with a CLI on another node.
+    fn a_browser_chats_across_the_cluster() {
+        let pages = PeerchatServer::serving(&page_dir());
+        let cluster = NatsCluster::start();
+        let namespace = fresh_namespace("browser");
+        let (g1, g2) = (gateway(&cluster, &namespace), gateway(&cluster, &namespace));
+        let mut alice = BrowserClient::join(&pages.http_url, &g1.broker.ws_url, "alice");
+        let mut bob = Cli::join_on(Network::PrivateNamespace, &g2.broker.tcp_url, "bob");
+        chat_both_ways(&mut alice, &mut bob);
+        let direct = |i: usize| cluster.nodes[i].broker();
+        let mut carol = BrowserClient::join(&pages.http_url, &direct(0).ws_url, "carol");
+        let mut dave = Cli::join_on(Network::PrivateNamespace, &direct(1).tcp_url, "dave");
+        chat_both_ways(&mut dave, &mut carol);
+    }
 }
