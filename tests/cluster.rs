@@ -163,7 +163,7 @@ fn presence_and_delivery_failures_cross_gateways() {
 
 /// A gateway killed mid-chat: its clients that know another gateway are online through it
 /// within seconds, their chats never stop (every message once), and clients that knew only
-/// the dead gateway are reported offline on the others.
+/// the dead gateway are reported offline on the others, watched or not.
 #[test]
 fn a_killed_gateways_clients_come_back_through_another() {
     let (mut g1, g2) = two_gateways("gateway-kill");
@@ -171,6 +171,7 @@ fn a_killed_gateways_clients_come_back_through_another() {
     let mut alice = Cli::join(&both, "alice");
     let mut bob = Cli::join(&g2.broker.tcp_url, "bob");
     let dave = Cli::join(&g1.broker.tcp_url, "dave");
+    let erin = Cli::join(&g1.broker.tcp_url, "erin");
     bob.command("/watch dave");
     bob.expect("dave online", presence("dave", true));
     alice.connect_to("bob");
@@ -195,6 +196,10 @@ fn a_killed_gateways_clients_come_back_through_another() {
     bob.expect("dave offline", presence("dave", false));
     let dave_offline = killed.elapsed();
     drop(dave);
+    // Nobody watched erin when the gateway died: a watcher now finds her gone all the same.
+    bob.command("/watch erin");
+    bob.expect("erin offline", presence("erin", false));
+    drop(erin);
 
     for (from_alice, from_bob) in &texts {
         bob.expect_message("alice", from_alice);

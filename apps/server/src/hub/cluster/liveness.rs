@@ -95,6 +95,14 @@ impl Liveness {
         gone
     }
 
+    /// Whether this gateway's id sorts first among the live ones: the one that does the
+    /// work one survivor should do.
+    pub fn first_alive(&self, now: Instant) -> bool {
+        (self.last_heard.keys())
+            .filter(|gateway| self.is_live(gateway, now))
+            .all(|gateway| *gateway > self.me)
+    }
+
     /// Whether this gateway has not heard itself for [`FENCE_AFTER`]: cut off.
     pub fn cut_off(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.self_heard) >= FENCE_AFTER
@@ -143,6 +151,18 @@ mod tests {
         );
         liveness.mentioned("gone-before-we-came");
         assert!(liveness.newly_dead(t0 + 10 * DEAD_AFTER).is_empty());
+    }
+
+    #[test]
+    fn the_live_gateway_whose_id_sorts_first_is_first() {
+        let t0 = Instant::now();
+        let mut b = Liveness::new("b".into(), t0);
+        b.heard("c", t0);
+        assert!(b.first_alive(t0));
+        b.heard("a", t0);
+        assert!(!b.first_alive(t0));
+        b.heard("c", t0 + 5 * S);
+        assert!(b.first_alive(t0 + 5 * S), "a is dead by then");
     }
 
     #[test]

@@ -100,6 +100,8 @@ struct State {
     fenced: bool,
     /// Names whose holders left while the bucket was out of reach: released later.
     unreleased: Vec<(String, ConnectionId)>,
+    /// Dead gateways whose records are still to be cleared (see `tasks`).
+    unswept: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -182,6 +184,7 @@ impl ClusterHub {
                 liveness: Liveness::new(gateway, Instant::now()),
                 fenced: false,
                 unreleased: Vec::new(),
+                unswept: Vec::new(),
             }),
         });
         tasks::start(&hub)

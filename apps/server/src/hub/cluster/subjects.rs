@@ -58,6 +58,12 @@ pub fn name_key(name: &str) -> String {
     token(name)
 }
 
+/// The name whose key is `key`, if it is one.
+pub fn name_of_key(key: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(key.strip_prefix('n')?).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +82,10 @@ mod tests {
             assert_eq!(ns.inbox(name).split('.').count(), 3);
         }
         assert_ne!(token("a"), token("b"));
+        for name in ["zoë 🙂", "", "a.b"] {
+            assert_eq!(name_of_key(&name_key(name)).as_deref(), Some(name));
+        }
+        assert_eq!(name_of_key("x"), None);
         assert_eq!(token("alice"), "nYWxpY2U");
     }
 

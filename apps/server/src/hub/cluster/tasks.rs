@@ -3,18 +3,23 @@
 //! Every task holds the hub weakly and ends with it.
 
 use std::sync::{Arc, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::Subscriber;
+use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::{MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
 
 use super::liveness::HEARTBEAT_EVERY;
-use super::record::{PresenceNote, Seat};
+use super::record::{self, PresenceNote, Seat};
+use super::subjects;
 use super::{ClusterHub, Subscription, announce};
 use crate::connection::ConnectionId;
+
+/// How long a read of the whole bucket waits for its next entry before it counts as done.
+const SWEEP_SILENCE: Duration = Duration::from_secs(2);
 
 /// Starts heartbeats, close orders and the liveness tick.
 pub(super) async fn start(hub: &Arc<ClusterHub>) -> Result<(), async_nats::SubscribeError> {
@@ -58,14 +63,19 @@ async fn watch_liveness(hub: Weak<ClusterHub>) {
         let Some(strong) = hub.upgrade() else {
             return;
         };
-        let (orphaned, unreleased) = look_at_liveness(&strong);
+        let Cleanup {
+            orphaned,
+            mut sweep,
+            unreleased,
+        } = look_at_liveness(&strong);
         if cleanup.as_ref().is_some_and(|task| !task.is_finished()) {
             // The last round still works; what it did not get to comes back next time.
             let mut state = strong.state();
             state.unreleased.extend(unreleased);
+            state.unswept.append(&mut sweep);
             continue;
         }
-        if orphaned.is_empty() && unreleased.is_empty() {
+        if orphaned.is_empty() && unreleased.is_empty() && sweep.is_empty() {
             continue;
         }
         let hub = hub.clone();
@@ -78,6 +88,9 @@ async fn watch_liveness(hub: Weak<ClusterHub>) {
             }
             for (name, connection) in unreleased {
                 hub.release(&name, connection).await;
+            }
+            if !sweep.is_empty() {
+                clear_every_dead_holder(&hub, &sweep).await;
             }
         }));
     }
@@ -126,10 +139,20 @@ pub(super) async fn order_close(hub: &ClusterHub, seat: &Seat) {
     }
 }
 
+/// What the bucket needs after a look at the heartbeats.
+struct Cleanup {
+    /// Watched names whose holders' gateways died: their records to clear now.
+    orphaned: Vec<String>,
+    /// Gateways that died, whose every record this gateway clears (it sorts first).
+    sweep: Vec<String>,
+    /// Releases that failed, to try again.
+    unreleased: Vec<(String, ConnectionId)>,
+}
+
 /// Acts on what the heartbeats say: watchers of names held on gateways that just died hear
-/// they left; a gateway cut off from the cluster closes its clients. Returns the names
-/// whose records to clear of dead holders, and the releases that failed, to try again.
-fn look_at_liveness(hub: &ClusterHub) -> (Vec<String>, Vec<(String, ConnectionId)>) {
+/// they left; a gateway cut off from the cluster closes its clients. Returns what the
+/// bucket needs done.
+fn look_at_liveness(hub: &ClusterHub) -> Cleanup {
     let now = Instant::now();
     {
         let mut state = hub.state();
@@ -156,13 +179,63 @@ fn look_at_liveness(hub: &ClusterHub) -> (Vec<String>, Vec<(String, ConnectionId
             info!("back in the cluster: taking clients again");
         }
         state.fenced = cut_off;
-        let unreleased = if cut_off {
-            Vec::new()
-        } else {
-            std::mem::take(&mut state.unreleased)
-        };
-        (orphaned, unreleased)
+        if cut_off {
+            return Cleanup {
+                orphaned: Vec::new(),
+                sweep: Vec::new(),
+                unreleased: Vec::new(),
+            };
+        }
+        let mut sweep = std::mem::take(&mut state.unswept);
+        if !dead.is_empty() && state.liveness.first_alive(now) {
+            sweep.extend(dead);
+        }
+        Cleanup {
+            orphaned,
+            sweep,
+            unreleased: std::mem::take(&mut state.unreleased),
+        }
     }
+}
+
+/// Reads the whole bucket once and clears every record held through one of the `dead`
+/// gateways: the names nobody watches (watched ones are cleared at once by the watchers'
+/// gateways). Until then such a record holds nothing anyway: every decision and every
+/// presence record counts a dead gateway's holder as gone.
+async fn clear_every_dead_holder(hub: &ClusterHub, dead: &[String]) {
+    let mut entries = match hub.names.watch_with_history(">").await {
+        Ok(entries) => entries,
+        Err(e) => {
+            warn!("could not read the names bucket to clear dead gateways' names: {e}");
+            hub.state().unswept.extend_from_slice(dead);
+            return;
+        }
+    };
+    let mut cleared = 0usize;
+    loop {
+        // An empty bucket sends nothing at all.
+        let entry = match tokio::time::timeout(SWEEP_SILENCE, entries.next()).await {
+            Ok(Some(Ok(entry))) => entry,
+            Ok(Some(Err(e))) => {
+                warn!("reading the names bucket failed midway: {e}");
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        };
+        tracing::trace!(key = %entry.key, delta = entry.delta, "sweeping");
+        let held_by_dead = entry.operation == kv::Operation::Put
+            && record::decode(&entry.value).is_ok_and(|record| {
+                (record.holder).is_some_and(|h| dead.contains(&h.connection.gateway))
+            });
+        if held_by_dead && let Some(name) = subjects::name_of_key(&entry.key) {
+            clear_dead_holder(hub, &name).await;
+            cleared += 1;
+        }
+        if entry.delta == 0 {
+            break;
+        }
+    }
+    info!(cleared, gateways = ?dead, "names of dead gateways cleared");
 }
 
 /// Rewrites `name`'s record without its holder if that holder's gateway is dead, and says
