@@ -237,6 +237,51 @@ fn a_killed_gateways_clients_come_back_through_another() {
     );
 }
 
+/// A gateway frozen past the liveness window (as if cut off from the cluster): its names
+/// are given to others meanwhile, so when it runs again it closes its clients before
+/// delivering anything; a name is never held twice.
+#[test]
+fn a_gateway_cut_off_lets_go_of_its_clients_before_serving_again() {
+    let (g1, g2) = two_gateways("fence");
+    let mut bob = Cli::join(&g2.broker.tcp_url, "bob");
+    let mut old_alice = Cli::join(&g1.broker.tcp_url, "alice");
+    bob.command("/watch alice");
+    bob.expect("alice online", presence("alice", true));
+
+    g1.freeze();
+    let frozen = Instant::now();
+    bob.expect("alice offline", presence("alice", false));
+    let offline = frozen.elapsed();
+    // Her other device (same key, another run) takes the name through g2.
+    let mut new_alice = Cli::join(&g2.broker.tcp_url, "alice");
+    g1.thaw();
+    let error = old_alice.expect("her name lost", |e| e["event"] == "error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alice"),
+        "{error}"
+    );
+    bob.connect_to("alice");
+    bob.expect_peer_connected("alice");
+    new_alice.expect_peer_connected("bob");
+    bob.send("alice", "which one are you?");
+    new_alice.expect_message("bob", "which one are you?");
+    let old_events = old_alice.gather(Duration::from_millis(500));
+    assert!(
+        !old_events
+            .iter()
+            .any(|e| e["event"] == "status" && e["peer"] == "bob"),
+        "bob's call reached the old connection: {old_events:#?}"
+    );
+    println!(
+        "gateway frozen: its client reported offline after {:.0} ms; the name taken through \
+         the other; the old connection closed when the gateway ran again",
+        offline.as_secs_f64() * 1000.0
+    );
+}
+
 /// A NATS node killed under two gateways: names stay held and refused elsewhere, chats go
 /// on, and the gateway that used the dead node serves new clients through another node.
 #[test]

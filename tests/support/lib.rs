@@ -114,6 +114,25 @@ impl PeerchatServer {
         self.process = None;
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open, it answers nothing.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let process = self.process.as_ref().expect("the server runs");
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", process.0.id())])
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "peerchat-server: SIG{name} failed");
+    }
+
     /// Starts the server again on the same ports.
     pub fn resume(&mut self) {
         assert!(self.process.is_none(), "the server is running already");

@@ -30,6 +30,12 @@ pub struct Liveness {
     dead: HashSet<String>,
     /// When this gateway last heard its own heartbeat.
     self_heard: Instant,
+    /// It heard itself again after a silence past [`FENCE_AFTER`] (it was frozen, or cut
+    /// off): cut off all the same until [`Liveness::fenced`] says the clients are closed.
+    self_gap: bool,
+    /// The clients were closed while this gateway was still silent: the heartbeat that ends
+    /// the silence needs no second closing.
+    silence_fenced: bool,
 }
 
 impl Liveness {
@@ -40,12 +46,17 @@ impl Liveness {
             last_heard: HashMap::new(),
             dead: HashSet::new(),
             self_heard: now,
+            self_gap: false,
+            silence_fenced: false,
         }
     }
 
     /// A heartbeat of `gateway` arrived.
     pub fn heard(&mut self, gateway: &str, now: Instant) {
         if gateway == self.me {
+            let gap = now.saturating_duration_since(self.self_heard) >= FENCE_AFTER;
+            self.self_gap |= gap && !self.silence_fenced;
+            self.silence_fenced = false;
             self.self_heard = now;
             return;
         }
@@ -82,8 +93,15 @@ impl Liveness {
     }
 
     /// Gateways that went silent past [`DEAD_AFTER`] since the last call: their holders
-    /// must be reported offline.
+    /// must be reported offline. None while this gateway is cut off itself.
     pub fn newly_dead(&mut self, now: Instant) -> Vec<String> {
+        if self.cut_off(now) {
+            // Silent ourselves, we cannot tell who else was: everyone gets a fresh window.
+            for at in self.last_heard.values_mut() {
+                *at = now;
+            }
+            return Vec::new();
+        }
         let gone: Vec<String> = (self.last_heard.iter())
             .filter(|(_, at)| now.saturating_duration_since(**at) >= DEAD_AFTER)
             .map(|(gateway, _)| gateway.clone())
@@ -103,9 +121,16 @@ impl Liveness {
             .all(|gateway| *gateway > self.me)
     }
 
-    /// Whether this gateway has not heard itself for [`FENCE_AFTER`]: cut off.
+    /// Whether this gateway has not heard itself for [`FENCE_AFTER`], or has not closed its
+    /// clients since such a silence: cut off. Others may have given its names away.
     pub fn cut_off(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.self_heard) >= FENCE_AFTER
+        self.self_gap || now.saturating_duration_since(self.self_heard) >= FENCE_AFTER
+    }
+
+    /// Every client was closed at `now` for a silence: back to serving once heard.
+    pub fn fenced(&mut self, now: Instant) {
+        self.self_gap = false;
+        self.silence_fenced = now.saturating_duration_since(self.self_heard) >= FENCE_AFTER;
     }
 }
 
@@ -115,10 +140,18 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    /// This gateway hears its own heartbeat every second from `from` to `to` seconds.
+    fn beating(liveness: &mut Liveness, t0: Instant, from: u32, to: u32) {
+        for second in from..=to {
+            liveness.heard("me", t0 + second * S);
+        }
+    }
+
     #[test]
     fn a_gateway_heard_lately_is_alive_and_one_silent_is_dead_once() {
         let t0 = Instant::now();
         let mut liveness = Liveness::new("me".into(), t0);
+        beating(&mut liveness, t0, 0, 8);
         liveness.heard("g1", t0 + S);
         assert!(liveness.is_live("g1", t0 + 5 * S));
         assert!(liveness.newly_dead(t0 + 5 * S).is_empty());
@@ -142,6 +175,7 @@ mod tests {
     fn a_gateway_never_heard_but_holding_a_name_is_reported_dead_too() {
         let t0 = Instant::now();
         let mut liveness = Liveness::new("me".into(), t0);
+        beating(&mut liveness, t0, 0, 50);
         liveness.mentioned("gone-before-we-came");
         liveness.mentioned("me");
         assert!(liveness.newly_dead(t0 + S).is_empty());
@@ -151,6 +185,24 @@ mod tests {
         );
         liveness.mentioned("gone-before-we-came");
         assert!(liveness.newly_dead(t0 + 10 * DEAD_AFTER).is_empty());
+    }
+
+    #[test]
+    fn a_gateway_that_was_silent_itself_calls_nobody_dead() {
+        let t0 = Instant::now();
+        let mut liveness = Liveness::new("me".into(), t0);
+        liveness.heard("me", t0);
+        liveness.heard("g1", t0);
+        // Frozen for 10 s: on waking it has heard neither itself nor g1; it closes its
+        // clients before its first heartbeat comes back, and needs not close them again.
+        assert!(liveness.newly_dead(t0 + 10 * S).is_empty());
+        assert!(liveness.cut_off(t0 + 10 * S));
+        liveness.fenced(t0 + 10 * S);
+        beating(&mut liveness, t0, 10, 15);
+        assert!(!liveness.cut_off(t0 + 10 * S));
+        assert!(liveness.is_live("g1", t0 + 11 * S));
+        assert!(liveness.newly_dead(t0 + 11 * S).is_empty());
+        assert_eq!(liveness.newly_dead(t0 + 15 * S), ["g1"]);
     }
 
     #[test]
@@ -174,6 +226,13 @@ mod tests {
         assert!(liveness.cut_off(t0 + S + FENCE_AFTER));
         assert!(FENCE_AFTER < DEAD_AFTER);
         liveness.heard("me", t0 + 5 * S);
+        assert!(
+            liveness.cut_off(t0 + 5 * S),
+            "heard again, but its clients are not closed yet"
+        );
+        liveness.fenced(t0 + 5 * S);
         assert!(!liveness.cut_off(t0 + 5 * S));
+        liveness.heard("me", t0 + 6 * S);
+        assert!(!liveness.cut_off(t0 + 6 * S));
     }
 }

@@ -307,6 +307,10 @@ impl ClusterHub {
     /// name here; whether this gateway holds it (and so answers the sender).
     fn hand_over(&self, name: &str, packet: Bytes) -> bool {
         let state = self.state();
+        if state.fenced || state.liveness.cut_off(Instant::now()) {
+            // Its names may be someone else's by now: nothing reaches its clients.
+            return false;
+        }
         let Some(held) = state.held.get(name) else {
             return false;
         };
@@ -428,7 +432,11 @@ impl Hub for ClusterHub {
     }
 
     async fn register(&self, id: ConnectionId, claim: Claim) -> Registered {
-        if self.state().fenced {
+        let cut_off = {
+            let state = self.state();
+            state.fenced || state.liveness.cut_off(Instant::now())
+        };
+        if cut_off {
             return Registered::Unavailable;
         }
         let name = claim.name.clone();

@@ -170,12 +170,16 @@ fn look_at_liveness(hub: &ClusterHub) -> Cleanup {
             }
         }
         let cut_off = state.liveness.cut_off(now);
-        if cut_off && !state.fenced {
-            warn!("cut off from the cluster: closing every client (they may reconnect)");
-            for attached in state.connections.values() {
-                attached.closer.notify_one();
+        if cut_off {
+            if !state.fenced {
+                warn!("cut off from the cluster: closing every client (they may reconnect)");
+                for attached in state.connections.values() {
+                    attached.closer.notify_one();
+                }
             }
-        } else if !cut_off && state.fenced {
+            // Every client that held a name is closed (now, or when the silence began).
+            state.liveness.fenced(now);
+        } else if state.fenced {
             info!("back in the cluster: taking clients again");
         }
         state.fenced = cut_off;
