@@ -15,8 +15,8 @@ source tests/support/debian.sh
 step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
 
-# Mosquitto, RabbitMQ and Chromium for the end-to-end tests, iproute2 for their namespaces, npm for
-# mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
+# Mosquitto, RabbitMQ, NATS and Chromium for the end-to-end tests, iproute2 for their
+# namespaces, npm for mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
 # the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
 # desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
 # Tools are looked for as commands (npm may come with a Node.js from elsewhere); libraries
@@ -27,6 +27,10 @@ missing=()
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/bin/turnserver ] || missing+=(coturn)
 [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+# A three-node NATS cluster (started by the tests on free loopback ports) for peerchat-server
+# gateways and for clients pointed straight at NATS (tests/cluster.rs, the attack suite).
+# The package enables a system service; the tests never use it.
+[ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v npm >/dev/null || missing+=(npm)
 command -v clang-14 >/dev/null || missing+=(clang-14)

@@ -10,6 +10,7 @@ pub mod benchmark;
 pub mod browser_client;
 pub mod hosts;
 pub mod mitm;
+pub mod nats;
 pub mod netns;
 pub mod original_client;
 pub mod original_server;
@@ -104,6 +105,8 @@ pub struct PeerchatServer {
     process: Option<Process>,
     web_root: Option<PathBuf>,
     addrs: (String, String),
+    /// Extra flags it was started with, for [`PeerchatServer::resume`].
+    flags: Vec<String>,
 }
 
 impl PeerchatServer {
@@ -121,11 +124,31 @@ impl PeerchatServer {
         self.process = None;
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open, it answers nothing.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let process = self.process.as_ref().expect("the server runs");
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", process.0.id())])
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "peerchat-server: SIG{name} failed");
+    }
+
     /// Starts the server again on the same ports.
     pub fn resume(&mut self) {
         assert!(self.process.is_none(), "the server is running already");
         let (mqtt, http) = self.addrs.clone();
-        let (process, _) = Self::spawn(self.web_root.as_deref(), &mqtt, &http);
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let (process, _) = Self::spawn(self.web_root.as_deref(), &mqtt, &http, &flags);
         self.process = Some(process);
     }
 
@@ -144,11 +167,23 @@ impl PeerchatServer {
             process: Some(process),
             web_root: web_root.map(Path::to_path_buf),
             addrs: ("0.0.0.0:1883".into(), "0.0.0.0:8080".into()),
+            flags: Vec::new(),
         }
     }
 
+    /// Starts a server with extra flags (`--cluster …`, say).
+    pub fn start_with_flags(flags: &[&str]) -> Self {
+        let mut server = Self::start_with_all(None, flags);
+        server.flags = flags.iter().map(|f| f.to_string()).collect();
+        server
+    }
+
     fn start_with(web_root: Option<&Path>) -> Self {
-        let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0");
+        Self::start_with_all(web_root, &[])
+    }
+
+    fn start_with_all(web_root: Option<&Path>, flags: &[&str]) -> Self {
+        let (process, (mqtt, http)) = Self::spawn(web_root, "127.0.0.1:0", "127.0.0.1:0", flags);
         Self {
             broker: Broker {
                 tcp_url: format!("mqtt://{mqtt}"),
@@ -158,6 +193,7 @@ impl PeerchatServer {
             process: Some(process),
             web_root: web_root.map(Path::to_path_buf),
             addrs: (mqtt, http),
+            flags: Vec::new(),
         }
     }
 
@@ -167,14 +203,18 @@ impl PeerchatServer {
         web_root: Option<&Path>,
         mqtt_addr: &str,
         http_addr: &str,
+        flags: &[&str],
     ) -> (Process, (String, String)) {
         let mut command = Command::new(workspace_bin("peerchat-server"));
         command.args(["--mqtt-addr", mqtt_addr, "--http-addr", http_addr]);
+        command.args(flags);
         Self::launch(command, web_root)
     }
 
     fn launch(mut command: Command, web_root: Option<&Path>) -> (Process, (String, String)) {
-        command.args(["--log", "warn,rumqttd=off"]);
+        // PEERCHAT_SERVER_LOG turns the server's logs up when a test needs looking into.
+        let log = std::env::var("PEERCHAT_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned());
+        command.args(["--log", &log]);
         if let Some(dir) = web_root {
             command.arg("--web-root").arg(dir);
         }
@@ -248,7 +288,8 @@ impl Mosquitto {
     }
 }
 
-fn wait_until_listening(port: u16) {
+/// Waits until something accepts TCP connections on a loopback port.
+pub fn wait_until_listening(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(started.elapsed() < PATIENCE, "nothing listens on {port}");

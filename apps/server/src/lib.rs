@@ -29,14 +29,13 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tracing::warn;
-
 use tokio_rustls::TlsAcceptor;
+use tracing::warn;
 
 use crate::admission::Admission;
 use crate::connection::ConnectionContext;
 use crate::http::Site;
-use crate::hub::LocalHub;
+use crate::hub::{ClusterError, ClusterHub, ClusterOptions, Hub, LocalHub};
 use crate::limits::Limits;
 use crate::listener::Listening;
 use crate::origin::OriginPolicy;
@@ -55,6 +54,13 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Name bindings unused this long are forgotten.
     pub binding_lifetime: Duration,
+    /// NATS servers of a cluster to join as one gateway of many (names and routing live
+    /// there, not here); empty: this process is the whole server ([`LocalHub`]).
+    pub cluster: Vec<String>,
+    /// How many NATS nodes keep a copy of the names bucket, in cluster mode.
+    pub cluster_replicas: usize,
+    /// Prefix of the cluster's subjects and bucket for this community, in cluster mode.
+    pub cluster_namespace: String,
     /// Which web pages may open WebSocket connections.
     pub origins: OriginPolicy,
     pub limits: Limits,
@@ -73,59 +79,54 @@ pub enum ServerError {
     },
     #[error("could not use the data directory {dir}: {source}")]
     DataDir { dir: PathBuf, source: io::Error },
+    #[error("could not join the cluster: {0}")]
+    Cluster(#[from] ClusterError),
     #[error("a listener task failed: {0}")]
     ListenerTask(String),
+}
+
+/// Which hub the server's connections share: its own, or a cluster's.
+enum AnyHub {
+    Local(Arc<LocalHub>),
+    Cluster(Arc<ClusterHub>),
 }
 
 /// A started server; it runs until [`Server::run`]'s shutdown signal.
 pub struct Server {
     mqtt_addr: SocketAddr,
     http_addr: SocketAddr,
-    hub: Arc<LocalHub>,
+    hub: AnyHub,
     listeners: JoinSet<()>,
 }
 
 impl Server {
-    /// Loads what the data directory keeps, then binds both listeners (port 0 picks a free
-    /// port).
+    /// Loads what the data directory keeps (or joins the cluster), then binds both
+    /// listeners (port 0 picks a free port).
     pub async fn start(options: ServerOptions) -> Result<Self, ServerError> {
-        if let Some(dir) = &options.data_dir {
-            std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
-                dir: dir.clone(),
-                source,
-            })?;
+        let hub = if options.cluster.is_empty() {
+            AnyHub::Local(local_hub(&options)?)
         } else {
-            warn!(
-                "no --data-dir: names are bound to identity keys in memory only, until a restart"
-            );
-        }
-        let hub = LocalHub::new(options.data_dir.clone(), options.binding_lifetime).map_err(
-            |source| ServerError::DataDir {
-                dir: options.data_dir.clone().unwrap_or_default(),
-                source,
-            },
-        )?;
-        let connections = ConnectionContext::new(hub.clone(), options.limits);
-        let site = Arc::new(Site {
-            connections: connections.clone(),
-            web_root: options.web_root.map(static_files::WebRoot::new),
-            origins: options.origins,
-        });
-        let listening = Arc::new(Listening {
-            connections,
-            http: http::router(site),
-            admission: Admission::new(&options.limits),
-            tls: options.tls.map(TlsAcceptor::from),
-        });
-
+            if options.data_dir.is_some() {
+                warn!("--data-dir is not used with --cluster: the cluster keeps the names");
+            }
+            AnyHub::Cluster(
+                ClusterHub::join(ClusterOptions {
+                    servers: options.cluster.clone(),
+                    replicas: options.cluster_replicas,
+                    binding_lifetime: options.binding_lifetime,
+                    namespace: options.cluster_namespace.clone(),
+                })
+                .await?,
+            )
+        };
         let mqtt = bind("MQTT", options.mqtt_addr).await?;
         let web = bind("HTTP", options.http_addr).await?;
         let mqtt_addr = local_addr("MQTT", &mqtt, options.mqtt_addr)?;
         let http_addr = local_addr("HTTP", &web, options.http_addr)?;
-        let mut listeners = JoinSet::new();
-        for listener in [mqtt, web] {
-            listeners.spawn(listener::accept(listener, listening.clone()));
-        }
+        let listeners = match &hub {
+            AnyHub::Local(hub) => listen(hub.clone(), options, [mqtt, web]),
+            AnyHub::Cluster(hub) => listen(hub.clone(), options, [mqtt, web]),
+        };
         Ok(Self {
             mqtt_addr,
             http_addr,
@@ -144,9 +145,12 @@ impl Server {
         self.http_addr
     }
 
-    /// How many names are held right now.
+    /// How many names are held right now (through this gateway, in a cluster).
     pub fn online(&self) -> usize {
-        self.hub.online()
+        match &self.hub {
+            AnyHub::Local(hub) => hub.online(),
+            AnyHub::Cluster(hub) => hub.online(),
+        }
     }
 
     /// Serves until `shutdown` completes (then returns `Ok`). Open client connections are
@@ -159,6 +163,44 @@ impl Server {
             )),
         }
     }
+}
+
+fn local_hub(options: &ServerOptions) -> Result<Arc<LocalHub>, ServerError> {
+    if let Some(dir) = &options.data_dir {
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+            dir: dir.clone(),
+            source,
+        })?;
+    } else {
+        warn!("no --data-dir: names are bound to identity keys in memory only, until a restart");
+    }
+    LocalHub::new(options.data_dir.clone(), options.binding_lifetime).map_err(|source| {
+        ServerError::DataDir {
+            dir: options.data_dir.clone().unwrap_or_default(),
+            source,
+        }
+    })
+}
+
+/// Serves both listeners' connections through `hub`.
+fn listen<H: Hub>(hub: Arc<H>, options: ServerOptions, listeners: [TcpListener; 2]) -> JoinSet<()> {
+    let connections = ConnectionContext::new(hub, options.limits);
+    let site = Arc::new(Site {
+        connections: connections.clone(),
+        web_root: options.web_root.map(static_files::WebRoot::new),
+        origins: options.origins,
+    });
+    let listening = Arc::new(Listening {
+        connections,
+        http: http::router(site),
+        admission: Admission::new(&options.limits),
+        tls: options.tls.map(TlsAcceptor::from),
+    });
+    let mut tasks = JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(listener::accept(listener, listening.clone()));
+    }
+    tasks
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {

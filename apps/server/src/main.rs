@@ -45,6 +45,23 @@ struct Flags {
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     name_lifetime_days: u64,
 
+    /// Join a NATS cluster as one gateway of many: a comma list of its servers
+    /// (nats://host:port,...; the others are learned from them). Names, presence and
+    /// routing then live in the cluster (JetStream on every node), so gateways come and go
+    /// freely. Without it the server is self-contained.
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    cluster: Vec<String>,
+
+    /// How many NATS nodes keep a copy of the names bucket (the first gateway creates it;
+    /// a majority of them must be up to decide names).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    cluster_replicas: usize,
+
+    /// Prefix of the subjects and of the names bucket in the cluster: every gateway of one
+    /// community uses the same; other communities may share the cluster under others.
+    #[arg(long, value_name = "NAME", default_value = "peerchat")]
+    cluster_namespace: String,
+
     /// A web page origin (e.g. https://chat.example.com) allowed to open WebSocket
     /// connections, besides pages of the server's own host name; repeatable; `*` allows any.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -113,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
         web_root: flags.web_root,
         data_dir: flags.data_dir,
         binding_lifetime: Duration::from_secs(flags.name_lifetime_days.saturating_mul(86_400)),
+        cluster: flags.cluster,
+        cluster_replicas: flags.cluster_replicas,
+        cluster_namespace: flags.cluster_namespace,
         origins: OriginPolicy::from_flags(&flags.allowed_origins),
         limits,
         tls,

@@ -2,7 +2,9 @@
 //! real client never would. One test per way in (the README's Security section names this
 //! suite as its proof); each fails against a server that lets the attack through
 //! (`PEERCHAT_SERVER_UNDER_TEST=path/to/old/peerchat-server` runs the suite against another
-//! build).
+//! build). Every attack runs twice: against a self-contained server, and against a gateway
+//! of a three-node NATS cluster (`--cluster`; one cluster for the whole suite), whose rules
+//! must hold the same.
 
 mod support;
 
@@ -16,12 +18,45 @@ use peerchat_core::protocol::{
 use rumqttc::mqttbytes::v4::{LastWill, Packet, PubAck, SubscribeReasonCode};
 use rumqttc::{Packet as ClientPacket, QoS};
 use support::raw::RawClient;
-use support::{PATIENCE, TestClient, TestServer};
+use support::{PATIENCE, Target, TestClient, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 
 const MIB: u64 = 1024 * 1024;
+
+/// Runs each attack against both kinds of server: `self_contained::NAME` and
+/// `cluster_gateway::NAME`.
+macro_rules! against_every_server {
+    ($($attack:ident),* $(,)?) => {
+        mod self_contained {
+            $(#[tokio::test]
+            async fn $attack() {
+                super::$attack(super::Target::SelfContained).await
+            })*
+        }
+        mod cluster_gateway {
+            $(#[tokio::test]
+            async fn $attack() {
+                super::$attack(super::Target::ClusterGateway).await
+            })*
+        }
+    };
+}
+
+against_every_server!(
+    fifty_thousand_subscriptions_leave_memory_bounded,
+    nobody_reads_another_users_inbox,
+    last_wills_never_publish_anything,
+    a_session_id_read_from_presence_takes_no_name,
+    odd_client_ids_disconnect_nobody,
+    nothing_is_retained_for_later_subscribers,
+    a_connection_that_never_registers_is_cut,
+    an_endless_keep_alive_is_held_to_the_maximum,
+    connections_from_one_address_are_limited,
+    pages_of_other_sites_cannot_open_websockets,
+    every_contacts_presence_arrives_however_many_users,
+);
 
 fn offer_from(from: &str) -> Vec<u8> {
     encode(&SignalMessage::SignalOffer {
@@ -98,12 +133,11 @@ async fn nothing_on(client: &mut TestClient, topic: &str) {
     assert!(seen.is_err(), "something arrived on {topic}: {seen:?}");
 }
 
-/// 1. Subscriptions cannot exhaust the server's memory: 50,000 subscribe attempts (the
+/// Attack 1: Subscriptions cannot exhaust the server's memory: 50,000 subscribe attempts (the
 /// connection is cut once it asks for too much; the attacker comes back) leave the server
 /// under 64 MiB, and near where it started once the attacker is gone.
-#[tokio::test]
-async fn fifty_thousand_subscriptions_leave_memory_bounded() {
-    let server = TestServer::start().await;
+async fn fifty_thousand_subscriptions_leave_memory_bounded(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let start = server.resident_bytes();
     let (mut attempts, mut peak, mut connections) = (0usize, start, 0);
     while attempts < 50_000 {
@@ -141,11 +175,10 @@ async fn fifty_thousand_subscriptions_leave_memory_bounded() {
     );
 }
 
-/// 2. Nobody reads another user's inbox: not an unregistered connection that subscribes to
+/// Attack 2: Nobody reads another user's inbox: not an unregistered connection that subscribes to
 /// it first, not a registered user of another name.
-#[tokio::test]
-async fn nobody_reads_another_users_inbox() {
-    let server = TestServer::start().await;
+async fn nobody_reads_another_users_inbox(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut bob = join(&server, "bob", "bob-run").await;
     let mut lurker = TestClient::connect(server.tcp_options("lurker")).await;
     lurker.subscribe(&incoming_topic("bob")).await;
@@ -169,11 +202,10 @@ async fn nobody_reads_another_users_inbox() {
     nothing_on(&mut mallory, &incoming_topic("bob")).await;
 }
 
-/// 3. A last will never speaks: not after a bogus acknowledgement makes a broker drop the
+/// Attack 3: A last will never speaks: not after a bogus acknowledgement makes a broker drop the
 /// connection, not after keep-alive lapses, not after a plain close.
-#[tokio::test]
-async fn last_wills_never_publish_anything() {
-    let server = TestServer::start().await;
+async fn last_wills_never_publish_anything(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut bob = join(&server, "bob", "bob-run").await;
     bob.subscribe(&presence_topic("bob")).await;
     // The record bob's watchers get when they start watching.
@@ -239,11 +271,10 @@ async fn last_wills_never_publish_anything() {
     assert_eq!(presence.session, "bob-run");
 }
 
-/// 4. A live name is not taken over with its (public) session id: the attacker reads dave's
+/// Attack 4: A live name is not taken over with its (public) session id: the attacker reads dave's
 /// run from his presence record and registers his name with it.
-#[tokio::test]
-async fn a_session_id_read_from_presence_takes_no_name() {
-    let server = TestServer::start().await;
+async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut dave = join(&server, "dave", "dave-run").await;
     let mut attacker = TestClient::connect(server.tcp_options("attacker")).await;
     attacker.subscribe(&presence_topic("dave")).await;
@@ -266,11 +297,10 @@ async fn a_session_id_read_from_presence_takes_no_name() {
     still_reachable(&alice, "alice", &mut dave, "dave").await;
 }
 
-/// 5. No client id, whatever its shape (the server's own naming, the victim's, wildcards,
+/// Attack 5: No client id, whatever its shape (the server's own naming, the victim's, wildcards,
 /// persistent sessions), disconnects anyone.
-#[tokio::test]
-async fn odd_client_ids_disconnect_nobody() {
-    let server = TestServer::start().await;
+async fn odd_client_ids_disconnect_nobody(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut victim = join(&server, "victim", "victim-run").await;
     let mut ids: Vec<String> = (0..40).map(|n| format!("peerchat-gw-{n}")).collect();
     ids.extend(["peerchat-victim-run", "victim", "", "#", "+", "$SYS", "a/b"].map(String::from));
@@ -287,11 +317,10 @@ async fn odd_client_ids_disconnect_nobody() {
     still_reachable(&alice, "alice", &mut victim, "victim").await;
 }
 
-/// 6a. Nothing is retained for later: not a registered user's retained message to an
+/// Attack 6a: Nothing is retained for later: not a registered user's retained message to an
 /// inbox, not another user's presence record.
-#[tokio::test]
-async fn nothing_is_retained_for_later_subscribers() {
-    let server = TestServer::start().await;
+async fn nothing_is_retained_for_later_subscribers(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut mallory = RawClient::connect(server.mqtt_port, RawClient::connect_packet("m")).await;
     assert!(mallory.register("mallory", None).await);
     for _ in 0..50 {
@@ -327,19 +356,17 @@ async fn nothing_is_retained_for_later_subscribers() {
     );
 }
 
-/// 6b. A connection that never registers is not kept.
-#[tokio::test]
-async fn a_connection_that_never_registers_is_cut() {
-    let server = TestServer::start().await;
+/// Attack 6b: A connection that never registers is not kept.
+async fn a_connection_that_never_registers_is_cut(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let mut idle = RawClient::connect(server.mqtt_port, RawClient::connect_packet("idle")).await;
     assert!(idle.closed_within(Duration::from_secs(20)).await);
 }
 
-/// 6c. A keep-alive above the server's maximum (or none at all) does not let a silent
+/// Attack 6c: A keep-alive above the server's maximum (or none at all) does not let a silent
 /// client stay.
-#[tokio::test]
-async fn an_endless_keep_alive_is_held_to_the_maximum() {
-    let server = TestServer::start_with(&["--max-keep-alive", "2"]).await;
+async fn an_endless_keep_alive_is_held_to_the_maximum(target: Target) {
+    let server = TestServer::start_on(target, &["--max-keep-alive", "2"]).await;
     for keep_alive in [u16::MAX, 0] {
         let mut connect = RawClient::connect_packet("sleepy");
         connect.keep_alive = keep_alive;
@@ -357,10 +384,9 @@ async fn an_endless_keep_alive_is_held_to_the_maximum() {
     }
 }
 
-/// 6d. One address gets a bounded number of connections at once.
-#[tokio::test]
-async fn connections_from_one_address_are_limited() {
-    let server = TestServer::start_with(&["--max-connections-per-address", "4"]).await;
+/// Attack 6d: One address gets a bounded number of connections at once.
+async fn connections_from_one_address_are_limited(target: Target) {
+    let server = TestServer::start_on(target, &["--max-connections-per-address", "4"]).await;
     let mut held = Vec::new();
     for n in 0..4 {
         held.push(
@@ -390,11 +416,10 @@ async fn connections_from_one_address_are_limited() {
     }
 }
 
-/// 6e. Pages of other sites cannot open MQTT over WebSocket; the server's own pages and
+/// Attack 6e: Pages of other sites cannot open MQTT over WebSocket; the server's own pages and
 /// native clients (no `Origin`) can.
-#[tokio::test]
-async fn pages_of_other_sites_cannot_open_websockets() {
-    let server = TestServer::start().await;
+async fn pages_of_other_sites_cannot_open_websockets(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     let status = |origin: Option<&'static str>| {
         let port = server.http_port;
         async move {
@@ -422,12 +447,11 @@ async fn pages_of_other_sites_cannot_open_websockets() {
     assert_eq!(status(None).await, "101");
 }
 
-/// 7. A newcomer learns the presence of every contact, however many users the server has
+/// Attack 7: A newcomer learns the presence of every contact, however many users the server has
 /// seen, and fake records cannot hide a real one: presence is watched per contact by exact
 /// name, and what the server says is its registry.
-#[tokio::test]
-async fn every_contacts_presence_arrives_however_many_users() {
-    let server = TestServer::start().await;
+async fn every_contacts_presence_arrives_however_many_users(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
     const USERS: usize = 300;
     let mut users = Vec::new();
     for n in 0..USERS {

@@ -97,6 +97,9 @@ pub enum Registered {
     Granted,
     /// Someone else holds the name, or it belongs to another identity key.
     Refused(Refusal),
+    /// The registry could not decide (a cluster out of reach): the connection is closed
+    /// unanswered, so the client tries again, on another server if it knows one.
+    Unavailable,
 }
 
 /// Why a register was refused.
@@ -146,6 +149,8 @@ pub enum CloseReason {
     TakenOver,
     /// The client asked for a name it may not have.
     Refused(Refusal),
+    /// The registry could not decide the client's register.
+    RegistryUnavailable,
     /// No CONNECT in time.
     NoConnect,
     /// CONNECT, but no successful register in time.
@@ -165,6 +170,7 @@ impl fmt::Display for CloseReason {
             Self::ClientGone => f.write_str("the client closed the connection"),
             Self::TakenOver => f.write_str("a newer connection of the same client took its name"),
             Self::Refused(why) => write!(f, "register refused: {why}"),
+            Self::RegistryUnavailable => f.write_str("the name registry is out of reach"),
             Self::NoConnect => f.write_str("no CONNECT in time"),
             Self::NotRegistered => f.write_str("no name registered in time"),
             Self::KeepAliveExpired => f.write_str("silent past its keep-alive"),
@@ -308,6 +314,10 @@ impl Connection {
                 self.send(Packet::Publish(packets::register_ack(name, None)));
             }
             Registered::Refused(why) => self.refuse_name(name, why),
+            Registered::Unavailable => {
+                warn!(user = %name, "register undecided: the name registry is out of reach");
+                self.close(CloseReason::RegistryUnavailable, false);
+            }
         }
     }
 

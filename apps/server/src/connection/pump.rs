@@ -16,10 +16,10 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{
-    ClientInput, ClientOutput, CloseReason, Connection, ConnectionId, FrameBuffer, Output,
-    Registered, Request, parse, serialize,
+    ClientInput, ClientOutput, CloseReason, Connection, ConnectionId, FrameBuffer, Output, Request,
+    parse, serialize,
 };
-use crate::hub::{Deliveries, Hub, Outbox, Outcome};
+use crate::hub::{Deliveries, Hub, Outbox};
 use crate::limits::Limits;
 use crate::packets::unix_millis;
 
@@ -191,10 +191,7 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
         match request {
             Request::Register(claim) => {
                 let name = claim.name.clone();
-                let outcome = match hub.register(self.id, claim).await {
-                    Outcome::Granted | Outcome::TookOver { .. } => Registered::Granted,
-                    Outcome::Refused(why) => Registered::Refused(why),
-                };
+                let outcome = hub.register(self.id, claim).await;
                 self.connection.registered(&name, outcome);
             }
             Request::Listen(listening) => hub.listen(self.id, listening).await,

@@ -388,3 +388,24 @@ fn an_offline_recipient_comes_back_as_delivery_failed() {
         SignalMessage::DeliveryFailed { target, .. } if target == "carol"
     ));
 }
+
+#[test]
+fn an_undecided_register_closes_the_connection_unanswered() {
+    let mut connection = connected();
+    subscribe(&mut connection, &["carol/incoming"]);
+    publish(
+        &mut connection,
+        "system/register",
+        register_payload("carol", None),
+    );
+    connection.registered("carol", Registered::Unavailable);
+    let outputs = outputs(&mut connection);
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::Send(Packet::Publish(_)))),
+        "no register-ack: the client tries again rather than give up its name: {outputs:?}"
+    );
+    assert_eq!(closed(&outputs), Some(&CloseReason::RegistryUnavailable));
+    assert_eq!(connection.name(), None);
+}

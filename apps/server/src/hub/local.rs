@@ -7,14 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rumqttc::mqttbytes::v4::Packet;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 use super::registry::{Binding, Claim, Outcome, Registry};
-use super::{Hub, Outbox, names_file};
-use crate::connection::{ConnectionId, serialize};
-use crate::packets;
+use super::{Hub, Outbox, names_file, presence_record};
+use crate::connection::{ConnectionId, Registered};
 
 /// How often changed name bindings are written to the data directory.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
@@ -89,12 +87,9 @@ impl LocalHub {
 impl State {
     /// Tells `user`'s watchers (or only `only`, a new watcher) its current presence.
     fn announce(&self, user: &str, only: Option<ConnectionId>) {
-        let (session, online) = match self.registry.holder(user) {
-            Some(holder) => (holder.session.as_deref().unwrap_or_default(), true),
-            None => ("", false),
-        };
-        let record = packets::presence(user, session, online, only.is_some());
-        let Ok(bytes) = serialize(&Packet::Publish(record)) else {
+        let session = (self.registry.holder(user))
+            .map(|holder| holder.session.as_deref().unwrap_or_default());
+        let Some(bytes) = presence_record(user, session, only.is_some()) else {
             return;
         };
         let send = |id: &ConnectionId| {
@@ -124,18 +119,21 @@ impl Hub for LocalHub {
         self.state().connections.insert(id, attached);
     }
 
-    async fn register(&self, id: ConnectionId, claim: Claim) -> Outcome {
+    async fn register(&self, id: ConnectionId, claim: Claim) -> Registered {
         let mut state = self.state();
+        let cutoff = unix_seconds().saturating_sub(self.binding_lifetime.as_secs());
+        state.registry.expire_binding(&claim.name, cutoff);
         let outcome = state.registry.claim(id, &claim, unix_seconds());
         if let Outcome::TookOver { previous } = outcome
             && let Some(stale) = state.connections.get(&previous)
         {
             stale.closer.notify_one();
         }
-        if !matches!(outcome, Outcome::Refused(_)) {
-            state.announce(&claim.name, None);
+        if let Outcome::Refused(why) = outcome {
+            return Registered::Refused(why);
         }
-        outcome
+        state.announce(&claim.name, None);
+        Registered::Granted
     }
 
     async fn listen(&self, id: ConnectionId, listening: bool) {
@@ -237,7 +235,7 @@ async fn save(path: PathBuf, bindings: HashMap<String, Binding>) {
     }
 }
 
-fn unix_seconds() -> u64 {
+pub(super) fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())

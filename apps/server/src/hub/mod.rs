@@ -3,8 +3,12 @@
 //! goes (presence is the registry's, not something clients publish).
 //!
 //! [`Hub`] is what a connection's pump needs; [`LocalHub`] serves every connection of one
-//! server process from memory.
+//! server process from memory; [`ClusterHub`] makes the process one gateway of many over a
+//! NATS cluster, which routes the messages and holds the names. Both decide names by the
+//! same rule ([`NameRecord::claim`]) and say presence with the same records
+//! ([`presence_record`]).
 
+pub mod cluster;
 mod local;
 pub mod names_file;
 mod registry;
@@ -16,10 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
+pub use cluster::{ClusterError, ClusterHub, ClusterOptions};
 pub use local::LocalHub;
-pub use registry::{Binding, Claim, Holder, Outcome, Registry};
+pub use registry::{Binding, Claim, Holder, NameRecord, Outcome, Registry};
 
-use crate::connection::ConnectionId;
+use crate::connection::{ConnectionId, Registered, serialize};
+use crate::packets;
 
 /// What a connection's pump asks of the hub.
 pub trait Hub: Send + Sync + 'static {
@@ -27,9 +33,9 @@ pub trait Hub: Send + Sync + 'static {
     /// taken over).
     fn attach(&self, id: ConnectionId, outbox: Outbox, closer: Arc<Notify>);
 
-    /// Decides a register (see [`Registry::claim`]); on success the name is `id`'s and its
-    /// watchers hear it is online.
-    fn register(&self, id: ConnectionId, claim: Claim) -> impl Future<Output = Outcome> + Send;
+    /// Decides a register (see [`NameRecord::claim`]); on success the name is `id`'s and
+    /// its watchers hear it is online.
+    fn register(&self, id: ConnectionId, claim: Claim) -> impl Future<Output = Registered> + Send;
 
     /// Whether messages to `id`'s name reach it (its inbox is subscribed).
     fn listen(&self, id: ConnectionId, listening: bool) -> impl Future<Output = ()> + Send;
@@ -45,6 +51,19 @@ pub trait Hub: Send + Sync + 'static {
 
     /// The connection ended: its name is free and its watches end.
     fn detach(&self, id: ConnectionId) -> impl Future<Output = ()> + Send;
+}
+
+/// `user`'s presence record as a watcher receives it: online under the holder's session
+/// (`Some`, empty if the holder sent none) or offline (`None`). `first`: the copy a new
+/// watcher gets, marked retained as a broker would.
+pub fn presence_record(user: &str, holder_session: Option<&str>, first: bool) -> Option<Bytes> {
+    let record = packets::presence(
+        user,
+        holder_session.unwrap_or_default(),
+        holder_session.is_some(),
+        first,
+    );
+    serialize(&rumqttc::mqttbytes::v4::Packet::Publish(record)).ok()
 }
 
 /// Where the hub puts messages for one connection: a queue bounded in bytes, so a client

@@ -1,5 +1,6 @@
-//! Test support: runs the built `peerchat-server` on free loopback ports and drives it with
-//! rumqttc clients over TCP or WebSocket, and raw MQTT clients ([`raw`]).
+//! Test support: runs the built `peerchat-server` on free loopback ports, self-contained or
+//! as a gateway of a NATS cluster ([`Target`]), and drives it with rumqttc clients over TCP
+//! or WebSocket, and raw MQTT clients ([`raw`]).
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
@@ -8,6 +9,7 @@ pub mod raw;
 pub mod websocket;
 
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use peerchat_core::identity::{Identity, signature_text};
@@ -24,6 +26,22 @@ use tokio::time::timeout;
 
 /// Generous bound on every wait: the machine may be slow, and nothing here measures speed.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Which kind of server a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One process that is the whole server.
+    SelfContained,
+    /// One `--cluster` gateway over a three-node NATS cluster (shared by the test binary;
+    /// each server gets a namespace of its own there).
+    ClusterGateway,
+}
+
+/// The NATS cluster of this test binary, started on first use.
+fn shared_cluster() -> &'static peerchat_e2e::nats::NatsCluster {
+    static CLUSTER: OnceLock<peerchat_e2e::nats::NatsCluster> = OnceLock::new();
+    CLUSTER.get_or_init(peerchat_e2e::nats::NatsCluster::start)
+}
 
 /// A running `peerchat-server` process, killed on drop.
 pub struct TestServer {
@@ -45,6 +63,22 @@ impl TestServer {
         Self::start_with(&[]).await
     }
 
+    /// Starts a server of kind `target` with extra flags.
+    pub async fn start_on(target: Target, flags: &[&str]) -> Self {
+        match target {
+            Target::SelfContained => Self::start_with(flags).await,
+            Target::ClusterGateway => {
+                // Blocks this test's runtime while the cluster starts: nothing else runs on it yet.
+                let cluster = shared_cluster();
+                let namespace = peerchat_e2e::nats::fresh_namespace("attacks");
+                let urls = cluster.urls();
+                let mut all = vec!["--cluster", &urls, "--cluster-namespace", &namespace];
+                all.extend_from_slice(flags);
+                Self::start_with(&all).await
+            }
+        }
+    }
+
     /// Starts the binary with extra flags.
     pub async fn start_with(flags: &[&str]) -> Self {
         let log = std::env::var("PEERCHAT_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
@@ -61,7 +95,8 @@ impl TestServer {
         let mut lines = BufReader::new(stdout).lines();
         let (mut mqtt_port, mut http_port) = (None, None);
         while mqtt_port.is_none() || http_port.is_none() {
-            let line = timeout(PATIENCE, lines.next_line())
+            // A gateway joins its cluster first (it may create the names bucket).
+            let line = timeout(PATIENCE * 6, lines.next_line())
                 .await
                 .expect("the server announces its ports in time")
                 .expect("stdout is readable")
