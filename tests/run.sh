@@ -100,7 +100,15 @@ scripted_check "desktop app on a virtual display (tests/desktop.sh)" bash tests/
 scripted_check "Android check and lint (tests/android-check.sh)" bash tests/android-check.sh
 scripted_check "fuzzing, 20 s per target (tests/fuzz.sh)" bash tests/fuzz.sh
 set -e
-# One closing line for the whole run: cargo prints one summary per test binary.
+# What failed comes last, where a reader of the log's tail sees it: the first lines each
+# failed test printed on failing, then the names, then one line for the whole run (cargo
+# prints one summary per test binary).
+if [ "$status" -ne 0 ]; then
+    echo
+    awk '/^---- .* stdout ----$/ { n = 12 } n > 0 { print; n-- }' "$log" | tail -n 120
+    echo "failed:"
+    grep -E '^test .* \.\.\. FAILED$|^test result: FAILED\. 0 passed; 1 failed \(' "$log" | sort -u
+fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
