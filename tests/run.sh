@@ -107,7 +107,7 @@ if [ "$status" -ne 0 ]; then
     echo
     awk '/^---- .* stdout ----$/ { n = 12 } n > 0 { print; n-- }' "$log" | tail -n 120
     echo "failed:"
-    grep -E '^test .* \.\.\. FAILED$|^test result: FAILED\. 0 passed; 1 failed \(' "$log" | sort -u
+    grep -E '^test .* \.\.\. FAILED$|^test result: FAILED\. 0 passed; 1 failed \(' "$log" | sort -u || true
 fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
