@@ -200,6 +200,9 @@ pub struct Connection {
     /// The name registered on this connection, and whether its inbox is subscribed.
     name: Option<String>,
     listening: bool,
+    /// The client registered as the original app does (no session): it drops ICE candidates
+    /// that reach it before it has applied the offer or answer they follow.
+    original_client: bool,
     watches: BTreeSet<String>,
     refusals: usize,
     rate: RateLimit,
@@ -223,6 +226,7 @@ impl Connection {
             challenged: false,
             name: None,
             listening: false,
+            original_client: false,
             watches: BTreeSet::new(),
             refusals: 0,
             rate: RateLimit::new(limits.publishes_per_second, limits.publish_burst, now),
@@ -237,6 +241,13 @@ impl Connection {
     /// The name this connection registered.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Whether what follows an offer or answer must wait a moment before it reaches this
+    /// client: the original app's client, which drops candidates that arrive while it is
+    /// still applying the description they follow (see `pump::SETTLE_TIME`).
+    pub fn needs_time_to_settle(&self) -> bool {
+        self.original_client
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -460,6 +471,7 @@ impl Connection {
         };
         let listening = self.pending_inbox.as_deref() == Some(username.as_str());
         self.listening = listening;
+        self.original_client = session.is_none();
         self.outputs.push_back(Output::Hub(Request::Register(Claim {
             name: username,
             session,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use peerchat_core::protocol::MAX_MQTT_PACKET_BYTES;
+use bytes::{Bytes, BytesMut};
+use peerchat_core::protocol::{MAX_MQTT_PACKET_BYTES, SignalMessage, decode};
 use rumqttc::mqttbytes::v4::Packet;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -26,6 +27,12 @@ use crate::packets::unix_millis;
 /// How long a client refused a name keeps its connection, so the refusal reaches it before
 /// the close does.
 const REFUSAL_GRACE: Duration = Duration::from_secs(1);
+
+/// How long deliveries to an original client pause after an offer or answer reaches it. It
+/// drops the ICE candidates that arrive while it applies the description (a few ms in a
+/// browser); with none left a setup fails. The original server's own pace gave it that
+/// time; this server delivers faster, so it leaves it room, even on a busy machine.
+pub const SETTLE_TIME: Duration = Duration::from_millis(100);
 
 /// What every connection's pump shares: the hub, the limits and the connection numbering.
 pub struct ConnectionContext<H> {
@@ -77,6 +84,7 @@ pub async fn serve<H: Hub, I: ClientInput, O: ClientOutput>(
             input,
             output,
             deliveries,
+            settling: None,
         };
         let reason = pump.run(&closer).await;
         cx.hub.detach(id).await;
@@ -98,6 +106,8 @@ struct Pump<'a, H, I, O> {
     input: I,
     output: O,
     deliveries: Deliveries,
+    /// Deliveries wait until then (see [`SETTLE_TIME`]).
+    settling: Option<Instant>,
 }
 
 impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
@@ -111,14 +121,13 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
             tokio::select! {
                 biased;
                 () = closer.notified() => self.connection.taken_over(),
-                delivery = self.deliveries.next() => match delivery {
-                    Some(packet) => {
-                        if self.output.send(packet).await.is_err() {
-                            self.connection.handle_closed();
-                        }
-                    }
+                delivery = self.deliveries.next(), if self.settling.is_none() => match delivery {
+                    Some(packet) => self.deliver(packet).await,
                     None => self.connection.handle_closed(),
                 },
+                () = sleep_until(self.settling.unwrap_or_else(far_future)), if self.settling.is_some() => {
+                    self.settling = None;
+                }
                 read = self.input.read_into(frames.read_buffer()) => match read {
                     Ok(0) | Err(_) => self.connection.handle_closed(),
                     Ok(_) => {
@@ -131,6 +140,17 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
                     self.connection.handle_timeout(self.cx.now_ms());
                 }
             }
+        }
+    }
+
+    /// Writes a packet the hub delivered; after an offer or answer to a client that needs
+    /// time to apply it, the next deliveries wait.
+    async fn deliver(&mut self, packet: Bytes) {
+        if self.connection.needs_time_to_settle() && describes_a_session(&packet) {
+            self.settling = Some(Instant::now() + SETTLE_TIME);
+        }
+        if self.output.send(packet).await.is_err() {
+            self.connection.handle_closed();
         }
     }
 
@@ -207,6 +227,17 @@ impl<H: Hub, I: ClientInput, O: ClientOutput> Pump<'_, H, I, O> {
             Request::Unwatch(user) => hub.unwatch(self.id, &user).await,
         }
     }
+}
+
+/// Whether `packet` (a PUBLISH the hub delivers) carries an offer or an answer.
+fn describes_a_session(packet: &Bytes) -> bool {
+    let Ok(Packet::Publish(publish)) = parse(BytesMut::from(&packet[..])) else {
+        return false;
+    };
+    matches!(
+        decode(&publish.payload),
+        Ok(SignalMessage::SignalOffer { .. } | SignalMessage::SignalAnswer { .. })
+    )
 }
 
 /// A register challenge: 16 random bytes, base64url.

@@ -409,3 +409,19 @@ fn an_undecided_register_closes_the_connection_unanswered() {
     assert_eq!(closed(&outputs), Some(&CloseReason::RegistryUnavailable));
     assert_eq!(connection.name(), None);
 }
+
+#[test]
+fn only_a_client_registering_as_the_original_app_does_is_given_time_to_settle() {
+    let peerchat = registered("alice");
+    assert!(!peerchat.needs_time_to_settle());
+    let mut original = connected();
+    assert!(!original.needs_time_to_settle());
+    subscribe(&mut original, &["bob/incoming"]);
+    let register = br#"{"type":"register","from":"bob","username":"bob"}"#.to_vec();
+    let out = publish(&mut original, REGISTER_TOPIC, register);
+    assert!(
+        matches!(&out[..], [Output::Hub(Request::Register(Claim { session: None, .. }))]),
+        "{out:?}"
+    );
+    assert!(original.needs_time_to_settle());
+}
