@@ -205,4 +205,3 @@ namespaced_test! {
         benchmark::report("original browser↔browser", &setup, &rtt);
     }
 }
-

@@ -420,7 +420,10 @@ fn only_a_client_registering_as_the_original_app_does_is_given_time_to_settle() 
     let register = br#"{"type":"register","from":"bob","username":"bob"}"#.to_vec();
     let out = publish(&mut original, REGISTER_TOPIC, register);
     assert!(
-        matches!(&out[..], [Output::Hub(Request::Register(Claim { session: None, .. }))]),
+        matches!(
+            &out[..],
+            [Output::Hub(Request::Register(Claim { session: None, .. }))]
+        ),
         "{out:?}"
     );
     assert!(original.needs_time_to_settle());
