@@ -2,7 +2,7 @@
 # Builds peerchat's web app into a static bundle, optimised for size:
 #   platforms/web/build.sh [OUT_DIR]      (default: ${CARGO_TARGET_DIR:-target}/web-app)
 # The bundle works at any URL: index.html, the wasm-bindgen JS glue and the wasm, each with
-# a .gz copy that peerchat-server sends to browsers that accept gzip.
+# .br and .gz copies that peerchat-server sends to browsers that accept them.
 #
 # Installs what it needs: the wasm32 target (rust-toolchain.toml), wasm-bindgen's CLI at
 # exactly the version in Cargo.lock, and wasm-opt from npm's binaryen (pinned by
@@ -37,11 +37,16 @@ platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
 cp platforms/web/index.html "$out/"
 
 # Everything in the bundle is fetched on first load (the page, the glue and its snippets,
-# the wasm): each gets a gzip copy, and the sizes add up to the first load.
-raw=0 zipped=0
+# the wasm): each gets a brotli copy (Node's zlib, quality 11; browsers ask for it over
+# HTTPS) and a gzip copy, and the sizes add up to the first load.
+raw=0 zipped=0 brotli=0
 while IFS= read -r -d '' file; do
     gzip -9 -k -f "$file"
+    node -e 'const fs = require("fs"), zlib = require("zlib"), [file] = process.argv.slice(1);
+        fs.writeFileSync(file + ".br", zlib.brotliCompressSync(fs.readFileSync(file), {
+            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }));' "$file"
     raw=$((raw + $(stat -c %s "$file")))
     zipped=$((zipped + $(stat -c %s "$file.gz")))
-done < <(find "$out" -type f ! -name '*.gz' -print0)
-echo "web app in $out: first load $((raw / 1024)) KiB raw, $((zipped / 1024)) KiB gzip ($raw / $zipped bytes)"
+    brotli=$((brotli + $(stat -c %s "$file.br")))
+done < <(find "$out" -type f ! -name '*.gz' ! -name '*.br' -print0)
+echo "web app in $out: first load $((raw / 1024)) KiB raw, $((brotli / 1024)) KiB brotli, $((zipped / 1024)) KiB gzip ($raw / $brotli / $zipped bytes)"
