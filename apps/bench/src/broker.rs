@@ -142,7 +142,7 @@ async fn measure_idle(broker: &RunningBroker, count: usize) -> anyhow::Result<Id
     let links: Vec<Link> = stream::iter(0..count)
         .map(|i| {
             let user = format!("bench-idle-{run}-{i}");
-            Link::open(broker, user, true, || {})
+            Link::open(broker, i, user, true, || {})
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .try_collect()
@@ -182,14 +182,15 @@ async fn measure_delivery(broker: &RunningBroker, flags: &BrokerFlags) -> anyhow
                 // A delivery frees a place in the publisher's window.
                 let window = Arc::new(Semaphore::new(flags.window));
                 let freed = window.clone();
-                let subscriber = Link::open(broker, user, true, move || {
+                // On a cluster the subscriber's gateway is not the publisher's.
+                let subscriber = Link::open(broker, 1, user, true, move || {
                     delivered.fetch_add(1, Ordering::Relaxed);
                     freed.add_permits(1);
                 })
                 .await?;
                 let sender = format!("bench-pub-{run}-{i}");
                 let payload = signal_of(&sender, flags.payload_bytes);
-                let publisher = Link::open(broker, sender, false, || {}).await?;
+                let publisher = Link::open(broker, 0, sender, false, || {}).await?;
                 anyhow::Ok((subscriber, publisher, window, topic, payload))
             }
         })
@@ -249,16 +250,17 @@ struct Link {
 }
 
 impl Link {
-    /// Connects as `user`, subscribes to its inbox if `listening`, registers the name where
+    /// Connects as `user` to the broker's `entry`, subscribes to its inbox if `listening`, registers the name where
     /// the broker answers registers, and returns once the broker has acknowledged;
     /// `on_message` runs for every publish that arrives after.
     async fn open(
         broker: &RunningBroker,
+        entry: usize,
         user: String,
         listening: bool,
         mut on_message: impl FnMut() + Send + 'static,
     ) -> anyhow::Result<Self> {
-        let addr = broker.addr;
+        let addr = broker.entry(entry);
         let mut options = MqttOptions::new(user.clone(), addr.ip().to_string(), addr.port());
         options
             .set_keep_alive(Duration::from_secs(60))

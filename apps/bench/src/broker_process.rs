@@ -1,11 +1,13 @@
 //! The MQTT brokers a benchmark starts for itself on loopback, as child processes, so it can
 //! read their memory: peerchat-server (with its rules, or with its per-message checks off to
-//! measure what they cost), and for comparison aedes (the original server's broker),
-//! Mosquitto and a single NATS node (both from Debian).
+//! measure what they cost), two peerchat-server gateways over a three-node NATS cluster,
+//! and for comparison aedes (the original server's broker), Mosquitto and a single NATS
+//! node (both from Debian).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
@@ -27,12 +29,17 @@ pub enum BrokerKind {
     Mosquitto,
     /// One NATS node with its MQTT listener (Debian's `nats-server`; MQTT needs JetStream).
     Nats,
+    /// Two peerchat-server gateways (`--cluster`) over a three-node NATS cluster: users
+    /// alternate between the gateways, and publishers and their subscribers sit on
+    /// different ones, so every message crosses the cluster. Memory and CPU are the whole
+    /// cluster's (gateways and nodes).
+    Cluster,
 }
 
 impl BrokerKind {
     /// Whether the broker answers `register` (peerchat-server does; a plain broker does not).
     pub fn registers(self) -> bool {
-        matches!(self, Self::Peerchat | Self::PeerchatUnchecked)
+        matches!(self, Self::Peerchat | Self::PeerchatUnchecked | Self::Cluster)
     }
 
     pub fn name(self) -> &'static str {
@@ -42,6 +49,7 @@ impl BrokerKind {
             Self::Aedes => "aedes",
             Self::Mosquitto => "mosquitto",
             Self::Nats => "nats-server",
+            Self::Cluster => "2 peerchat-server gateways over 3 NATS nodes",
         }
     }
 
@@ -50,6 +58,9 @@ impl BrokerKind {
     pub async fn start(self) -> anyhow::Result<RunningBroker> {
         if matches!(self, Self::Mosquitto | Self::Nats) {
             return self.start_configured().await;
+        }
+        if self == Self::Cluster {
+            return start_cluster().await;
         }
         let (mut command, announcement) = match self {
             Self::Peerchat | Self::PeerchatUnchecked => {
@@ -74,7 +85,9 @@ impl BrokerKind {
                 command.arg(script).arg("0");
                 (command, "aedes: mqtt listening on ")
             }
-            Self::Mosquitto | Self::Nats => unreachable!("started from a configuration"),
+            Self::Mosquitto | Self::Nats | Self::Cluster => {
+                unreachable!("started from a configuration")
+            }
         };
         let mut child = command
             .stdin(Stdio::null())
@@ -89,9 +102,8 @@ impl BrokerKind {
             .with_context(|| format!("{} did not start", self.name()))?;
         Ok(RunningBroker {
             kind: self,
-            addr,
-            pid,
-            _child: child,
+            addrs: vec![addr],
+            processes: vec![(pid, child)],
             _dir: None,
         })
     }
@@ -139,18 +151,11 @@ impl BrokerKind {
             .with_context(|| format!("cannot start {}", self.name()))?;
         let pid = child.id().context("the broker exited at once")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if tokio::time::Instant::now() > deadline {
-                bail!("{} did not listen on {addr} within 20 s", self.name());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        wait_until_listening(addr, self.name()).await?;
         Ok(RunningBroker {
             kind: self,
-            addr,
-            pid,
-            _child: child,
+            addrs: vec![addr],
+            processes: vec![(pid, child)],
             _dir: Some(TempDir(dir)),
         })
     }
@@ -184,26 +189,129 @@ fn aedes_script() -> anyhow::Result<PathBuf> {
     Ok(dir.join("server.js"))
 }
 
-/// A broker process, killed when dropped.
+/// Waits up to 20 s until `addr` accepts connections.
+async fn wait_until_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what} did not listen on {addr} within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Three NATS nodes clustered on loopback (JetStream on, as `deploy/nats/` configures
+/// them), then two gateways joined to them, each through a node of its own.
+async fn start_cluster() -> anyhow::Result<RunningBroker> {
+    let program = "/usr/sbin/nats-server";
+    if !std::path::Path::new(program).exists() {
+        bail!("{program} is missing: install Debian's nats-server first");
+    }
+    let dir = std::env::temp_dir().join(format!("peerchat-bench-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let route_list = (routes.iter())
+        .map(|port| format!("nats-route://127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut processes = Vec::new();
+    let mut clients = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let config = format!(
+            "server_name: n{i}\nlisten: {client}\n\
+             jetstream {{ store_dir: \"{}\" }}\n\
+             cluster {{ name: bench, listen: 127.0.0.1:{route}, routes: [{route_list}] }}\n",
+            dir.join(format!("n{i}")).display()
+        );
+        let config_path = dir.join(format!("n{i}.conf"));
+        std::fs::write(&config_path, config)?;
+        let child = Command::new(program)
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start nats-server")?;
+        processes.push((child.id().context("nats-server exited at once")?, child));
+        clients.push(client);
+    }
+    for client in &clients {
+        wait_until_listening(*client, "nats-server").await?;
+    }
+    let mut addrs = Vec::new();
+    for node in &clients[..2] {
+        let (pid, child, addr) = start_gateway(&format!("nats://{node}")).await?;
+        processes.push((pid, child));
+        addrs.push(addr);
+    }
+    Ok(RunningBroker {
+        kind: BrokerKind::Cluster,
+        addrs,
+        processes,
+        _dir: Some(TempDir(dir)),
+    })
+}
+
+/// A gateway joined to the cluster through `node`; tried again while JetStream elects its
+/// first leader (the gateway exits when it cannot open the names bucket).
+async fn start_gateway(node: &str) -> anyhow::Result<(u32, Child, SocketAddr)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut child = Command::new(sibling_binary("peerchat-server")?)
+            .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--log", "warn", "--cluster", node])
+            .args(["--max-connections-per-address", "0"])
+            .args(["--max-connections", "1000000"])
+            .args(["--max-publish-rate", "1000000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start peerchat-server")?;
+        let pid = child.id().context("peerchat-server exited at once")?;
+        match announced_addr(&mut child, "peerchat-server: mqtt listening on ").await {
+            Ok(addr) => return Ok((pid, child, addr)),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error.context("no gateway joined the NATS cluster")),
+        }
+    }
+}
+
+/// A broker's processes, killed when dropped.
 pub struct RunningBroker {
     pub kind: BrokerKind,
-    /// Its MQTT-over-TCP listener (loopback).
-    pub addr: SocketAddr,
-    pid: u32,
-    _child: Child,
+    /// Its MQTT-over-TCP listeners (loopback): one, or a cluster's gateways.
+    addrs: Vec<SocketAddr>,
+    processes: Vec<(u32, Child)>,
     _dir: Option<TempDir>,
 }
 
 impl RunningBroker {
+    /// Where user number `n` connects: users alternate between a cluster's gateways.
+    pub fn entry(&self, n: usize) -> SocketAddr {
+        self.addrs[n % self.addrs.len()]
+    }
+
     pub fn url(&self) -> String {
-        format!("mqtt://{}", self.addr)
+        format!("mqtt://{}", self.entry(0))
     }
 
+    /// Resident memory of all its processes.
     pub fn resident_bytes(&self) -> anyhow::Result<u64> {
-        resident_bytes(self.pid)
+        (self.processes.iter()).map(|(pid, _)| resident_bytes(*pid)).sum()
     }
 
+    /// CPU time of all its processes.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        crate::process::cpu_seconds(self.pid)
+        (self.processes.iter())
+            .map(|(pid, _)| crate::process::cpu_seconds(*pid))
+            .sum()
     }
 }

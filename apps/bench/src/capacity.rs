@@ -153,7 +153,7 @@ async fn login_storm(
     let mut logins = JoinSet::new();
     let online = Arc::new(AtomicUsize::new(0));
     for n in 0..flags.storm {
-        let (kind, addr, sources) = (broker.kind, broker.addr, flags.sources);
+        let (kind, addr, sources) = (broker.kind, broker.entry(n), flags.sources);
         let online = online.clone();
         logins.spawn(async move {
             let user = format!("storm-{run}-{n}");
@@ -194,9 +194,10 @@ async fn hold_users(
     flags: &CapacityFlags,
     run: u32,
 ) -> anyhow::Result<Users> {
-    let (kind, addr, sources) = (broker.kind, broker.addr, flags.sources);
+    let (kind, sources) = (broker.kind, flags.sources);
     let connections: Vec<Option<TcpStream>> = stream::iter(0..flags.users)
-        .map(|n| async move {
+        .map(|n| (n, broker.entry(n)))
+        .map(|(n, addr)| async move {
             let user = format!("idle-{run}-{n}");
             let login = get_online(kind, addr, source(n, sources), &user);
             match tokio::time::timeout(ONLINE_TIMEOUT, login).await {
