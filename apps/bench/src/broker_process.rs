@@ -39,7 +39,10 @@ pub enum BrokerKind {
 impl BrokerKind {
     /// Whether the broker answers `register` (peerchat-server does; a plain broker does not).
     pub fn registers(self) -> bool {
-        matches!(self, Self::Peerchat | Self::PeerchatUnchecked | Self::Cluster)
+        matches!(
+            self,
+            Self::Peerchat | Self::PeerchatUnchecked | Self::Cluster
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -305,7 +308,9 @@ impl RunningBroker {
 
     /// Resident memory of all its processes.
     pub fn resident_bytes(&self) -> anyhow::Result<u64> {
-        (self.processes.iter()).map(|(pid, _)| resident_bytes(*pid)).sum()
+        (self.processes.iter())
+            .map(|(pid, _)| resident_bytes(*pid))
+            .sum()
     }
 
     /// CPU time of all its processes.
