@@ -1,4 +1,4 @@
-//! The benchmark tool runs end to end, so the figures in the README cannot rot.
+//! The benchmark tool runs end to end, so the figures in docs/benchmarks.md cannot rot.
 //!
 //! Only smoke runs: they check that every setup succeeds and that figures are reported and
 //! consistent, not how fast or small they are (targets belong to the benchmark, not to a test).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole benchmark suite in one command: every figure in BENCHMARKS.md, on this machine.
+# The whole benchmark suite in one command: every figure in docs/benchmarks.md, on this machine.
 #
 #   tests/bench.sh          # after tests/run.sh (tools installed, browser pages built)
 #

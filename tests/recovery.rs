@@ -21,7 +21,7 @@ fn chatting(url: &str) -> (Cli, Cli) {
 /// While the broker is down, an open chat keeps carrying messages both ways (peer to peer,
 /// nothing goes through the broker); when it is back, both clients go online again by
 /// themselves, and afterwards a newcomer reaches them. `PEERCHAT_RESTARTS` rounds (3 by
-/// default; the README's figure is from 10).
+/// default; docs/recovery.md's figure is from 10).
 #[test]
 fn chats_survive_broker_restarts_and_clients_come_back_online() {
     let restarts = env_number("PEERCHAT_RESTARTS", 3);

@@ -1,5 +1,5 @@
 //! peerchat-server against a hostile client: raw MQTT over TCP and WebSocket sending what a
-//! real client never would. One test per way in (the README's Security section names this
+//! real client never would. One test per way in (docs/security.md names this
 //! suite as its proof); each fails against a server that lets the attack through
 //! (`PEERCHAT_SERVER_UNDER_TEST=path/to/old/peerchat-server` runs the suite against another
 //! build). Every attack runs twice: against a self-contained server, and against a gateway
