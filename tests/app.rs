@@ -78,3 +78,19 @@ namespaced_test! {
         impostor.screenshot("app-name-taken");
     }
 }
+
+namespaced_test! {
+    /// The app keeps its shell in a service worker: the next visit loads the page, its
+    /// script and its wasm from there, and with the server gone the app still opens.
+    fn the_next_visit_loads_from_the_kept_shell_and_opens_offline() {
+        let mut server = PeerchatServer::serving(&app_dir());
+        let page = AppPage::open(&server.http_url, "alice");
+        page.expect_service_worker();
+        let (bytes, from_worker) = page.visit_again(&server.http_url);
+        println!("second visit: {bytes} bytes from the network, {from_worker} responses from the service worker");
+        assert!(from_worker >= 3, "the page, its script and its wasm: {from_worker}");
+        server.stop();
+        page.visit_again(&server.http_url);
+        page.screenshot("app-offline");
+    }
+}

@@ -34,7 +34,14 @@ platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-multivalue --enable-reference-types \
     "$wasm" -o "$wasm"
-cp platforms/web/index.html "$out/"
+cp platforms/web/index.html platforms/web/manifest.webmanifest platforms/web/icon.svg "$out/"
+
+# The service worker keeps every file of the shell; its version is their hash, so a new
+# build is a new worker (platforms/web/sw.js).
+shell=$(cd "$out" && find . -type f | sort | sed 's|^\./index\.html$|./|')
+version=$(cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+shell_json=$(printf '%s\n' "$shell" | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? ", " : ""), $0 } END { printf "]" }')
+sed -e "s|@VERSION@|$version|" -e "s|@SHELL@|$shell_json|" platforms/web/sw.js >"$out/sw.js"
 
 # Everything in the bundle is fetched on first load (the page, the glue and its snippets,
 # the wasm): each gets a brotli copy (Node's zlib, quality 11; browsers ask for it over

@@ -206,6 +206,38 @@ impl AppPage {
         self.click(r#"button[aria-label="Back to peers"]"#);
     }
 
+    /// Waits until a service worker controls the page and has kept the app's shell.
+    pub fn expect_service_worker(&self) {
+        let script = "return !!(navigator.serviceWorker && navigator.serviceWorker.controller);";
+        wait_for(
+            &format!("{}: a service worker in control", self.user),
+            || {
+                matches!(
+                    self.browser.execute(script, json!([])),
+                    Ok(Value::Bool(true))
+                )
+                .then_some(())
+            },
+        );
+    }
+
+    /// Opens `url` again, as a person's next visit would, and waits for the login screen;
+    /// returns the bytes that visit took from the network (Resource Timing's
+    /// `transferSize` of the page and everything it loaded) and how many of its responses
+    /// a service worker answered.
+    pub fn visit_again(&self, url: &str) -> (u64, u64) {
+        self.browser.navigate(url);
+        self.wait_for_text("#username", "the login screen", |_| true);
+        let script = "const all = performance.getEntriesByType('navigation')                           .concat(performance.getEntriesByType('resource'));                       return [all.reduce((sum, e) => sum + e.transferSize, 0),                               all.filter(e => e.workerStart > 0).length];";
+        match self.browser.execute(script, json!([])) {
+            Ok(Value::Array(figures)) => (
+                figures[0].as_u64().unwrap_or(u64::MAX),
+                figures[1].as_u64().unwrap_or(0),
+            ),
+            other => panic!("{}: no resource timing: {other:?}", self.user),
+        }
+    }
+
     /// Saves what the page shows as `<target>/test-output/<name>.png`; returns the path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self
