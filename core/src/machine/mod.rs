@@ -471,6 +471,12 @@ impl ClientMachine {
                 self.begin_recovery(&peer, now, Trigger::AttemptFailed);
                 continue;
             }
+            if self.peers[&peer].reported_away {
+                self.events
+                    .push_back(ClientEvent::Error(ClientError::PeerOffline(peer.clone())));
+                self.end_session(&peer, PeerStatus::Failed, ChatEnd::PeerOffline);
+                continue;
+            }
             self.events
                 .push_back(ClientEvent::Error(ClientError::PeerTimeout(peer.clone())));
             self.end_session(&peer, PeerStatus::Failed, ChatEnd::Unreachable);

@@ -77,6 +77,10 @@ pub(super) struct PeerSession {
     pub refused_files: std::collections::VecDeque<MessageId>,
     /// When an unfinished setup is given up.
     pub setup_deadline: Option<u64>,
+    /// A plain broker's presence record said the peer is away while we called it: an
+    /// unanswered call is then reported as the peer being offline (see
+    /// `presence::AWAY_GRACE_MS`).
+    pub reported_away: bool,
     /// Since when ICE has reported the path lost (`disconnected`).
     pub lost_since: Option<u64>,
     /// The chat is being moved to a new connection (see `recovery`).
@@ -120,6 +124,7 @@ impl PeerSession {
             send_buffered: 0,
             refused_files: std::collections::VecDeque::new(),
             setup_deadline: Some(setup_deadline),
+            reported_away: false,
             lost_since: None,
             recovery: None,
         }
@@ -140,6 +145,7 @@ impl PeerSession {
         self.heard = false;
         self.hear_by = None;
         self.setup_deadline = setup_deadline;
+        self.reported_away = false;
         self.lost_since = None;
         self.incoming_files.clear();
         self.outgoing_files.clear();

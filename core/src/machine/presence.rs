@@ -11,6 +11,11 @@ use super::recovery::Trigger;
 use super::registration::RECORD_LIFETIME_MS;
 use super::{Action, ClientMachine, Delivery, MAX_WATCHED};
 use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
+
+/// How long a call waits for an answer once a plain broker's presence record said the peer
+/// is away. An original client holding the name answers within it; an empty name is
+/// reported offline after it, not after the full setup timeout.
+pub(super) const AWAY_GRACE_MS: u64 = 3_000;
 use crate::protocol::{self, Presence, SignalMessage, presence_topic};
 
 impl ClientMachine {
@@ -135,13 +140,14 @@ impl ClientMachine {
             !s.channel_open && s.role == super::Role::Offerer && s.recovery.is_none()
         });
         if !online && calling {
-            // A call to a peer the broker says is away (a plain broker's way of saying what
-            // peerchat-server's delivery-failed says).
-            self.events
-                .push_back(ClientEvent::Error(ClientError::PeerOffline(
-                    user.to_owned(),
-                )));
-            self.end_session(user, PeerStatus::Failed, ChatEnd::PeerOffline);
+            // A call to a peer the broker says is away: a plain broker's way of saying what
+            // peerchat-server's delivery-failed says. The record may be stale, though (an
+            // original client, which publishes none, may hold the name now): the call waits
+            // a moment for an answer before the peer is reported offline.
+            let session = self.peers.get_mut(user).expect("calling it");
+            session.reported_away = true;
+            let by = now + AWAY_GRACE_MS;
+            session.setup_deadline = Some(session.setup_deadline.map_or(by, |d| d.min(by)));
         } else if back && self.recovering(user) {
             // Whatever was offered while the peer was away never reached it.
             self.begin_recovery(user, now, Trigger::Reachable);

@@ -2384,11 +2384,8 @@ fn contacts_beyond_the_cap_are_not_watched() {
     assert_eq!(subscribed.len(), MAX_WATCHED);
 }
 
-#[test]
-fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
-    let mut alice = online("alice");
-    alice.connect_to_peer("gone", T0).unwrap();
-    drain(&mut alice);
+/// A presence record saying `gone` is away, as a plain broker keeps it.
+fn away_record(alice: &mut ClientMachine, at: u64) {
     let record = SignalMessage::Presence(Presence {
         from: "gone".into(),
         session: "g".into(),
@@ -2400,8 +2397,24 @@ fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
             topic: presence_topic("gone"),
             payload: encode(&record),
         },
-        T0 + 1,
+        at,
     );
+}
+
+#[test]
+fn a_call_to_a_peer_whose_record_says_away_fails_soon_as_offline() {
+    let mut alice = online("alice");
+    alice.connect_to_peer("gone", T0).unwrap();
+    drain(&mut alice);
+    away_record(&mut alice, T0 + 1);
+    let events = drain(&mut alice).1;
+    assert!(
+        !events.iter().any(|e| matches!(e, ClientEvent::Error(_))),
+        "the record may be stale: {events:?}"
+    );
+    assert_eq!(alice.peer_status("gone"), Some(PeerStatus::Connecting));
+    assert_eq!(alice.poll_timeout(), Some(T0 + 1 + presence::AWAY_GRACE_MS));
+    alice.handle_timeout(T0 + 1 + presence::AWAY_GRACE_MS);
     let (actions, events) = drain(&mut alice);
     assert!(events.contains(&ClientEvent::Error(ClientError::PeerOffline("gone".into()))));
     assert_eq!(alice.peer_status("gone"), None);
@@ -2410,6 +2423,41 @@ fn a_call_to_a_peer_whose_record_says_away_fails_at_once() {
             .iter()
             .any(|a| matches!(a, Action::ClosePeer { .. }))
     );
+}
+
+#[test]
+fn a_peer_that_answers_despite_a_stale_away_record_gets_its_chat() {
+    // An original client holds the name now; the record is a former holder's.
+    let mut alice = online("alice");
+    alice.connect_to_peer("gone", T0).unwrap();
+    let conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("o1o1")), T0);
+    drain(&mut alice);
+    away_record(&mut alice, T0 + 1);
+    let answer = SignalMessage::SignalAnswer {
+        from: "gone".into(),
+        answer: SessionDescription {
+            kind: SdpKind::Answer,
+            sdp: sdp("a1a1"),
+        },
+        peerchat: None,
+        seal: None,
+    };
+    alice.handle_signaling(
+        SignalingInput::Message {
+            topic: protocol::incoming_topic("alice"),
+            payload: encode(&answer),
+        },
+        T0 + 2,
+    );
+    alice.handle_transport(conn, TransportEvent::ChannelOpen, T0 + 3);
+    let events = drain(&mut alice).1;
+    assert!(
+        events.contains(&ClientEvent::PeerConnected("gone".into())),
+        "{events:?}"
+    );
+    alice.handle_timeout(T0 + 10 * presence::AWAY_GRACE_MS);
+    assert_eq!(alice.peer_status("gone"), Some(PeerStatus::Connected));
 }
 
 // ---- The original server ---------------------------------------------------------------
