@@ -94,3 +94,36 @@ namespaced_test! {
         page.screenshot("app-offline");
     }
 }
+
+namespaced_test! {
+    /// A message for a chat that is not in view raises a notification, once the user
+    /// allowed them from the "Notify me" button; the tab's title counts what is unread.
+    fn a_message_for_a_chat_not_in_view_raises_a_notification() {
+        let server = PeerchatServer::serving(&app_dir());
+        let alice = AppPage::open(&server.http_url, "alice");
+        let bob = AppPage::open(&server.http_url, "bob");
+        alice.log_in();
+        bob.log_in();
+        alice.expect_signed_in();
+        bob.expect_signed_in();
+        assert!(bob.is_shown("#ask-to-notify"), "bob has not been asked yet");
+        bob.allow_notifications();
+        bob.ask_to_notify();
+
+        // Bob has carol's chat open when alice writes.
+        bob.add_peer("carol");
+        alice.add_peer("bob");
+        alice.expect_status("connected");
+        alice.send("are you there?");
+        bob.expect_notification("alice", "are you there?");
+        wait_for("bob: the unread count in the title", || {
+            (bob.title() == "(1) peerchat").then_some(())
+        });
+        bob.screenshot("app-bob-notified");
+        bob.open_chat("alice");
+        bob.expect_bubble("theirs", "are you there?");
+        wait_for("bob: the title without unread", || {
+            (bob.title() == "peerchat").then_some(())
+        });
+    }
+}

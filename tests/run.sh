@@ -100,12 +100,12 @@ scripted_check "desktop app on a virtual display (tests/desktop.sh)" bash tests/
 scripted_check "Android check and lint (tests/android-check.sh)" bash tests/android-check.sh
 scripted_check "fuzzing, 20 s per target (tests/fuzz.sh)" bash tests/fuzz.sh
 set -e
-# What failed comes last, where a reader of the log's tail sees it: the first lines each
-# failed test printed on failing, then the names, then one line for the whole run (cargo
+# What failed comes last, where a reader of the log's tail sees it: each failed test's
+# panic and the lines after it, then the names, then one line for the whole run (cargo
 # prints one summary per test binary).
 if [ "$status" -ne 0 ]; then
     echo
-    awk '/^---- .* stdout ----$/ { n = 12 } n > 0 { print; n-- }' "$log" | tail -n 120
+    awk '/^---- .* stdout ----$/ { print } /panicked at/ { n = 5 } n > 0 { print; n-- }' "$log" | tail -n 150
     echo "failed:"
     grep -E '^test .* \.\.\. FAILED$|^test result: FAILED\. 0 passed; 1 failed \(' "$log" | sort -u || true
 fi

@@ -206,6 +206,61 @@ impl AppPage {
         self.click(r#"button[aria-label="Back to peers"]"#);
     }
 
+    /// Lets the page show notifications, as a person answering the browser's prompt
+    /// would, and records every one the page creates in `window.peerchatNotified` (the real
+    /// `Notification` still runs).
+    pub fn allow_notifications(&self) {
+        self.browser
+            .devtools(
+                "Browser.grantPermissions",
+                json!({ "permissions": ["notifications"] }),
+            )
+            .unwrap_or_else(|e| panic!("{}: granting notifications: {e}", self.user));
+        let record = "const Shown = window.Notification; window.peerchatNotified = []; \
+                      window.Notification = class extends Shown { \
+                          constructor(title, options) { \
+                              window.peerchatNotified.push({ title, body: options && options.body }); \
+                              super(title, options); } };";
+        self.browser
+            .execute(record, json!([]))
+            .unwrap_or_else(|e| panic!("{}: recording notifications: {e}", self.user));
+    }
+
+    /// Clicks "Notify me" and waits until the button is gone (the answer came).
+    pub fn ask_to_notify(&self) {
+        self.click("#ask-to-notify");
+        wait_for(&format!("{}: notifications allowed", self.user), || {
+            let script = "return document.querySelector('#ask-to-notify') === null;";
+            matches!(
+                self.browser.execute(script, json!([])),
+                Ok(Value::Bool(true))
+            )
+            .then_some(())
+        });
+    }
+
+    /// Waits for a notification titled `title` saying `body`.
+    pub fn expect_notification(&self, title: &str, body: &str) {
+        let wanted = json!({ "title": title, "body": body });
+        wait_for(&format!("{}: a notification {wanted}", self.user), || {
+            let shown = self
+                .browser
+                .execute("return window.peerchatNotified || [];", json!([]));
+            match shown {
+                Ok(Value::Array(shown)) => shown.contains(&wanted).then_some(()),
+                _ => None,
+            }
+        });
+    }
+
+    /// The tab's title.
+    pub fn title(&self) -> String {
+        match self.browser.execute("return document.title;", json!([])) {
+            Ok(Value::String(title)) => title,
+            other => panic!("{}: no title: {other:?}", self.user),
+        }
+    }
+
     /// Waits until a service worker controls the page and has kept the app's shell.
     pub fn expect_service_worker(&self) {
         let script = "return !!(navigator.serviceWorker && navigator.serviceWorker.controller);";

@@ -25,6 +25,13 @@ pub struct Joined {
     pub username: String,
 }
 
+/// What the signed-in session's task takes in.
+enum Input {
+    Event(peerchat_core::ClientEvent),
+    /// The page went out of view (`true`) or came back.
+    Hidden(bool),
+}
+
 /// The whole app: the login screen, then the chat screen.
 #[component]
 pub fn App() -> Element {
@@ -38,20 +45,40 @@ pub fn App() -> Element {
     let on_joined = move |joined: Joined| {
         let Joined {
             client: joined_client,
-            mut events,
+            events,
             username,
         } = joined;
         chat.set(Some(ChatState::new(&username)));
         client.set(Some(joined_client));
         let feed = spawn(async move {
-            while let Some(event) = events.next().await {
-                if let Some(state) = chat.write().as_mut() {
-                    state.apply(event, platform::now());
-                }
+            // Client events, and whether the page is in view (a hidden page's open chat
+            // alerts too); each alert raised becomes a notification.
+            let mut inputs = futures::stream::select(
+                events.map(Input::Event),
+                platform::visibility().map(Input::Hidden),
+            );
+            while let Some(input) = inputs.next().await {
+                let alerts = match chat.write().as_mut() {
+                    Some(state) => {
+                        match input {
+                            Input::Event(event) => state.apply(event, platform::now()),
+                            Input::Hidden(hidden) => state.set_hidden(hidden),
+                        }
+                        state.take_alerts()
+                    }
+                    None => Vec::new(),
+                };
+                alerts.iter().for_each(platform::notify);
             }
         });
         event_feed.set(Some(feed));
     };
+    // The unread count in the tab's title, kept as the state changes.
+    use_effect(move || {
+        let title =
+            (chat.read().as_ref()).map_or_else(|| "peerchat".to_owned(), ChatState::window_title);
+        platform::set_window_title(&title);
+    });
     let on_leave = move |_| {
         if let Some(feed) = event_feed.take() {
             feed.cancel();

@@ -1,9 +1,23 @@
 //! What the UI asks of the platform it runs on: the time of day, the default server, where
-//! history is kept, and files pasted from the clipboard.
+//! history is kept, files pasted from the clipboard, and getting the user's attention
+//! (notifications, the window title, whether the page is in view).
 
+use futures::Stream;
 use peerchat_core::Storage;
 
-use crate::model::MessageTime;
+use crate::model::{Alert, MessageTime};
+
+/// Whether the platform may show notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyPermission {
+    /// The user has not been asked yet: the app offers a button to ask.
+    Ask,
+    Granted,
+    /// Only a browser's user can deny them.
+    #[cfg_attr(not(target_arch = "wasm32"), expect(dead_code))]
+    Denied,
+    Unsupported,
+}
 
 /// A file the user picked, dropped or pasted, read into memory.
 pub struct LocalFile {
@@ -88,6 +102,111 @@ cfg_if::cfg_if! {
                 read
             }
         }
+
+        fn notifications_supported() -> bool {
+            web_sys::window().is_some_and(|window| {
+                js_sys::Reflect::has(&window, &wasm_bindgen::JsValue::from_str("Notification"))
+                    .unwrap_or(false)
+            })
+        }
+
+        /// What the browser allows (without `Notification`, as in an iPhone's Safari outside
+        /// an installed app: unsupported).
+        pub fn notify_permission() -> NotifyPermission {
+            if !notifications_supported() {
+                return NotifyPermission::Unsupported;
+            }
+            match web_sys::Notification::permission() {
+                web_sys::NotificationPermission::Granted => NotifyPermission::Granted,
+                web_sys::NotificationPermission::Denied => NotifyPermission::Denied,
+                _ => NotifyPermission::Ask,
+            }
+        }
+
+        /// Asks the user (call it from a click: browsers ignore asking on load).
+        pub async fn ask_notify_permission() -> NotifyPermission {
+            if notifications_supported()
+                && let Ok(asked) = web_sys::Notification::request_permission()
+            {
+                wasm_bindgen_futures::JsFuture::from(asked).await.ok();
+            }
+            notify_permission()
+        }
+
+        /// Raises a notification for `alert`, if allowed. One per peer at a time: a newer
+        /// message from the same peer replaces it.
+        pub fn notify(alert: &Alert) {
+            if notify_permission() != NotifyPermission::Granted {
+                return;
+            }
+            let options = web_sys::NotificationOptions::new();
+            options.set_body(&alert.body);
+            options.set_tag(&format!("peerchat-{}", alert.peer));
+            web_sys::Notification::new_with_options(&alert.peer, &options).ok();
+        }
+
+        pub fn set_window_title(title: &str) {
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                document.set_title(title);
+            }
+        }
+
+        /// Whether the page is hidden, now and at every change, until the stream is dropped.
+        pub fn visibility() -> impl Stream<Item = bool> {
+            use wasm_bindgen::JsCast;
+            use wasm_bindgen::closure::Closure;
+
+            /// The page's `visibilitychange` listener, removed with the stream.
+            struct Watch {
+                changes: futures::channel::mpsc::UnboundedReceiver<bool>,
+                document: Option<web_sys::Document>,
+                listener: Closure<dyn FnMut()>,
+            }
+
+            impl Drop for Watch {
+                fn drop(&mut self) {
+                    if let Some(document) = &self.document {
+                        let listener = self.listener.as_ref().unchecked_ref();
+                        document
+                            .remove_event_listener_with_callback("visibilitychange", listener)
+                            .ok();
+                    }
+                }
+            }
+
+            impl Stream for Watch {
+                type Item = bool;
+
+                fn poll_next(
+                    mut self: std::pin::Pin<&mut Self>,
+                    cx: &mut std::task::Context<'_>,
+                ) -> std::task::Poll<Option<bool>> {
+                    std::pin::Pin::new(&mut self.changes).poll_next(cx)
+                }
+            }
+
+            let document = web_sys::window().and_then(|w| w.document());
+            let (sender, changes) = futures::channel::mpsc::unbounded();
+            let seen = document.clone();
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                if let Some(document) = &seen {
+                    sender.unbounded_send(document.hidden()).ok();
+                }
+            });
+            if let Some(document) = &document {
+                let callback = listener.as_ref().unchecked_ref();
+                document
+                    .add_event_listener_with_callback("visibilitychange", callback)
+                    .ok();
+            }
+            let hidden_now = document.as_ref().is_some_and(web_sys::Document::hidden);
+            let watch = Watch {
+                changes,
+                document,
+                listener,
+            };
+            futures::StreamExt::chain(futures::stream::iter([hidden_now]), watch)
+        }
     } else {
         /// The local time of day, from the system clock and time zone.
         pub fn now() -> MessageTime {
@@ -154,6 +273,46 @@ cfg_if::cfg_if! {
                 hour: u8::try_from(tm.tm_hour).ok()?,
                 minute: u8::try_from(tm.tm_min).ok()?,
             })
+        }
+
+        /// Native notifications need no asking on the desktop; Android has none yet.
+        pub fn notify_permission() -> NotifyPermission {
+            if cfg!(target_os = "android") {
+                NotifyPermission::Unsupported
+            } else {
+                NotifyPermission::Granted
+            }
+        }
+
+        pub async fn ask_notify_permission() -> NotifyPermission {
+            notify_permission()
+        }
+
+        /// Raises a desktop notification for `alert` on a thread of its own (the system's
+        /// notification service may be slow, or absent: then nothing shows).
+        pub fn notify(alert: &Alert) {
+            #[cfg(not(target_os = "android"))]
+            {
+                let alert = alert.clone();
+                std::thread::spawn(move || {
+                    notify_rust::Notification::new()
+                        .appname("peerchat")
+                        .summary(&alert.peer)
+                        .body(&alert.body)
+                        .show()
+                        .ok();
+                });
+            }
+            #[cfg(target_os = "android")]
+            let _ = alert;
+        }
+
+        /// The desktop window keeps its title (the unread counts show in the peer list).
+        pub fn set_window_title(_title: &str) {}
+
+        /// The desktop window counts as always in view.
+        pub fn visibility() -> impl Stream<Item = bool> {
+            futures::stream::pending()
         }
     }
 }

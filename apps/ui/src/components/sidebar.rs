@@ -5,6 +5,7 @@ use dioxus::prelude::*;
 
 use super::{call, restore_history, use_client};
 use crate::model::{ChatState, PeerEntry};
+use crate::platform::{self, NotifyPermission};
 
 #[component]
 pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> Element {
@@ -51,6 +52,7 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
                     span { class: "label", "Signed in as" }
                     strong { class: "my-name", "{me}" }
                 }
+                AskToNotify {}
                 button { class: "quiet", onclick: move |_| on_leave.call(()), "Leave" }
             }
             form { class: "add-peer", onsubmit: add,
@@ -113,6 +115,28 @@ pub fn PeerRow(peer: PeerEntry, selected: bool, on_select: EventHandler<String>)
                     span { class: "unread", aria_label: "{peer.unread} unread", "{peer.unread}" }
                 }
             }
+        }
+    }
+}
+
+/// "Notify me": asks to show notifications, from a click as browsers require; shown only
+/// while the user has not been asked.
+#[component]
+fn AskToNotify() -> Element {
+    let mut permission = use_signal(platform::notify_permission);
+    if permission() != NotifyPermission::Ask {
+        return rsx! {};
+    }
+    let ask = move |_| {
+        spawn(async move { permission.set(platform::ask_notify_permission().await) });
+    };
+    rsx! {
+        button {
+            class: "quiet",
+            id: "ask-to-notify",
+            title: "Show a notification when a message arrives for a chat not in view",
+            onclick: ask,
+            "Notify me"
         }
     }
 }

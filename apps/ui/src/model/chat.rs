@@ -238,6 +238,19 @@ pub struct Notice {
     pub text: String,
 }
 
+/// A message for a chat that is not in view: the platform raises a notification for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub peer: String,
+    pub body: String,
+}
+
+/// Alerts not yet taken by the platform; beyond it the oldest go (a burst raises a few).
+const MAX_ALERTS: usize = 8;
+
+/// How much of a message an alert shows.
+const ALERT_BODY_CHARS: usize = 140;
+
 /// Everything the chat screen shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatState {
@@ -245,6 +258,9 @@ pub struct ChatState {
     pub signaling: SignalingState,
     pub selected: Option<String>,
     pub notices: Vec<Notice>,
+    /// The page or window is out of view (a hidden tab, a minimised window): no chat is.
+    pub hidden: bool,
+    alerts: Vec<Alert>,
     peers: Vec<PeerEntry>,
     /// Presence of every user heard of, listed or not: someone added later shows it at once.
     presence: std::collections::BTreeMap<String, bool>,
@@ -265,6 +281,8 @@ impl ChatState {
             signaling: SignalingState::Online,
             selected: None,
             notices: Vec::new(),
+            hidden: false,
+            alerts: Vec::new(),
             peers: Vec::new(),
             presence: std::collections::BTreeMap::new(),
             counter: 0,
@@ -438,14 +456,48 @@ impl ChatState {
         })
     }
 
+    /// Something arrived from `peer`: unread, with an alert, unless its chat is in view.
+    fn attend(&mut self, peer: &str, body: &str) {
+        if !self.hidden && self.selected.as_deref() == Some(peer) {
+            return;
+        }
+        self.entry(peer).unread += 1;
+        if self.alerts.len() == MAX_ALERTS {
+            self.alerts.remove(0);
+        }
+        self.alerts.push(Alert {
+            peer: peer.to_owned(),
+            body: body.chars().take(ALERT_BODY_CHARS).collect(),
+        });
+    }
+
+    /// The alerts raised since the last call, oldest first.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// The page or window went out of view, or came back: the open chat is read then.
+    pub fn set_hidden(&mut self, hidden: bool) {
+        self.hidden = hidden;
+        if let (false, Some(open)) = (hidden, self.selected.clone()) {
+            self.entry(&open).unread = 0;
+        }
+    }
+
+    /// The window's title: the unread count, if any, then the app's name.
+    pub fn window_title(&self) -> String {
+        match self.peers.iter().map(|p| p.unread).sum::<usize>() {
+            0 => "peerchat".to_owned(),
+            unread => format!("({unread}) peerchat"),
+        }
+    }
+
     /// Takes a client event into the state.
     pub fn apply(&mut self, event: ClientEvent, at: MessageTime) {
         match event {
             ClientEvent::Message { from, text } => {
                 self.push(&from, Direction::Theirs, &text, at, None);
-                if self.selected.as_deref() != Some(from.as_str()) {
-                    self.entry(&from).unread += 1;
-                }
+                self.attend(&from, &text);
             }
             ClientEvent::Delivered { peer, id } => {
                 let message = self.message_mut(&peer, |m| m.sent_id == Some(id));
@@ -467,7 +519,10 @@ impl ChatState {
                 name,
                 mime,
                 data,
-            } => self.on_file(&from, id, Attachment::new(name, mime, &data), at),
+            } => {
+                self.attend(&from, &format!("📎 {name}"));
+                self.on_file(&from, id, Attachment::new(name, mime, &data), at);
+            }
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),
             ClientEvent::PeerDisconnected { peer, reason } => {
                 if let Some(entry) = self.listed_mut(&peer) {

@@ -7,8 +7,8 @@ mod login;
 
 pub use attachment::{Attachment, DataUrl, media_type};
 pub use chat::{
-    AddPeerError, ChatMessage, ChatState, Composer, Delivery, Direction, MAX_MESSAGES_PER_PEER,
-    MessageTime, Notice, PeerEntry, Tone,
+    AddPeerError, Alert, ChatMessage, ChatState, Composer, Delivery, Direction,
+    MAX_MESSAGES_PER_PEER, MessageTime, Notice, PeerEntry, Tone,
 };
 pub use login::{LoginForm, default_server_url};
 

@@ -600,3 +600,55 @@ fn kept_history_never_doubles_what_this_run_already_shows() {
     state.restore_history("bob", vec![kept(false, "live", 1, false)], |_| T);
     assert_eq!(state.peer("bob").unwrap().messages.len(), 1);
 }
+
+// ---- Attention: unread counts, alerts, the window title ----------------------------------
+
+fn alerted(state: &mut ChatState) -> Vec<(String, String)> {
+    (state.take_alerts().into_iter())
+        .map(|a| (a.peer, a.body))
+        .collect()
+}
+
+#[test]
+fn a_message_for_a_chat_not_in_view_is_unread_and_alerts() {
+    let mut state = ChatState::new("me");
+    state.add_peer("bob").unwrap();
+    state.add_peer("alice").unwrap();
+    state.select("bob");
+    state.apply(message("alice", "hi"), T);
+    state.apply(message("bob", "in view"), T);
+    assert_eq!(alerted(&mut state), [("alice".to_owned(), "hi".to_owned())]);
+    assert_eq!(state.peer("alice").unwrap().unread, 1);
+    assert_eq!(state.peer("bob").unwrap().unread, 0);
+    assert_eq!(state.window_title(), "(1) peerchat");
+    state.select("alice");
+    assert_eq!(state.window_title(), "peerchat");
+}
+
+#[test]
+fn while_the_page_is_hidden_even_the_open_chat_alerts_until_it_is_seen() {
+    let mut state = ChatState::new("me");
+    state.add_peer("bob").unwrap();
+    state.select("bob");
+    state.set_hidden(true);
+    state.apply(message("bob", "are you there?"), T);
+    state.apply(message("bob", "hello?"), T);
+    assert_eq!(alerted(&mut state).len(), 2);
+    assert_eq!(state.window_title(), "(2) peerchat");
+    state.set_hidden(false);
+    assert_eq!(state.window_title(), "peerchat");
+    assert!(state.take_alerts().is_empty(), "taken once");
+}
+
+#[test]
+fn alerts_are_bounded_and_short() {
+    let mut state = ChatState::new("me");
+    let long = "x".repeat(1000);
+    for _ in 0..20 {
+        state.apply(message("flood", &long), T);
+    }
+    let alerts = alerted(&mut state);
+    assert_eq!(alerts.len(), 8);
+    assert!(alerts.iter().all(|(_, body)| body.chars().count() == 140));
+    assert_eq!(state.peer("flood").unwrap().unread, 20);
+}
