@@ -6,7 +6,7 @@
 //! namespace (see tests/browser.rs). Screenshots land in `<target>/test-output`.
 
 use peerchat_e2e::app_page::{AppPage, app_dir};
-use peerchat_e2e::{PeerchatServer, namespaced_test, wait_for};
+use peerchat_e2e::{PeerchatServer, TempDir, namespaced_test, wait_for};
 
 namespaced_test! {
     fn two_people_chat_through_the_web_app() {
@@ -125,5 +125,47 @@ namespaced_test! {
         wait_for("bob: the title without unread", || {
             (bob.title() == "peerchat").then_some(())
         });
+    }
+}
+
+namespaced_test! {
+    /// The app over HTTPS at a LAN address (not loopback), as `platforms/web/serve.sh
+    /// --tls` with a certificate from `platforms/web/make-cert.sh` serves it: the page is a
+    /// secure context, and two people chat through WSS.
+    fn over_https_at_a_lan_address_the_app_is_a_secure_context_and_chats() {
+        // The namespace's own address (tests/support/netns.sh).
+        let address = "198.18.0.1";
+        let certs = TempDir::new("tls");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../platforms/web/make-cert.sh");
+        let made = std::process::Command::new(script)
+            .arg(&certs.0)
+            .arg(address)
+            .output()
+            .expect("make-cert.sh runs");
+        assert!(made.status.success(), "make-cert.sh: {made:?}");
+        let said = String::from_utf8_lossy(&made.stdout);
+        let spki = (said.lines())
+            .find_map(|line| line.split_once("--ignore-certificate-errors-spki-list): "))
+            .map(|(_, hash)| hash.trim().to_owned())
+            .unwrap_or_else(|| panic!("make-cert.sh printed no SPKI hash: {said}"));
+        let server = PeerchatServer::serving_over_tls(&app_dir(), address, &certs.0);
+        assert!(server.http_url.starts_with("https://198.18.0.1:"));
+        // The browser trusts this one certificate, as a person would after importing it.
+        let trust = format!("--ignore-certificate-errors-spki-list={spki}");
+        let alice = AppPage::open_with(&server.http_url, "alice", &[&trust]);
+        let bob = AppPage::open_with(&server.http_url, "bob", &[&trust]);
+        assert!(alice.is_secure_context(), "HTTPS makes a secure context");
+        alice.log_in();
+        bob.log_in();
+        alice.expect_signed_in();
+        bob.expect_signed_in();
+        alice.add_peer("bob");
+        alice.expect_status("connected");
+        bob.open_chat("alice");
+        alice.send("over https");
+        bob.expect_bubble("theirs", "over https");
+        bob.send("and back");
+        alice.expect_bubble("theirs", "and back");
+        alice.screenshot("app-https");
     }
 }

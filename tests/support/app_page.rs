@@ -40,7 +40,12 @@ pub struct AppPage {
 impl AppPage {
     /// Opens the app at `url` and waits for its login screen.
     pub fn open(url: &str, user: &str) -> Self {
-        let browser = Browser::start();
+        Self::open_with(url, user, &[])
+    }
+
+    /// Opens the app in a browser started with extra Chromium `flags`.
+    pub fn open_with(url: &str, user: &str, flags: &[&str]) -> Self {
+        let browser = Browser::start_with(flags);
         browser.navigate(url);
         let page = Self {
             user: user.to_owned(),
@@ -258,6 +263,18 @@ impl AppPage {
         match self.browser.execute("return document.title;", json!([])) {
             Ok(Value::String(title)) => title,
             other => panic!("{}: no title: {other:?}", self.user),
+        }
+    }
+
+    /// Whether the page is a secure context (HTTPS, or localhost): what Web Locks, service
+    /// workers and notifications need.
+    pub fn is_secure_context(&self) -> bool {
+        match self
+            .browser
+            .execute("return window.isSecureContext;", json!([]))
+        {
+            Ok(Value::Bool(secure)) => secure,
+            other => panic!("{}: cannot tell: {other:?}", self.user),
         }
     }
 

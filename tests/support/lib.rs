@@ -171,6 +171,32 @@ impl PeerchatServer {
         }
     }
 
+    /// Starts a server on `address` (one of this namespace's, not loopback) serving
+    /// `web_root` over HTTPS and MQTT over WSS and TLS, with `cert_dir`'s `cert.pem` and
+    /// `key.pem` (as `platforms/web/serve.sh --tls` runs it).
+    pub fn serving_over_tls(web_root: &Path, address: &str, cert_dir: &Path) -> Self {
+        let (cert, key) = (cert_dir.join("cert.pem"), cert_dir.join("key.pem"));
+        let flags = [
+            "--tls-cert",
+            cert.to_str().expect("a UTF-8 path"),
+            "--tls-key",
+            key.to_str().expect("a UTF-8 path"),
+        ];
+        let any_port = format!("{address}:0");
+        let (process, (mqtt, http)) = Self::spawn(Some(web_root), &any_port, &any_port, &flags);
+        Self {
+            broker: Broker {
+                tcp_url: format!("mqtts://{mqtt}"),
+                ws_url: format!("wss://{http}/mqtt"),
+            },
+            http_url: format!("https://{http}/"),
+            process: Some(process),
+            web_root: Some(web_root.to_path_buf()),
+            addrs: (mqtt, http),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
     /// Starts a server with extra flags (`--cluster …`, say).
     pub fn start_with_flags(flags: &[&str]) -> Self {
         let mut server = Self::start_with_all(None, flags);

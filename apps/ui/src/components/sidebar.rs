@@ -134,9 +134,10 @@ fn AskToNotify() -> Element {
         button {
             class: "quiet",
             id: "ask-to-notify",
-            title: "Show a notification when a message arrives for a chat not in view",
+            aria_label: "Notify me",
+            title: "Notify me: show a notification when a message arrives for a chat not in view",
             onclick: ask,
-            "Notify me"
+            "🔔"
         }
     }
 }
