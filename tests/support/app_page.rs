@@ -266,6 +266,24 @@ impl AppPage {
         }
     }
 
+    /// What loading the page took from the network so far, per response (Resource
+    /// Timing): its URL's path, the bytes transferred (headers and the body as encoded by
+    /// the server) and the body's size once decoded.
+    pub fn transfers(&self) -> Vec<(String, u64, u64)> {
+        let script = "return performance.getEntriesByType('navigation') \
+                          .concat(performance.getEntriesByType('resource')) \
+                          .map(e => [new URL(e.name).pathname, e.transferSize, e.decodedBodySize]);";
+        let Ok(Value::Array(entries)) = self.browser.execute(script, json!([])) else {
+            panic!("{}: no resource timing", self.user);
+        };
+        (entries.iter())
+            .map(|e| {
+                let path = e[0].as_str().unwrap_or_default().to_owned();
+                (path, e[1].as_u64().unwrap_or(0), e[2].as_u64().unwrap_or(0))
+            })
+            .collect()
+    }
+
     /// Whether the page is a secure context (HTTPS, or localhost): what Web Locks, service
     /// workers and notifications need.
     pub fn is_secure_context(&self) -> bool {
