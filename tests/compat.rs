@@ -45,10 +45,12 @@ namespaced_test! {
 }
 
 namespaced_test! {
+    /// The original client as its users configured it for the original server:
+    /// `ws://host:<MQTT port>`, no path.
     fn original_calls_native_cli() {
         let server = PeerchatServer::serving(&original_dir());
-        let ws = &server.broker.ws_url;
-        let mut alice = OriginalClient::join(&server.http_url, ws, "alice");
+        let ws = server.broker.tcp_url.replace("mqtt://", "ws://");
+        let mut alice = OriginalClient::join(&server.http_url, &ws, "alice");
         let mut bob = Cli::join_on(Network::PrivateNamespace, &server.broker.tcp_url, "bob");
         chat_both_ways(&mut alice, &mut bob);
     }
