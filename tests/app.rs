@@ -81,17 +81,40 @@ namespaced_test! {
 
 namespaced_test! {
     /// The app keeps its shell in a service worker: the next visit loads the page, its
-    /// script and its wasm from there, and with the server gone the app still opens.
+    /// script and its wasm from there. With the server gone, someone who used the app here
+    /// before still opens it: offline, with the history of their chats; once the server is
+    /// back, they are online again by themselves.
     fn the_next_visit_loads_from_the_kept_shell_and_opens_offline() {
         let mut server = PeerchatServer::serving(&app_dir());
-        let page = AppPage::open(&server.http_url, "alice");
-        page.expect_service_worker();
-        let (bytes, from_worker) = page.visit_again(&server.http_url);
+        let alice = AppPage::open(&server.http_url, "alice");
+        let bob = AppPage::open(&server.http_url, "bob");
+        alice.expect_service_worker();
+        alice.log_in();
+        bob.log_in();
+        alice.expect_signed_in();
+        bob.expect_signed_in();
+        alice.add_peer("bob");
+        alice.expect_status("connected");
+        bob.open_chat("alice");
+        alice.send("kept for later");
+        bob.expect_bubble("theirs", "kept for later");
+        bob.send("me too");
+        alice.expect_bubble("theirs", "me too");
+
+        let (bytes, from_worker) = alice.visit_again(&server.http_url);
         println!("second visit: {bytes} bytes from the network, {from_worker} responses from the service worker");
         assert!(from_worker >= 3, "the page, its script and its wasm: {from_worker}");
         server.stop();
-        page.visit_again(&server.http_url);
-        page.screenshot("app-offline");
+        alice.visit_again(&server.http_url);
+        alice.log_in();
+        alice.expect_signed_in();
+        alice.expect_offline();
+        alice.add_peer("bob");
+        alice.expect_bubble("mine", "kept for later");
+        alice.expect_bubble("theirs", "me too");
+        alice.screenshot("app-offline");
+        server.resume();
+        alice.expect_online();
     }
 }
 

@@ -67,7 +67,8 @@ impl Backend {
         pins: crate::platform::PinStore,
         inputs: InputSender,
     ) -> (Self, oneshot::Receiver<String>) {
-        let (signaling, unreachable) = SignalingLink::start(urls, machine, inputs.clone());
+        let (signaling, unreachable) =
+            SignalingLink::start(urls, machine, inputs.clone(), options.start_offline);
         let transport = Transport::new(options, inputs.clone());
         (
             Self {

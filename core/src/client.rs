@@ -18,7 +18,7 @@ use futures::future::{Either, select};
 use futures::{FutureExt, Stream, StreamExt};
 
 use crate::backend::Backend;
-use crate::event::{ClientError, ClientEvent, PeerStatus};
+use crate::event::{ClientError, ClientEvent, PeerStatus, SignalingState};
 use crate::machine::{Action, ClientMachine, ConnId, SavedState, SignalingInput, TransportEvent};
 use crate::options::ClientOptions;
 use crate::platform::{rt, store::Store};
@@ -299,8 +299,9 @@ impl Client {
         protocol::validate_username(&options.username).map_err(ClientError::InvalidUsername)?;
         // A restarted client continues its run: same session, same numbering, its outbox.
         let (store, saved, store_notice) = Store::open(&options.storage, &options.username).await?;
-        let saved = (saved.filter(|s| !s.run.is_empty()))
-            .unwrap_or_else(|| SavedState::fresh(rt::session_id()));
+        let saved = saved.filter(|s| !s.run.is_empty());
+        let may_start_offline = options.start_offline && saved.is_some();
+        let saved = saved.unwrap_or_else(|| SavedState::fresh(rt::session_id()));
         let mut machine = ClientMachine::resume(&options.username, saved)?;
         let clock = rt::Clock::new();
         machine.handle_wall_clock(clock.now(), rt::wall_ms());
@@ -383,6 +384,12 @@ impl Client {
         };
         match outcome {
             Ok(()) => Ok((client, events)),
+            Err(ClientError::ServerUnreachable { .. }) if may_start_offline => {
+                // Offline with what the store kept; registering follows once a server
+                // answers (`Registered`, or `RegistrationRefused` if the name went meanwhile).
+                (events.early).push_back(ClientEvent::Signaling(SignalingState::Reconnecting));
+                Ok((client, events))
+            }
             Err(error) => {
                 client.disconnect().await;
                 Err(error)

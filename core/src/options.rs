@@ -40,6 +40,10 @@ pub struct ClientOptions {
     pub identity_file: Option<PathBuf>,
     /// Where history and unacknowledged messages outlive the app; in memory by default.
     pub storage: Storage,
+    /// A user who has used this device before (its store holds a session) starts even when
+    /// no server answers: offline, with history and outbox, trying as after a lost
+    /// connection. Off by default: `connect` then fails with `ServerUnreachable`.
+    pub start_offline: bool,
 }
 
 impl ClientOptions {
@@ -54,6 +58,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(15),
             identity_file: None,
             storage: Storage::Memory,
+            start_offline: false,
         }
     }
 }

@@ -284,6 +284,25 @@ impl AppPage {
             .collect()
     }
 
+    /// Waits for the banner saying the app is offline.
+    pub fn expect_offline(&self) {
+        self.wait_for_text(".banner", "the offline banner", |text| {
+            text.starts_with("Offline")
+        });
+    }
+
+    /// Waits until no banner says the app is offline.
+    pub fn expect_online(&self) {
+        let script = "return document.querySelector('.banner') === null;";
+        wait_for(&format!("{}: back online", self.user), || {
+            matches!(
+                self.browser.execute(script, json!([])),
+                Ok(Value::Bool(true))
+            )
+            .then_some(())
+        });
+    }
+
     /// Whether the page is a secure context (HTTPS, or localhost): what Web Locks, service
     /// workers and notifications need.
     pub fn is_secure_context(&self) -> bool {

@@ -44,10 +44,14 @@ pub(crate) struct SignalingLink {
 
 impl SignalingLink {
     /// Starts connecting to the first of `urls` (brokers of one cluster, tried in turn).
+    /// Connects to the first broker that answers. If none does, the receiver hears why;
+    /// then the link stops, unless `keep_trying` (a client started offline), when it goes on
+    /// as after a lost connection.
     pub fn start(
         urls: &[ServerUrl],
         machine: &ClientMachine,
         inputs: InputSender,
+        keep_trying: bool,
     ) -> (Self, oneshot::Receiver<String>) {
         let brokers = Brokers {
             options: urls.iter().map(|url| mqtt_options(url, machine)).collect(),
@@ -69,7 +73,7 @@ impl SignalingLink {
             eventloop,
             brokers,
             inputs,
-            unreachable_tx,
+            (unreachable_tx, keep_trying),
             Control {
                 pending_subscriptions: pending_subscriptions.clone(),
                 closing: closing.clone(),
@@ -247,7 +251,7 @@ async fn run(
     mut eventloop: EventLoop,
     mut brokers: Brokers,
     inputs: InputSender,
-    unreachable: oneshot::Sender<String>,
+    (unreachable, keep_trying): (oneshot::Sender<String>, bool),
     control: Control,
 ) {
     let Control {
@@ -339,7 +343,9 @@ async fn run(
                     if let Some(report) = unreachable.take() {
                         let _ = report.send(error.to_string());
                     }
-                    return;
+                    if !keep_trying {
+                        return;
+                    }
                 }
                 if let ConnectionError::MqttState(StateError::Deserialization(refused)) = &error {
                     warn!(%refused, "the broker sent a packet this client refuses");

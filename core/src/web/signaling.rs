@@ -67,10 +67,14 @@ pub(crate) struct SignalingLink {
 impl SignalingLink {
     /// Starts connecting. The receiver yields a reason if the broker cannot be reached at
     /// all; it is dropped unanswered once the first connection succeeds.
+    /// Connects to the first broker that answers. If none does, the receiver hears why;
+    /// then the link stops, unless `keep_trying` (a client started offline), when it goes on
+    /// as after a lost connection.
     pub fn start(
         urls: &[ServerUrl],
         machine: &ClientMachine,
         inputs: InputSender,
+        keep_trying: bool,
     ) -> (Self, oneshot::Receiver<String>) {
         let (requests_tx, requests) = mpsc::unbounded();
         let (unreachable_tx, unreachable) = oneshot::channel();
@@ -89,6 +93,7 @@ impl SignalingLink {
                     inputs,
                     requests,
                     unreachable: Some(unreachable_tx),
+                    keep_trying,
                     queue: PendingPublishes::default(),
                     clock: rt::Clock::new(),
                 };
@@ -268,6 +273,8 @@ struct Session {
     inputs: InputSender,
     requests: mpsc::UnboundedReceiver<Request>,
     unreachable: Option<oneshot::Sender<String>>,
+    /// After no broker answered at first: go on trying (a client started offline).
+    keep_trying: bool,
     queue: PendingPublishes,
     clock: rt::Clock,
 }
@@ -300,9 +307,11 @@ impl Session {
                     continue;
                 }
                 if let Some(report) = self.unreachable.take() {
-                    let _ = report.send(reason);
+                    let _ = report.send(reason.clone());
                 }
-                return;
+                if !self.keep_trying {
+                    return;
+                }
             }
             // Another broker, if there are several.
             self.choice.lost(rt::random_u64());

@@ -23,7 +23,7 @@ pub fn ChatScreen(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -
         div { class: "{layout}",
             if state.signaling == SignalingState::Reconnecting {
                 div { class: "banner", role: "status",
-                    "The signaling server is unreachable; reconnecting. Open chats keep working."
+                    "Offline: the signaling server is unreachable; reconnecting. Open chats keep working, and what you write waits."
                 }
             }
             Notices { chat }

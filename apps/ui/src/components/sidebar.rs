@@ -137,7 +137,19 @@ fn AskToNotify() -> Element {
             aria_label: "Notify me",
             title: "Notify me: show a notification when a message arrives for a chat not in view",
             onclick: ask,
-            "🔔"
+            // A bell, drawn: no emoji font needed.
+            svg {
+                width: "18",
+                height: "18",
+                view_box: "0 0 24 24",
+                fill: "none",
+                stroke: "currentColor",
+                stroke_width: "2",
+                stroke_linecap: "round",
+                stroke_linejoin: "round",
+                path { d: "M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" }
+                path { d: "M10.3 21a1.94 1.94 0 0 0 3.4 0" }
+            }
         }
     }
 }

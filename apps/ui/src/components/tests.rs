@@ -193,7 +193,7 @@ fn the_banner_shows_while_signaling_reconnects() {
     let mut state = ChatState::new("alice");
     assert!(!render_chat(state.clone()).contains("unreachable"));
     state.apply(ClientEvent::Signaling(SignalingState::Reconnecting), T);
-    assert!(render_chat(state).contains("The signaling server is unreachable"));
+    assert!(render_chat(state).contains("Offline: the signaling server is unreachable"));
 }
 
 #[test]

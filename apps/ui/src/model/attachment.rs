@@ -168,9 +168,6 @@ impl ChatState {
         };
         message.attachment = Some(attachment);
         message.progress = None;
-        if self.selected.as_deref() != Some(peer) {
-            self.entry(peer).unread += 1;
-        }
     }
 
     /// The chat with `peer` ended: transfers under way stop where they are.

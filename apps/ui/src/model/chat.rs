@@ -442,18 +442,20 @@ impl ChatState {
         }
     }
 
-    /// Whether calling `peer` makes sense now: not yet called, or the chat ended or broke.
+    /// Whether calling `peer` makes sense now: not yet called, or the chat ended or broke,
+    /// and the signaling server is there to carry the call.
     pub fn can_call(&self, peer: &str) -> bool {
-        self.peer(peer).is_some_and(|p| {
-            !p.reconnecting()
-                && matches!(
-                    p.status,
-                    PeerStatus::New
-                        | PeerStatus::Disconnected
-                        | PeerStatus::Failed
-                        | PeerStatus::Closed
-                )
-        })
+        self.signaling == SignalingState::Online
+            && self.peer(peer).is_some_and(|p| {
+                !p.reconnecting()
+                    && matches!(
+                        p.status,
+                        PeerStatus::New
+                            | PeerStatus::Disconnected
+                            | PeerStatus::Failed
+                            | PeerStatus::Closed
+                    )
+            })
     }
 
     /// Something arrived from `peer`: unread, with an alert, unless its chat is in view.
@@ -562,7 +564,9 @@ impl ChatState {
             }
             ClientEvent::Signaling(state) => self.signaling = state,
             ClientEvent::Error(error) => self.report(error, at),
-            ClientEvent::Registered | ClientEvent::RegistrationRefused(_) => {}
+            // A client started offline registered once a server answered, or was refused.
+            ClientEvent::Registered => self.signaling = SignalingState::Online,
+            ClientEvent::RegistrationRefused(error) => self.report(error, at),
         }
     }
 

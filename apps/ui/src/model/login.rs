@@ -56,6 +56,9 @@ impl LoginForm {
             }];
         }
         options.relay_only = self.relay_only;
+        // Someone who used the app here before opens it without a server too: history,
+        // outbox and "offline", until the server answers.
+        options.start_offline = true;
         Ok(options)
     }
 }

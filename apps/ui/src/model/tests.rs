@@ -652,3 +652,13 @@ fn alerts_are_bounded_and_short() {
     assert!(alerts.iter().all(|(_, body)| body.chars().count() == 140));
     assert_eq!(state.peer("flood").unwrap().unread, 20);
 }
+
+#[test]
+fn nobody_is_called_while_offline() {
+    let mut chat = ChatState::new("alice");
+    chat.apply(ClientEvent::Signaling(SignalingState::Reconnecting), T);
+    chat.add_peer("bob").unwrap();
+    assert!(!chat.can_call("bob"), "the call would go nowhere");
+    chat.apply(ClientEvent::Registered, T);
+    assert!(chat.can_call("bob"));
+}
