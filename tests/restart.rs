@@ -195,3 +195,64 @@ fn a_damaged_store_is_kept_aside_and_the_client_starts_afresh() {
     assert!(id > 1, "the numbering was kept: got #{id}");
     alice.expect_message("bob", "still here");
 }
+
+/// A client that ran on this device before starts without a server when asked to
+/// (`start_offline`, as the app does): offline with its store, then online by itself once
+/// the server is back. A first start on the device still needs the server.
+#[test]
+fn a_returning_user_starts_offline_and_comes_online_when_the_server_is_back() {
+    use futures::StreamExt;
+    use peerchat_core::{Client, ClientError, ClientEvent, ClientOptions, SignalingState, Storage};
+
+    let mut server = PeerchatServer::start();
+    let dir = TempDir::new("offline-start");
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    let options = |url: &str| {
+        let mut options = ClientOptions::new(url, "alice");
+        options.bind_addrs = vec!["127.0.0.1:0".into()];
+        options.mdns = false;
+        options.identity_file = Some(dir.0.join("alice.identity"));
+        options.storage = Storage::File(dir.0.join("alice.db"));
+        options.start_offline = true;
+        options
+    };
+    let url = server.broker.tcp_url.clone();
+    server.stop();
+    let first = runtime.block_on(Client::connect_with(options(&url)));
+    assert!(
+        matches!(first, Err(ClientError::ServerUnreachable { .. })),
+        "a first start needs the server: {:?}",
+        first.map(|_| ())
+    );
+
+    server.resume();
+    let (alice, _) = runtime
+        .block_on(Client::connect_with(options(&url)))
+        .expect("alice joins");
+    runtime.block_on(alice.disconnect());
+    drop(alice);
+    server.stop();
+
+    let (alice, mut events) = runtime
+        .block_on(Client::connect_with(options(&url)))
+        .expect("a returning user starts offline");
+    let offline = runtime.block_on(events.next());
+    assert_eq!(
+        offline,
+        Some(ClientEvent::Signaling(SignalingState::Reconnecting))
+    );
+    server.resume();
+    let online = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(event) = events.next().await {
+                if event == ClientEvent::Registered {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+    });
+    assert_eq!(online, Ok(true), "online once the server is back");
+    runtime.block_on(alice.disconnect());
+}
