@@ -662,3 +662,24 @@ fn nobody_is_called_while_offline() {
     chat.apply(ClientEvent::Registered, T);
     assert!(chat.can_call("bob"));
 }
+
+#[test]
+fn a_peer_without_an_identity_key_is_shown_as_unsigned_and_one_with_a_key_as_unverified() {
+    let mut chat = ChatState::new("alice");
+    chat.add_peer("original").unwrap();
+    chat.apply(status("original", PeerStatus::Connected), T);
+    assert!(
+        (chat.peer("original").unwrap().identity_label()).starts_with("Unsigned: no identity key")
+    );
+    chat.add_peer("bob").unwrap();
+    chat.apply(
+        ClientEvent::PeerIdentity {
+            peer: "bob".into(),
+            key: "k".into(),
+            safety_number: Some("12345".into()),
+            verified: false,
+        },
+        T,
+    );
+    assert!((chat.peer("bob").unwrap().identity_label()).starts_with("Not verified yet"));
+}
