@@ -89,17 +89,7 @@ namespaced_test! {
         let alice = AppPage::open(&server.http_url, "alice");
         let bob = AppPage::open(&server.http_url, "bob");
         alice.expect_service_worker();
-        alice.log_in();
-        bob.log_in();
-        alice.expect_signed_in();
-        bob.expect_signed_in();
-        alice.add_peer("bob");
-        alice.expect_status("connected");
-        bob.open_chat("alice");
-        alice.send("kept for later");
-        bob.expect_bubble("theirs", "kept for later");
-        bob.send("me too");
-        alice.expect_bubble("theirs", "me too");
+        sign_in_and_chat(&alice, &bob, "kept for later", "me too");
 
         let (bytes, from_worker) = alice.visit_again(&server.http_url);
         println!("second visit: {bytes} bytes from the network, {from_worker} responses from the service worker");
@@ -149,6 +139,21 @@ namespaced_test! {
             (bob.title() == "peerchat").then_some(())
         });
     }
+}
+
+/// Alice and Bob log in, Alice adds Bob, and each writes one message the other sees.
+fn sign_in_and_chat(alice: &AppPage, bob: &AppPage, from_alice: &str, from_bob: &str) {
+    alice.log_in();
+    bob.log_in();
+    alice.expect_signed_in();
+    bob.expect_signed_in();
+    alice.add_peer("bob");
+    alice.expect_status("connected");
+    bob.open_chat("alice");
+    alice.send(from_alice);
+    bob.expect_bubble("theirs", from_alice);
+    bob.send(from_bob);
+    alice.expect_bubble("theirs", from_bob);
 }
 
 /// The most a first visit may take from the network, in bytes, as the server sends it to
@@ -206,17 +211,7 @@ namespaced_test! {
         let bob = AppPage::open_with(&server.http_url, "bob", &[&trust]);
         assert!(alice.is_secure_context(), "HTTPS makes a secure context");
         first_load_within_budget(&alice);
-        alice.log_in();
-        bob.log_in();
-        alice.expect_signed_in();
-        bob.expect_signed_in();
-        alice.add_peer("bob");
-        alice.expect_status("connected");
-        bob.open_chat("alice");
-        alice.send("over https");
-        bob.expect_bubble("theirs", "over https");
-        bob.send("and back");
-        alice.expect_bubble("theirs", "and back");
+        sign_in_and_chat(&alice, &bob, "over https", "and back");
         alice.screenshot("app-https");
     }
 }

@@ -5,7 +5,7 @@
 //! node (both from Debian).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -71,12 +71,7 @@ impl BrokerKind {
                 command
                     .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
                     .args(["--log", "warn"])
-                    // The bench's connections all come from one address, and each publisher
-                    // sends as fast as its window allows: the limits for users would cap
-                    // the load, not measure the server.
-                    .args(["--max-connections-per-address", "0"])
-                    .args(["--max-connections", "1000000"])
-                    .args(["--max-publish-rate", "1000000"]);
+                    .args(LOAD_LIMITS);
                 if self == Self::PeerchatUnchecked {
                     command.arg("--unchecked-senders");
                 }
@@ -141,18 +136,7 @@ impl BrokerKind {
         if !std::path::Path::new(program).exists() {
             bail!("{program} is missing: install Debian's package first");
         }
-        let config_path = dir.join("broker.conf");
-        std::fs::write(&config_path, config)?;
-        let child = Command::new(program)
-            .arg("-c")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.name()))?;
-        let pid = child.id().context("the broker exited at once")?;
+        let (pid, child) = spawn_configured(program, &dir.join("broker.conf"), &config)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_until_listening(addr, self.name()).await?;
         Ok(RunningBroker {
@@ -192,6 +176,36 @@ fn aedes_script() -> anyhow::Result<PathBuf> {
     Ok(dir.join("server.js"))
 }
 
+/// peerchat-server's limits under load: the bench's connections all come from one address,
+/// and each publisher sends as fast as its window allows, so the limits meant for users
+/// would cap the load, not measure the server.
+const LOAD_LIMITS: [&str; 6] = [
+    "--max-connections-per-address",
+    "0",
+    "--max-connections",
+    "1000000",
+    "--max-publish-rate",
+    "1000000",
+];
+
+/// Writes `config` to `path` and starts `program -c path`, silent, killed when dropped.
+fn spawn_configured(program: &str, path: &Path, config: &str) -> anyhow::Result<(u32, Child)> {
+    std::fs::write(path, config)?;
+    let child = Command::new(program)
+        .arg("-c")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    let pid = child
+        .id()
+        .with_context(|| format!("{program} exited at once"))?;
+    Ok((pid, child))
+}
+
 /// Waits up to 20 s until `addr` accepts connections.
 async fn wait_until_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -228,18 +242,11 @@ async fn start_cluster() -> anyhow::Result<RunningBroker> {
              cluster {{ name: bench, listen: 127.0.0.1:{route}, routes: [{route_list}] }}\n",
             dir.join(format!("n{i}")).display()
         );
-        let config_path = dir.join(format!("n{i}.conf"));
-        std::fs::write(&config_path, config)?;
-        let child = Command::new(program)
-            .arg("-c")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start nats-server")?;
-        processes.push((child.id().context("nats-server exited at once")?, child));
+        processes.push(spawn_configured(
+            program,
+            &dir.join(format!("n{i}.conf")),
+            &config,
+        )?);
         clients.push(client);
     }
     for client in &clients {
@@ -267,9 +274,7 @@ async fn start_gateway(node: &str) -> anyhow::Result<(u32, Child, SocketAddr)> {
         let mut child = Command::new(sibling_binary("peerchat-server")?)
             .args(["--mqtt-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--log", "warn", "--cluster", node])
-            .args(["--max-connections-per-address", "0"])
-            .args(["--max-connections", "1000000"])
-            .args(["--max-publish-rate", "1000000"])
+            .args(LOAD_LIMITS)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
