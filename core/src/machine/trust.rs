@@ -477,8 +477,8 @@ fn sealed_parts(message: &SignalMessage) -> Option<SealedParts<'_>> {
             kind: "signal-candidate",
             from,
             peerchat: None,
-            // Field order is fixed by the struct, so both ends write the same text.
-            body: serde_json::to_string(candidate).unwrap_or_default(),
+            // The codec fixes the field order, so both ends write the same text.
+            body: crate::protocol::write_candidate(candidate),
         },
         _ => return None,
     })

@@ -1,6 +1,5 @@
 //! Signaling messages as typed Rust, and their bounded JSON codec.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ProtocolError;
@@ -18,19 +17,16 @@ pub const PROTOCOL_VERSION: u32 = 1;
 ///
 /// The field names and `type` tags are those of the original JavaScript client; `session`,
 /// `peerchat` and `presence` are peerchat's additions, which that client ignores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SignalMessage {
     Register {
         from: String,
         username: String,
         /// Identifies one run of a peerchat client, so a reconnect is not mistaken for a
         /// second user taking the name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
         /// That the sender holds an identity key, answering the server's challenge: a name
         /// on peerchat-server belongs to the key that first proved itself for it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<RegisterProof>,
     },
     /// peerchat-server's fresh value for this connection, sent on the inbox the client
@@ -43,33 +39,26 @@ pub enum SignalMessage {
     RegisterAck {
         from: String,
         success: bool,
-        #[serde(default)]
         message: String,
         /// Why a register was refused, for peerchat clients (see [`REFUSED_OTHER_KEY`]):
         /// the message is the original server's text, which the original client shows.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     SignalOffer {
         from: String,
         offer: SessionDescription,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         peerchat: Option<Capabilities>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         seal: Option<Seal>,
     },
     SignalAnswer {
         from: String,
         answer: SessionDescription,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         peerchat: Option<Capabilities>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         seal: Option<Seal>,
     },
     SignalCandidate {
         from: String,
         candidate: IceCandidate,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         seal: Option<Seal>,
     },
     /// A client about to take its name on a plain broker asks whoever holds it to say so
@@ -86,67 +75,55 @@ pub enum SignalMessage {
     },
     DeliveryFailed {
         target: String,
-        #[serde(default)]
         reason: String,
-        #[serde(default)]
         timestamp: u64,
     },
     Presence(Presence),
 }
 
 /// A user's retained presence record (`peerchat/presence/<user>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
     pub from: String,
     pub session: String,
     pub online: bool,
     /// For an offline record: when (ms since the Unix epoch) the user was last known
     /// online, so a record of someone gone for good can be told and cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u64>,
 }
 
 /// What a peerchat client announces in its offer or answer; absent from original clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Capabilities {
     pub version: u32,
-    #[serde(default)]
     pub features: Vec<String>,
     /// The sender's run (a random id per start of the app): a chat recovered with the same
     /// run keeps its message numbering, one with a new run starts it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     /// In an answer: the ICE ufrag of the offer it answers, so an offerer that has offered
     /// again meanwhile (its network changed twice) ignores an answer to its earlier offer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<String>,
 }
 
 /// `RTCSessionDescriptionInit` as browsers serialise it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDescription {
-    #[serde(rename = "type")]
     pub kind: SdpKind,
     pub sdp: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SdpKind {
     Offer,
     Answer,
 }
 
 /// `RTCIceCandidate.toJSON()` as browsers serialise it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IceCandidate {
     pub candidate: String,
-    #[serde(default)]
     pub sdp_mid: Option<String>,
-    #[serde(default, rename = "sdpMLineIndex")]
     pub sdp_mline_index: Option<u16>,
-    #[serde(default)]
     pub username_fragment: Option<String>,
 }
 
@@ -167,7 +144,7 @@ impl SignalMessage {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Self::Register { .. } => "register",
             Self::RegisterChallenge { .. } => "register-challenge",
@@ -182,7 +159,7 @@ impl SignalMessage {
         }
     }
 
-    /// Checks the bounds that serde's shape check does not.
+    /// Checks the bounds that the codec's shape check does not.
     fn validate(&self) -> Result<(), ProtocolError> {
         let bad = |detail: String| ProtocolError::BadField {
             kind: self.kind().to_owned(),
@@ -253,34 +230,18 @@ pub fn decode(payload: &[u8]) -> Result<SignalMessage, ProtocolError> {
         .and_then(Value::as_str)
         .ok_or(ProtocolError::MissingType)?
         .to_owned();
-    const KNOWN: [&str; 10] = [
-        "register",
-        "register-challenge",
-        "register-ack",
-        "name-claim",
-        "name-held",
-        "signal-offer",
-        "signal-answer",
-        "signal-candidate",
-        "delivery-failed",
-        "presence",
-    ];
-    if !KNOWN.contains(&kind.as_str()) {
+    if !super::codec::is_known_type(&kind) {
         return Err(ProtocolError::UnknownType(kind.chars().take(64).collect()));
     }
-    let message: SignalMessage =
-        serde_json::from_value(value).map_err(|e| ProtocolError::BadField {
-            kind,
-            detail: e.to_string(),
-        })?;
+    let message = super::codec::read_message(&kind, &value)
+        .map_err(|detail| ProtocolError::BadField { kind, detail })?;
     message.validate()?;
     Ok(message)
 }
 
 /// Serialises a message for publishing.
 pub fn encode(message: &SignalMessage) -> Vec<u8> {
-    // Serialising these plain structs cannot fail: no maps with non-string keys, no floats.
-    serde_json::to_vec(message).expect("signal messages always serialise")
+    super::codec::write_message(message).into_bytes()
 }
 
 #[cfg(test)]

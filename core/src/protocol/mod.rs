@@ -4,6 +4,8 @@
 //! additions are extra fields and message types that the original client ignores.
 
 mod chat;
+mod codec;
+mod json;
 mod limits;
 mod message;
 mod proof;
@@ -15,6 +17,7 @@ pub use chat::{
     MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk, encode_chunk,
     supported_features,
 };
+pub use codec::{read_candidate_json, write_candidate};
 pub use limits::{
     MAX_CANDIDATE_BYTES, MAX_CHAT_MESSAGE_BYTES, MAX_MQTT_PACKET_BYTES, MAX_SDP_BYTES,
     MAX_SIGNAL_BYTES, MAX_USERNAME_BYTES, validate_username,

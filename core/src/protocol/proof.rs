@@ -3,13 +3,11 @@
 //! proves itself for it, and hands the name to a new connection only against a new proof
 //! by that key, so neither a public session id nor a captured register can take a name.
 
-use serde::{Deserialize, Serialize};
-
 /// Longest challenge nonce a client signs (the server sends 22 characters).
 pub const MAX_NONCE_BYTES: usize = 64;
 
 /// The identity proof in a `register` (`"proof"` in its JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterProof {
     /// The client's identity key (base64url, 43 characters).
     pub key: String,

@@ -6,12 +6,10 @@
 //! session will present, or what the sender announced, without the recipient noticing.
 //! Original clients send no seals and ignore them.
 
-use serde::{Deserialize, Serialize};
-
 use super::message::Capabilities;
 
 /// The signature block of a sealed message (`"seal"` in its JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
     /// The sender's identity key (base64url).
     pub key: String,
@@ -26,7 +24,6 @@ pub struct Seal {
     /// The Ed25519 signature (base64url) of [`sealed_bytes_v2`], which also covers the
     /// `peerchat` field. Absent from peers of the first format; once a sender has sealed
     /// with it, a message of that sender without it is refused (no downgrade).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig2: Option<String>,
 }
 
@@ -58,8 +55,7 @@ pub fn sealed_bytes_v2(
 /// Fields this version does not know are not covered: a version that adds one seals it in
 /// a new seal format.
 pub fn capabilities_text(peerchat: Option<&Capabilities>) -> String {
-    // Plain strings and numbers: serialising cannot fail.
-    serde_json::to_string(&peerchat).unwrap_or_default()
+    peerchat.map_or_else(|| "null".to_owned(), super::codec::write_capabilities)
 }
 
 #[cfg(test)]

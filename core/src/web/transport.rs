@@ -282,25 +282,25 @@ async fn add_candidate(pc: &RtcPeerConnection, candidate: &IceCandidate) {
 /// The browser's `RTCIceCandidateInit` for a protocol candidate. Built from the protocol's
 /// JSON, which is `RTCIceCandidate.toJSON()`'s shape (web-sys has no `usernameFragment`).
 fn candidate_init(candidate: &IceCandidate) -> Result<RtcIceCandidateInit, String> {
-    let json = candidate_to_json(candidate).map_err(|e| e.to_string())?;
+    let json = candidate_to_json(candidate);
     let value = JSON::parse(&json).map_err(|e| describe_js_error(&e))?;
     Ok(value.unchecked_into())
 }
 
-fn candidate_to_json(candidate: &IceCandidate) -> serde_json::Result<String> {
-    serde_json::to_string(candidate)
+fn candidate_to_json(candidate: &IceCandidate) -> String {
+    crate::protocol::write_candidate(candidate)
 }
 
 /// A local candidate from `RTCIceCandidate.toJSON()` as JSON text; `None` for the empty
 /// end-of-candidates marker, which is not published.
-fn candidate_from_json(json: &str) -> serde_json::Result<Option<IceCandidate>> {
-    let candidate: IceCandidate = serde_json::from_str(json)?;
+fn candidate_from_json(json: &str) -> Result<Option<IceCandidate>, String> {
+    let candidate = crate::protocol::read_candidate_json(json)?;
     Ok(Some(candidate).filter(|c| !c.candidate.is_empty()))
 }
 
 fn local_candidate(candidate: &RtcIceCandidate) -> Result<Option<IceCandidate>, String> {
     let json = JSON::stringify(&candidate.to_json()).map_err(|e| describe_js_error(&e))?;
-    candidate_from_json(&String::from(json)).map_err(|e| e.to_string())
+    candidate_from_json(&String::from(json))
 }
 
 /// The browser's configuration for every peer connection of this client.
@@ -545,8 +545,7 @@ mod tests {
         assert_eq!(candidate.sdp_mline_index, Some(0));
         assert_eq!(candidate.username_fragment.as_deref(), Some("abcd"));
         let back: serde_json::Value =
-            serde_json::from_str(&candidate_to_json(&candidate).expect("serialises"))
-                .expect("json");
+            serde_json::from_str(&candidate_to_json(&candidate)).expect("json");
         assert_eq!(
             back,
             serde_json::from_str::<serde_json::Value>(json).expect("json")
