@@ -30,7 +30,9 @@ if [ "${PEERCHAT_DESKTOP_ON_XVFB:-}" != 1 ]; then
     debian_install "${missing[@]}"
 
     step "build peerchat-desktop"
-    cargo build -p peerchat-desktop
+    # As tests/run.sh builds it: `-p peerchat-desktop` alone would resolve the shared
+    # dependencies' features differently and compile them all again.
+    cargo build --workspace --all-targets
 
     step "run it on a virtual display"
     export PEERCHAT_DESKTOP_ON_XVFB=1

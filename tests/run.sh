@@ -42,7 +42,10 @@ step "format"
 cargo fmt --all -- --check
 
 step "build (the end-to-end tests run these binaries)"
-cargo build --bins
+# The whole workspace with its tests, as `cargo test --workspace` below and tests/desktop.sh
+# build it: one set of features, so each dependency compiles once (a narrower build here
+# made those steps compile ~260 crates again, ~16 minutes on 2 cores).
+cargo build --workspace --all-targets
 
 step "build the web app (platforms/web/build.sh: installs wasm-bindgen's CLI and wasm-opt if missing)"
 platforms/web/build.sh "$target_dir/web-app"
