@@ -13,6 +13,8 @@ mod id;
 mod log;
 mod membership;
 mod message;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod properties;
 mod replica;
 
 pub use delivery::Delivery;
