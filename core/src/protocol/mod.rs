@@ -11,9 +11,9 @@ mod seal;
 mod topics;
 
 pub use chat::{
-    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FILE_CHUNK_BYTES, MAX_FILE_BYTES,
-    MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk, encode_chunk,
-    supported_features,
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FEATURE_ROOMS, FILE_CHUNK_BYTES,
+    MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
+    encode_chunk, supported_features,
 };
 pub use limits::{
     MAX_CANDIDATE_BYTES, MAX_CHAT_MESSAGE_BYTES, MAX_MQTT_PACKET_BYTES, MAX_SDP_BYTES,

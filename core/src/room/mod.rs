@@ -16,6 +16,7 @@ mod message;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
 mod replica;
+mod wire;
 
 pub use delivery::Delivery;
 pub use id::RoomId;
@@ -23,6 +24,7 @@ pub use log::{Added, HighWaterMarks, RoomLog};
 pub use membership::{Action, MemberChange, Membership};
 pub use message::RoomMessage;
 pub use replica::{CatchUp, ChangeApplied, Room};
+pub use wire::{MAX_CHANGES_PER_FRAME, MAX_MARKS_PER_FRAME, RoomFrame};
 
 use thiserror::Error;
 
