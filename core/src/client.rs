@@ -23,6 +23,7 @@ use crate::machine::{Action, ClientMachine, ConnId, SavedState, SignalingInput, 
 use crate::options::ClientOptions;
 use crate::platform::{rt, store::Store};
 use crate::protocol::{self, MessageId};
+use crate::room::RoomId;
 use crate::server_url::ServerUrl;
 use crate::store::StoredMessage;
 use crate::unread::Unread;
@@ -451,6 +452,40 @@ impl Client {
         data: &[u8],
     ) -> Result<MessageId, ClientError> {
         let result = self.shared.machine().send_file(peer, name, mime, data);
+        self.shared.run_here();
+        result
+    }
+
+    /// Creates a group room named `name`, with this client as its creator and only
+    /// member; its id names it in the other room calls and events.
+    pub fn create_room(&self, name: &str) -> Result<RoomId, ClientError> {
+        let mut random = [0u8; 16];
+        random[..8].copy_from_slice(&rt::random_u64().to_le_bytes());
+        random[8..].copy_from_slice(&rt::random_u64().to_le_bytes());
+        let result = self.shared.machine().create_room(name, random);
+        self.shared.run_here();
+        result
+    }
+
+    /// Invites `peer` into `room` (a peerchat peer whose identity key is known: one this
+    /// client has chatted with). It joins when it next meets a member.
+    pub fn invite(&self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let result = self.shared.machine().invite_to_room(room, peer);
+        self.shared.run_here();
+        result
+    }
+
+    /// Writes `text` into `room`; returns its number among this client's messages there,
+    /// which [`ClientEvent::RoomDelivery`] reports against.
+    pub fn send_room_message(&self, room: &RoomId, text: &str) -> Result<u64, ClientError> {
+        let result = self.shared.machine().send_room_message(room, text);
+        self.shared.run_here();
+        result
+    }
+
+    /// Leaves `room`; its members are told as they are met.
+    pub fn leave_room(&self, room: &RoomId) -> Result<(), ClientError> {
+        let result = self.shared.machine().leave_room(room);
         self.shared.run_here();
         result
     }

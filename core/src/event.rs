@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::path::PeerPath;
 use crate::protocol::{MessageId, ProtocolError};
+use crate::room::{RoomError, RoomId};
 
 /// The status of the connection to one peer, as the original app reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,6 +174,39 @@ pub enum ClientEvent {
         online: bool,
     },
     Signaling(SignalingState),
+    /// A message in a room, new to this client (each is reported once). Rooms show their
+    /// messages in one order for every member: by `lamport`, then by `author`; a message
+    /// that arrives late may belong before ones already shown.
+    RoomMessage {
+        room: RoomId,
+        author: String,
+        seq: u64,
+        lamport: u64,
+        text: String,
+    },
+    /// Who is in a room now (after its creation, our joining, or a membership change);
+    /// `joined` is false once this client left or was removed.
+    RoomMembers {
+        room: RoomId,
+        name: String,
+        members: Vec<String>,
+        joined: bool,
+    },
+    /// How many of the room's `members` hold my message `seq` (me included): delivered to
+    /// all when `holders == members`.
+    RoomDelivery {
+        room: RoomId,
+        seq: u64,
+        holders: usize,
+        members: usize,
+    },
+    /// A room message or change from `from` was refused (forged, from a non-member, after
+    /// its author's removal, ...); nothing of it was kept.
+    RoomRefused {
+        room: RoomId,
+        from: String,
+        error: RoomError,
+    },
     /// Something went wrong that the client survived: bad input, an unreachable peer.
     Error(ClientError),
 }
@@ -237,6 +271,38 @@ impl ClientEvent {
             }),
             Self::Signaling(state) => json!({"event": "signaling", "state": state.as_str()}),
             Self::Error(error) => json!({"event": "error", "message": error.to_string()}),
+            Self::RoomMessage {
+                room,
+                author,
+                seq,
+                lamport,
+                text,
+            } => json!({
+                "event": "room_message", "room": room.as_str(), "author": author, "seq": seq,
+                "lamport": lamport, "text": text
+            }),
+            Self::RoomMembers {
+                room,
+                name,
+                members,
+                joined,
+            } => json!({
+                "event": "room_members", "room": room.as_str(), "name": name,
+                "members": members, "joined": joined
+            }),
+            Self::RoomDelivery {
+                room,
+                seq,
+                holders,
+                members,
+            } => json!({
+                "event": "room_delivery", "room": room.as_str(), "seq": seq,
+                "holders": holders, "members": members, "delivered": holders == members
+            }),
+            Self::RoomRefused { room, from, error } => json!({
+                "event": "room_refused", "room": room.as_str(), "from": from,
+                "message": error.to_string()
+            }),
             Self::Registered | Self::RegistrationRefused(_) => return None,
         })
     }
@@ -316,6 +382,16 @@ pub enum ClientError {
     Transport { peer: String, reason: String },
     #[error("the client has been disconnected")]
     Closed,
+    #[error("{0}")]
+    Room(#[from] RoomError),
+    #[error("no room {0} here; create it, or wait for an invitation")]
+    UnknownRoom(String),
+    #[error(
+        "`{0}` uses an app without rooms (an original client or an older peerchat): it cannot join"
+    )]
+    RoomsUnsupported(String),
+    #[error("this client holds {0} rooms, the most it can; leave some first")]
+    TooManyRooms(usize),
     #[error("cannot use the message store {location}: {error}")]
     Store {
         location: String,

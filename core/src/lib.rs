@@ -13,6 +13,7 @@ pub mod path;
 mod pins;
 pub mod protocol;
 pub mod reconnect;
+pub mod room;
 pub mod server_url;
 pub mod store;
 

@@ -88,6 +88,27 @@ impl Output {
             }
             ClientEvent::Signaling(state) => format!("* signaling server: {}", state.as_str()),
             ClientEvent::Error(error) => format!("! {error}"),
+            ClientEvent::RoomMessage {
+                room, author, text, ..
+            } => format!("[{room} {author}] {text}"),
+            ClientEvent::RoomMembers {
+                room,
+                name,
+                members,
+                joined,
+            } => match joined {
+                true => format!("* room {name} ({room}): {}", members.join(", ")),
+                false => format!("* you are no longer in room {name} ({room})"),
+            },
+            ClientEvent::RoomDelivery {
+                room,
+                seq,
+                holders,
+                members,
+            } => format!("* room {room}: #{seq} held by {holders} of {members}"),
+            ClientEvent::RoomRefused { room, from, error } => {
+                format!("! room {room}: refused from {from}: {error}")
+            }
             ClientEvent::Registered | ClientEvent::RegistrationRefused(_) => return,
         };
         self.emit(value, text);

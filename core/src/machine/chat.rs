@@ -10,10 +10,11 @@ use super::peer::{OutgoingFile, PeerSession};
 use super::{Action, ClientMachine, StoreOp};
 use crate::event::{ChatEnd, ClientError, ClientEvent};
 use crate::protocol::{
-    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FILE_CHUNK_BYTES, MAX_CHAT_MESSAGE_BYTES,
-    MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
-    encode_chunk,
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FEATURE_ROOMS, FILE_CHUNK_BYTES,
+    MAX_CHAT_MESSAGE_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId,
+    decode_chunk, encode_chunk,
 };
+use crate::room::RoomFrame;
 
 /// Files one peer may be sending us at once; more are refused.
 pub(super) const MAX_INCOMING_FILES: usize = 4;
@@ -233,6 +234,11 @@ impl ClientMachine {
     pub(super) fn on_chat(&mut self, peer: String, text: String, now: u64) {
         self.heard_from(&peer);
         let session = self.peers.get_mut(&peer).expect("caller found it");
+        if session.speaks(FEATURE_ROOMS)
+            && let Some(frame) = RoomFrame::decode(&text)
+        {
+            return self.on_room_frame(&peer, frame, now);
+        }
         let frame = if session.speaks(FEATURE_ACKS) || session.speaks(FEATURE_FILES) {
             ChatFrame::decode(&text)
         } else {

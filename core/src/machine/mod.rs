@@ -19,6 +19,9 @@ mod registration;
 mod replay;
 #[cfg(test)]
 mod roaming_tests;
+mod rooms;
+#[cfg(test)]
+mod rooms_tests;
 #[cfg(test)]
 mod tests;
 mod trust;
@@ -43,6 +46,7 @@ pub use peer::Role;
 use peer::{PeerSession, push_bounded};
 use recovery::Trigger;
 use registration::Registration;
+pub use rooms::MAX_ROOMS;
 pub use trust::{MAX_PINS, Pin};
 
 /// Identifies one peer connection in a backend. A peer gets a new one after glare or a
@@ -211,6 +215,8 @@ pub struct ClientMachine {
     next_message: MessageId,
     /// The outbox and what was shown, kept beyond one chat (see `durable`).
     durable: Durable,
+    /// Group rooms and the exchanges with their members (see `rooms`).
+    rooms: rooms::Rooms,
     actions: VecDeque<Action>,
     events: VecDeque<ClientEvent>,
 }
@@ -231,6 +237,7 @@ impl ClientMachine {
             next_conn: 1,
             next_message: 1,
             durable: Durable::default(),
+            rooms: rooms::Rooms::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -290,6 +297,7 @@ impl ClientMachine {
         deadlines
             .chain(self.registration.deadline())
             .chain(self.recovery_deadline())
+            .chain(self.receipt_deadline())
             .min()
     }
 
@@ -458,6 +466,7 @@ impl ClientMachine {
             self.deliver_outbox(now);
         }
         self.send_due_acks(now);
+        self.send_due_receipts(now);
         self.hear_anyway(now);
         let expired: Vec<String> = self
             .peers

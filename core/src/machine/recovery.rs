@@ -320,6 +320,8 @@ impl ClientMachine {
                 text: text.clone(),
             });
         }
+        // The channel is usable both ways: rooms shared with the peer catch up.
+        self.meet_rooms(peer);
     }
 
     /// The next moment recovery has something to do.

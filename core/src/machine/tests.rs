@@ -630,7 +630,7 @@ pub(super) fn original_answer() -> SignalMessage {
 }
 
 /// Bob is an original client: his answer announces nothing.
-fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
+pub(super) fn connected_to_original(alice: &mut ClientMachine) -> ConnId {
     alice.connect_to_peer("bob", T0).unwrap();
     let conn = conn_of(&drain(alice).0);
     alice.handle_transport(conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);

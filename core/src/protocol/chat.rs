@@ -19,9 +19,13 @@ pub const FEATURE_FILES: &str = "files";
 /// (`machine::recovery`); needs `acks`, which make re-sending safe.
 pub const FEATURE_RECOVERY: &str = "recovery";
 
+/// The feature name for group rooms: room frames on the `chat` channel (`crate::room`).
+/// Needs an identity key at both ends, which signs every room message and change.
+pub const FEATURE_ROOMS: &str = "rooms";
+
 /// The features this version of peerchat announces.
 pub fn supported_features() -> Vec<String> {
-    [FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY]
+    [FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FEATURE_ROOMS]
         .map(str::to_owned)
         .to_vec()
 }

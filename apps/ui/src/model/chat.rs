@@ -564,6 +564,12 @@ impl ChatState {
             }
             ClientEvent::Signaling(state) => self.signaling = state,
             ClientEvent::Error(error) => self.report(error, at),
+            // The app shows no rooms yet (issue 17: the core and the CLI come first); a
+            // refused room frame is still worth a notice.
+            ClientEvent::RoomRefused { error, .. } => self.report(ClientError::Room(error), at),
+            ClientEvent::RoomMessage { .. }
+            | ClientEvent::RoomMembers { .. }
+            | ClientEvent::RoomDelivery { .. } => {}
             // A client started offline registered once a server answered, or was refused.
             ClientEvent::Registered => self.signaling = SignalingState::Online,
             ClientEvent::RegistrationRefused(error) => self.report(error, at),

@@ -1,0 +1,446 @@
+//! Group rooms in the client machine (see [`crate::room`] for the rules): API calls, room
+//! frames on the `chat` channel of peers that announced `rooms`, and the meeting two
+//! members hold whenever a chat channel between them becomes usable.
+//!
+//! A meeting: each side sends its marks asking for what it lacks (`ask`); the other answers
+//! with membership changes, up to [`MAX_MESSAGES_PER_MEETING`] messages and its own marks,
+//! which ask in turn when that side is behind, or say a batch was bounded and more remain.
+//! A side asks again only after an answer taught it something, so two members that cannot
+//! agree (one refuses what the other holds) fall silent instead of asking forever. An
+//! author sends each new message to every member it is connected to; receivers answer
+//! with their marks a moment later (receipts), from which the author counts delivery.
+
+use std::collections::BTreeMap;
+
+use tracing::debug;
+
+use super::{Action, ClientMachine, ConnId};
+use crate::event::{ClientError, ClientEvent};
+use crate::protocol::FEATURE_ROOMS;
+use crate::room::{
+    Added, HighWaterMarks, MAX_CHANGES_PER_FRAME, MAX_MESSAGES_PER_MEETING, Membership, Room,
+    RoomError, RoomFrame, RoomId, RoomMessage,
+};
+
+/// Most rooms a client holds (those it is in, those it left, and invitations arriving),
+/// so a peer cannot make it keep rooms without bound.
+pub const MAX_ROOMS: usize = 64;
+
+/// How long taking in a room message waits before its receipt (the receiver's marks) goes:
+/// messages that arrive together are confirmed by one receipt.
+const RECEIPT_DELAY_MS: u64 = 20;
+
+/// The rooms this client holds, and how each exchange with each member stands.
+#[derive(Debug, Default)]
+pub(super) struct Rooms {
+    held: BTreeMap<RoomId, Room>,
+    /// Membership chains of rooms a peer is handing over, until they make us a member.
+    arriving: BTreeMap<RoomId, Vec<crate::room::MemberChange>>,
+    links: BTreeMap<(RoomId, String), Link>,
+}
+
+/// One room's exchange with one member over the current chat channel.
+#[derive(Debug, Default)]
+struct Link {
+    /// We asked and have learned nothing from the peer since: do not ask again.
+    asked: bool,
+    /// We took in something from the peer; our marks go back to it then.
+    receipt_due: Option<u64>,
+}
+
+impl ClientMachine {
+    // ---- API calls -------------------------------------------------------------------
+
+    /// Creates room `name` with this client as creator and only member; `random` (16
+    /// bytes from the platform's random source) makes its id.
+    pub fn create_room(&mut self, name: &str, random: [u8; 16]) -> Result<RoomId, ClientError> {
+        let identity = self.room_identity()?;
+        self.room_space()?;
+        let room = Room::create(RoomId::from_random(random), name, &self.me, &identity)?;
+        let id = room.id().clone();
+        self.rooms.held.insert(id.clone(), room);
+        self.report_members(&id);
+        Ok(id)
+    }
+
+    /// Invites `peer` into `room`: needs the peer's identity key (pinned when a chat with
+    /// it opened), and a peer chatting now must have announced `rooms` (an original
+    /// client announces nothing and has no key: it cannot join, and the error says so). The peer learns of
+    /// it when it next meets a member.
+    pub fn invite_to_room(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        if let Some(session) = self.peers.get(peer)
+            && session.channel_open
+            && !session.speaks(FEATURE_ROOMS)
+        {
+            return Err(ClientError::RoomsUnsupported(peer.to_owned()));
+        }
+        let key = self.pinned_key(peer).map(|pin| pin.key);
+        self.held_room(room)?.invite(&identity, peer, key)?;
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
+    /// Writes `text` into `room` and sends it to every member connected now; the others
+    /// get it when they meet any member. Returns its number among my messages there.
+    pub fn send_room_message(&mut self, room: &RoomId, text: &str) -> Result<u64, ClientError> {
+        let identity = self.room_identity()?;
+        let message = self.held_room(room)?.write(&identity, text)?;
+        let mut members = self.rooms.held[room].members();
+        members.retain(|member| *member != self.me);
+        for member in members {
+            self.send_room_frame(&member, &RoomFrame::Message(message.clone()));
+        }
+        Ok(message.seq)
+    }
+
+    /// Leaves `room`: members are told, and nothing written there from now on reaches us.
+    pub fn leave_room(&mut self, room: &RoomId) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        self.held_room(room)?.leave(&identity)?;
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
+    /// The rooms this client holds (joined or left).
+    pub fn rooms(&self) -> impl Iterator<Item = &Room> {
+        self.rooms.held.values()
+    }
+
+    pub fn room(&self, room: &RoomId) -> Option<&Room> {
+        self.rooms.held.get(room)
+    }
+
+    // ---- Meetings and frames ---------------------------------------------------------
+
+    /// The chat channel with `peer` is usable: for every room it is or was in, a meeting
+    /// starts (our marks, asking for what we lack).
+    pub(super) fn meet_rooms(&mut self, peer: &str) {
+        if self.room_conn(peer).is_none() {
+            return;
+        }
+        let shared: Vec<RoomId> = (self.rooms.held.values())
+            .filter(|room| room.membership().ever_member(peer))
+            .map(|room| room.id().clone())
+            .collect();
+        for room in shared {
+            self.rooms.links.remove(&(room.clone(), peer.to_owned()));
+            self.send_marks(&room, peer, true);
+        }
+    }
+
+    /// A room frame from `peer` (or one that failed to decode).
+    pub(super) fn on_room_frame(&mut self, peer: &str, frame: Result<RoomFrame, String>, now: u64) {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(why) => return self.unexpected(peer.to_owned(), "room frame", &why),
+        };
+        let room = frame.room().clone();
+        if !self.rooms.held.contains_key(&room) {
+            return self.on_frame_of_unknown_room(peer, frame);
+        }
+        match frame {
+            RoomFrame::Changes { changes, .. } => {
+                let mut learned = false;
+                for change in changes {
+                    match self.held_room(&room).map(|r| r.apply_change(change)) {
+                        Ok(Ok(applied)) => learned |= applied.new,
+                        Ok(Err(RoomError::ChangeGap { .. })) => {
+                            self.ask_again(&room, peer);
+                            break;
+                        }
+                        Ok(Err(error)) => {
+                            self.refuse(&room, peer, error);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if learned {
+                    self.report_members(&room);
+                    self.learned_from(&room, peer, now);
+                }
+            }
+            RoomFrame::Message(message) => self.take_room_message(&room, peer, message, now),
+            RoomFrame::Marks {
+                version,
+                marks,
+                ask,
+                ..
+            } => self.on_marks(&room, peer, version, &marks, ask),
+        }
+    }
+
+    fn take_room_message(&mut self, room: &RoomId, peer: &str, message: RoomMessage, now: u64) {
+        let held = self.rooms.held.get_mut(room).expect("caller checked");
+        match held.receive(message.clone()) {
+            Ok(Added::New) => {
+                self.events.push_back(ClientEvent::RoomMessage {
+                    room: room.clone(),
+                    author: message.author,
+                    seq: message.seq,
+                    lamport: message.lamport,
+                    text: message.text,
+                });
+                self.learned_from(room, peer, now);
+            }
+            Ok(Added::Duplicate) => {}
+            // Earlier ones, or the membership change it was written under, are missing.
+            Ok(Added::Early { .. }) | Err(RoomError::MembershipBehind { .. }) => {
+                self.ask_again(room, peer)
+            }
+            Err(error) => self.refuse(room, peer, error),
+        }
+    }
+
+    fn on_marks(
+        &mut self,
+        room: &RoomId,
+        peer: &str,
+        version: Option<u64>,
+        marks: &HighWaterMarks,
+        ask: bool,
+    ) {
+        self.note_delivery(room, peer, marks);
+        let held = &self.rooms.held[room];
+        let ahead = version.is_some_and(|v| v > held.membership().version())
+            || marks.iter().any(|(author, seq)| {
+                held.membership().ever_member(author) && seq > held.marks().of(author)
+            });
+        let link = self.link(room, peer);
+        let want = ahead && !link.asked;
+        let receipt = link.receipt_due.is_some();
+        if ask {
+            let catch_up =
+                self.rooms.held[room].catch_up_for(peer, version, marks, MAX_MESSAGES_PER_MEETING);
+            for changes in catch_up.changes.chunks(MAX_CHANGES_PER_FRAME) {
+                let frame = RoomFrame::Changes {
+                    room: room.clone(),
+                    changes: changes.to_vec(),
+                };
+                self.send_room_frame(peer, &frame);
+            }
+            for message in catch_up.messages {
+                self.send_room_frame(peer, &RoomFrame::Message(message));
+            }
+            // Also says where this batch ended: with `more`, the peer asks again.
+            self.send_marks(room, peer, want);
+        } else if want || receipt {
+            self.send_marks(room, peer, want);
+        }
+    }
+
+    /// A frame about a room we do not hold: the start (or continuation) of its membership
+    /// chain from a member inviting us, or a member's marks telling us it exists.
+    fn on_frame_of_unknown_room(&mut self, peer: &str, frame: RoomFrame) {
+        match frame {
+            RoomFrame::Marks {
+                room,
+                version: Some(_),
+                ..
+            } => {
+                if self.room_space().is_ok() {
+                    let frame = RoomFrame::Marks {
+                        room,
+                        version: None,
+                        marks: HighWaterMarks::default(),
+                        ask: true,
+                    };
+                    self.send_room_frame(peer, &frame);
+                }
+            }
+            RoomFrame::Changes { room, changes } => {
+                let continues = match self.rooms.arriving.get(&room) {
+                    Some(chain) => changes.first().map(|c| c.version) == Some(chain.len() as u64),
+                    None => changes.first().is_some_and(|c| c.version == 0),
+                };
+                if !continues
+                    || (self.room_space().is_err() && !self.rooms.arriving.contains_key(&room))
+                {
+                    self.rooms.arriving.remove(&room);
+                    return;
+                }
+                let chain = self.rooms.arriving.entry(room.clone()).or_default();
+                chain.extend(changes);
+                let chain = chain.clone();
+                match Membership::from_changes(chain.clone()) {
+                    Ok(membership) if membership.ever_member(&self.me) => {
+                        self.rooms.arriving.remove(&room);
+                        match Room::join(&self.me, chain) {
+                            Ok(joined) => {
+                                self.rooms.held.insert(room.clone(), joined);
+                                self.report_members(&room);
+                                // Now ask for the messages.
+                                self.send_marks(&room, peer, true);
+                            }
+                            Err(error) => self.refuse(&room, peer, error),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        self.rooms.arriving.remove(&room);
+                        self.refuse(&room, peer, error);
+                    }
+                }
+            }
+            // A chain that ended without making us a member is of no use to us.
+            other => {
+                self.rooms.arriving.remove(other.room());
+                debug!(%peer, room = %other.room(), "frame of a room we are not in ignored");
+            }
+        }
+    }
+
+    /// Sends due receipts; the next due moment for [`ClientMachine::poll_timeout`].
+    pub(super) fn send_due_receipts(&mut self, now: u64) {
+        let due: Vec<(RoomId, String)> = (self.rooms.links.iter())
+            .filter(|(_, link)| link.receipt_due.is_some_and(|at| at <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (room, peer) in due {
+            self.send_marks(&room, &peer, false);
+        }
+    }
+
+    pub(super) fn receipt_deadline(&self) -> Option<u64> {
+        self.rooms
+            .links
+            .values()
+            .filter_map(|l| l.receipt_due)
+            .min()
+    }
+
+    // ---- Helpers ---------------------------------------------------------------------
+
+    /// Our marks for `room` to `peer`; they also serve as the receipt owed to it.
+    fn send_marks(&mut self, room: &RoomId, peer: &str, ask: bool) {
+        let Some(held) = self.rooms.held.get(room) else {
+            return;
+        };
+        let frame = RoomFrame::Marks {
+            room: room.clone(),
+            version: Some(held.membership().version()),
+            marks: held.marks().clone(),
+            ask,
+        };
+        if self.send_room_frame(peer, &frame) {
+            let link = self.link(room, peer);
+            link.receipt_due = None;
+            link.asked |= ask;
+        }
+    }
+
+    /// Tells every member we reach (and any former one, who learns it is out) that our
+    /// copy of `room` changed: each asks for what it lacks.
+    fn tell_members(&mut self, room: &RoomId) {
+        let peers: Vec<String> = self.peers.keys().cloned().collect();
+        for peer in peers {
+            if self.rooms.held[room].membership().ever_member(&peer) {
+                self.send_marks(room, &peer, false);
+            }
+        }
+    }
+
+    /// `peer` did not have what we need, or we were missing what it sent: ask again
+    /// (unless an ask is already out without answer).
+    fn ask_again(&mut self, room: &RoomId, peer: &str) {
+        if !self.link(room, peer).asked {
+            self.send_marks(room, peer, true);
+        }
+    }
+
+    fn learned_from(&mut self, room: &RoomId, peer: &str, now: u64) {
+        let link = self.link(room, peer);
+        link.asked = false;
+        link.receipt_due.get_or_insert(now + RECEIPT_DELAY_MS);
+    }
+
+    fn link(&mut self, room: &RoomId, peer: &str) -> &mut Link {
+        self.rooms
+            .links
+            .entry((room.clone(), peer.to_owned()))
+            .or_default()
+    }
+
+    /// Counts `peer`'s marks towards the delivery of my messages, and reports each of
+    /// mine whose count changed.
+    fn note_delivery(&mut self, room: &RoomId, peer: &str, marks: &HighWaterMarks) {
+        let held = self.rooms.held.get_mut(room).expect("caller checked");
+        let mine: Vec<RoomMessage> = (held.messages())
+            .filter(|m| m.author == held.me() && marks.covers(&m.author, m.seq))
+            .cloned()
+            .collect();
+        let before: Vec<usize> = mine.iter().map(|m| held.holders(m)).collect();
+        held.note_marks(peer, marks);
+        let members = held.members().len();
+        for (message, before) in mine.iter().zip(before) {
+            let holders = held.holders(message);
+            if holders != before {
+                self.events.push_back(ClientEvent::RoomDelivery {
+                    room: room.clone(),
+                    seq: message.seq,
+                    holders,
+                    members,
+                });
+            }
+        }
+    }
+
+    fn report_members(&mut self, room: &RoomId) {
+        let held = &self.rooms.held[room];
+        self.events.push_back(ClientEvent::RoomMembers {
+            room: room.clone(),
+            name: held.name().to_owned(),
+            members: held.members(),
+            joined: held.joined(),
+        });
+    }
+
+    fn refuse(&mut self, room: &RoomId, peer: &str, error: RoomError) {
+        debug!(%peer, %room, %error, "room frame refused");
+        self.events.push_back(ClientEvent::RoomRefused {
+            room: room.clone(),
+            from: peer.to_owned(),
+            error,
+        });
+    }
+
+    /// Sends `frame` to `peer` if its chat channel is usable and it speaks `rooms`.
+    fn send_room_frame(&mut self, peer: &str, frame: &RoomFrame) -> bool {
+        let (Some(conn), Some(text)) = (self.room_conn(peer), frame.encode()) else {
+            return false;
+        };
+        self.actions.push_back(Action::SendText { conn, text });
+        true
+    }
+
+    fn room_conn(&self, peer: &str) -> Option<ConnId> {
+        let session = self.peers.get(peer)?;
+        (session.channel_open && session.heard && session.speaks(FEATURE_ROOMS))
+            .then_some(session.conn)
+    }
+
+    fn held_room(&mut self, room: &RoomId) -> Result<&mut Room, ClientError> {
+        self.rooms
+            .held
+            .get_mut(room)
+            .ok_or_else(|| ClientError::UnknownRoom(room.to_string()))
+    }
+
+    fn room_identity(&self) -> Result<crate::identity::Identity, ClientError> {
+        self.trust.identity().cloned().ok_or_else(|| {
+            ClientError::Room(RoomError::NoIdentityKey {
+                name: self.me.clone(),
+            })
+        })
+    }
+
+    fn room_space(&self) -> Result<(), ClientError> {
+        if self.rooms.held.len() + self.rooms.arriving.len() >= MAX_ROOMS {
+            return Err(ClientError::TooManyRooms(MAX_ROOMS));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! Rooms between client machines: three or four clients with identity keys, their chat
+//! channels carried by hand, room frames and receipts included.
+
+use std::collections::BTreeMap;
+
+use super::tests::{T0, connected_pair, connected_to_original, drain, sealing};
+use super::*;
+use crate::room::{RoomError, RoomId, RoomMessage};
+
+/// Clients whose chat channels are joined pairwise: what one sends on a connection reaches
+/// the client at its other end.
+struct Mesh {
+    clients: Vec<ClientMachine>,
+    channels: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    events: Vec<Vec<ClientEvent>>,
+    now: u64,
+}
+
+impl Mesh {
+    fn new(names: &[&str]) -> Self {
+        let clients: Vec<_> = (names.iter().zip(1u8..))
+            .map(|(name, seed)| sealing(name, seed))
+            .collect();
+        Self {
+            events: vec![Vec::new(); clients.len()],
+            clients,
+            channels: BTreeMap::new(),
+            now: T0,
+        }
+    }
+
+    /// Opens a chat between `a` and `b` (a offers), and lets their rooms meet.
+    fn connect(&mut self, a: usize, b: usize) {
+        let (low, high) = (a.min(b), a.max(b));
+        let (left, right) = self.clients.split_at_mut(high);
+        let (x, y) = (&mut left[low], &mut right[0]);
+        let (x_conn, y_conn) = if a < b {
+            connected_pair(x, y)
+        } else {
+            let (y_conn, x_conn) = connected_pair(y, x);
+            (x_conn, y_conn)
+        };
+        self.channels.insert((low, x_conn), (high, y_conn));
+        self.channels.insert((high, y_conn), (low, x_conn));
+        // `connected_pair` drained what the channel opening said: say it again.
+        let (a_name, b_name) = (self.name(a), self.name(b));
+        self.clients[a].meet_rooms(&b_name);
+        self.clients[b].meet_rooms(&a_name);
+        self.pump();
+    }
+
+    /// `a` closes its chat with `b`: the channel is gone.
+    fn disconnect(&mut self, a: usize, b: usize) {
+        let b_name = self.name(b);
+        let a_name = self.name(a);
+        self.clients[a].close_peer(&b_name).unwrap();
+        self.channels
+            .retain(|(from, _), (to, _)| !((*from == a && *to == b) || (*from == b && *to == a)));
+        self.pump();
+        let _ = self.clients[b].close_peer(&a_name);
+        self.pump();
+    }
+
+    fn name(&self, n: usize) -> String {
+        self.clients[n].username().to_owned()
+    }
+
+    /// Carries every chat frame until nobody has anything more to say, letting receipt
+    /// delays pass.
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut carried = false;
+            for from in 0..self.clients.len() {
+                let (actions, events) = drain(&mut self.clients[from]);
+                self.events[from].extend(events);
+                for action in actions {
+                    if let Action::SendText { conn, text } = action
+                        && let Some(&(to, to_conn)) = self.channels.get(&(from, conn))
+                    {
+                        let event = TransportEvent::ChannelMessage(text);
+                        self.clients[to].handle_transport(to_conn, event, self.now);
+                        carried = true;
+                    }
+                }
+            }
+            if !carried {
+                let due = self.clients.iter().filter_map(|c| c.poll_timeout()).min();
+                match due {
+                    Some(at) if at <= self.now + 100 => {
+                        self.now = self.now.max(at);
+                        for client in &mut self.clients {
+                            client.handle_timeout(self.now);
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }
+        panic!("the clients never fell silent");
+    }
+
+    fn room_texts(&self, n: usize) -> Vec<(String, String)> {
+        (self.events[n].iter())
+            .filter_map(|e| match e {
+                ClientEvent::RoomMessage { author, text, .. } => {
+                    Some((author.clone(), text.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn refusals(&self, n: usize) -> Vec<RoomError> {
+        (self.events[n].iter())
+            .filter_map(|e| match e {
+                ClientEvent::RoomRefused { error, .. } => Some(error.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Alice (0) makes a room and invites everyone else.
+    fn room_of_all(&mut self) -> RoomId {
+        let room = self.clients[0].create_room("club", [3; 16]).unwrap();
+        for n in 1..self.clients.len() {
+            let name = self.name(n);
+            self.clients[0].invite_to_room(&room, &name).unwrap();
+        }
+        self.pump();
+        room
+    }
+}
+
+const ALICE: usize = 0;
+const BOB: usize = 1;
+const CAROL: usize = 2;
+
+#[test]
+fn invited_members_join_and_a_message_reaches_and_is_delivered_to_all() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all();
+    for n in [BOB, CAROL] {
+        let joined = mesh.clients[n].room(&room).expect("invited and joined");
+        assert!(joined.joined());
+        assert_eq!(joined.members(), ["alice", "bob", "carol"]);
+        assert!(mesh.events[n].iter().any(|e| matches!(
+            e,
+            ClientEvent::RoomMembers { members, joined: true, .. } if members.len() == 3
+        )));
+    }
+    mesh.clients[ALICE]
+        .send_room_message(&room, "hello room")
+        .unwrap();
+    mesh.pump();
+    for n in [BOB, CAROL] {
+        assert_eq!(
+            mesh.room_texts(n),
+            [("alice".to_owned(), "hello room".to_owned())]
+        );
+    }
+    let last_delivery = mesh.events[ALICE].iter().rev().find_map(|e| match e {
+        ClientEvent::RoomDelivery {
+            seq,
+            holders,
+            members,
+            ..
+        } => Some((*seq, *holders, *members)),
+        _ => None,
+    });
+    assert_eq!(last_delivery, Some((1, 3, 3)));
+}
+
+#[test]
+fn a_member_who_was_away_gets_everything_from_another_member() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, CAROL);
+    for n in 1..=10 {
+        mesh.clients[ALICE]
+            .send_room_message(&room, &format!("note {n}"))
+            .unwrap();
+    }
+    mesh.pump();
+    mesh.disconnect(ALICE, BOB);
+    assert!(mesh.room_texts(CAROL).is_empty());
+    mesh.connect(BOB, CAROL);
+    let expected: Vec<_> = (1..=10)
+        .map(|n| ("alice".to_owned(), format!("note {n}")))
+        .collect();
+    assert_eq!(mesh.room_texts(CAROL), expected);
+    let kept: Vec<&RoomMessage> = mesh.clients[CAROL]
+        .room(&room)
+        .unwrap()
+        .messages()
+        .collect();
+    let alice_key = mesh.clients[ALICE].identity_key().unwrap();
+    assert!(
+        kept.iter()
+            .all(|m| alice_key.verifies(&m.signed_bytes(), &m.sig)),
+        "each is signed by alice"
+    );
+}
+
+#[test]
+fn a_catch_up_larger_than_one_meeting_takes_several_batches() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, CAROL);
+    let count = crate::room::MAX_MESSAGES_PER_MEETING + 10;
+    for n in 0..count {
+        mesh.clients[ALICE]
+            .send_room_message(&room, &n.to_string())
+            .unwrap();
+    }
+    mesh.pump();
+    mesh.connect(ALICE, CAROL);
+    assert_eq!(mesh.room_texts(CAROL).len(), count);
+}
+
+#[test]
+fn a_message_forged_in_another_members_name_is_refused_with_an_event() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    // Bob signs a message in alice's name and passes it to carol.
+    let bob_identity = crate::identity::Identity::from_seed([2; 32]);
+    let forged = RoomMessage::signed(room.clone(), "alice", (1, 5, 2), "bob wins", &bob_identity);
+    let frame = crate::room::RoomFrame::Message(forged).encode().unwrap();
+    let (&(_, conn), _) = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == BOB && to.0 == CAROL)
+        .map(|(from, to)| (to, from))
+        .unwrap();
+    mesh.clients[CAROL].handle_transport(conn, TransportEvent::ChannelMessage(frame), T0);
+    mesh.pump();
+    assert_eq!(
+        mesh.refusals(CAROL),
+        [RoomError::Impersonation {
+            claimed: "alice".into(),
+            signer: "bob".into()
+        }]
+    );
+    assert!(mesh.room_texts(CAROL).is_empty());
+}
+
+#[test]
+fn a_message_from_a_non_member_is_refused_with_an_event() {
+    let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(BOB, 2);
+    let room = mesh.clients[ALICE].create_room("club", [4; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    let mallory_identity = crate::identity::Identity::from_seed([3; 32]);
+    let message = RoomMessage::signed(room, "mallory", (1, 1, 1), "let me in", &mallory_identity);
+    let frame = crate::room::RoomFrame::Message(message).encode().unwrap();
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(frame), T0);
+    mesh.pump();
+    assert!(matches!(
+        mesh.refusals(BOB)[..],
+        [RoomError::NotAMember { .. }]
+    ));
+}
+
+#[test]
+fn a_removed_member_hears_nothing_more() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    mesh.clients[BOB]
+        .leave_room(&room)
+        .expect("a member may leave");
+    mesh.pump();
+    assert_eq!(
+        mesh.clients[ALICE].room(&room).unwrap().members(),
+        ["alice", "carol"]
+    );
+    assert_eq!(
+        mesh.clients[CAROL].room(&room).unwrap().members(),
+        ["alice", "carol"]
+    );
+    mesh.clients[CAROL]
+        .send_room_message(&room, "just us")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(mesh.room_texts(ALICE).len(), 1);
+    assert!(mesh.room_texts(BOB).is_empty());
+    assert!(matches!(
+        mesh.clients[BOB].send_room_message(&room, "still here?"),
+        Err(ClientError::Room(RoomError::AfterRemoval { .. }))
+    ));
+}
+
+#[test]
+fn inviting_an_original_client_or_a_stranger_says_they_cannot_join() {
+    let mut alice = sealing("alice", 1);
+    connected_to_original(&mut alice);
+    let room = alice.create_room("club", [5; 16]).unwrap();
+    assert_eq!(
+        alice.invite_to_room(&room, "bob"),
+        Err(ClientError::RoomsUnsupported("bob".into()))
+    );
+    assert_eq!(
+        alice.invite_to_room(&room, "dave"),
+        Err(ClientError::Room(RoomError::NoIdentityKey {
+            name: "dave".into()
+        }))
+    );
+    let unknown = RoomId::from_random([6; 16]);
+    assert!(matches!(
+        alice.send_room_message(&unknown, "hi"),
+        Err(ClientError::UnknownRoom(_))
+    ));
+}
+
+#[test]
+fn a_client_without_an_identity_key_cannot_make_rooms() {
+    let mut plain = super::tests::online("alice");
+    assert!(matches!(
+        plain.create_room("club", [7; 16]),
+        Err(ClientError::Room(RoomError::NoIdentityKey { .. }))
+    ));
+}
