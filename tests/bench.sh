@@ -57,6 +57,10 @@ section "memory: one client with 1, 10 and 50 open chats"
 run "$target_dir/release/peerchat-bench" memory --peers 1,10,50
 end_section
 
+section "group room: 16 native members on loopback, forming from cold and a message reaching all"
+run "$target_dir/release/peerchat-bench" room --members 16 --messages 100
+end_section
+
 section "browsers: peerchat and the original client in headless Chromium"
 # A benchmark test's figure lines, or why there are none (the original client's stand-in
 # keeps its defects, so a run of it may fail a setup).

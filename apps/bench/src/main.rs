@@ -5,13 +5,14 @@
 //! one JSON summary line.
 //! Subcommands measure the rest: a broker's throughput and memory (`broker`), one client's
 //! memory per open chat (`memory`), how many idle users a broker holds and a login storm
-//! (`capacity`).
+//! (`capacity`), a group room's forming and delivery (`room`).
 
 mod broker;
 mod broker_process;
 mod capacity;
 mod memory;
 mod process;
+mod room;
 mod stats;
 mod transfer;
 
@@ -63,6 +64,9 @@ enum Mode {
     /// Start a broker and measure how many idle users it holds, what each costs, and a login
     /// storm.
     Capacity(capacity::CapacityFlags),
+    /// Start peerchat-server and measure a group room of native clients: forming from cold,
+    /// and a message reaching every member.
+    Room(room::RoomFlags),
 }
 
 /// How long one setup or one round trip may take before the run counts it as failed.
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Broker(broker)) => return broker::run(broker).await,
         Some(Mode::Memory(memory)) => return memory::run(memory).await,
         Some(Mode::Capacity(capacity)) => return capacity::run(capacity).await,
+        Some(Mode::Room(room)) => return room::run(room).await,
         None => {}
     }
     let run = std::process::id();
