@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use peerchat_core::protocol::MessageId;
+use peerchat_core::room::RoomId;
 use peerchat_core::{ClientError, ClientEvent};
 use serde_json::{Value, json};
 
@@ -39,6 +40,23 @@ impl Output {
             Err(error) => {
                 value["reason"] = Value::from(error.to_string());
                 format!("! not sent to {peer}: {error}")
+            }
+        };
+        self.emit(value, text);
+    }
+
+    /// What became of a `/room send`: its number among my messages in the room (named
+    /// again by `room_delivery`), or why not.
+    pub fn room_sent(&self, room: &RoomId, result: &Result<u64, ClientError>) {
+        let mut value = json!({"event": "room_sent", "room": room.as_str(), "ok": result.is_ok()});
+        let text = match result {
+            Ok(seq) => {
+                value["seq"] = Value::from(*seq);
+                format!("* sent to room {room} (#{seq})")
+            }
+            Err(error) => {
+                value["reason"] = Value::from(error.to_string());
+                format!("! not sent to room {room}: {error}")
             }
         };
         self.emit(value, text);
