@@ -5,10 +5,13 @@
 //! A meeting: each side sends its marks asking for what it lacks (`ask`); the other answers
 //! with membership changes, up to [`MAX_MESSAGES_PER_MEETING`] messages and its own marks,
 //! which ask in turn when that side is behind, or say a batch was bounded and more remain.
-//! A side asks again only after an answer taught it something, so two members that cannot
-//! agree (one refuses what the other holds) fall silent instead of asking forever. An
-//! author sends each new message to every member it is connected to; receivers answer
-//! with their marks a moment later (receipts), from which the author counts delivery.
+//! A side that asked and learned nothing asks again only once the other's marks move, so
+//! two members that cannot agree (one refuses what the other holds) fall silent instead of
+//! asking forever. An
+//! author sends each new message to every member it is connected to; a member that took
+//! in something new sends its marks a moment later to every member it chats with: a
+//! receipt for the sender (from which an author counts delivery), and news for a member
+//! the author does not reach, which then asks.
 
 use std::collections::BTreeMap;
 
@@ -42,8 +45,12 @@ pub(super) struct Rooms {
 /// One room's exchange with one member over the current chat channel.
 #[derive(Debug, Default)]
 struct Link {
-    /// We asked and have learned nothing from the peer since: do not ask again.
-    asked: bool,
+    /// An ask of ours is out: the peer's marks end its answer.
+    pending: bool,
+    /// The peer's version and marks when it last showed it holds more than we do and we
+    /// asked, if it taught us nothing since: we ask again only once they move (it learned
+    /// more) or it teaches us something, so what we refuse is not asked for forever.
+    vain: Option<(Option<u64>, HighWaterMarks)>,
     /// We took in something from the peer; our marks go back to it then.
     receipt_due: Option<u64>,
 }
@@ -209,8 +216,13 @@ impl ClientMachine {
             || marks.iter().any(|(author, seq)| {
                 held.membership().ever_member(author) && seq > held.marks().of(author)
             });
+        let seen = (version, marks.clone());
         let link = self.link(room, peer);
-        let want = ahead && !link.asked;
+        link.pending = false;
+        let want = ahead && link.vain.as_ref() != Some(&seen);
+        if want {
+            link.vain = Some(seen);
+        }
         let receipt = link.receipt_due.is_some();
         if ask {
             let catch_up =
@@ -272,8 +284,11 @@ impl ClientMachine {
                             Ok(joined) => {
                                 self.rooms.held.insert(room.clone(), joined);
                                 self.report_members(&room);
-                                // Now ask for the messages.
-                                self.send_marks(&room, peer, true);
+                                // Now meet every member we chat with: the messages follow.
+                                for member in self.connected_members(&room) {
+                                    self.rooms.links.remove(&(room.clone(), member.clone()));
+                                    self.send_marks(&room, &member, true);
+                                }
                             }
                             Err(error) => self.refuse(&room, peer, error),
                         }
@@ -328,7 +343,7 @@ impl ClientMachine {
         if self.send_room_frame(peer, &frame) {
             let link = self.link(room, peer);
             link.receipt_due = None;
-            link.asked |= ask;
+            link.pending |= ask;
         }
     }
 
@@ -343,18 +358,33 @@ impl ClientMachine {
         }
     }
 
-    /// `peer` did not have what we need, or we were missing what it sent: ask again
-    /// (unless an ask is already out without answer).
+    /// We were missing what `peer` sent: ask (unless an ask is already out, whose answer
+    /// may bring it).
     fn ask_again(&mut self, room: &RoomId, peer: &str) {
-        if !self.link(room, peer).asked {
+        if !self.link(room, peer).pending {
             self.send_marks(room, peer, true);
         }
     }
 
+    /// We took in something new from `peer`: our marks go to it (a receipt) and to every
+    /// other member we chat with, a moment later, so that one not connected to the author
+    /// learns that we hold something it lacks, and asks.
     fn learned_from(&mut self, room: &RoomId, peer: &str, now: u64) {
-        let link = self.link(room, peer);
-        link.asked = false;
-        link.receipt_due.get_or_insert(now + RECEIPT_DELAY_MS);
+        self.link(room, peer).vain = None;
+        for member in self.connected_members(room) {
+            self.link(room, &member)
+                .receipt_due
+                .get_or_insert(now + RECEIPT_DELAY_MS);
+        }
+    }
+
+    /// The members of `room` (current or former) whose chat channel is usable now.
+    fn connected_members(&self, room: &RoomId) -> Vec<String> {
+        let membership = self.rooms.held[room].membership();
+        (self.peers.keys())
+            .filter(|peer| membership.ever_member(peer) && self.room_conn(peer).is_some())
+            .cloned()
+            .collect()
     }
 
     fn link(&mut self, room: &RoomId, peer: &str) -> &mut Link {

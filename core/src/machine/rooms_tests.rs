@@ -334,3 +334,47 @@ fn a_client_without_an_identity_key_cannot_make_rooms() {
         Err(ClientError::Room(RoomError::NoIdentityKey { .. }))
     ));
 }
+
+#[test]
+fn a_message_reaches_a_member_the_author_does_not_chat_with_through_another() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, CAROL);
+    mesh.clients[ALICE]
+        .send_room_message(&room, "via bob")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "via bob".to_owned())]
+    );
+}
+
+#[test]
+fn an_invitation_reaches_the_invitee_through_another_member() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.clients[ALICE].create_room("club", [8; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    mesh.connect(BOB, CAROL);
+    mesh.disconnect(ALICE, CAROL);
+    // Carol's key is pinned at alice from their chat; carol is not reached by alice now.
+    mesh.clients[ALICE].invite_to_room(&room, "carol").unwrap();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "welcome")
+        .unwrap();
+    mesh.pump();
+    let carol = mesh.clients[CAROL]
+        .room(&room)
+        .expect("carol joined through bob");
+    assert!(carol.joined());
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "welcome".to_owned())]
+    );
+}
