@@ -1,8 +1,8 @@
 //! Group rooms end to end: real `peerchat-cli` processes on peerchat-server, real WebRTC on
-//! loopback. A member who was away gets what was written meanwhile from another member,
-//! signed by its author, though the author has left.
+//! loopback. A member who was away (out of touch, or not running at all) gets what was
+//! written meanwhile from another member, signed by its author, though the author has left.
 
-use peerchat_e2e::{Cli, PeerchatServer};
+use peerchat_e2e::{Cli, Network, PeerchatServer, TempDir};
 use serde_json::Value;
 
 /// The room messages `cli` has shown so far, as (author, text), in the order shown.
@@ -83,4 +83,60 @@ fn a_member_who_was_away_gets_everything_from_another_member_after_the_author_le
     assert_eq!(room_messages(&carol, &room), notes);
     let refused = (carol.seen().iter()).filter(|e| e["event"] == "room_refused");
     assert_eq!(refused.count(), 0, "carol refused what bob passed on");
+}
+
+/// Carol's client is not running while alice writes; it keeps the room in its store, and
+/// once started again it meets bob and gets all ten notes, each shown once.
+#[test]
+fn a_member_whose_client_was_not_running_catches_up_from_its_store_and_another_member() {
+    let server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let dir = TempDir::new("room-restart");
+    let store = dir.0.join("carol.db");
+    let carol_flags = ["--store", store.to_str().expect("a UTF-8 temp path")];
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    alice.command("/connect bob");
+    alice.command("/connect carol");
+    alice.expect_peer_connected("bob");
+    alice.expect_peer_connected("carol");
+
+    alice.command("/room create plans");
+    let created = alice.expect("room created", |e| e["event"] == "room_members");
+    let room = created["room"].as_str().expect("a room id").to_owned();
+    alice.command(&format!("/room invite {room} bob"));
+    alice.command(&format!("/room invite {room} carol"));
+    joined(&mut bob, &room);
+    joined(&mut carol, &room);
+    alice.command(&format!("/room send {room} before"));
+    carol.expect("the first note", |e| {
+        e["event"] == "room_message" && e["text"] == "before"
+    });
+    carol.command("/quit");
+    assert!(carol.finish().success());
+
+    let notes: Vec<(String, String)> = (1..=10)
+        .map(|n| ("alice".to_owned(), format!("note {n}")))
+        .collect();
+    for (_, text) in &notes {
+        alice.command(&format!("/room send {room} {text}"));
+    }
+    bob.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    alice.command("/quit");
+    assert!(alice.finish().success());
+
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    carol.command("/connect bob");
+    carol.expect_peer_connected("bob");
+    carol.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    assert_eq!(
+        room_messages(&carol, &room),
+        notes,
+        "the new notes, in order, and the first not again"
+    );
 }

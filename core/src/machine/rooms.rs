@@ -66,6 +66,7 @@ impl ClientMachine {
         let room = Room::create(RoomId::from_random(random), name, &self.me, &identity)?;
         let id = room.id().clone();
         self.rooms.held.insert(id.clone(), room);
+        self.keep_latest_change(&id);
         self.report_members(&id);
         Ok(id)
     }
@@ -84,6 +85,7 @@ impl ClientMachine {
         }
         let key = self.pinned_key(peer).map(|pin| pin.key);
         self.held_room(room)?.invite(&identity, peer, key)?;
+        self.keep_latest_change(room);
         self.report_members(room);
         self.tell_members(room);
         Ok(())
@@ -94,6 +96,7 @@ impl ClientMachine {
     pub fn send_room_message(&mut self, room: &RoomId, text: &str) -> Result<u64, ClientError> {
         let identity = self.room_identity()?;
         let message = self.held_room(room)?.write(&identity, text)?;
+        self.keep_frame(room, &RoomFrame::Message(message.clone()));
         let mut members = self.rooms.held[room].members();
         members.retain(|member| *member != self.me);
         for member in members {
@@ -106,6 +109,7 @@ impl ClientMachine {
     pub fn leave_room(&mut self, room: &RoomId) -> Result<(), ClientError> {
         let identity = self.room_identity()?;
         self.held_room(room)?.leave(&identity)?;
+        self.keep_latest_change(room);
         self.report_members(room);
         self.tell_members(room);
         Ok(())
@@ -152,8 +156,16 @@ impl ClientMachine {
             RoomFrame::Changes { changes, .. } => {
                 let mut learned = false;
                 for change in changes {
-                    match self.held_room(&room).map(|r| r.apply_change(change)) {
-                        Ok(Ok(applied)) => learned |= applied.new,
+                    match self
+                        .held_room(&room)
+                        .map(|r| r.apply_change(change.clone()))
+                    {
+                        Ok(Ok(applied)) => {
+                            if applied.new {
+                                self.keep_changes(&room, &[change]);
+                            }
+                            learned |= applied.new;
+                        }
                         Ok(Err(RoomError::ChangeGap { .. })) => {
                             self.ask_again(&room, peer);
                             break;
@@ -184,6 +196,7 @@ impl ClientMachine {
         let held = self.rooms.held.get_mut(room).expect("caller checked");
         match held.receive(message.clone()) {
             Ok(Added::New) => {
+                self.keep_frame(room, &RoomFrame::Message(message.clone()));
                 self.events.push_back(ClientEvent::RoomMessage {
                     room: room.clone(),
                     author: message.author,
@@ -280,9 +293,10 @@ impl ClientMachine {
                 match Membership::from_changes(chain.clone()) {
                     Ok(membership) if membership.ever_member(&self.me) => {
                         self.rooms.arriving.remove(&room);
-                        match Room::join(&self.me, chain) {
+                        match Room::join(&self.me, chain.clone()) {
                             Ok(joined) => {
                                 self.rooms.held.insert(room.clone(), joined);
+                                self.keep_changes(&room, &chain);
                                 self.report_members(&room);
                                 // Now meet every member we chat with: the messages follow.
                                 for member in self.connected_members(&room) {
@@ -325,6 +339,58 @@ impl ClientMachine {
             .values()
             .filter_map(|l| l.receipt_due)
             .min()
+    }
+
+    // ---- What outlives the process ---------------------------------------------------
+
+    /// Takes back the rooms a store kept: each room's changes and messages are checked
+    /// again as they were when they arrived; a room whose chain no longer holds is dropped.
+    pub(super) fn restore_rooms(&mut self, rooms: BTreeMap<RoomId, Vec<String>>) {
+        for (id, frames) in rooms.into_iter().take(MAX_ROOMS) {
+            let (mut changes, mut messages) = (Vec::new(), Vec::new());
+            for frame in &frames {
+                match RoomFrame::decode(frame) {
+                    Some(Ok(RoomFrame::Changes { changes: more, .. })) => changes.extend(more),
+                    Some(Ok(RoomFrame::Message(message))) => messages.push(message),
+                    _ => debug!(%id, "a kept room frame that is not one ignored"),
+                }
+            }
+            match Room::restore(&self.me, changes, messages) {
+                Ok(room) if *room.id() == id => {
+                    self.rooms.held.insert(id, room);
+                }
+                Ok(_) => debug!(%id, "a kept room under another id dropped"),
+                Err(error) => debug!(%id, %error, "a kept room that no longer holds dropped"),
+            }
+        }
+    }
+
+    /// Keeps membership changes of `room` (new to this client).
+    fn keep_changes(&mut self, room: &RoomId, changes: &[crate::room::MemberChange]) {
+        for changes in changes.chunks(MAX_CHANGES_PER_FRAME) {
+            let frame = RoomFrame::Changes {
+                room: room.clone(),
+                changes: changes.to_vec(),
+            };
+            self.keep_frame(room, &frame);
+        }
+    }
+
+    fn keep_frame(&mut self, room: &RoomId, frame: &RoomFrame) {
+        if let Some(frame) = frame.encode() {
+            self.store(super::StoreOp::Room {
+                room: room.clone(),
+                frame,
+            });
+        }
+    }
+
+    /// The latest change of `room`, to keep after making it.
+    fn keep_latest_change(&mut self, room: &RoomId) {
+        let latest = self.rooms.held[room].membership().changes().last().cloned();
+        if let Some(change) = latest {
+            self.keep_changes(room, &[change]);
+        }
     }
 
     // ---- Helpers ---------------------------------------------------------------------

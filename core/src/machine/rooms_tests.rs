@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::tests::{T0, connected_pair, connected_to_original, drain, sealing};
+use super::durable_tests::apply;
+use super::tests::{T0, connected_pair, connected_to_original, drain_stored, sealing};
 use super::*;
 use crate::room::{RoomError, RoomId, RoomMessage};
 
@@ -13,6 +14,8 @@ struct Mesh {
     clients: Vec<ClientMachine>,
     channels: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     events: Vec<Vec<ClientEvent>>,
+    /// What each client asked its store to keep.
+    stored: Vec<Vec<StoreOp>>,
     now: u64,
 }
 
@@ -23,6 +26,7 @@ impl Mesh {
             .collect();
         Self {
             events: vec![Vec::new(); clients.len()],
+            stored: vec![Vec::new(); clients.len()],
             clients,
             channels: BTreeMap::new(),
             now: T0,
@@ -61,6 +65,30 @@ impl Mesh {
         self.pump();
     }
 
+    /// Client `n` stops and starts again from what its store kept: its chats are gone.
+    fn restart(&mut self, n: usize) {
+        self.channels
+            .retain(|(from, _), (to, _)| *from != n && *to != n);
+        let name = self.name(n);
+        let saved = apply(SavedState::fresh(format!("run-{name}")), &self.stored[n]);
+        let mut again = ClientMachine::resume(&name, saved).unwrap();
+        again.set_identity(crate::identity::Identity::from_seed([n as u8 + 1; 32]));
+        again.handle_wall_clock(T0, super::tests::WALL0);
+        again.handle_signaling(SignalingInput::Connected, T0);
+        again.handle_signaling(SignalingInput::Subscribed, T0);
+        again.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+        assert!(again.is_online());
+        drain_stored(&mut again);
+        self.clients[n] = again;
+        self.events[n].clear();
+        for (other, client) in self.clients.iter_mut().enumerate() {
+            if other != n {
+                let _ = client.close_peer(&name);
+                drain_stored(client);
+            }
+        }
+    }
+
     fn name(&self, n: usize) -> String {
         self.clients[n].username().to_owned()
     }
@@ -71,8 +99,9 @@ impl Mesh {
         for _ in 0..10_000 {
             let mut carried = false;
             for from in 0..self.clients.len() {
-                let (actions, events) = drain(&mut self.clients[from]);
+                let (actions, events, stored) = drain_stored(&mut self.clients[from]);
                 self.events[from].extend(events);
+                self.stored[from].extend(stored);
                 for action in actions {
                     if let Action::SendText { conn, text } = action
                         && let Some(&(to, to_conn)) = self.channels.get(&(from, conn))
@@ -377,4 +406,33 @@ fn an_invitation_reaches_the_invitee_through_another_member() {
         mesh.room_texts(CAROL),
         [("alice".to_owned(), "welcome".to_owned())]
     );
+}
+
+#[test]
+fn a_restarted_member_keeps_its_rooms_and_catches_up_without_showing_anything_twice() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "before")
+        .unwrap();
+    mesh.pump();
+    mesh.restart(CAROL);
+    let kept = mesh.clients[CAROL].room(&room).expect("the room was kept");
+    assert!(kept.joined());
+    assert_eq!(kept.messages().count(), 1);
+    mesh.clients[ALICE]
+        .send_room_message(&room, "after")
+        .unwrap();
+    mesh.pump();
+    mesh.connect(BOB, CAROL);
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "after".to_owned())],
+        "only what is new is shown after the restart"
+    );
+    let carol = mesh.clients[CAROL].room(&room).unwrap();
+    assert_eq!(carol.messages().count(), 2);
+    assert_eq!(carol.membership().version(), 2);
 }

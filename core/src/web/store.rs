@@ -158,6 +158,10 @@ impl Store {
         let Some(db) = &self.db else {
             return;
         };
+        // Rooms are not kept in the browser yet (an object store for them comes next).
+        if matches!(op, StoreOp::Room { .. }) {
+            return;
+        }
         let tx = match db.apply(&op) {
             Ok(tx) => tx,
             Err(error) => {
@@ -489,6 +493,7 @@ impl Database {
     fn apply(&self, op: &StoreOp) -> Result<IdbTransaction, JsValue> {
         let at_ms = JsValue::from_f64(js_sys::Date::now());
         let tx = match op {
+            StoreOp::Room { .. } => return Err("rooms are not kept in the browser yet".into()),
             StoreOp::Numbering { run, next_message } => {
                 *self.run.borrow_mut() = run.clone();
                 let tx =
