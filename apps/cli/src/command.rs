@@ -6,7 +6,7 @@ pub enum Command {
     Connect(String),
     /// Ends the chat with a peer.
     Close(String),
-    /// A group room command (`/room create|invite|send|leave`).
+    /// A group room command (`/room create|invite|send|leave|remove|admin`).
     Room(RoomCommand),
     Send {
         peer: String,
@@ -30,12 +30,14 @@ pub enum Command {
 pub enum RoomCommand {
     Create(String),
     Invite { room: String, peer: String },
+    Remove { room: String, peer: String },
+    Admin { room: String, peer: String },
     Send { room: String, text: String },
     Leave(String),
 }
 
-const ROOM_USAGE: &str =
-    "usage: /room create NAME, /room invite ROOM PEER, /room send ROOM TEXT..., /room leave ROOM";
+const ROOM_USAGE: &str = "usage: /room create NAME, /room invite ROOM PEER, \
+    /room send ROOM TEXT..., /room leave ROOM, /room remove ROOM PEER, /room admin ROOM PEER";
 
 impl RoomCommand {
     fn parse(rest: &str) -> Result<Self, String> {
@@ -44,10 +46,14 @@ impl RoomCommand {
         let one_word = !rest.is_empty() && !rest.contains(' ');
         match (verb, rest.split_once(' ')) {
             ("create", _) if !rest.trim().is_empty() => Ok(Self::Create(rest.trim().to_owned())),
-            ("invite", Some((room, peer))) if !peer.trim().contains(' ') => Ok(Self::Invite {
-                room: room.to_owned(),
-                peer: peer.trim().to_owned(),
-            }),
+            ("invite" | "remove" | "admin", Some((room, peer))) if !peer.trim().contains(' ') => {
+                let (room, peer) = (room.to_owned(), peer.trim().to_owned());
+                Ok(match verb {
+                    "invite" => Self::Invite { room, peer },
+                    "remove" => Self::Remove { room, peer },
+                    _ => Self::Admin { room, peer },
+                })
+            }
             ("send", Some((room, text))) if !room.is_empty() => Ok(Self::Send {
                 room: room.to_owned(),
                 text: text.to_owned(),
@@ -110,7 +116,7 @@ impl Command {
             _ => Err(format!(
                 "unknown command `{verb}`; use /connect PEER, /close PEER, /send PEER TEXT..., \
                  /sendfile PEER PATH, /verify PEER, /watch PEER, /unwatch PEER, \
-                 /room create|invite|send|leave ... or /quit"
+                 /room create|invite|send|leave|remove|admin ... or /quit"
             )),
         }
     }
@@ -201,6 +207,20 @@ mod tests {
         assert_eq!(
             Command::parse("/room leave 0a1b"),
             room(RoomCommand::Leave("0a1b".into()))
+        );
+        assert_eq!(
+            Command::parse("/room remove 0a1b carol"),
+            room(RoomCommand::Remove {
+                room: "0a1b".into(),
+                peer: "carol".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("/room admin 0a1b bob"),
+            room(RoomCommand::Admin {
+                room: "0a1b".into(),
+                peer: "bob".into()
+            })
         );
         for bad in [
             "/room",

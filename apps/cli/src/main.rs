@@ -196,6 +196,16 @@ fn room_command(client: &Client, output: &Output, command: RoomCommand) {
             let result = client.send_room_message(&id, &text);
             output.room_sent(&id, &result);
         }),
+        RoomCommand::Remove { room, peer } => room_id(&room).and_then(|room| {
+            client
+                .remove_from_room(&room, &peer)
+                .map_err(|e| e.to_string())
+        }),
+        RoomCommand::Admin { room, peer } => room_id(&room).and_then(|room| {
+            client
+                .make_room_admin(&room, &peer)
+                .map_err(|e| e.to_string())
+        }),
         RoomCommand::Leave(room) => {
             room_id(&room).and_then(|room| client.leave_room(&room).map_err(|e| e.to_string()))
         }

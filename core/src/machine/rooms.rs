@@ -115,6 +115,28 @@ impl ClientMachine {
         Ok(())
     }
 
+    /// Removes `peer` from `room` (the creator and admins may): nothing written there from
+    /// now on is sent to it, and what it writes from now on is refused by every member.
+    pub fn remove_from_room(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        self.held_room(room)?.remove(&identity, peer)?;
+        self.keep_latest_change(room);
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
+    /// Lets `peer` invite, remove and name admins in `room` too (the creator and admins
+    /// may).
+    pub fn make_room_admin(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        self.held_room(room)?.promote(&identity, peer)?;
+        self.keep_latest_change(room);
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
     /// The rooms this client holds (joined or left).
     pub fn rooms(&self) -> impl Iterator<Item = &Room> {
         self.rooms.held.values()

@@ -436,3 +436,69 @@ fn a_restarted_member_keeps_its_rooms_and_catches_up_without_showing_anything_tw
     assert_eq!(carol.messages().count(), 2);
     assert_eq!(carol.membership().version(), 2);
 }
+
+#[test]
+fn a_removed_member_gets_nothing_more_and_an_admin_may_remove() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
+    for (a, b) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
+        mesh.connect(a, b);
+    }
+    let room = mesh.room_of_all();
+    assert!(matches!(
+        mesh.clients[BOB].remove_from_room(&room, "carol"),
+        Err(ClientError::Room(RoomError::NotAllowed { .. }))
+    ));
+    mesh.clients[ALICE].make_room_admin(&room, "bob").unwrap();
+    mesh.pump();
+    mesh.clients[BOB].remove_from_room(&room, "carol").unwrap();
+    mesh.pump();
+    for n in [ALICE, BOB, 3] {
+        let members = mesh.clients[n].room(&room).unwrap().members();
+        assert_eq!(members, ["alice", "bob", "dave"], "client {n}");
+    }
+    assert!(
+        !mesh.clients[CAROL].room(&room).unwrap().joined(),
+        "carol was told"
+    );
+    mesh.clients[3]
+        .send_room_message(&room, "without carol")
+        .unwrap();
+    mesh.pump();
+    assert!(mesh.room_texts(CAROL).is_empty());
+    assert_eq!(mesh.room_texts(ALICE).len(), 1);
+    // What carol writes now (her copy says she is out) is refused by her own client.
+    assert!(
+        mesh.clients[CAROL]
+            .send_room_message(&room, "hello?")
+            .is_err()
+    );
+}
+
+#[test]
+fn a_long_membership_chain_reaches_a_new_member_in_several_frames() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.clients[ALICE].create_room("club", [9; 16]).unwrap();
+    for n in 0..40 {
+        let name = format!("guest{n}");
+        let pin = Pin {
+            key: crate::identity::Identity::from_seed([100 + n as u8; 32]).public(),
+            verified: false,
+            seal_version: 2,
+        };
+        mesh.clients[ALICE].pin_key(&name, pin);
+        mesh.clients[ALICE].invite_to_room(&room, &name).unwrap();
+        mesh.clients[ALICE].remove_from_room(&room, &name).unwrap();
+    }
+    mesh.clients[ALICE]
+        .send_room_message(&room, "finally")
+        .unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    let bob = mesh.clients[BOB].room(&room).expect("bob joined");
+    assert_eq!(bob.membership().version(), 81);
+    assert_eq!(
+        mesh.room_texts(BOB),
+        [("alice".to_owned(), "finally".to_owned())]
+    );
+}
