@@ -25,9 +25,14 @@ use crate::room::{
     RoomError, RoomFrame, RoomId, RoomMessage,
 };
 
-/// Most rooms a client holds (those it is in, those it left, and invitations arriving),
-/// so a peer cannot make it keep rooms without bound.
+/// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
+/// keep rooms without bound.
 pub const MAX_ROOMS: usize = 64;
+
+/// Most membership chains of rooms we are not in yet that may be arriving at once. They
+/// hold no room until they make us a member, so a peer that sends chains without us in
+/// them fills only these few places, never the rooms.
+const MAX_ARRIVING_ROOMS: usize = 4;
 
 /// How long taking in a room message waits before its receipt (the receiver's marks) goes:
 /// messages that arrive together are confirmed by one receipt.
@@ -288,7 +293,9 @@ impl ClientMachine {
                 version: Some(_),
                 ..
             } => {
-                if self.room_space().is_ok() {
+                // Marks end a chain we asked for: one that did not make us a member is of
+                // no use (and is not asked for again at once).
+                if self.rooms.arriving.remove(&room).is_none() && self.room_space().is_ok() {
                     let frame = RoomFrame::Marks {
                         room,
                         version: None,
@@ -303,11 +310,15 @@ impl ClientMachine {
                     Some(chain) => changes.first().map(|c| c.version) == Some(chain.len() as u64),
                     None => changes.first().is_some_and(|c| c.version == 0),
                 };
-                if !continues
-                    || (self.room_space().is_err() && !self.rooms.arriving.contains_key(&room))
-                {
+                if !continues || self.room_space().is_err() {
                     self.rooms.arriving.remove(&room);
                     return;
+                }
+                if !self.rooms.arriving.contains_key(&room)
+                    && self.rooms.arriving.len() >= MAX_ARRIVING_ROOMS
+                {
+                    // Make way: an honest member hands a chain over in one go.
+                    self.rooms.arriving.pop_first();
                 }
                 let chain = self.rooms.arriving.entry(room.clone()).or_default();
                 chain.extend(changes);
@@ -336,7 +347,6 @@ impl ClientMachine {
                     }
                 }
             }
-            // A chain that ended without making us a member is of no use to us.
             other => {
                 self.rooms.arriving.remove(other.room());
                 debug!(%peer, room = %other.room(), "frame of a room we are not in ignored");
@@ -556,7 +566,7 @@ impl ClientMachine {
     }
 
     fn room_space(&self) -> Result<(), ClientError> {
-        if self.rooms.held.len() + self.rooms.arriving.len() >= MAX_ROOMS {
+        if self.rooms.held.len() >= MAX_ROOMS {
             return Err(ClientError::TooManyRooms(MAX_ROOMS));
         }
         Ok(())

@@ -502,3 +502,31 @@ fn a_long_membership_chain_reaches_a_new_member_in_several_frames() {
         [("alice".to_owned(), "finally".to_owned())]
     );
 }
+
+#[test]
+fn chains_of_rooms_without_us_take_no_room_and_block_no_invitation() {
+    let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(BOB, 2);
+    let mallory = crate::identity::Identity::from_seed([3; 32]);
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    for n in 0..=MAX_ROOMS {
+        let id = RoomId::from_random([n as u8; 16]);
+        let room = crate::room::Room::create(id.clone(), "spam", "mallory", &mallory).unwrap();
+        let frame = crate::room::RoomFrame::Changes {
+            room: id,
+            changes: room.membership().changes().to_vec(),
+        };
+        let text = frame.encode().unwrap();
+        mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(text), T0);
+    }
+    mesh.pump();
+    assert_eq!(mesh.clients[BOB].rooms().count(), 0);
+    let room = mesh.clients[ALICE].create_room("club", [200; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    assert!(mesh.clients[BOB].room(&room).is_some_and(|r| r.joined()));
+}
