@@ -16,6 +16,9 @@ struct Mesh {
     events: Vec<Vec<ClientEvent>>,
     /// What each client asked its store to keep.
     stored: Vec<Vec<StoreOp>>,
+    restarts: u64,
+    /// Pairs with a chat open, lower index first.
+    open: std::collections::BTreeSet<(usize, usize)>,
     now: u64,
 }
 
@@ -27,6 +30,8 @@ impl Mesh {
         Self {
             events: vec![Vec::new(); clients.len()],
             stored: vec![Vec::new(); clients.len()],
+            open: Default::default(),
+            restarts: 0,
             clients,
             channels: BTreeMap::new(),
             now: T0,
@@ -44,6 +49,7 @@ impl Mesh {
             let (y_conn, x_conn) = connected_pair(y, x);
             (x_conn, y_conn)
         };
+        self.open.insert((low, high));
         self.channels.insert((low, x_conn), (high, y_conn));
         self.channels.insert((high, y_conn), (low, x_conn));
         // `connected_pair` drained what the channel opening said: say it again.
@@ -57,6 +63,7 @@ impl Mesh {
     fn disconnect(&mut self, a: usize, b: usize) {
         let b_name = self.name(b);
         let a_name = self.name(a);
+        self.open.remove(&(a.min(b), a.max(b)));
         self.clients[a].close_peer(&b_name).unwrap();
         self.channels
             .retain(|(from, _), (to, _)| !((*from == a && *to == b) || (*from == b && *to == a)));
@@ -69,11 +76,15 @@ impl Mesh {
     fn restart(&mut self, n: usize) {
         self.channels
             .retain(|(from, _), (to, _)| *from != n && *to != n);
+        self.open.retain(|(a, b)| *a != n && *b != n);
         let name = self.name(n);
         let saved = apply(SavedState::fresh(format!("run-{name}")), &self.stored[n]);
         let mut again = ClientMachine::resume(&name, saved).unwrap();
         again.set_identity(crate::identity::Identity::from_seed([n as u8 + 1; 32]));
-        again.handle_wall_clock(T0, super::tests::WALL0);
+        // Time went on: its seals are later than the ones before the restart (else peers
+        // refuse them as replays).
+        self.restarts += 1;
+        again.handle_wall_clock(T0, super::tests::WALL0 + self.restarts * 10_000);
         again.handle_signaling(SignalingInput::Connected, T0);
         again.handle_signaling(SignalingInput::Subscribed, T0);
         again.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
@@ -529,4 +540,106 @@ fn chains_of_rooms_without_us_take_no_room_and_block_no_invitation() {
     mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
     mesh.pump();
     assert!(mesh.clients[BOB].room(&room).is_some_and(|r| r.joined()));
+}
+
+/// Clients that write, drop and open chats, restart from their stores and are removed at
+/// random: once every pair has met, every member holds the creator's messages in its
+/// order, nobody refused an honest frame, and a removed member holds nothing written after.
+#[cfg(not(target_arch = "wasm32"))]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Write(usize),
+        Connect(usize, usize),
+        Disconnect(usize, usize),
+        Restart(usize),
+        Remove(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0..4usize).prop_map(Step::Write),
+            2 => (0..4usize, 0..4usize).prop_map(|(a, b)| Step::Connect(a, b)),
+            2 => (0..4usize, 0..4usize).prop_map(|(a, b)| Step::Disconnect(a, b)),
+            1 => (0..4usize).prop_map(Step::Restart),
+            1 => (1..4usize).prop_map(Step::Remove),
+        ]
+    }
+
+    fn held(mesh: &Mesh, n: usize, room: &RoomId) -> Vec<(String, u64, String)> {
+        let copy = mesh.clients[n].room(room);
+        (copy.into_iter().flat_map(|r| r.messages()))
+            .map(|m| (m.author.clone(), m.seq, m.sig.clone()))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn members_that_meet_hold_the_same_messages_in_the_same_order(
+            steps in proptest::collection::vec(step(), 0..40)
+        ) {
+            let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
+            for (a, b) in [(0, 1), (0, 2), (0, 3)] {
+                mesh.connect(a, b);
+            }
+            let room = mesh.room_of_all();
+            for step in &steps {
+                match *step {
+                    Step::Write(n) => {
+                        let _ = mesh.clients[n].send_room_message(&room, "note");
+                    }
+                    Step::Connect(a, b) if a != b && !mesh.open.contains(&(a.min(b), a.max(b))) => {
+                        mesh.connect(a, b)
+                    }
+                    Step::Disconnect(a, b) if mesh.open.contains(&(a.min(b), a.max(b))) => {
+                        mesh.disconnect(a, b)
+                    }
+                    Step::Restart(n) => mesh.restart(n),
+                    Step::Remove(n) => {
+                        let name = mesh.name(n);
+                        let _ = mesh.clients[ALICE].remove_from_room(&room, &name);
+                    }
+                    _ => {}
+                }
+                mesh.pump();
+            }
+            for a in 0..4 {
+                for b in a + 1..4 {
+                    if !mesh.open.contains(&(a, b)) {
+                        mesh.connect(a, b);
+                    }
+                }
+            }
+            let membership = mesh.clients[ALICE].room(&room).unwrap().membership().clone();
+            let reference = held(&mesh, ALICE, &room);
+            for n in 0..4 {
+                let name = mesh.name(n);
+                let refused: Vec<_> = mesh.refusals(n).into_iter()
+                    .filter(|e| !matches!(e, RoomError::AfterRemoval { .. }))
+                    .collect();
+                prop_assert!(refused.is_empty(), "{} refused {:?}", name, refused);
+                let shown: Vec<_> = (mesh.events[n].iter())
+                    .filter_map(|e| match e {
+                        ClientEvent::RoomMessage { author, seq, .. } => Some((author.clone(), *seq)),
+                        _ => None,
+                    })
+                    .collect();
+                let once: std::collections::BTreeSet<_> = shown.iter().collect();
+                prop_assert_eq!(once.len(), shown.len(), "{} showed one twice", name);
+                if membership.is_member(&name) {
+                    prop_assert_eq!(&held(&mesh, n, &room), &reference, "{}", name);
+                } else if let Some((removed_at, _)) = membership.departure(&name) {
+                    let copy = mesh.clients[n].room(&room).unwrap();
+                    prop_assert!(!copy.joined(), "{} does not know it was removed", name);
+                    prop_assert!(copy.messages().all(|m| m.members < removed_at));
+                }
+            }
+        }
+    }
 }
