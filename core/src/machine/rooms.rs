@@ -210,6 +210,10 @@ impl ClientMachine {
                 }
             }
             RoomFrame::Message(message) => self.take_room_message(&room, peer, message, now),
+            // What a room holds is no business of someone never in it.
+            RoomFrame::Marks { .. } if !self.rooms.held[&room].membership().ever_member(peer) => {
+                debug!(%peer, %room, "marks from a peer never in the room ignored")
+            }
             RoomFrame::Marks {
                 version,
                 marks,

@@ -542,6 +542,36 @@ fn chains_of_rooms_without_us_take_no_room_and_block_no_invitation() {
     assert!(mesh.clients[BOB].room(&room).is_some_and(|r| r.joined()));
 }
 
+#[test]
+fn a_stranger_asking_about_a_room_learns_nothing() {
+    let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(BOB, 2);
+    let room = mesh.clients[ALICE].create_room("club", [10; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "private")
+        .unwrap();
+    mesh.pump();
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    let ask = crate::room::RoomFrame::Marks {
+        room: room.clone(),
+        version: None,
+        marks: Default::default(),
+        ask: true,
+    };
+    let text = ask.encode().unwrap();
+    mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(text), mesh.now);
+    let (actions, _, _) = drain_stored(&mut mesh.clients[BOB]);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::SendText { .. })),
+        "bob answered a stranger: {actions:?}"
+    );
+}
+
 /// Clients that write, drop and open chats, restart from their stores and are removed at
 /// random: once every pair has met, every member holds the creator's messages in its
 /// order, nobody refused an honest frame, and a removed member holds nothing written after.

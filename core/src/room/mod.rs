@@ -49,6 +49,12 @@ pub const MAX_MEMBER_CHANGES: usize = 1024;
 /// to several times its size, so the text itself stays well under the frame's bound.
 pub const MAX_ROOM_TEXT_BYTES: usize = 8 * 1024;
 
+/// Latest Lamport time a room message may carry: 2^53, the largest integer every JSON
+/// reader (JavaScript's included) reads exactly. An honest room counts up one per message
+/// and never comes near; a member stamping a time beyond it is refused, so nobody can push
+/// the room's clock to where it would overflow.
+pub const MAX_LAMPORT: u64 = 1 << 53;
+
 /// Longest room name, in UTF-8 bytes: the same bound as a username, as both are shown in
 /// the same places.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;
@@ -101,6 +107,8 @@ pub enum RoomError {
         "message {seq} of `{author}` is not later than its previous message in the room's order"
     )]
     OutOfOrder { author: String, seq: u64 },
+    #[error("message {seq} of `{author}` is stamped with a time beyond any a room reaches")]
+    ClockTooFar { author: String, seq: u64 },
     #[error("room message of {size} bytes exceeds the {limit}-byte limit")]
     TextTooLarge { size: usize, limit: usize },
     #[error("invalid room name: {0}")]

@@ -204,8 +204,8 @@ impl Room {
     /// message it holds, the current membership version, signed.
     pub fn write(&mut self, identity: &Identity, text: &str) -> Result<RoomMessage, RoomError> {
         let numbers = (
-            self.log.marks().of(&self.me) + 1,
-            self.log.clock() + 1,
+            self.log.marks().of(&self.me).saturating_add(1),
+            self.log.clock().saturating_add(1),
             self.membership.version(),
         );
         let message = RoomMessage::signed(self.id().clone(), &self.me, numbers, text, identity);
