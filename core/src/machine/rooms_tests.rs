@@ -159,6 +159,17 @@ impl Mesh {
             .collect()
     }
 
+    /// Alice (0) makes a room and invites everyone but the last client.
+    fn room_of_all_but_last(&mut self) -> RoomId {
+        let room = self.clients[0].create_room("club", [3; 16]).unwrap();
+        for n in 1..self.clients.len() - 1 {
+            let name = self.name(n);
+            self.clients[0].invite_to_room(&room, &name).unwrap();
+        }
+        self.pump();
+        room
+    }
+
     /// Alice (0) makes a room and invites everyone else.
     fn room_of_all(&mut self) -> RoomId {
         let room = self.clients[0].create_room("club", [3; 16]).unwrap();
@@ -607,8 +618,90 @@ mod properties {
             .collect()
     }
 
+    /// A room frame with fields drawn from the edges: big numbers, strange names, keys
+    /// and signatures that are not ones, real and unknown rooms.
+    fn hostile_frame(room: RoomId) -> impl Strategy<Value = String> {
+        let number = prop_oneof![Just(0u64), Just(1), Just(2), Just(u64::MAX), any::<u64>()];
+        let name = prop_oneof![
+            Just("alice"),
+            Just("bob"),
+            Just("mallory"),
+            Just(""),
+            Just("a/b")
+        ];
+        let room = prop_oneof![
+            Just(room.to_string()),
+            Just("ab".repeat(16)),
+            Just("x".into())
+        ];
+        let action = prop_oneof![
+            Just("create"),
+            Just("invite"),
+            Just("remove"),
+            Just("leave"),
+            Just("promote"),
+            Just("dance")
+        ];
+        (
+            room,
+            0..3u8,
+            number.clone(),
+            number.clone(),
+            number,
+            name.clone(),
+            name,
+            action,
+        )
+            .prop_map(|(room, op, a, b, c, who, member, action)| {
+                let key = crate::identity::Identity::from_seed([3; 32])
+                    .public()
+                    .to_text();
+                let value = match op {
+                    0 => serde_json::json!({
+                        "type": "room", "op": "message", "room": room, "author": who,
+                        "seq": a, "lamport": b, "members": c, "text": "x", "sig": "AAAA"
+                    }),
+                    1 => serde_json::json!({
+                        "type": "room", "op": "marks", "room": room,
+                        "version": if c % 2 == 0 { serde_json::Value::Null } else { a.into() },
+                        "marks": {who: b, member: c}, "ask": a % 2 == 0
+                    }),
+                    _ => serde_json::json!({
+                        "type": "room", "op": "changes", "room": room, "changes": [{
+                            "version": a, "by": who, "action": action, "member": member,
+                            "key": key, "name": "club", "last_seq": b, "sig": "AAAA"
+                        }]
+                    }),
+                };
+                value.to_string()
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_room_frames_never_panic_and_change_nothing(
+            frames in proptest::collection::vec(hostile_frame(RoomId::from_random([3; 16])), 1..20)
+        ) {
+            let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+            mesh.connect(ALICE, BOB);
+            mesh.connect(BOB, 2);
+            let room = mesh.room_of_all_but_last();
+            prop_assert_eq!(room.clone(), RoomId::from_random([3; 16]));
+            let conn = (mesh.channels.iter())
+                .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+                .map(|(_, to)| to.1)
+                .unwrap();
+            for frame in frames {
+                let event = TransportEvent::ChannelMessage(frame);
+                mesh.clients[BOB].handle_transport(conn, event, mesh.now);
+            }
+            mesh.pump();
+            let bob = mesh.clients[BOB].room(&room).unwrap();
+            prop_assert_eq!(bob.messages().count(), 0);
+            prop_assert_eq!(bob.members(), ["alice", "bob"]);
+        }
 
         #[test]
         fn members_that_meet_hold_the_same_messages_in_the_same_order(
