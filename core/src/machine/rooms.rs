@@ -497,12 +497,14 @@ impl ClientMachine {
     }
 
     /// Counts `peer`'s marks towards the delivery of my messages, and reports each of
-    /// mine whose count changed.
+    /// mine whose count changed: only those between what the peer reported before and
+    /// now, so a receipt costs what it newly covers, not the room's whole history.
     fn note_delivery(&mut self, room: &RoomId, peer: &str, marks: &HighWaterMarks) {
         let held = self.rooms.held.get_mut(room).expect("caller checked");
-        let mine: Vec<RoomMessage> = (held.messages())
-            .filter(|m| m.author == held.me() && marks.covers(&m.author, m.seq))
-            .cloned()
+        let me = held.me().to_owned();
+        let (from, to) = (held.reported_mark(peer, &me), marks.of(&me));
+        let mine: Vec<RoomMessage> = (from.saturating_add(1)..=to)
+            .map_while(|seq| held.message(&me, seq).cloned())
             .collect();
         let before: Vec<usize> = mine.iter().map(|m| held.holders(m)).collect();
         held.note_marks(peer, marks);

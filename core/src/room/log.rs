@@ -111,6 +111,12 @@ impl RoomLog {
         Ok(Added::New)
     }
 
+    /// `author`'s message `seq`, if held.
+    pub fn get(&self, author: &str, seq: u64) -> Option<&RoomMessage> {
+        let lamport = self.by_author.get(&(author.to_owned(), seq))?;
+        self.ordered.get(&(*lamport, author.to_owned()))
+    }
+
     /// Every held message, in the room's one order.
     pub fn messages(&self) -> impl Iterator<Item = &RoomMessage> {
         self.ordered.values()
