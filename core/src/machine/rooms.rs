@@ -34,6 +34,12 @@ pub const MAX_ROOMS: usize = 64;
 /// them fills only these few places, never the rooms.
 const MAX_ARRIVING_ROOMS: usize = 4;
 
+/// Most messages a peer may send while an ask of ours is out: its answer (at most
+/// [`MAX_MESSAGES_PER_MEETING`]) and, room to spare, what it writes meanwhile (live
+/// messages share the channel). Beyond it the rest is refused, reported once, and asked
+/// for again.
+const MAX_ANSWER_MESSAGES: usize = 2 * MAX_MESSAGES_PER_MEETING;
+
 /// How long taking in a room message waits before its receipt (the receiver's marks) goes:
 /// messages that arrive together are confirmed by one receipt.
 const RECEIPT_DELAY_MS: u64 = 20;
@@ -58,6 +64,8 @@ struct Link {
     vain: Option<(Option<u64>, HighWaterMarks)>,
     /// We took in something from the peer; our marks go back to it then.
     receipt_due: Option<u64>,
+    /// Messages the peer sent while our ask was out: its answer, bounded.
+    answered: usize,
 }
 
 impl ClientMachine {
@@ -224,6 +232,20 @@ impl ClientMachine {
     }
 
     fn take_room_message(&mut self, room: &RoomId, peer: &str, message: RoomMessage, now: u64) {
+        let link = self.link(room, peer);
+        if link.pending {
+            link.answered += 1;
+            if link.answered > MAX_ANSWER_MESSAGES {
+                // Said once per answer; the rest comes when we ask again.
+                if link.answered == MAX_ANSWER_MESSAGES + 1 {
+                    let error = RoomError::MeetingTooLarge {
+                        limit: MAX_ANSWER_MESSAGES,
+                    };
+                    self.refuse(room, peer, error);
+                }
+                return;
+            }
+        }
         let held = self.rooms.held.get_mut(room).expect("caller checked");
         match held.receive(message.clone()) {
             Ok(Added::New) => {
@@ -263,6 +285,7 @@ impl ClientMachine {
         let seen = (version, marks.clone());
         let link = self.link(room, peer);
         link.pending = false;
+        link.answered = 0;
         let want = ahead && link.vain.as_ref() != Some(&seen);
         if want {
             link.vain = Some(seen);

@@ -583,6 +583,46 @@ fn a_stranger_asking_about_a_room_learns_nothing() {
     );
 }
 
+#[test]
+fn an_answer_over_the_meeting_bound_is_cut_and_said_so() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, BOB);
+    let limit = 2 * crate::room::MAX_MESSAGES_PER_MEETING;
+    for n in 0..limit + 20 {
+        mesh.clients[ALICE]
+            .send_room_message(&room, &n.to_string())
+            .unwrap();
+    }
+    mesh.pump();
+    let mut clients = std::mem::take(&mut mesh.clients);
+    let (left, right) = clients.split_at_mut(BOB);
+    let (alice, bob) = (&mut left[ALICE], &mut right[0]);
+    // A new chat: bob asks (what it says is dropped here), and alice answers with all of
+    // it at once instead of one meeting's worth.
+    let (_, b_conn) = connected_pair(alice, bob);
+    bob.meet_rooms("alice");
+    drain_stored(bob);
+    let everything: Vec<RoomMessage> = alice.room(&room).unwrap().messages().cloned().collect();
+    for message in everything {
+        let text = crate::room::RoomFrame::Message(message).encode().unwrap();
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text), T0);
+    }
+    let (_, events, _) = drain_stored(bob);
+    let too_many = (events.iter()).filter(|e| {
+        matches!(
+            e,
+            ClientEvent::RoomRefused {
+                error: RoomError::MeetingTooLarge { .. },
+                ..
+            }
+        )
+    });
+    assert_eq!(too_many.count(), 1, "said once");
+    assert_eq!(bob.room(&room).unwrap().messages().count(), limit);
+}
+
 /// Clients that write, drop and open chats, restart from their stores and are removed at
 /// random: once every pair has met, every member holds the creator's messages in its
 /// order, nobody refused an honest frame, and a removed member holds nothing written after.

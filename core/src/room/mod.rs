@@ -109,6 +109,8 @@ pub enum RoomError {
     OutOfOrder { author: String, seq: u64 },
     #[error("message {seq} of `{author}` is stamped with a time beyond any a room reaches")]
     ClockTooFar { author: String, seq: u64 },
+    #[error("more than {limit} messages in one answer: the rest are refused, and asked for again")]
+    MeetingTooLarge { limit: usize },
     #[error("room message of {size} bytes exceeds the {limit}-byte limit")]
     TextTooLarge { size: usize, limit: usize },
     #[error("invalid room name: {0}")]
