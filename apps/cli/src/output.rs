@@ -124,6 +124,9 @@ impl Output {
                 holders,
                 members,
             } => format!("* room {room}: #{seq} held by {holders} of {members}"),
+            ClientEvent::RoomWithdrawn { room, author, seq } => {
+                format!("* room {room}: {author}'s #{seq} is withdrawn (written after they left)")
+            }
             ClientEvent::RoomRefused { room, from, error } => {
                 format!("! room {room}: refused from {from}: {error}")
             }

@@ -200,6 +200,13 @@ impl ClientMachine {
                                 self.keep_changes(&room, &[change]);
                             }
                             learned |= applied.new;
+                            for gone in applied.dropped {
+                                self.events.push_back(ClientEvent::RoomWithdrawn {
+                                    room: room.clone(),
+                                    author: gone.author,
+                                    seq: gone.seq,
+                                });
+                            }
                         }
                         Ok(Err(RoomError::ChangeGap { .. })) => {
                             self.ask_again(&room, peer);

@@ -623,6 +623,36 @@ fn an_answer_over_the_meeting_bound_is_cut_and_said_so() {
     assert_eq!(bob.room(&room).unwrap().messages().count(), limit);
 }
 
+#[test]
+fn what_a_removed_member_wrote_unaware_is_withdrawn_where_it_was_shown() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    // Bob is cut off from alice; she removes him; he writes to carol, who has not heard.
+    mesh.disconnect(ALICE, BOB);
+    mesh.disconnect(ALICE, CAROL);
+    mesh.clients[ALICE].remove_from_room(&room, "bob").unwrap();
+    mesh.clients[BOB]
+        .send_room_message(&room, "am I out?")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(mesh.room_texts(CAROL).len(), 1);
+    mesh.connect(ALICE, CAROL);
+    let withdrawn: Vec<_> = (mesh.events[CAROL].iter())
+        .filter_map(|e| match e {
+            ClientEvent::RoomWithdrawn { author, seq, .. } => Some((author.clone(), *seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn, [("bob".to_owned(), 1)]);
+    assert_eq!(
+        mesh.clients[CAROL].room(&room).unwrap().messages().count(),
+        0
+    );
+}
+
 /// Clients that write, drop and open chats, restart from their stores and are removed at
 /// random: once every pair has met, every member holds the creator's messages in its
 /// order, nobody refused an honest frame, and a removed member holds nothing written after.
