@@ -7,11 +7,10 @@
 //! which ask in turn when that side is behind, or say a batch was bounded and more remain.
 //! A side that asked and learned nothing asks again only once the other's marks move, so
 //! two members that cannot agree (one refuses what the other holds) fall silent instead of
-//! asking forever. An
-//! author sends each new message to every member it is connected to; a member that took
-//! in something new sends its marks a moment later to every member it chats with: a
-//! receipt for the sender (from which an author counts delivery), and news for a member
-//! the author does not reach, which then asks.
+//! asking forever. An author sends each new message to every member it is connected to; a
+//! member that took in something new sends its marks a moment later to every member it
+//! chats with: a receipt for the sender (from which an author counts delivery), and news
+//! for a member the author does not reach, which then asks.
 
 use std::collections::BTreeMap;
 
@@ -53,7 +52,7 @@ pub(super) struct Rooms {
     links: BTreeMap<(RoomId, String), Link>,
 }
 
-/// One room's exchange with one member over the current chat channel.
+/// One room's exchange with one (current or former) member over the current chat channel.
 #[derive(Debug, Default)]
 struct Link {
     /// An ask of ours is out: the peer's marks end its answer.
@@ -62,7 +61,8 @@ struct Link {
     /// asked, if it taught us nothing since: we ask again only once they move (it learned
     /// more) or it teaches us something, so what we refuse is not asked for forever.
     vain: Option<(Option<u64>, HighWaterMarks)>,
-    /// We took in something from the peer; our marks go back to it then.
+    /// When our marks are due to this member: a receipt for what it sent us, or news of
+    /// what we took in from another.
     receipt_due: Option<u64>,
     /// Messages the peer sent while our ask was out: its answer, bounded.
     answered: usize,
@@ -85,9 +85,9 @@ impl ClientMachine {
     }
 
     /// Invites `peer` into `room`: needs the peer's identity key (pinned when a chat with
-    /// it opened), and a peer chatting now must have announced `rooms` (an original
-    /// client announces nothing and has no key: it cannot join, and the error says so). The peer learns of
-    /// it when it next meets a member.
+    /// it opened), and a peer chatting now must have announced `rooms` (an original client
+    /// announces nothing and has no key: it cannot join, and the error says so). The peer
+    /// learns of it when it next meets a member.
     pub fn invite_to_room(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
         let identity = self.room_identity()?;
         if let Some(session) = self.peers.get(peer)
