@@ -2,11 +2,13 @@
 //! and what two members owe each other when they meet. Sans-IO like `machine`: plain values
 //! in, plain values out, so every rule is a unit test.
 //!
-//! Who may do what is decided by signed, versioned membership changes ([`membership`]); each
-//! room message is signed by its author ([`message`]), so members pass each other's messages
+//! Who may do what is decided by signed, versioned membership changes (`membership`); each
+//! room message is signed by its author (`message`), so members pass each other's messages
 //! on without being able to forge or alter them; each member keeps the room's messages in
-//! one total order with per-author high-water marks ([`log`]) and learns from those marks
-//! who holds what ([`delivery`]). [`Room`] is one member's copy of all of it.
+//! one total order with per-author high-water marks (`log`) and learns from those marks
+//! who holds what (`delivery`). [`Room`] is one member's copy of all of it; [`RoomFrame`]
+//! carries changes, messages and marks between members (`wire`), and
+//! `machine::rooms` runs the exchanges over chat channels.
 
 mod delivery;
 mod id;
