@@ -483,6 +483,21 @@ impl Client {
         result
     }
 
+    /// Removes `peer` from `room` (its creator and admins may): it gets nothing written
+    /// there from now on, and what it writes is refused.
+    pub fn remove_from_room(&self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let result = self.shared.machine().remove_from_room(room, peer);
+        self.shared.run_here();
+        result
+    }
+
+    /// Makes `peer` an admin of `room`: it may invite and remove members too.
+    pub fn make_room_admin(&self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let result = self.shared.machine().make_room_admin(room, peer);
+        self.shared.run_here();
+        result
+    }
+
     /// Leaves `room`; its members are told as they are met.
     pub fn leave_room(&self, room: &RoomId) -> Result<(), ClientError> {
         let result = self.shared.machine().leave_room(room);

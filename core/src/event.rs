@@ -200,6 +200,14 @@ pub enum ClientEvent {
         holders: usize,
         members: usize,
     },
+    /// A message shown before is no longer part of the room: its author had left or been
+    /// removed before writing it, which this client learned only later. Every member drops
+    /// it, so all keep the same messages.
+    RoomWithdrawn {
+        room: RoomId,
+        author: String,
+        seq: u64,
+    },
     /// A room message or change from `from` was refused (forged, from a non-member, after
     /// its author's removal, ...); nothing of it was kept.
     RoomRefused {
@@ -298,6 +306,9 @@ impl ClientEvent {
             } => json!({
                 "event": "room_delivery", "room": room.as_str(), "seq": seq,
                 "holders": holders, "members": members, "delivered": holders == members
+            }),
+            Self::RoomWithdrawn { room, author, seq } => json!({
+                "event": "room_withdrawn", "room": room.as_str(), "author": author, "seq": seq
             }),
             Self::RoomRefused { room, from, error } => json!({
                 "event": "room_refused", "room": room.as_str(), "from": from,

@@ -10,10 +10,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::StreamExt;
+use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use command::Command;
+use command::{Command, RoomCommand};
 use output::Output;
 
 /// Chat peer-to-peer over WebRTC, with an MQTT broker for signaling.
@@ -126,6 +127,12 @@ async fn main() -> ExitCode {
                             output.error(&error.to_string());
                         }
                     }
+                    Ok(Some(Command::Close(peer))) => {
+                        if let Err(error) = client.close_peer(&peer) {
+                            output.error(&error.to_string());
+                        }
+                    }
+                    Ok(Some(Command::Room(command))) => room_command(&client, &output, command),
                     Ok(Some(Command::Send { peer, text })) => {
                         let result = client.try_send_message(&peer, &text);
                         // `sent` means kept: a store has it before this is printed.
@@ -170,4 +177,40 @@ async fn main() -> ExitCode {
     }
     client.disconnect().await;
     ExitCode::SUCCESS
+}
+
+/// Carries out a `/room` command; what follows arrives as `room_*` events.
+fn room_command(client: &Client, output: &Output, command: RoomCommand) {
+    let room_id = |text: &str| {
+        RoomId::parse(text).ok_or_else(|| format!("`{text}` is not a room id (32 hex digits)"))
+    };
+    let result = match command {
+        RoomCommand::Create(name) => client
+            .create_room(&name)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        RoomCommand::Invite { room, peer } => {
+            room_id(&room).and_then(|room| client.invite(&room, &peer).map_err(|e| e.to_string()))
+        }
+        RoomCommand::Send { room, text } => room_id(&room).map(|id| {
+            let result = client.send_room_message(&id, &text);
+            output.room_sent(&id, &result);
+        }),
+        RoomCommand::Remove { room, peer } => room_id(&room).and_then(|room| {
+            client
+                .remove_from_room(&room, &peer)
+                .map_err(|e| e.to_string())
+        }),
+        RoomCommand::Admin { room, peer } => room_id(&room).and_then(|room| {
+            client
+                .make_room_admin(&room, &peer)
+                .map_err(|e| e.to_string())
+        }),
+        RoomCommand::Leave(room) => {
+            room_id(&room).and_then(|room| client.leave_room(&room).map_err(|e| e.to_string()))
+        }
+    };
+    if let Err(message) = result {
+        output.error(&message);
+    }
 }

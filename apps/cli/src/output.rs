@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use peerchat_core::protocol::MessageId;
+use peerchat_core::room::RoomId;
 use peerchat_core::{ClientError, ClientEvent};
 use serde_json::{Value, json};
 
@@ -39,6 +40,23 @@ impl Output {
             Err(error) => {
                 value["reason"] = Value::from(error.to_string());
                 format!("! not sent to {peer}: {error}")
+            }
+        };
+        self.emit(value, text);
+    }
+
+    /// What became of a `/room send`: its number among my messages in the room (named
+    /// again by `room_delivery`), or why not.
+    pub fn room_sent(&self, room: &RoomId, result: &Result<u64, ClientError>) {
+        let mut value = json!({"event": "room_sent", "room": room.as_str(), "ok": result.is_ok()});
+        let text = match result {
+            Ok(seq) => {
+                value["seq"] = Value::from(*seq);
+                format!("* sent to room {room} (#{seq})")
+            }
+            Err(error) => {
+                value["reason"] = Value::from(error.to_string());
+                format!("! not sent to room {room}: {error}")
             }
         };
         self.emit(value, text);
@@ -106,6 +124,9 @@ impl Output {
                 holders,
                 members,
             } => format!("* room {room}: #{seq} held by {holders} of {members}"),
+            ClientEvent::RoomWithdrawn { room, author, seq } => {
+                format!("* room {room}: {author}'s #{seq} is withdrawn (written after they left)")
+            }
             ClientEvent::RoomRefused { room, from, error } => {
                 format!("! room {room}: refused from {from}: {error}")
             }

@@ -13,6 +13,7 @@ use tracing::debug;
 use super::{Action, ClientMachine, MAX_PEERS, Role};
 use crate::event::ClientError;
 use crate::protocol::{self, ChatFrame, FEATURE_ACKS, MessageId};
+use crate::room::RoomId;
 
 /// A change to what must survive a restart, in the order the machine made it. Stores write
 /// them in that order; a lost write may cost repeated or missing messages after a restart,
@@ -40,6 +41,9 @@ pub enum StoreOp {
         text: String,
         numbering: Option<(String, MessageId)>,
     },
+    /// A room membership change or message to keep, as a room frame (`crate::room::RoomFrame`):
+    /// frames of one room are handed back in the order kept, and checked again on start.
+    Room { room: RoomId, frame: String },
 }
 
 /// What a store hands back on start.
@@ -53,6 +57,8 @@ pub struct SavedState {
     pub outbox: BTreeMap<String, Vec<(MessageId, String)>>,
     /// Per peer, the run and id of the last numbered message shown from it.
     pub received: BTreeMap<String, (String, MessageId)>,
+    /// Per room, its kept frames in the order kept (see [`StoreOp::Room`]).
+    pub rooms: BTreeMap<RoomId, Vec<String>>,
 }
 
 impl SavedState {
@@ -127,6 +133,7 @@ impl ClientMachine {
             }
         }
         machine.durable.received = saved.received;
+        machine.restore_rooms(saved.rooms);
         machine.next_message = next;
         machine.store(StoreOp::Numbering {
             run: saved.run,

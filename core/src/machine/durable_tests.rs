@@ -11,7 +11,7 @@ use crate::protocol::{ChatFrame, MessageId};
 
 /// What a store hands back after `ops`, written in order onto `saved`: the semantics every
 /// platform store implements.
-fn apply(mut saved: SavedState, ops: &[StoreOp]) -> SavedState {
+pub(super) fn apply(mut saved: SavedState, ops: &[StoreOp]) -> SavedState {
     for op in ops {
         match op.clone() {
             StoreOp::Numbering { run, next_message } => {
@@ -42,6 +42,7 @@ fn apply(mut saved: SavedState, ops: &[StoreOp]) -> SavedState {
                 saved.received.insert(peer, last);
             }
             StoreOp::Received { .. } => {}
+            StoreOp::Room { room, frame } => saved.rooms.entry(room).or_default().push(frame),
         }
     }
     saved

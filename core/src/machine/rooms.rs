@@ -5,10 +5,12 @@
 //! A meeting: each side sends its marks asking for what it lacks (`ask`); the other answers
 //! with membership changes, up to [`MAX_MESSAGES_PER_MEETING`] messages and its own marks,
 //! which ask in turn when that side is behind, or say a batch was bounded and more remain.
-//! A side asks again only after an answer taught it something, so two members that cannot
-//! agree (one refuses what the other holds) fall silent instead of asking forever. An
-//! author sends each new message to every member it is connected to; receivers answer
-//! with their marks a moment later (receipts), from which the author counts delivery.
+//! A side that asked and learned nothing asks again only once the other's marks move, so
+//! two members that cannot agree (one refuses what the other holds) fall silent instead of
+//! asking forever. An author sends each new message to every member it is connected to; a
+//! member that took in something new sends its marks a moment later to every member it
+//! chats with: a receipt for the sender (from which an author counts delivery), and news
+//! for a member the author does not reach, which then asks.
 
 use std::collections::BTreeMap;
 
@@ -22,9 +24,20 @@ use crate::room::{
     RoomError, RoomFrame, RoomId, RoomMessage,
 };
 
-/// Most rooms a client holds (those it is in, those it left, and invitations arriving),
-/// so a peer cannot make it keep rooms without bound.
+/// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
+/// keep rooms without bound.
 pub const MAX_ROOMS: usize = 64;
+
+/// Most membership chains of rooms we are not in yet that may be arriving at once. They
+/// hold no room until they make us a member, so a peer that sends chains without us in
+/// them fills only these few places, never the rooms.
+const MAX_ARRIVING_ROOMS: usize = 4;
+
+/// Most messages a peer may send while an ask of ours is out: its answer (at most
+/// [`MAX_MESSAGES_PER_MEETING`]) and, room to spare, what it writes meanwhile (live
+/// messages share the channel). Beyond it the rest is refused, reported once, and asked
+/// for again.
+const MAX_ANSWER_MESSAGES: usize = 2 * MAX_MESSAGES_PER_MEETING;
 
 /// How long taking in a room message waits before its receipt (the receiver's marks) goes:
 /// messages that arrive together are confirmed by one receipt.
@@ -39,13 +52,20 @@ pub(super) struct Rooms {
     links: BTreeMap<(RoomId, String), Link>,
 }
 
-/// One room's exchange with one member over the current chat channel.
+/// One room's exchange with one (current or former) member over the current chat channel.
 #[derive(Debug, Default)]
 struct Link {
-    /// We asked and have learned nothing from the peer since: do not ask again.
-    asked: bool,
-    /// We took in something from the peer; our marks go back to it then.
+    /// An ask of ours is out: the peer's marks end its answer.
+    pending: bool,
+    /// The peer's version and marks when it last showed it holds more than we do and we
+    /// asked, if it taught us nothing since: we ask again only once they move (it learned
+    /// more) or it teaches us something, so what we refuse is not asked for forever.
+    vain: Option<(Option<u64>, HighWaterMarks)>,
+    /// When our marks are due to this member: a receipt for what it sent us, or news of
+    /// what we took in from another.
     receipt_due: Option<u64>,
+    /// Messages the peer sent while our ask was out: its answer, bounded.
+    answered: usize,
 }
 
 impl ClientMachine {
@@ -59,14 +79,15 @@ impl ClientMachine {
         let room = Room::create(RoomId::from_random(random), name, &self.me, &identity)?;
         let id = room.id().clone();
         self.rooms.held.insert(id.clone(), room);
+        self.keep_latest_change(&id);
         self.report_members(&id);
         Ok(id)
     }
 
     /// Invites `peer` into `room`: needs the peer's identity key (pinned when a chat with
-    /// it opened), and a peer chatting now must have announced `rooms` (an original
-    /// client announces nothing and has no key: it cannot join, and the error says so). The peer learns of
-    /// it when it next meets a member.
+    /// it opened), and a peer chatting now must have announced `rooms` (an original client
+    /// announces nothing and has no key: it cannot join, and the error says so). The peer
+    /// learns of it when it next meets a member.
     pub fn invite_to_room(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
         let identity = self.room_identity()?;
         if let Some(session) = self.peers.get(peer)
@@ -77,6 +98,7 @@ impl ClientMachine {
         }
         let key = self.pinned_key(peer).map(|pin| pin.key);
         self.held_room(room)?.invite(&identity, peer, key)?;
+        self.keep_latest_change(room);
         self.report_members(room);
         self.tell_members(room);
         Ok(())
@@ -87,6 +109,7 @@ impl ClientMachine {
     pub fn send_room_message(&mut self, room: &RoomId, text: &str) -> Result<u64, ClientError> {
         let identity = self.room_identity()?;
         let message = self.held_room(room)?.write(&identity, text)?;
+        self.keep_frame(room, &RoomFrame::Message(message.clone()));
         let mut members = self.rooms.held[room].members();
         members.retain(|member| *member != self.me);
         for member in members {
@@ -99,6 +122,29 @@ impl ClientMachine {
     pub fn leave_room(&mut self, room: &RoomId) -> Result<(), ClientError> {
         let identity = self.room_identity()?;
         self.held_room(room)?.leave(&identity)?;
+        self.keep_latest_change(room);
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
+    /// Removes `peer` from `room` (the creator and admins may): nothing written there from
+    /// now on is sent to it, and what it writes from now on is refused by every member.
+    pub fn remove_from_room(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        self.held_room(room)?.remove(&identity, peer)?;
+        self.keep_latest_change(room);
+        self.report_members(room);
+        self.tell_members(room);
+        Ok(())
+    }
+
+    /// Lets `peer` invite, remove and name admins in `room` too (the creator and admins
+    /// may).
+    pub fn make_room_admin(&mut self, room: &RoomId, peer: &str) -> Result<(), ClientError> {
+        let identity = self.room_identity()?;
+        self.held_room(room)?.promote(&identity, peer)?;
+        self.keep_latest_change(room);
         self.report_members(room);
         self.tell_members(room);
         Ok(())
@@ -145,8 +191,23 @@ impl ClientMachine {
             RoomFrame::Changes { changes, .. } => {
                 let mut learned = false;
                 for change in changes {
-                    match self.held_room(&room).map(|r| r.apply_change(change)) {
-                        Ok(Ok(applied)) => learned |= applied.new,
+                    match self
+                        .held_room(&room)
+                        .map(|r| r.apply_change(change.clone()))
+                    {
+                        Ok(Ok(applied)) => {
+                            if applied.new {
+                                self.keep_changes(&room, &[change]);
+                            }
+                            learned |= applied.new;
+                            for gone in applied.dropped {
+                                self.events.push_back(ClientEvent::RoomWithdrawn {
+                                    room: room.clone(),
+                                    author: gone.author,
+                                    seq: gone.seq,
+                                });
+                            }
+                        }
                         Ok(Err(RoomError::ChangeGap { .. })) => {
                             self.ask_again(&room, peer);
                             break;
@@ -164,6 +225,10 @@ impl ClientMachine {
                 }
             }
             RoomFrame::Message(message) => self.take_room_message(&room, peer, message, now),
+            // What a room holds is no business of someone never in it.
+            RoomFrame::Marks { .. } if !self.rooms.held[&room].membership().ever_member(peer) => {
+                debug!(%peer, %room, "marks from a peer never in the room ignored")
+            }
             RoomFrame::Marks {
                 version,
                 marks,
@@ -174,9 +239,24 @@ impl ClientMachine {
     }
 
     fn take_room_message(&mut self, room: &RoomId, peer: &str, message: RoomMessage, now: u64) {
+        let link = self.link(room, peer);
+        if link.pending {
+            link.answered += 1;
+            if link.answered > MAX_ANSWER_MESSAGES {
+                // Said once per answer; the rest comes when we ask again.
+                if link.answered == MAX_ANSWER_MESSAGES + 1 {
+                    let error = RoomError::MeetingTooLarge {
+                        limit: MAX_ANSWER_MESSAGES,
+                    };
+                    self.refuse(room, peer, error);
+                }
+                return;
+            }
+        }
         let held = self.rooms.held.get_mut(room).expect("caller checked");
         match held.receive(message.clone()) {
             Ok(Added::New) => {
+                self.keep_frame(room, &RoomFrame::Message(message.clone()));
                 self.events.push_back(ClientEvent::RoomMessage {
                     room: room.clone(),
                     author: message.author,
@@ -209,8 +289,14 @@ impl ClientMachine {
             || marks.iter().any(|(author, seq)| {
                 held.membership().ever_member(author) && seq > held.marks().of(author)
             });
+        let seen = (version, marks.clone());
         let link = self.link(room, peer);
-        let want = ahead && !link.asked;
+        link.pending = false;
+        link.answered = 0;
+        let want = ahead && link.vain.as_ref() != Some(&seen);
+        if want {
+            link.vain = Some(seen);
+        }
         let receipt = link.receipt_due.is_some();
         if ask {
             let catch_up =
@@ -241,7 +327,9 @@ impl ClientMachine {
                 version: Some(_),
                 ..
             } => {
-                if self.room_space().is_ok() {
+                // Marks end a chain we asked for: one that did not make us a member is of
+                // no use (and is not asked for again at once).
+                if self.rooms.arriving.remove(&room).is_none() && self.room_space().is_ok() {
                     let frame = RoomFrame::Marks {
                         room,
                         version: None,
@@ -256,11 +344,15 @@ impl ClientMachine {
                     Some(chain) => changes.first().map(|c| c.version) == Some(chain.len() as u64),
                     None => changes.first().is_some_and(|c| c.version == 0),
                 };
-                if !continues
-                    || (self.room_space().is_err() && !self.rooms.arriving.contains_key(&room))
-                {
+                if !continues || self.room_space().is_err() {
                     self.rooms.arriving.remove(&room);
                     return;
+                }
+                if !self.rooms.arriving.contains_key(&room)
+                    && self.rooms.arriving.len() >= MAX_ARRIVING_ROOMS
+                {
+                    // Make way: an honest member hands a chain over in one go.
+                    self.rooms.arriving.pop_first();
                 }
                 let chain = self.rooms.arriving.entry(room.clone()).or_default();
                 chain.extend(changes);
@@ -268,12 +360,16 @@ impl ClientMachine {
                 match Membership::from_changes(chain.clone()) {
                     Ok(membership) if membership.ever_member(&self.me) => {
                         self.rooms.arriving.remove(&room);
-                        match Room::join(&self.me, chain) {
+                        match Room::join(&self.me, chain.clone()) {
                             Ok(joined) => {
                                 self.rooms.held.insert(room.clone(), joined);
+                                self.keep_changes(&room, &chain);
                                 self.report_members(&room);
-                                // Now ask for the messages.
-                                self.send_marks(&room, peer, true);
+                                // Now meet every member we chat with: the messages follow.
+                                for member in self.connected_members(&room) {
+                                    self.rooms.links.remove(&(room.clone(), member.clone()));
+                                    self.send_marks(&room, &member, true);
+                                }
                             }
                             Err(error) => self.refuse(&room, peer, error),
                         }
@@ -285,7 +381,6 @@ impl ClientMachine {
                     }
                 }
             }
-            // A chain that ended without making us a member is of no use to us.
             other => {
                 self.rooms.arriving.remove(other.room());
                 debug!(%peer, room = %other.room(), "frame of a room we are not in ignored");
@@ -312,6 +407,58 @@ impl ClientMachine {
             .min()
     }
 
+    // ---- What outlives the process ---------------------------------------------------
+
+    /// Takes back the rooms a store kept: each room's changes and messages are checked
+    /// again as they were when they arrived; a room whose chain no longer holds is dropped.
+    pub(super) fn restore_rooms(&mut self, rooms: BTreeMap<RoomId, Vec<String>>) {
+        for (id, frames) in rooms.into_iter().take(MAX_ROOMS) {
+            let (mut changes, mut messages) = (Vec::new(), Vec::new());
+            for frame in &frames {
+                match RoomFrame::decode(frame) {
+                    Some(Ok(RoomFrame::Changes { changes: more, .. })) => changes.extend(more),
+                    Some(Ok(RoomFrame::Message(message))) => messages.push(message),
+                    _ => debug!(%id, "a kept room frame that is not one ignored"),
+                }
+            }
+            match Room::restore(&self.me, changes, messages) {
+                Ok(room) if *room.id() == id => {
+                    self.rooms.held.insert(id, room);
+                }
+                Ok(_) => debug!(%id, "a kept room under another id dropped"),
+                Err(error) => debug!(%id, %error, "a kept room that no longer holds dropped"),
+            }
+        }
+    }
+
+    /// Keeps membership changes of `room` (new to this client).
+    fn keep_changes(&mut self, room: &RoomId, changes: &[crate::room::MemberChange]) {
+        for changes in changes.chunks(MAX_CHANGES_PER_FRAME) {
+            let frame = RoomFrame::Changes {
+                room: room.clone(),
+                changes: changes.to_vec(),
+            };
+            self.keep_frame(room, &frame);
+        }
+    }
+
+    fn keep_frame(&mut self, room: &RoomId, frame: &RoomFrame) {
+        if let Some(frame) = frame.encode() {
+            self.store(super::StoreOp::Room {
+                room: room.clone(),
+                frame,
+            });
+        }
+    }
+
+    /// The latest change of `room`, to keep after making it.
+    fn keep_latest_change(&mut self, room: &RoomId) {
+        let latest = self.rooms.held[room].membership().changes().last().cloned();
+        if let Some(change) = latest {
+            self.keep_changes(room, &[change]);
+        }
+    }
+
     // ---- Helpers ---------------------------------------------------------------------
 
     /// Our marks for `room` to `peer`; they also serve as the receipt owed to it.
@@ -328,7 +475,7 @@ impl ClientMachine {
         if self.send_room_frame(peer, &frame) {
             let link = self.link(room, peer);
             link.receipt_due = None;
-            link.asked |= ask;
+            link.pending |= ask;
         }
     }
 
@@ -343,18 +490,33 @@ impl ClientMachine {
         }
     }
 
-    /// `peer` did not have what we need, or we were missing what it sent: ask again
-    /// (unless an ask is already out without answer).
+    /// We were missing what `peer` sent: ask (unless an ask is already out, whose answer
+    /// may bring it).
     fn ask_again(&mut self, room: &RoomId, peer: &str) {
-        if !self.link(room, peer).asked {
+        if !self.link(room, peer).pending {
             self.send_marks(room, peer, true);
         }
     }
 
+    /// We took in something new from `peer`: our marks go to it (a receipt) and to every
+    /// other member we chat with, a moment later, so that one not connected to the author
+    /// learns that we hold something it lacks, and asks.
     fn learned_from(&mut self, room: &RoomId, peer: &str, now: u64) {
-        let link = self.link(room, peer);
-        link.asked = false;
-        link.receipt_due.get_or_insert(now + RECEIPT_DELAY_MS);
+        self.link(room, peer).vain = None;
+        for member in self.connected_members(room) {
+            self.link(room, &member)
+                .receipt_due
+                .get_or_insert(now + RECEIPT_DELAY_MS);
+        }
+    }
+
+    /// The members of `room` (current or former) whose chat channel is usable now.
+    fn connected_members(&self, room: &RoomId) -> Vec<String> {
+        let membership = self.rooms.held[room].membership();
+        (self.peers.keys())
+            .filter(|peer| membership.ever_member(peer) && self.room_conn(peer).is_some())
+            .cloned()
+            .collect()
     }
 
     fn link(&mut self, room: &RoomId, peer: &str) -> &mut Link {
@@ -365,12 +527,14 @@ impl ClientMachine {
     }
 
     /// Counts `peer`'s marks towards the delivery of my messages, and reports each of
-    /// mine whose count changed.
+    /// mine whose count changed: only those between what the peer reported before and
+    /// now, so a receipt costs what it newly covers, not the room's whole history.
     fn note_delivery(&mut self, room: &RoomId, peer: &str, marks: &HighWaterMarks) {
         let held = self.rooms.held.get_mut(room).expect("caller checked");
-        let mine: Vec<RoomMessage> = (held.messages())
-            .filter(|m| m.author == held.me() && marks.covers(&m.author, m.seq))
-            .cloned()
+        let me = held.me().to_owned();
+        let (from, to) = (held.reported_mark(peer, &me), marks.of(&me));
+        let mine: Vec<RoomMessage> = (from.saturating_add(1)..=to)
+            .map_while(|seq| held.message(&me, seq).cloned())
             .collect();
         let before: Vec<usize> = mine.iter().map(|m| held.holders(m)).collect();
         held.note_marks(peer, marks);
@@ -438,7 +602,7 @@ impl ClientMachine {
     }
 
     fn room_space(&self) -> Result<(), ClientError> {
-        if self.rooms.held.len() + self.rooms.arriving.len() >= MAX_ROOMS {
+        if self.rooms.held.len() >= MAX_ROOMS {
             return Err(ClientError::TooManyRooms(MAX_ROOMS));
         }
         Ok(())

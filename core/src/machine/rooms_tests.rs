@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::tests::{T0, connected_pair, connected_to_original, drain, sealing};
+use super::durable_tests::apply;
+use super::tests::{T0, connected_pair, connected_to_original, drain_stored, sealing};
 use super::*;
 use crate::room::{RoomError, RoomId, RoomMessage};
 
@@ -13,6 +14,11 @@ struct Mesh {
     clients: Vec<ClientMachine>,
     channels: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     events: Vec<Vec<ClientEvent>>,
+    /// What each client asked its store to keep.
+    stored: Vec<Vec<StoreOp>>,
+    restarts: u64,
+    /// Pairs with a chat open, lower index first.
+    open: std::collections::BTreeSet<(usize, usize)>,
     now: u64,
 }
 
@@ -23,6 +29,9 @@ impl Mesh {
             .collect();
         Self {
             events: vec![Vec::new(); clients.len()],
+            stored: vec![Vec::new(); clients.len()],
+            open: Default::default(),
+            restarts: 0,
             clients,
             channels: BTreeMap::new(),
             now: T0,
@@ -40,6 +49,7 @@ impl Mesh {
             let (y_conn, x_conn) = connected_pair(y, x);
             (x_conn, y_conn)
         };
+        self.open.insert((low, high));
         self.channels.insert((low, x_conn), (high, y_conn));
         self.channels.insert((high, y_conn), (low, x_conn));
         // `connected_pair` drained what the channel opening said: say it again.
@@ -53,12 +63,41 @@ impl Mesh {
     fn disconnect(&mut self, a: usize, b: usize) {
         let b_name = self.name(b);
         let a_name = self.name(a);
+        self.open.remove(&(a.min(b), a.max(b)));
         self.clients[a].close_peer(&b_name).unwrap();
         self.channels
             .retain(|(from, _), (to, _)| !((*from == a && *to == b) || (*from == b && *to == a)));
         self.pump();
         let _ = self.clients[b].close_peer(&a_name);
         self.pump();
+    }
+
+    /// Client `n` stops and starts again from what its store kept: its chats are gone.
+    fn restart(&mut self, n: usize) {
+        self.channels
+            .retain(|(from, _), (to, _)| *from != n && *to != n);
+        self.open.retain(|(a, b)| *a != n && *b != n);
+        let name = self.name(n);
+        let saved = apply(SavedState::fresh(format!("run-{name}")), &self.stored[n]);
+        let mut again = ClientMachine::resume(&name, saved).unwrap();
+        again.set_identity(crate::identity::Identity::from_seed([n as u8 + 1; 32]));
+        // Time went on: its seals are later than the ones before the restart (else peers
+        // refuse them as replays).
+        self.restarts += 1;
+        again.handle_wall_clock(T0, super::tests::WALL0 + self.restarts * 10_000);
+        again.handle_signaling(SignalingInput::Connected, T0);
+        again.handle_signaling(SignalingInput::Subscribed, T0);
+        again.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+        assert!(again.is_online());
+        drain_stored(&mut again);
+        self.clients[n] = again;
+        self.events[n].clear();
+        for (other, client) in self.clients.iter_mut().enumerate() {
+            if other != n {
+                let _ = client.close_peer(&name);
+                drain_stored(client);
+            }
+        }
     }
 
     fn name(&self, n: usize) -> String {
@@ -71,8 +110,9 @@ impl Mesh {
         for _ in 0..10_000 {
             let mut carried = false;
             for from in 0..self.clients.len() {
-                let (actions, events) = drain(&mut self.clients[from]);
+                let (actions, events, stored) = drain_stored(&mut self.clients[from]);
                 self.events[from].extend(events);
+                self.stored[from].extend(stored);
                 for action in actions {
                     if let Action::SendText { conn, text } = action
                         && let Some(&(to, to_conn)) = self.channels.get(&(from, conn))
@@ -117,6 +157,18 @@ impl Mesh {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Alice (0) makes a room and invites everyone but the last client.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn room_of_all_but_last(&mut self) -> RoomId {
+        let room = self.clients[0].create_room("club", [3; 16]).unwrap();
+        for n in 1..self.clients.len() - 1 {
+            let name = self.name(n);
+            self.clients[0].invite_to_room(&room, &name).unwrap();
+        }
+        self.pump();
+        room
     }
 
     /// Alice (0) makes a room and invites everyone else.
@@ -333,4 +385,455 @@ fn a_client_without_an_identity_key_cannot_make_rooms() {
         plain.create_room("club", [7; 16]),
         Err(ClientError::Room(RoomError::NoIdentityKey { .. }))
     ));
+}
+
+#[test]
+fn a_message_reaches_a_member_the_author_does_not_chat_with_through_another() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, CAROL);
+    mesh.clients[ALICE]
+        .send_room_message(&room, "via bob")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "via bob".to_owned())]
+    );
+}
+
+#[test]
+fn an_invitation_reaches_the_invitee_through_another_member() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.clients[ALICE].create_room("club", [8; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    mesh.connect(BOB, CAROL);
+    mesh.disconnect(ALICE, CAROL);
+    // Carol's key is pinned at alice from their chat; carol is not reached by alice now.
+    mesh.clients[ALICE].invite_to_room(&room, "carol").unwrap();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "welcome")
+        .unwrap();
+    mesh.pump();
+    let carol = mesh.clients[CAROL]
+        .room(&room)
+        .expect("carol joined through bob");
+    assert!(carol.joined());
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "welcome".to_owned())]
+    );
+}
+
+#[test]
+fn a_restarted_member_keeps_its_rooms_and_catches_up_without_showing_anything_twice() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "before")
+        .unwrap();
+    mesh.pump();
+    mesh.restart(CAROL);
+    let kept = mesh.clients[CAROL].room(&room).expect("the room was kept");
+    assert!(kept.joined());
+    assert_eq!(kept.messages().count(), 1);
+    mesh.clients[ALICE]
+        .send_room_message(&room, "after")
+        .unwrap();
+    mesh.pump();
+    mesh.connect(BOB, CAROL);
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("alice".to_owned(), "after".to_owned())],
+        "only what is new is shown after the restart"
+    );
+    let carol = mesh.clients[CAROL].room(&room).unwrap();
+    assert_eq!(carol.messages().count(), 2);
+    assert_eq!(carol.membership().version(), 2);
+}
+
+#[test]
+fn a_removed_member_gets_nothing_more_and_an_admin_may_remove() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
+    for (a, b) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
+        mesh.connect(a, b);
+    }
+    let room = mesh.room_of_all();
+    assert!(matches!(
+        mesh.clients[BOB].remove_from_room(&room, "carol"),
+        Err(ClientError::Room(RoomError::NotAllowed { .. }))
+    ));
+    mesh.clients[ALICE].make_room_admin(&room, "bob").unwrap();
+    mesh.pump();
+    mesh.clients[BOB].remove_from_room(&room, "carol").unwrap();
+    mesh.pump();
+    for n in [ALICE, BOB, 3] {
+        let members = mesh.clients[n].room(&room).unwrap().members();
+        assert_eq!(members, ["alice", "bob", "dave"], "client {n}");
+    }
+    assert!(
+        !mesh.clients[CAROL].room(&room).unwrap().joined(),
+        "carol was told"
+    );
+    mesh.clients[3]
+        .send_room_message(&room, "without carol")
+        .unwrap();
+    mesh.pump();
+    assert!(mesh.room_texts(CAROL).is_empty());
+    assert_eq!(mesh.room_texts(ALICE).len(), 1);
+    // What carol writes now (her copy says she is out) is refused by her own client.
+    assert!(
+        mesh.clients[CAROL]
+            .send_room_message(&room, "hello?")
+            .is_err()
+    );
+}
+
+#[test]
+fn a_long_membership_chain_reaches_a_new_member_in_several_frames() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.clients[ALICE].create_room("club", [9; 16]).unwrap();
+    for n in 0..40 {
+        let name = format!("guest{n}");
+        let pin = Pin {
+            key: crate::identity::Identity::from_seed([100 + n as u8; 32]).public(),
+            verified: false,
+            seal_version: 2,
+        };
+        mesh.clients[ALICE].pin_key(&name, pin);
+        mesh.clients[ALICE].invite_to_room(&room, &name).unwrap();
+        mesh.clients[ALICE].remove_from_room(&room, &name).unwrap();
+    }
+    mesh.clients[ALICE]
+        .send_room_message(&room, "finally")
+        .unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    let bob = mesh.clients[BOB].room(&room).expect("bob joined");
+    assert_eq!(bob.membership().version(), 81);
+    assert_eq!(
+        mesh.room_texts(BOB),
+        [("alice".to_owned(), "finally".to_owned())]
+    );
+}
+
+#[test]
+fn chains_of_rooms_without_us_take_no_room_and_block_no_invitation() {
+    let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(BOB, 2);
+    let mallory = crate::identity::Identity::from_seed([3; 32]);
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    for n in 0..=MAX_ROOMS {
+        let id = RoomId::from_random([n as u8; 16]);
+        let room = crate::room::Room::create(id.clone(), "spam", "mallory", &mallory).unwrap();
+        let frame = crate::room::RoomFrame::Changes {
+            room: id,
+            changes: room.membership().changes().to_vec(),
+        };
+        let text = frame.encode().unwrap();
+        mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(text), T0);
+    }
+    mesh.pump();
+    assert_eq!(mesh.clients[BOB].rooms().count(), 0);
+    let room = mesh.clients[ALICE].create_room("club", [200; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    assert!(mesh.clients[BOB].room(&room).is_some_and(|r| r.joined()));
+}
+
+#[test]
+fn a_stranger_asking_about_a_room_learns_nothing() {
+    let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(BOB, 2);
+    let room = mesh.clients[ALICE].create_room("club", [10; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.clients[ALICE]
+        .send_room_message(&room, "private")
+        .unwrap();
+    mesh.pump();
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    let ask = crate::room::RoomFrame::Marks {
+        room: room.clone(),
+        version: None,
+        marks: Default::default(),
+        ask: true,
+    };
+    let text = ask.encode().unwrap();
+    mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(text), mesh.now);
+    let (actions, _, _) = drain_stored(&mut mesh.clients[BOB]);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::SendText { .. })),
+        "bob answered a stranger: {actions:?}"
+    );
+}
+
+#[test]
+fn an_answer_over_the_meeting_bound_is_cut_and_said_so() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, BOB);
+    let limit = 2 * crate::room::MAX_MESSAGES_PER_MEETING;
+    for n in 0..limit + 20 {
+        mesh.clients[ALICE]
+            .send_room_message(&room, &n.to_string())
+            .unwrap();
+    }
+    mesh.pump();
+    let mut clients = std::mem::take(&mut mesh.clients);
+    let (left, right) = clients.split_at_mut(BOB);
+    let (alice, bob) = (&mut left[ALICE], &mut right[0]);
+    // A new chat: bob asks (what it says is dropped here), and alice answers with all of
+    // it at once instead of one meeting's worth.
+    let (_, b_conn) = connected_pair(alice, bob);
+    bob.meet_rooms("alice");
+    drain_stored(bob);
+    let everything: Vec<RoomMessage> = alice.room(&room).unwrap().messages().cloned().collect();
+    for message in everything {
+        let text = crate::room::RoomFrame::Message(message).encode().unwrap();
+        bob.handle_transport(b_conn, TransportEvent::ChannelMessage(text), T0);
+    }
+    let (_, events, _) = drain_stored(bob);
+    let too_many = (events.iter()).filter(|e| {
+        matches!(
+            e,
+            ClientEvent::RoomRefused {
+                error: RoomError::MeetingTooLarge { .. },
+                ..
+            }
+        )
+    });
+    assert_eq!(too_many.count(), 1, "said once");
+    assert_eq!(bob.room(&room).unwrap().messages().count(), limit);
+}
+
+#[test]
+fn what_a_removed_member_wrote_unaware_is_withdrawn_where_it_was_shown() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    // Bob is cut off from alice; she removes him; he writes to carol, who has not heard.
+    mesh.disconnect(ALICE, BOB);
+    mesh.disconnect(ALICE, CAROL);
+    mesh.clients[ALICE].remove_from_room(&room, "bob").unwrap();
+    mesh.clients[BOB]
+        .send_room_message(&room, "am I out?")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(mesh.room_texts(CAROL).len(), 1);
+    mesh.connect(ALICE, CAROL);
+    let withdrawn: Vec<_> = (mesh.events[CAROL].iter())
+        .filter_map(|e| match e {
+            ClientEvent::RoomWithdrawn { author, seq, .. } => Some((author.clone(), *seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn, [("bob".to_owned(), 1)]);
+    assert_eq!(
+        mesh.clients[CAROL].room(&room).unwrap().messages().count(),
+        0
+    );
+}
+
+/// Clients that write, drop and open chats, restart from their stores and are removed at
+/// random: once every pair has met, every member holds the creator's messages in its
+/// order, nobody refused an honest frame, and a removed member holds nothing written after.
+#[cfg(not(target_arch = "wasm32"))]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Write(usize),
+        Connect(usize, usize),
+        Disconnect(usize, usize),
+        Restart(usize),
+        Remove(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0..4usize).prop_map(Step::Write),
+            2 => (0..4usize, 0..4usize).prop_map(|(a, b)| Step::Connect(a, b)),
+            2 => (0..4usize, 0..4usize).prop_map(|(a, b)| Step::Disconnect(a, b)),
+            1 => (0..4usize).prop_map(Step::Restart),
+            1 => (1..4usize).prop_map(Step::Remove),
+        ]
+    }
+
+    fn held(mesh: &Mesh, n: usize, room: &RoomId) -> Vec<(String, u64, String)> {
+        let copy = mesh.clients[n].room(room);
+        (copy.into_iter().flat_map(|r| r.messages()))
+            .map(|m| (m.author.clone(), m.seq, m.sig.clone()))
+            .collect()
+    }
+
+    /// A room frame with fields drawn from the edges: big numbers, strange names, keys
+    /// and signatures that are not ones, real and unknown rooms.
+    fn hostile_frame(room: RoomId) -> impl Strategy<Value = String> {
+        let number = prop_oneof![Just(0u64), Just(1), Just(2), Just(u64::MAX), any::<u64>()];
+        let name = prop_oneof![
+            Just("alice"),
+            Just("bob"),
+            Just("mallory"),
+            Just(""),
+            Just("a/b")
+        ];
+        let room = prop_oneof![
+            Just(room.to_string()),
+            Just("ab".repeat(16)),
+            Just("x".into())
+        ];
+        let action = prop_oneof![
+            Just("create"),
+            Just("invite"),
+            Just("remove"),
+            Just("leave"),
+            Just("promote"),
+            Just("dance")
+        ];
+        (
+            room,
+            0..3u8,
+            number.clone(),
+            number.clone(),
+            number,
+            name.clone(),
+            name,
+            action,
+        )
+            .prop_map(|(room, op, a, b, c, who, member, action)| {
+                let key = crate::identity::Identity::from_seed([3; 32])
+                    .public()
+                    .to_text();
+                let value = match op {
+                    0 => serde_json::json!({
+                        "type": "room", "op": "message", "room": room, "author": who,
+                        "seq": a, "lamport": b, "members": c, "text": "x", "sig": "AAAA"
+                    }),
+                    1 => serde_json::json!({
+                        "type": "room", "op": "marks", "room": room,
+                        "version": if c % 2 == 0 { serde_json::Value::Null } else { a.into() },
+                        "marks": {who: b, member: c}, "ask": a % 2 == 0
+                    }),
+                    _ => serde_json::json!({
+                        "type": "room", "op": "changes", "room": room, "changes": [{
+                            "version": a, "by": who, "action": action, "member": member,
+                            "key": key, "name": "club", "last_seq": b, "sig": "AAAA"
+                        }]
+                    }),
+                };
+                value.to_string()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_room_frames_never_panic_and_change_nothing(
+            frames in proptest::collection::vec(hostile_frame(RoomId::from_random([3; 16])), 1..20)
+        ) {
+            let mut mesh = Mesh::new(&["alice", "bob", "mallory"]);
+            mesh.connect(ALICE, BOB);
+            mesh.connect(BOB, 2);
+            let room = mesh.room_of_all_but_last();
+            prop_assert_eq!(room.clone(), RoomId::from_random([3; 16]));
+            let conn = (mesh.channels.iter())
+                .find(|(from, to)| from.0 == 2 && to.0 == BOB)
+                .map(|(_, to)| to.1)
+                .unwrap();
+            for frame in frames {
+                let event = TransportEvent::ChannelMessage(frame);
+                mesh.clients[BOB].handle_transport(conn, event, mesh.now);
+            }
+            mesh.pump();
+            let bob = mesh.clients[BOB].room(&room).unwrap();
+            prop_assert_eq!(bob.messages().count(), 0);
+            prop_assert_eq!(bob.members(), ["alice", "bob"]);
+        }
+
+        #[test]
+        fn members_that_meet_hold_the_same_messages_in_the_same_order(
+            steps in proptest::collection::vec(step(), 0..40)
+        ) {
+            let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
+            for (a, b) in [(0, 1), (0, 2), (0, 3)] {
+                mesh.connect(a, b);
+            }
+            let room = mesh.room_of_all();
+            for step in &steps {
+                match *step {
+                    Step::Write(n) => {
+                        let _ = mesh.clients[n].send_room_message(&room, "note");
+                    }
+                    Step::Connect(a, b) if a != b && !mesh.open.contains(&(a.min(b), a.max(b))) => {
+                        mesh.connect(a, b)
+                    }
+                    Step::Disconnect(a, b) if mesh.open.contains(&(a.min(b), a.max(b))) => {
+                        mesh.disconnect(a, b)
+                    }
+                    Step::Restart(n) => mesh.restart(n),
+                    Step::Remove(n) => {
+                        let name = mesh.name(n);
+                        let _ = mesh.clients[ALICE].remove_from_room(&room, &name);
+                    }
+                    _ => {}
+                }
+                mesh.pump();
+            }
+            for a in 0..4 {
+                for b in a + 1..4 {
+                    if !mesh.open.contains(&(a, b)) {
+                        mesh.connect(a, b);
+                    }
+                }
+            }
+            let membership = mesh.clients[ALICE].room(&room).unwrap().membership().clone();
+            let reference = held(&mesh, ALICE, &room);
+            for n in 0..4 {
+                let name = mesh.name(n);
+                let refused: Vec<_> = mesh.refusals(n).into_iter()
+                    .filter(|e| !matches!(e, RoomError::AfterRemoval { .. }))
+                    .collect();
+                prop_assert!(refused.is_empty(), "{} refused {:?}", name, refused);
+                let shown: Vec<_> = (mesh.events[n].iter())
+                    .filter_map(|e| match e {
+                        ClientEvent::RoomMessage { author, seq, .. } => Some((author.clone(), *seq)),
+                        _ => None,
+                    })
+                    .collect();
+                let once: std::collections::BTreeSet<_> = shown.iter().collect();
+                prop_assert_eq!(once.len(), shown.len(), "{} showed one twice", name);
+                if membership.is_member(&name) {
+                    prop_assert_eq!(&held(&mesh, n, &room), &reference, "{}", name);
+                } else if let Some((removed_at, _)) = membership.departure(&name) {
+                    let copy = mesh.clients[n].room(&room).unwrap();
+                    prop_assert!(!copy.joined(), "{} does not know it was removed", name);
+                    prop_assert!(copy.messages().all(|m| m.members < removed_at));
+                }
+            }
+        }
+    }
 }

@@ -16,10 +16,12 @@ use tracing::warn;
 
 use crate::event::ClientError;
 use crate::machine::{SavedState, StoreOp};
+use crate::room::RoomId;
 use crate::store::{Storage, StoreError, StoredMessage};
 
 /// Tables: this client's run and numbering, every message kept (mine awaiting an
-/// acknowledgement form the outbox), and the last numbered message shown per peer. Rows
+/// acknowledgement form the outbox), the last numbered message shown per peer, and the
+/// rooms' changes and messages as room frames, in the order kept. Rows
 /// carry the username, so one file may serve several accounts (one at a time).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -48,6 +50,13 @@ CREATE TABLE IF NOT EXISTS received (
     id INTEGER NOT NULL,
     PRIMARY KEY (me, peer)
 );
+CREATE TABLE IF NOT EXISTS room_frames (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    me TEXT NOT NULL,
+    room TEXT NOT NULL,
+    frame TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS room_frames_by_room ON room_frames (me, room, seq);
 ";
 
 /// A client's store: a database, or nothing (memory only). Cheap to clone.
@@ -270,6 +279,14 @@ fn load(db: &Connection, me: &str) -> rusqlite::Result<Option<SavedState>> {
         let (peer, last) = row?;
         saved.received.insert(peer, last);
     }
+    let mut rooms = db.prepare("SELECT room, frame FROM room_frames WHERE me = ?1 ORDER BY seq")?;
+    let rows = rooms.query_map([me], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
+    for row in rows {
+        let (room, frame) = row?;
+        if let Some(room) = RoomId::parse(&room) {
+            saved.rooms.entry(room).or_default().push(frame);
+        }
+    }
     Ok(Some(saved))
 }
 
@@ -344,6 +361,12 @@ impl Database {
                 }
                 tx.commit()?;
             }
+            StoreOp::Room { room, frame } => {
+                db.execute(
+                    "INSERT INTO room_frames (me, room, frame) VALUES (?1, ?2, ?3)",
+                    params![me, room.as_str(), frame],
+                )?;
+            }
         }
         Ok(())
     }
@@ -396,6 +419,29 @@ mod tests {
             text: text.into(),
             awaiting_ack: true,
         }
+    }
+
+    #[test]
+    fn room_frames_are_read_back_per_room_in_the_order_kept() {
+        let path = temp_file("rooms");
+        let storage = Storage::File(path.clone());
+        let (first, second) = (RoomId::from_random([1; 16]), RoomId::from_random([2; 16]));
+        {
+            let (store, _, _) = block_on(Store::open(&storage, "bob")).unwrap();
+            store.apply(contract::writes().remove(0));
+            for (room, frame) in [(&first, "a"), (&second, "x"), (&first, "b")] {
+                store.apply(StoreOp::Room {
+                    room: room.clone(),
+                    frame: frame.into(),
+                });
+            }
+        }
+        let (_, saved, _) = block_on(Store::open(&storage, "bob")).unwrap();
+        let rooms = saved.expect("bob's state was kept").rooms;
+        assert_eq!(rooms[&first], ["a", "b"]);
+        assert_eq!(rooms[&second], ["x"]);
+        let (_, other, _) = block_on(Store::open(&storage, "carol")).unwrap();
+        assert_eq!(other, None, "rooms are kept per user");
     }
 
     #[test]

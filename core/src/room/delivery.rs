@@ -22,6 +22,11 @@ impl Delivery {
             .raise_to(marks);
     }
 
+    /// Up to which message of `author` `member` reported holding everything.
+    pub fn mark(&self, member: &str, author: &str) -> u64 {
+        self.marks.get(member).map_or(0, |marks| marks.of(author))
+    }
+
     /// Whether `member` is known to hold `message`.
     pub fn holds(&self, member: &str, message: &RoomMessage) -> bool {
         self.marks

@@ -83,9 +83,9 @@ impl RoomLog {
         let author = message.author.clone();
         let mark = self.marks.of(&author);
         if message.seq <= mark {
-            let lamport = self.by_author[&(author.clone(), message.seq)];
-            let held = &self.ordered[&(lamport, author.clone())];
-            return if *held == message {
+            let held = (self.by_author.get(&(author.clone(), message.seq)))
+                .and_then(|lamport| self.ordered.get(&(*lamport, author.clone())));
+            return if held == Some(&message) {
                 Ok(Added::Duplicate)
             } else {
                 Err(RoomError::Equivocation {
@@ -109,6 +109,12 @@ impl RoomLog {
         self.marks.set(&author, message.seq);
         self.ordered.insert((message.lamport, author), message);
         Ok(Added::New)
+    }
+
+    /// `author`'s message `seq`, if held.
+    pub fn get(&self, author: &str, seq: u64) -> Option<&RoomMessage> {
+        let lamport = self.by_author.get(&(author.to_owned(), seq))?;
+        self.ordered.get(&(*lamport, author.to_owned()))
     }
 
     /// Every held message, in the room's one order.
@@ -214,6 +220,13 @@ mod tests {
         assert_eq!(log.add(message("bob", 1, 1, "hi")), Ok(Added::New));
         assert_eq!(log.add(message("bob", 1, 1, "hi")), Ok(Added::Duplicate));
         assert_eq!(log.len(), 1);
+    }
+
+    #[test]
+    fn a_message_numbered_zero_is_not_a_duplicate_of_anything() {
+        let mut log = RoomLog::default();
+        assert!(log.add(message("bob", 0, 1, "zero")).is_err());
+        assert!(log.is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::identity::{Identity, signature_text};
 
-use super::{MAX_ROOM_TEXT_BYTES, Membership, RoomError, RoomId};
+use super::{MAX_LAMPORT, MAX_ROOM_TEXT_BYTES, Membership, RoomError, RoomId};
 
 /// One message in a room, as written and signed by its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,12 @@ impl RoomMessage {
             return Err(RoomError::TextTooLarge {
                 size: self.text.len(),
                 limit: MAX_ROOM_TEXT_BYTES,
+            });
+        }
+        if self.lamport > MAX_LAMPORT {
+            return Err(RoomError::ClockTooFar {
+                author: self.author.clone(),
+                seq: self.seq,
             });
         }
         if self.seq == 0 || self.lamport == 0 {
@@ -171,6 +177,16 @@ mod tests {
             elsewhere.verify(&room),
             Err(RoomError::WrongRoom { .. })
         ));
+        let mut far = message(&room, "bob", "bob", "hi");
+        far.lamport = MAX_LAMPORT + 1;
+        far.sig = signature_text(&identity("bob").sign(&far.signed_bytes()));
+        assert_eq!(
+            far.verify(&room),
+            Err(RoomError::ClockTooFar {
+                author: "bob".into(),
+                seq: 1
+            })
+        );
         let long = "x".repeat(MAX_ROOM_TEXT_BYTES + 1);
         assert!(matches!(
             message(&room, "bob", "bob", &long).verify(&room),

@@ -2,11 +2,13 @@
 //! and what two members owe each other when they meet. Sans-IO like `machine`: plain values
 //! in, plain values out, so every rule is a unit test.
 //!
-//! Who may do what is decided by signed, versioned membership changes ([`membership`]); each
-//! room message is signed by its author ([`message`]), so members pass each other's messages
+//! Who may do what is decided by signed, versioned membership changes (`membership`); each
+//! room message is signed by its author (`message`), so members pass each other's messages
 //! on without being able to forge or alter them; each member keeps the room's messages in
-//! one total order with per-author high-water marks ([`log`]) and learns from those marks
-//! who holds what ([`delivery`]). [`Room`] is one member's copy of all of it.
+//! one total order with per-author high-water marks (`log`) and learns from those marks
+//! who holds what (`delivery`). [`Room`] is one member's copy of all of it; [`RoomFrame`]
+//! carries changes, messages and marks between members (`wire`), and
+//! `machine::rooms` runs the exchanges over chat channels.
 
 mod delivery;
 mod id;
@@ -48,6 +50,12 @@ pub const MAX_MEMBER_CHANGES: usize = 1024;
 /// frame of at most 64 KiB with its author, numbers and signature; JSON may escape the text
 /// to several times its size, so the text itself stays well under the frame's bound.
 pub const MAX_ROOM_TEXT_BYTES: usize = 8 * 1024;
+
+/// Latest Lamport time a room message may carry: 2^53, the largest integer every JSON
+/// reader (JavaScript's included) reads exactly. An honest room counts up one per message
+/// and never comes near; a member stamping a time beyond it is refused, so nobody can push
+/// the room's clock to where it would overflow.
+pub const MAX_LAMPORT: u64 = 1 << 53;
 
 /// Longest room name, in UTF-8 bytes: the same bound as a username, as both are shown in
 /// the same places.
@@ -101,6 +109,10 @@ pub enum RoomError {
         "message {seq} of `{author}` is not later than its previous message in the room's order"
     )]
     OutOfOrder { author: String, seq: u64 },
+    #[error("message {seq} of `{author}` is stamped with a time beyond any a room reaches")]
+    ClockTooFar { author: String, seq: u64 },
+    #[error("more than {limit} messages in one answer: the rest are refused, and asked for again")]
+    MeetingTooLarge { limit: usize },
     #[error("room message of {size} bytes exceeds the {limit}-byte limit")]
     TextTooLarge { size: usize, limit: usize },
     #[error("invalid room name: {0}")]

@@ -126,6 +126,16 @@ impl Room {
         self.log.messages()
     }
 
+    /// `author`'s message `seq`, if this member holds it.
+    pub fn message(&self, author: &str, seq: u64) -> Option<&RoomMessage> {
+        self.log.get(author, seq)
+    }
+
+    /// Up to which message of `author` `peer` has reported holding everything.
+    pub fn reported_mark(&self, peer: &str, author: &str) -> u64 {
+        self.delivery.mark(peer, author)
+    }
+
     /// Per author, up to which message this member holds everything.
     pub fn marks(&self) -> &HighWaterMarks {
         self.log.marks()
@@ -204,8 +214,8 @@ impl Room {
     /// message it holds, the current membership version, signed.
     pub fn write(&mut self, identity: &Identity, text: &str) -> Result<RoomMessage, RoomError> {
         let numbers = (
-            self.log.marks().of(&self.me) + 1,
-            self.log.clock() + 1,
+            self.log.marks().of(&self.me).saturating_add(1),
+            self.log.clock().saturating_add(1),
             self.membership.version(),
         );
         let message = RoomMessage::signed(self.id().clone(), &self.me, numbers, text, identity);

@@ -27,10 +27,12 @@ use super::describe_js_error;
 use crate::event::ClientError;
 use crate::machine::{SavedState, StoreOp};
 use crate::protocol::MessageId;
+use crate::room::RoomId;
 use crate::store::{Storage, StoreError, StoredMessage};
 
-/// Bumped when the object stores change shape (`create_schema` then upgrades).
-const VERSION: u32 = 1;
+/// Bumped when the object stores change shape (`create_schema` then upgrades): 2 added
+/// [`ROOM_FRAMES`].
+const VERSION: u32 = 2;
 /// One record under [`NUMBERING`]: this client's run and next message id.
 const RUNS: &str = "runs";
 const NUMBERING: &str = "numbering";
@@ -40,6 +42,9 @@ const BY_PEER: &str = "by_peer";
 const AWAITING: &str = "awaiting";
 /// The last numbered message shown per peer, keyed by the peer.
 const RECEIVED: &str = "received";
+/// Rooms' changes and messages as room frames (`{room, frame}`), by an increasing key: the
+/// order kept.
+const ROOM_FRAMES: &str = "room_frames";
 
 /// A client's store: a database, or nothing (memory only). Cheap to clone.
 #[derive(Clone)]
@@ -369,7 +374,22 @@ async fn open_database(name: &str) -> Result<IdbDatabase, String> {
     Ok(db?.unchecked_into())
 }
 
+/// Creates the object stores a database of an older version (or a new one) lacks.
 fn create_schema(db: &IdbDatabase) -> Result<(), JsValue> {
+    let names = Reflect::get(db, &"objectStoreNames".into())?;
+    let has = |name: &str| {
+        method(&names, "contains")
+            .and_then(|contains| contains.call1(&names, &name.into()).ok())
+            .is_some_and(|found| found.as_bool() == Some(true))
+    };
+    if !has(ROOM_FRAMES) {
+        let keyed = IdbObjectStoreParameters::new();
+        keyed.set_auto_increment(true);
+        db.create_object_store_with_optional_parameters(ROOM_FRAMES, &keyed)?;
+    }
+    if has(RUNS) {
+        return Ok(());
+    }
     db.create_object_store(RUNS)?;
     let keyed = IdbObjectStoreParameters::new();
     keyed.set_auto_increment(true);
@@ -425,7 +445,12 @@ async fn walk(
 /// What this database saved: `None` when it has never been written.
 async fn load(db: &IdbDatabase) -> Result<Option<SavedState>, String> {
     let js = |e: JsValue| describe_js_error(&e);
-    let stores = Array::of3(&RUNS.into(), &MESSAGES.into(), &RECEIVED.into());
+    let stores = Array::of4(
+        &RUNS.into(),
+        &MESSAGES.into(),
+        &RECEIVED.into(),
+        &ROOM_FRAMES.into(),
+    );
     let tx = db
         .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readonly)
         .map_err(js)?;
@@ -480,6 +505,14 @@ async fn load(db: &IdbDatabase) -> Result<Option<SavedState>, String> {
             saved.received.insert(peer, (run, id));
         }
     }
+    let rooms = tx.object_store(ROOM_FRAMES).map_err(js)?;
+    let all = done(&rooms.get_all().map_err(js)?).await?;
+    for value in Array::from(&all).iter() {
+        let room = text_field(&value, "room").and_then(|room| RoomId::parse(&room));
+        if let (Some(room), Some(frame)) = (room, text_field(&value, "frame")) {
+            saved.rooms.entry(room).or_default().push(frame);
+        }
+    }
     Ok(Some(saved))
 }
 
@@ -489,6 +522,13 @@ impl Database {
     fn apply(&self, op: &StoreOp) -> Result<IdbTransaction, JsValue> {
         let at_ms = JsValue::from_f64(js_sys::Date::now());
         let tx = match op {
+            StoreOp::Room { room, frame } => {
+                let tx = (self.db)
+                    .transaction_with_str_and_mode(ROOM_FRAMES, IdbTransactionMode::Readwrite)?;
+                let kept = record(&[("room", room.as_str().into()), ("frame", frame.into())]);
+                tx.object_store(ROOM_FRAMES)?.add(&kept)?;
+                committed(tx)
+            }
             StoreOp::Numbering { run, next_message } => {
                 *self.run.borrow_mut() = run.clone();
                 let tx =
@@ -685,6 +725,90 @@ mod tests {
         contract::check_saved(&saved);
         let last = reader.history("alice", 3).await.unwrap();
         contract::check_history(&last, &reader.history("alice", 10).await.unwrap());
+    }
+
+    #[wasm_bindgen_test]
+    async fn room_frames_are_read_back_per_room_in_the_order_kept() {
+        let name = format!("peerchat-test-{:016x}", random_u64());
+        let writer = Database {
+            db: open_database(&name).await.unwrap(),
+            run: RefCell::new(String::new()),
+            _lock: None,
+        };
+        let (first, second) = (RoomId::from_random([1; 16]), RoomId::from_random([2; 16]));
+        writer.apply(&contract::writes()[0]).unwrap();
+        for (room, frame) in [(&first, "a"), (&second, "x"), (&first, "b")] {
+            let op = StoreOp::Room {
+                room: room.clone(),
+                frame: frame.into(),
+            };
+            writer.apply(&op).unwrap();
+        }
+        let reader = open_database(&name).await.unwrap();
+        let rooms = load(&reader).await.unwrap().expect("state was kept").rooms;
+        assert_eq!(rooms[&first], ["a", "b"]);
+        assert_eq!(rooms[&second], ["x"]);
+    }
+
+    /// A database as version 1 made it (before rooms), with its numbering written.
+    async fn first_version_database(name: &str) -> IdbDatabase {
+        let factory: IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into())
+            .unwrap()
+            .unchecked_into();
+        let request = factory.open_with_u32(name, 1).unwrap();
+        let source = request.clone();
+        let on_upgrade = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let db: IdbDatabase = source.result().unwrap().unchecked_into();
+            db.create_object_store(RUNS).unwrap();
+            let keyed = IdbObjectStoreParameters::new();
+            keyed.set_auto_increment(true);
+            let messages =
+                (db.create_object_store_with_optional_parameters(MESSAGES, &keyed)).unwrap();
+            messages.create_index_with_str(BY_PEER, "peer").unwrap();
+            messages
+                .create_index_with_str(AWAITING, "awaiting_ack")
+                .unwrap();
+            let by_peer = IdbObjectStoreParameters::new();
+            by_peer.set_key_path(&"peer".into());
+            db.create_object_store_with_optional_parameters(RECEIVED, &by_peer)
+                .unwrap();
+        });
+        request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+        let db: IdbDatabase = done(&request).await.unwrap().unchecked_into();
+        request.set_onupgradeneeded(None);
+        db
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_database_from_before_rooms_keeps_what_it_held_and_gains_rooms() {
+        let name = format!("peerchat-test-{:016x}", random_u64());
+        let old = Database {
+            db: first_version_database(&name).await,
+            run: RefCell::new(String::new()),
+            _lock: None,
+        };
+        let written = old.apply(&contract::writes()[0]).unwrap();
+        finished(&written).await.unwrap();
+        // Closed, as a page of the old version would be: the upgrade waits for that.
+        old.db.close();
+        let upgraded = Database {
+            db: open_database(&name).await.unwrap(),
+            run: RefCell::new(String::new()),
+            _lock: None,
+        };
+        let saved = load(&upgraded.db)
+            .await
+            .unwrap()
+            .expect("the numbering was kept");
+        assert_eq!(saved.run, "run-1");
+        let room = RoomId::from_random([3; 16]);
+        let op = StoreOp::Room {
+            room: room.clone(),
+            frame: "f".into(),
+        };
+        upgraded.apply(&op).unwrap();
+        let saved = load(&upgraded.db).await.unwrap().expect("state was kept");
+        assert_eq!(saved.rooms[&room], ["f"]);
     }
 
     #[wasm_bindgen_test]

@@ -569,7 +569,8 @@ impl ChatState {
             ClientEvent::RoomRefused { error, .. } => self.report(ClientError::Room(error), at),
             ClientEvent::RoomMessage { .. }
             | ClientEvent::RoomMembers { .. }
-            | ClientEvent::RoomDelivery { .. } => {}
+            | ClientEvent::RoomDelivery { .. }
+            | ClientEvent::RoomWithdrawn { .. } => {}
             // A client started offline registered once a server answered, or was refused.
             ClientEvent::Registered => self.signaling = SignalingState::Online,
             ClientEvent::RegistrationRefused(error) => self.report(error, at),

@@ -1,0 +1,142 @@
+//! Group rooms end to end: real `peerchat-cli` processes on peerchat-server, real WebRTC on
+//! loopback. A member who was away (out of touch, or not running at all) gets what was
+//! written meanwhile from another member, signed by its author, though the author has left.
+
+use peerchat_e2e::{Cli, Network, PeerchatServer, TempDir};
+use serde_json::Value;
+
+/// The room messages `cli` has shown so far, as (author, text), in the order shown.
+fn room_messages(cli: &Cli, room: &str) -> Vec<(String, String)> {
+    (cli.seen().iter())
+        .filter(|e| e["event"] == "room_message" && e["room"] == room)
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap_or_default().to_owned();
+            (field("author"), field("text"))
+        })
+        .collect()
+}
+
+fn joined(cli: &mut Cli, room: &str) -> Value {
+    cli.expect("joined the room", |e| {
+        e["event"] == "room_members" && e["room"] == room && e["joined"] == true
+    })
+}
+
+#[test]
+fn a_member_who_was_away_gets_everything_from_another_member_after_the_author_left() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    let mut carol = Cli::join(url, "carol");
+    alice.command("/connect bob");
+    alice.command("/connect carol");
+    alice.expect_peer_connected("bob");
+    alice.expect_peer_connected("carol");
+    bob.expect_peer_connected("alice");
+    carol.expect_peer_connected("alice");
+
+    alice.command("/room create book club");
+    let created = alice.expect("room created", |e| e["event"] == "room_members");
+    let room = created["room"].as_str().expect("a room id").to_owned();
+    assert_eq!(created["name"], "book club");
+    alice.command(&format!("/room invite {room} bob"));
+    alice.command(&format!("/room invite {room} carol"));
+    let members = joined(&mut bob, &room);
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(3),
+        "{members}"
+    );
+    joined(&mut carol, &room);
+
+    // Carol is away: she talks to nobody.
+    carol.command("/close alice");
+    alice.expect("carol gone", |e| {
+        e["event"] == "peer_disconnected" && e["peer"] == "carol"
+    });
+    let notes: Vec<(String, String)> = (1..=10)
+        .map(|n| ("alice".to_owned(), format!("note {n}")))
+        .collect();
+    for (_, text) in &notes {
+        alice.command(&format!("/room send {room} {text}"));
+        let sent = alice.expect("room_sent", |e| e["event"] == "room_sent");
+        assert_eq!(sent["ok"], true, "{sent}");
+    }
+    bob.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    assert_eq!(room_messages(&bob, &room), notes);
+    // Bob holds all ten: alice hears so from his receipts.
+    alice.expect("the tenth note with bob", |e| {
+        e["event"] == "room_delivery" && e["seq"] == 10 && e["holders"] == 2
+    });
+
+    // Alice leaves altogether; then carol and bob meet.
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    carol.command("/connect bob");
+    carol.expect_peer_connected("bob");
+    carol.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    assert_eq!(room_messages(&carol, &room), notes);
+    let refused = (carol.seen().iter()).filter(|e| e["event"] == "room_refused");
+    assert_eq!(refused.count(), 0, "carol refused what bob passed on");
+}
+
+/// Carol's client is not running while alice writes; it keeps the room in its store, and
+/// once started again it meets bob and gets all ten notes, each shown once.
+#[test]
+fn a_member_whose_client_was_not_running_catches_up_from_its_store_and_another_member() {
+    let server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let dir = TempDir::new("room-restart");
+    let store = dir.0.join("carol.db");
+    let carol_flags = ["--store", store.to_str().expect("a UTF-8 temp path")];
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    alice.command("/connect bob");
+    alice.command("/connect carol");
+    alice.expect_peer_connected("bob");
+    alice.expect_peer_connected("carol");
+
+    alice.command("/room create plans");
+    let created = alice.expect("room created", |e| e["event"] == "room_members");
+    let room = created["room"].as_str().expect("a room id").to_owned();
+    alice.command(&format!("/room invite {room} bob"));
+    alice.command(&format!("/room invite {room} carol"));
+    joined(&mut bob, &room);
+    joined(&mut carol, &room);
+    alice.command(&format!("/room send {room} before"));
+    carol.expect("the first note", |e| {
+        e["event"] == "room_message" && e["text"] == "before"
+    });
+    carol.command("/quit");
+    assert!(carol.finish().success());
+
+    let notes: Vec<(String, String)> = (1..=10)
+        .map(|n| ("alice".to_owned(), format!("note {n}")))
+        .collect();
+    for (_, text) in &notes {
+        alice.command(&format!("/room send {room} {text}"));
+    }
+    bob.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    alice.command("/quit");
+    assert!(alice.finish().success());
+
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    carol.command("/connect bob");
+    carol.expect_peer_connected("bob");
+    carol.expect("the tenth note", |e| {
+        e["event"] == "room_message" && e["text"] == "note 10"
+    });
+    assert_eq!(
+        room_messages(&carol, &room),
+        notes,
+        "the new notes, in order, and the first not again"
+    );
+}
