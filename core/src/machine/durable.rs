@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tracing::debug;
 
-use super::{Action, ClientMachine, MAX_PEERS, Role};
+use super::{Action, ClientMachine, MAX_PEERS};
 use crate::event::ClientError;
 use crate::protocol::{self, ChatFrame, FEATURE_ACKS, MessageId};
 use crate::room::RoomId;
@@ -168,9 +168,7 @@ impl ClientMachine {
                 return;
             }
             debug!(%peer, "offering a chat to deliver the outbox");
-            self.early_candidates.remove(&peer);
-            let conn = self.open_session(&peer, Role::Offerer, now);
-            self.actions.push_back(Action::StartOffer { peer, conn });
+            self.call(&peer, now);
         }
     }
 

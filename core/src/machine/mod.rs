@@ -19,6 +19,7 @@ mod registration;
 mod replay;
 #[cfg(test)]
 mod roaming_tests;
+mod room_mesh;
 mod rooms;
 #[cfg(test)]
 mod rooms_tests;
@@ -217,6 +218,7 @@ pub struct ClientMachine {
     durable: Durable,
     /// Group rooms and the exchanges with their members (see `rooms`).
     rooms: rooms::Rooms,
+    mesh: room_mesh::Mesh,
     actions: VecDeque<Action>,
     events: VecDeque<ClientEvent>,
 }
@@ -238,6 +240,7 @@ impl ClientMachine {
             next_message: 1,
             durable: Durable::default(),
             rooms: rooms::Rooms::default(),
+            mesh: room_mesh::Mesh::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -298,6 +301,7 @@ impl ClientMachine {
             .chain(self.registration.deadline())
             .chain(self.recovery_deadline())
             .chain(self.receipt_deadline())
+            .chain(self.mesh_deadline())
             .min()
     }
 
@@ -321,6 +325,14 @@ impl ClientMachine {
         if self.peers.len() >= MAX_PEERS {
             return Err(ClientError::TooManyPeers(MAX_PEERS));
         }
+        self.mesh_may_call(peer);
+        self.call(peer, now);
+        self.sync_presence();
+        Ok(())
+    }
+
+    /// Offers a chat to `peer`, which has no session with us.
+    fn call(&mut self, peer: &str, now: u64) {
         // Candidates that waited for an offer from this peer belong to no session of ours.
         self.early_candidates.remove(peer);
         let conn = self.open_session(peer, Role::Offerer, now);
@@ -328,8 +340,6 @@ impl ClientMachine {
             peer: peer.to_owned(),
             conn,
         });
-        self.sync_presence();
-        Ok(())
     }
 
     /// Ends the chat with `peer`; the peer sees it closed.
@@ -381,10 +391,14 @@ impl ClientMachine {
             self.signaling_restored(now);
             self.deliver_outbox(now);
         }
+        self.form_mesh(now);
+        self.sync_presence();
     }
 
     pub fn handle_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
         self.on_transport(conn, event, now);
+        // What arrived may have changed a room's members.
+        self.form_mesh(now);
         self.sync_presence();
     }
 
@@ -418,6 +432,7 @@ impl ClientMachine {
                 self.set_status(&peer, PeerStatus::Connected);
                 self.events
                     .push_back(ClientEvent::PeerConnected(peer.clone()));
+                self.mesh_may_call(&peer);
                 self.outbox_to_original(&peer);
                 if ours {
                     // The peer's cue that our end is open.
@@ -491,6 +506,7 @@ impl ClientMachine {
             self.end_session(&peer, PeerStatus::Failed, ChatEnd::Unreachable);
         }
         self.recovery_timeouts(now);
+        self.form_mesh(now);
         self.sync_presence();
     }
 
@@ -681,6 +697,7 @@ impl ClientMachine {
             return;
         };
         debug!(%peer, ?status, ?reason, conn = session.conn, "chat ended");
+        self.mesh_chat_ended(peer, reason);
         self.keep_unacked(peer, &mut session);
         self.actions
             .push_back(Action::ClosePeer { conn: session.conn });

@@ -40,6 +40,8 @@ impl ClientMachine {
     fn contacts(&self) -> BTreeSet<String> {
         let peers = self.peers.keys().chain(self.durable.outbox.keys());
         let mut contacts: BTreeSet<String> = peers.chain(&self.watched).cloned().collect();
+        // Room members: the mesh calls those online (`room_mesh`).
+        contacts.extend(self.room_members());
         while contacts.len() > MAX_WATCHED {
             contacts.pop_last();
         }
@@ -133,6 +135,10 @@ impl ClientMachine {
             });
         }
         let back = online && previous == Some(false);
+        if back {
+            // A new run of the peer: a chat ended on purpose before does not bind it.
+            self.mesh_may_call(user);
+        }
         if online && previous != Some(true) && self.durable.outbox.contains_key(user) {
             self.deliver_outbox(now);
         }

@@ -20,14 +20,29 @@ struct Mesh {
     /// Pairs with a chat open, lower index first.
     open: std::collections::BTreeSet<(usize, usize)>,
     now: u64,
+    /// Calls the clients made by themselves (the room mesh): caller, its conn, callee.
+    calls: Vec<(usize, ConnId, String)>,
+    /// Whether the clients call room members themselves; otherwise every chat is opened
+    /// by the test.
+    mesh_calls: bool,
 }
 
 impl Mesh {
     fn new(names: &[&str]) -> Self {
+        Self::with_mesh_calls(names, false)
+    }
+
+    fn with_mesh_calls(names: &[&str], mesh_calls: bool) -> Self {
         let clients: Vec<_> = (names.iter().zip(1u8..))
-            .map(|(name, seed)| sealing(name, seed))
+            .map(|(name, seed)| {
+                let mut client = sealing(name, seed);
+                client.mesh.off = !mesh_calls;
+                client
+            })
             .collect();
         Self {
+            calls: Vec::new(),
+            mesh_calls,
             events: vec![Vec::new(); clients.len()],
             stored: vec![Vec::new(); clients.len()],
             open: Default::default(),
@@ -81,6 +96,7 @@ impl Mesh {
         let saved = apply(SavedState::fresh(format!("run-{name}")), &self.stored[n]);
         let mut again = ClientMachine::resume(&name, saved).unwrap();
         again.set_identity(crate::identity::Identity::from_seed([n as u8 + 1; 32]));
+        again.mesh.off = !self.mesh_calls;
         // Time went on: its seals are later than the ones before the restart (else peers
         // refuse them as replays).
         self.restarts += 1;
@@ -100,6 +116,34 @@ impl Mesh {
         }
     }
 
+    /// Carries the calls the clients made by themselves until they make no more, letting
+    /// each chat's rooms meet; returns how many were answered.
+    fn answer_calls(&mut self) -> usize {
+        let mut answered = 0;
+        while let Some((from, conn, peer)) = self.calls.pop() {
+            let Some(to) = (0..self.clients.len()).find(|n| self.name(*n) == peer) else {
+                continue;
+            };
+            let (low, high) = (from.min(to), from.max(to));
+            let (left, right) = self.clients.split_at_mut(high);
+            let (caller, callee) = if from < to {
+                (&mut left[low], &mut right[0])
+            } else {
+                (&mut right[0], &mut left[low])
+            };
+            let to_conn = super::tests::answer_call(caller, conn, callee);
+            self.open.insert((low, high));
+            self.channels.insert((from, conn), (to, to_conn));
+            self.channels.insert((to, to_conn), (from, conn));
+            let (from_name, to_name) = (self.name(from), self.name(to));
+            self.clients[from].meet_rooms(&to_name);
+            self.clients[to].meet_rooms(&from_name);
+            answered += 1;
+            self.pump();
+        }
+        answered
+    }
+
     fn name(&self, n: usize) -> String {
         self.clients[n].username().to_owned()
     }
@@ -114,7 +158,9 @@ impl Mesh {
                 self.events[from].extend(events);
                 self.stored[from].extend(stored);
                 for action in actions {
-                    if let Action::SendText { conn, text } = action
+                    if let Action::StartOffer { peer, conn } = action {
+                        self.calls.push((from, conn, peer));
+                    } else if let Action::SendText { conn, text } = action
                         && let Some(&(to, to_conn)) = self.channels.get(&(from, conn))
                     {
                         let event = TransportEvent::ChannelMessage(text);
@@ -836,4 +882,49 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn members_call_each_other_until_every_pair_chats() {
+    const DAVE: usize = 3;
+    let mut mesh = Mesh::with_mesh_calls(&["alice", "bob", "carol", "dave"], true);
+    // The creator chats with each invitee (an invitation needs the invitee's key); the
+    // invitees have never met.
+    for member in [BOB, CAROL, DAVE] {
+        mesh.connect(ALICE, member);
+    }
+    let room = mesh.clients[ALICE].create_room("club", [9; 16]).unwrap();
+    for name in ["bob", "carol", "dave"] {
+        mesh.clients[ALICE].invite_to_room(&room, name).unwrap();
+    }
+    mesh.pump();
+    // bob calls carol and dave, carol calls dave: the name that sorts first calls.
+    assert_eq!(mesh.answer_calls(), 3);
+    let pairs: Vec<(usize, usize)> = mesh.open.iter().copied().collect();
+    assert_eq!(pairs, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]);
+    // A message goes straight from its author to every member.
+    mesh.clients[DAVE]
+        .send_room_message(&room, "from dave")
+        .unwrap();
+    mesh.pump();
+    for member in [ALICE, BOB, CAROL] {
+        assert!(
+            mesh.room_texts(member)
+                .contains(&("dave".to_owned(), "from dave".to_owned())),
+            "member {member}"
+        );
+    }
+    // A chat closed on purpose is not called again, and a removed member is not called.
+    mesh.disconnect(BOB, CAROL);
+    mesh.clients[ALICE].remove_from_room(&room, "dave").unwrap();
+    mesh.pump();
+    mesh.disconnect(BOB, DAVE);
+    mesh.now += 600_000;
+    for client in &mut mesh.clients {
+        client.handle_timeout(mesh.now);
+    }
+    mesh.pump();
+    assert_eq!(mesh.answer_calls(), 0);
+    assert!(!mesh.open.contains(&(BOB, CAROL)));
+    assert!(!mesh.open.contains(&(BOB, DAVE)));
 }

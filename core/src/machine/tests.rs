@@ -133,6 +133,17 @@ pub(super) fn connected_pair(
     alice.connect_to_peer(&peer, T0).unwrap();
     let (actions, _) = drain(alice);
     let a_conn = conn_of(&actions);
+    let b_conn = answer_call(alice, a_conn, bob);
+    (a_conn, b_conn)
+}
+
+/// Carries Alice's call on `a_conn` (her `StartOffer`) to Bob, who answers, and opens both
+/// channels; returns Bob's conn.
+pub(super) fn answer_call(
+    alice: &mut ClientMachine,
+    a_conn: ConnId,
+    bob: &mut ClientMachine,
+) -> ConnId {
     alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
     let (actions, _) = drain(alice);
     relay(actions, bob);
@@ -146,7 +157,7 @@ pub(super) fn connected_pair(
     // Alice's first frame tells Bob her end of the channel is open.
     carry(chat_frames(drain(alice).0), bob, b_conn);
     drain(bob);
-    (a_conn, b_conn)
+    b_conn
 }
 
 // ---- Registration ----------------------------------------------------------------------
