@@ -113,3 +113,17 @@ fn memory_benchmark_smoke_run_reports_hub_memory_per_chat() {
         .expect("bytes_per_extra_peer");
     assert!((per_peer - (rss[1] - rss[0])).abs() < 1.0, "{summary}");
 }
+
+#[test]
+fn room_benchmark_smoke_run_reports_forming_and_reach() {
+    let summary = bench_summary(&["room", "--members", "4", "--messages", "8"]);
+    println!("{summary}");
+    assert_eq!(summary["members"], 4);
+    assert_eq!(summary["messages"], 8);
+    positive(&summary, "formed_ms");
+    let median = positive(&summary, "reach_all_median_ms");
+    assert!(
+        positive(&summary, "reach_all_p99_ms") >= median,
+        "{summary}"
+    );
+}
