@@ -491,3 +491,72 @@ fn a_file_on_its_way_survives_a_switch_by_an_ice_restart() {
         progress["done"]
     );
 }
+
+/// A room member on a phone switches networks four times while the room keeps talking: it
+/// writes through every switch and so do the members at the desk, and afterwards each
+/// member holds every message of the others once, none refused.
+#[test]
+fn a_room_member_whose_network_switches_misses_nothing() {
+    const SWITCHES: usize = 4;
+    const PER_SWITCH: usize = 5;
+    let _serial = serially();
+    let net = Net::build(1, DeskAt::Host);
+    let server = net.server(None);
+    let (desk, phone) = (net.desk.as_ref().expect("a desk"), &net.phones[0]);
+    let mut alice = cli_on(&phone.host, &server, "alice");
+    let mut bob = cli_on(desk, &server, "bob");
+    let mut carol = cli_on(desk, &server, "carol");
+    alice.command("/connect bob");
+    alice.command("/connect carol");
+    alice.expect_peer_connected("bob");
+    alice.expect_peer_connected("carol");
+    alice.command("/room create on the move");
+    let created = alice.expect("room created", |e| e["event"] == "room_members");
+    let room = created["room"].as_str().expect("a room id").to_owned();
+    alice.command(&format!("/room invite {room} bob"));
+    alice.command(&format!("/room invite {room} carol"));
+    for member in [&mut alice, &mut bob, &mut carol] {
+        member.expect("in the room with all three", |e| {
+            e["event"] == "room_members" && e["members"].as_array().map(Vec::len) == Some(3)
+        });
+    }
+
+    for switch in 0..SWITCHES {
+        phone.switch();
+        // Everyone writes while the phone's chats move.
+        for n in 0..PER_SWITCH {
+            for member in [&mut alice, &mut bob, &mut carol] {
+                let text = format!("{} {switch}.{n}", member.user);
+                member.command(&format!("/room send {room} {text}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let written = SWITCHES * PER_SWITCH;
+    for member in [&mut alice, &mut bob, &mut carol] {
+        for _ in 0..2 * written {
+            member.expect("a room message", |e| e["event"] == "room_message");
+        }
+        let got: Vec<String> = (member.seen().iter())
+            .filter(|e| e["event"] == "room_message")
+            .map(|e| e["text"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = got.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            got.len(),
+            "{}: a message twice",
+            member.user
+        );
+        let refused = (member.seen().iter()).filter(|e| e["event"] == "room_refused");
+        assert_eq!(
+            refused.count(),
+            0,
+            "{}: refused a member's frame",
+            member.user
+        );
+        let unsent =
+            (member.seen().iter()).filter(|e| e["event"] == "room_sent" && e["ok"] != true);
+        assert_eq!(unsent.count(), 0, "{}: a message not taken", member.user);
+    }
+}
