@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
+use peerchat_e2e::rooms::{RoomMember, messages_in_one_order, room_of_all};
 use peerchat_e2e::turn::TurnServer;
 use peerchat_e2e::{
     ChatClient, Cli, Mosquitto, Network, PeerchatServer, assert_shown_once, chat_both_ways,
@@ -324,5 +325,28 @@ namespaced_test! {
         let mut all: Vec<&str> = texts.iter().map(String::as_str).collect();
         all.extend(["burst #11", "after the reload"]);
         assert_shown_once("alice", alice.seen(), &all);
+    }
+}
+
+namespaced_test! {
+    /// Eight native members and two browsers in one room: fifty messages from members in a
+    /// scrambled turn reach every other member once, each with the same place in the
+    /// room's order at every receiver.
+    fn eight_clis_and_two_browsers_share_one_room_in_one_order() {
+        let server = PeerchatServer::serving(&page_dir());
+        let tcp = &server.broker.tcp_url;
+        let ws = &server.broker.ws_url;
+        let mut clis: Vec<Cli> = (0..8)
+            .map(|i| Cli::join_on(Network::PrivateNamespace, tcp, &format!("member{i}")))
+            .collect();
+        let mut pages: Vec<BrowserClient> = ["page-a", "page-b"]
+            .map(|name| BrowserClient::join(&server.http_url, ws, name))
+            .into();
+        let mut members: Vec<&mut dyn RoomMember> = (clis.iter_mut())
+            .map(|cli| cli as &mut dyn RoomMember)
+            .chain(pages.iter_mut().map(|page| page as &mut dyn RoomMember))
+            .collect();
+        let room = room_of_all(&mut members);
+        messages_in_one_order(&mut members, &room, 50);
     }
 }

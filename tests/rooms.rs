@@ -2,6 +2,7 @@
 //! loopback. A member who was away (out of touch, or not running at all) gets what was
 //! written meanwhile from another member, signed by its author, though the author has left.
 
+use peerchat_e2e::rooms::{RoomMember, messages_in_one_order, room_of_all};
 use peerchat_e2e::{Cli, Network, PeerchatServer, TempDir};
 use serde_json::Value;
 
@@ -146,84 +147,19 @@ fn a_member_whose_client_was_not_running_catches_up_from_its_store_and_another_m
 }
 
 /// Eight members in one room, 50 messages from members in a scrambled turn: every member
-/// gets each message of the others once, every receiver gives each message the same place
-/// in the room's order (its Lamport time and author), and each author's messages keep the
-/// order they were written in.
+/// gets each message of the others once, in one order (see `rooms::messages_in_one_order`;
+/// tests/browser.rs runs it with two browsers among the members).
 #[test]
 fn eight_members_get_fifty_messages_once_each_in_one_order() {
-    const MEMBERS: usize = 8;
-    const MESSAGES: usize = 50;
     let server = PeerchatServer::start();
     let url = &server.broker.tcp_url;
-    let names: Vec<String> = (0..MEMBERS).map(|i| format!("member{i}")).collect();
-    let mut clis: Vec<Cli> = names.iter().map(|name| Cli::join(url, name)).collect();
-    for name in &names[1..] {
-        clis[0].command(&format!("/connect {name}"));
-    }
-    for name in &names[1..] {
-        clis[0].expect_peer_connected(name);
-    }
-    clis[0].command("/room create eight");
-    let created = clis[0].expect("room created", |e| e["event"] == "room_members");
-    let room = created["room"].as_str().expect("a room id").to_owned();
-    for name in &names[1..] {
-        clis[0].command(&format!("/room invite {room} {name}"));
-    }
-    for cli in &mut clis {
-        cli.expect("in the room with all eight", |e| {
-            e["event"] == "room_members"
-                && e["room"] == room
-                && e["members"].as_array().map(Vec::len) == Some(MEMBERS)
-        });
-    }
-
-    // Authors in a scrambled turn (5 is coprime with 8: everyone writes).
-    let author_of = |n: usize| (n * 5 + 3) % MEMBERS;
-    for n in 0..MESSAGES {
-        let cli = &mut clis[author_of(n)];
-        cli.command(&format!("/room send {room} message {n}"));
-        let sent = cli.expect("room_sent", |e| e["event"] == "room_sent");
-        assert_eq!(sent["ok"], true, "{sent}");
-    }
-    // (lamport, author) of each text, as each receiver has it.
-    let mut place: std::collections::BTreeMap<String, (u64, String)> = Default::default();
-    for (i, cli) in clis.iter_mut().enumerate() {
-        let others = (0..MESSAGES).filter(|n| author_of(*n) != i).count();
-        for _ in 0..others {
-            cli.expect("a room message", |e| e["event"] == "room_message");
-        }
-        let got: Vec<&Value> = (cli.seen().iter())
-            .filter(|e| e["event"] == "room_message" && e["room"] == room)
-            .collect();
-        assert_eq!(got.len(), others, "{}: each message once", names[i]);
-        for e in got {
-            let text = e["text"].as_str().expect("text").to_owned();
-            let key = (
-                e["lamport"].as_u64().expect("lamport"),
-                e["author"].as_str().expect("author").to_owned(),
-            );
-            let n: usize = text["message ".len()..]
-                .parse()
-                .expect("a numbered message");
-            assert_eq!(key.1, names[author_of(n)], "{text}: its author");
-            assert_ne!(key.1, names[i], "{}: its own message came back", names[i]);
-            if let Some(before) = place.insert(text.clone(), key.clone()) {
-                assert_eq!(before, key, "{text}: one place in the order for everyone");
-            }
-        }
-    }
-    assert_eq!(place.len(), MESSAGES, "every message reached someone");
-    // The room's order: each author's messages in the order written.
-    let mut order: Vec<(&(u64, String), &String)> = place.iter().map(|(t, k)| (k, t)).collect();
-    order.sort();
-    for name in &names {
-        let written: Vec<usize> = (order.iter())
-            .filter(|(key, _)| key.1 == *name)
-            .map(|(_, text)| text["message ".len()..].parse().expect("numbered"))
-            .collect();
-        assert!(
-            written.windows(2).all(|w| w[0] < w[1]),
-            "{name}'s messages out of order: {written:?}"
-        );
-    }
+    let mut clis: Vec<Cli> = (0..8)
+        .map(|i| Cli::join(url, &format!("member{i}")))
+        .collect();
+    let mut members: Vec<&mut dyn RoomMember> = clis
+        .iter_mut()
+        .map(|cli| cli as &mut dyn RoomMember)
+        .collect();
+    let room = room_of_all(&mut members);
+    messages_in_one_order(&mut members, &room, 50);
 }

@@ -242,6 +242,11 @@ impl BrowserClient {
         self.join_again_keeping_history(server_url);
     }
 
+    /// Runs `script` in the page with `args` (as `arguments`); returns what it returns.
+    pub fn run(&self, script: &str, args: Value) -> Value {
+        self.browser.run(&self.user, script, args)
+    }
+
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";

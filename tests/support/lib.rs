@@ -15,6 +15,7 @@ pub mod netns;
 pub mod original_client;
 pub mod original_server;
 pub mod rabbitmq;
+pub mod rooms;
 pub mod steady;
 pub mod turn;
 pub mod webdriver;

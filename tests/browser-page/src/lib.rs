@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 
 use futures::StreamExt;
 use futures::channel::oneshot;
+use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
@@ -173,6 +174,45 @@ pub async fn send_file(peer: String, bytes: u32) -> Result<f64, JsValue> {
         .await
         .map_err(|_| JsValue::from_str("the client ended before the file was delivered"))?;
     Ok(end - start)
+}
+
+/// Creates a group room named `name`; resolves with its id. Its `room_members` event
+/// follows, as for any member.
+#[wasm_bindgen(js_name = createRoom)]
+pub fn create_room(name: &str) -> Result<String, JsValue> {
+    let client = CLIENT
+        .with_borrow(Option::clone)
+        .ok_or("not connected; call connect first")?;
+    let room = client
+        .create_room(name)
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    Ok(room.as_str().to_owned())
+}
+
+/// Invites `peer` into `room` (an id from `createRoom` or a `room_members` event); returns
+/// the error's message, or null.
+#[wasm_bindgen(js_name = inviteToRoom)]
+pub fn invite_to_room(room: &str, peer: &str) -> JsValue {
+    with_room(room, |client, room| client.invite(room, peer).err())
+}
+
+/// Writes `text` into `room`; returns the error's message, or null.
+#[wasm_bindgen(js_name = sendToRoom)]
+pub fn send_to_room(room: &str, text: &str) -> JsValue {
+    with_room(room, |client, room| {
+        client.send_room_message(room, text).err()
+    })
+}
+
+/// [`with_client`] for a call about the room whose id is `room`.
+fn with_room(
+    room: &str,
+    f: impl FnOnce(&Client, &RoomId) -> Option<peerchat_core::ClientError>,
+) -> JsValue {
+    with_client(|client| match RoomId::parse(room) {
+        Some(room) => f(client, &room).map(|e| e.to_string()),
+        None => Some(format!("`{room}` is not a room id")),
+    })
 }
 
 /// The events received since the last call, as a JSON array.
