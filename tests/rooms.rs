@@ -163,3 +163,54 @@ fn eight_members_get_fifty_messages_once_each_in_one_order() {
     let room = room_of_all(&mut members);
     messages_in_one_order(&mut members, &room, 50);
 }
+
+/// The creator removes carol: she is told she is out, and nothing written after her removal
+/// reaches her, though she still chats with both members.
+#[test]
+fn a_removed_member_receives_nothing_written_after_its_removal() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    let mut carol = Cli::join(url, "carol");
+    let mut members: Vec<&mut dyn RoomMember> = vec![&mut alice, &mut bob, &mut carol];
+    let room = room_of_all(&mut members);
+    // The mesh: bob calls carol.
+    bob.expect_peer_connected("carol");
+    carol.expect_peer_connected("bob");
+    alice.command(&format!("/room send {room} before"));
+    carol.expect("the message before", |e| {
+        e["event"] == "room_message" && e["text"] == "before"
+    });
+
+    alice.command(&format!("/room remove {room} carol"));
+    carol.expect("out of the room", |e| {
+        e["event"] == "room_members" && e["room"] == room && e["joined"] == false
+    });
+    bob.expect("carol out", |e| {
+        e["event"] == "room_members" && e["members"].as_array().map(Vec::len) == Some(2)
+    });
+    for n in 0..5 {
+        alice.command(&format!("/room send {room} after {n} from alice"));
+        bob.command(&format!("/room send {room} after {n} from bob"));
+    }
+    alice.expect("bob's last", |e| {
+        e["event"] == "room_message" && e["text"] == "after 4 from bob"
+    });
+    bob.expect("alice's last", |e| {
+        e["event"] == "room_message" && e["text"] == "after 4 from alice"
+    });
+    // Carol still chats with both: a plain message after the room's ten arrives, so they
+    // had their chance to reach her.
+    alice.command("/send carol still friends");
+    bob.command("/send carol me too");
+    carol.expect_message("alice", "still friends");
+    carol.expect_message("bob", "me too");
+    let after: Vec<&Value> = (carol.seen().iter())
+        .filter(|e| e["event"] == "room_message" && e["text"] != "before")
+        .collect();
+    assert!(
+        after.is_empty(),
+        "carol got room messages after her removal: {after:?}"
+    );
+}
