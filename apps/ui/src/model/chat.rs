@@ -3,6 +3,8 @@
 use peerchat_core::protocol::MessageId;
 
 use super::Attachment;
+use super::room::{RoomView, new_message};
+use peerchat_core::room::RoomId;
 use peerchat_core::{
     ChatEnd, ClientError, ClientEvent, PathKind, PeerPath, PeerStatus, SignalingState,
     StoredMessage,
@@ -257,11 +259,14 @@ pub struct ChatState {
     pub me: String,
     pub signaling: SignalingState,
     pub selected: Option<String>,
+    /// The room whose conversation is open; at most one of it and `selected` is set.
+    pub selected_room: Option<RoomId>,
     pub notices: Vec<Notice>,
     /// The page or window is out of view (a hidden tab, a minimised window): no chat is.
     pub hidden: bool,
     alerts: Vec<Alert>,
     peers: Vec<PeerEntry>,
+    rooms: Vec<RoomView>,
     /// Presence of every user heard of, listed or not: someone added later shows it at once.
     presence: std::collections::BTreeMap<String, bool>,
     counter: u64,
@@ -280,10 +285,12 @@ impl ChatState {
             me: me.to_owned(),
             signaling: SignalingState::Online,
             selected: None,
+            selected_room: None,
             notices: Vec::new(),
             hidden: false,
             alerts: Vec::new(),
             peers: Vec::new(),
+            rooms: Vec::new(),
             presence: std::collections::BTreeMap::new(),
             counter: 0,
         }
@@ -324,12 +331,145 @@ impl ChatState {
         if let Some(peer) = self.listed_mut(name) {
             peer.unread = 0;
             self.selected = Some(name.to_owned());
+            self.selected_room = None;
         }
     }
 
     /// Back to the peer list (the phone layout shows one screen at a time).
     pub fn deselect(&mut self) {
         self.selected = None;
+        self.selected_room = None;
+    }
+
+    /// The rooms, most recent activity first.
+    pub fn rooms(&self) -> Vec<&RoomView> {
+        let mut rooms: Vec<&RoomView> = self.rooms.iter().collect();
+        rooms.sort_by_key(|r| std::cmp::Reverse(r.last_activity));
+        rooms
+    }
+
+    pub fn room(&self, id: &RoomId) -> Option<&RoomView> {
+        self.rooms.iter().find(|r| &r.id == id)
+    }
+
+    pub fn selected_room(&self) -> Option<&RoomView> {
+        self.room(self.selected_room.as_ref()?)
+    }
+
+    /// Opens a room's conversation and marks it read.
+    pub fn select_room(&mut self, id: &RoomId) {
+        if let Some(room) = self.room_mut(id) {
+            room.unread = 0;
+            self.selected_room = Some(id.clone());
+            self.selected = None;
+        }
+    }
+
+    /// Records a message I wrote into `room`, with what the client answered: its number
+    /// there (the message shows at once, last), or why it refused (a notice).
+    pub fn record_room_sent(
+        &mut self,
+        room: &RoomId,
+        text: &str,
+        sent: Result<u64, ClientError>,
+        at: MessageTime,
+    ) {
+        match sent {
+            Ok(seq) => {
+                let id = self.tick();
+                let me = self.me.clone();
+                if let Some(view) = self.room_mut(room) {
+                    view.add_mine(new_message(id, me, seq, text.to_owned(), at, true));
+                    view.last_activity = id;
+                }
+            }
+            Err(error) => self.report(error, at),
+        }
+    }
+
+    /// Whether I can write into `room` now, or why not.
+    pub fn room_composer(&self, room: &RoomId) -> Composer {
+        match self.room(room) {
+            Some(view) if view.joined => Composer::Ready,
+            Some(_) => Composer::Disabled("You are no longer in this room.".to_owned()),
+            None => Composer::Disabled("No such room.".to_owned()),
+        }
+    }
+
+    /// Each member of `room` with how my chat with them runs: the dot's tone and a word.
+    pub fn room_members(&self, room: &RoomId) -> Vec<(String, Tone, &'static str)> {
+        let Some(view) = self.room(room) else {
+            return Vec::new();
+        };
+        (view.members.iter())
+            .map(|member| match self.peer(member) {
+                _ if *member == self.me => (member.clone(), Tone::Good, "you"),
+                Some(peer) => (member.clone(), peer.tone(), peer.status_label()),
+                None => (member.clone(), Tone::Pending, "not chatting yet"),
+            })
+            .collect()
+    }
+
+    fn room_mut(&mut self, id: &RoomId) -> Option<&mut RoomView> {
+        self.rooms.iter_mut().find(|r| &r.id == id)
+    }
+
+    /// Takes a room event into the state.
+    fn apply_room(&mut self, event: ClientEvent, at: MessageTime) {
+        match event {
+            ClientEvent::RoomMembers {
+                room,
+                name,
+                members,
+                joined,
+            } => {
+                let tick = self.tick();
+                if self.room(&room).is_none() {
+                    self.rooms
+                        .push(RoomView::new(room.clone(), name.clone(), tick));
+                }
+                if let Some(view) = self.room_mut(&room) {
+                    view.set_members(name, members, joined);
+                    view.last_activity = tick;
+                }
+            }
+            ClientEvent::RoomMessage {
+                room,
+                author,
+                seq,
+                lamport,
+                text,
+            } => {
+                let id = self.tick();
+                let in_view = !self.hidden && self.selected_room.as_ref() == Some(&room);
+                if let Some(view) = self.room_mut(&room) {
+                    let message = new_message(id, author, seq, text, at, false);
+                    if view.add(message, lamport) {
+                        view.last_activity = id;
+                        if !in_view {
+                            view.unread += 1;
+                        }
+                    }
+                }
+            }
+            ClientEvent::RoomDelivery {
+                room,
+                seq,
+                holders,
+                members,
+            } => {
+                if let Some(view) = self.room_mut(&room) {
+                    view.delivered(seq, holders, members);
+                }
+            }
+            ClientEvent::RoomWithdrawn { room, author, seq } => {
+                if let Some(view) = self.room_mut(&room) {
+                    view.withdraw(&author, seq);
+                }
+            }
+            ClientEvent::RoomRefused { error, .. } => self.report(ClientError::Room(error), at),
+            _ => {}
+        }
     }
 
     /// Records a message I sent to `peer`, with what the client answered: its id, or why
@@ -484,11 +624,17 @@ impl ChatState {
         if let (false, Some(open)) = (hidden, self.selected.clone()) {
             self.entry(&open).unread = 0;
         }
+        if let (false, Some(open)) = (hidden, self.selected_room.clone())
+            && let Some(room) = self.room_mut(&open)
+        {
+            room.unread = 0;
+        }
     }
 
     /// The window's title: the unread count, if any, then the app's name.
     pub fn window_title(&self) -> String {
-        match self.peers.iter().map(|p| p.unread).sum::<usize>() {
+        let peers = self.peers.iter().map(|p| p.unread).sum::<usize>();
+        match peers + self.rooms.iter().map(|r| r.unread).sum::<usize>() {
             0 => "peerchat".to_owned(),
             unread => format!("({unread}) peerchat"),
         }
@@ -564,13 +710,11 @@ impl ChatState {
             }
             ClientEvent::Signaling(state) => self.signaling = state,
             ClientEvent::Error(error) => self.report(error, at),
-            // The app shows no rooms yet (issue 17: the core and the CLI come first); a
-            // refused room frame is still worth a notice.
-            ClientEvent::RoomRefused { error, .. } => self.report(ClientError::Room(error), at),
-            ClientEvent::RoomMessage { .. }
+            room @ (ClientEvent::RoomRefused { .. }
+            | ClientEvent::RoomMessage { .. }
             | ClientEvent::RoomMembers { .. }
             | ClientEvent::RoomDelivery { .. }
-            | ClientEvent::RoomWithdrawn { .. } => {}
+            | ClientEvent::RoomWithdrawn { .. }) => self.apply_room(room, at),
             // A client started offline registered once a server answered, or was refused.
             ClientEvent::Registered => self.signaling = SignalingState::Online,
             ClientEvent::RegistrationRefused(error) => self.report(error, at),

@@ -4,6 +4,7 @@
 mod attachment;
 mod chat;
 mod login;
+mod room;
 
 pub use attachment::{Attachment, DataUrl, media_type};
 pub use chat::{
@@ -11,6 +12,7 @@ pub use chat::{
     MAX_MESSAGES_PER_PEER, MessageTime, Notice, PeerEntry, Tone,
 };
 pub use login::{LoginForm, default_server_url};
+pub use room::{RoomMessage, RoomView};
 
 #[cfg(test)]
 mod tests;

@@ -1,3 +1,4 @@
+use peerchat_core::room::{RoomError, RoomId};
 use peerchat_core::{
     ChatEnd, ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
     StoredMessage,
@@ -682,4 +683,218 @@ fn a_peer_without_an_identity_key_is_shown_as_unsigned_and_one_with_a_key_as_unv
         T,
     );
     assert!((chat.peer("bob").unwrap().identity_label()).starts_with("Not verified yet"));
+}
+
+fn room_id() -> RoomId {
+    RoomId::from_random([7; 16])
+}
+
+fn room_members(members: &[&str], joined: bool) -> ClientEvent {
+    ClientEvent::RoomMembers {
+        room: room_id(),
+        name: "book club".to_owned(),
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        joined,
+    }
+}
+
+fn room_message(author: &str, seq: u64, lamport: u64, text: &str) -> ClientEvent {
+    ClientEvent::RoomMessage {
+        room: room_id(),
+        author: author.to_owned(),
+        seq,
+        lamport,
+        text: text.to_owned(),
+    }
+}
+
+/// Alice's chat state with the book club room, bob and carol in it.
+fn in_room() -> ChatState {
+    let mut chat = ChatState::new("alice");
+    chat.apply(room_members(&["alice", "bob", "carol"], true), T);
+    chat
+}
+
+fn room_texts(chat: &ChatState) -> Vec<String> {
+    let room = chat.room(&room_id()).unwrap();
+    room.messages().iter().map(|m| m.text.clone()).collect()
+}
+
+#[test]
+fn room_messages_follow_lamport_time_then_author_whatever_the_arrival_order() {
+    let arrivals = [
+        ("carol", 1, 2, "c2"),
+        ("bob", 1, 1, "b1"),
+        ("carol", 2, 3, "c3"),
+        ("dan", 1, 2, "d2"),
+        ("bob", 2, 3, "b3"),
+    ];
+    let expected = ["b1", "c2", "d2", "b3", "c3"];
+    // Every rotation of the arrivals ends in the same order.
+    for start in 0..arrivals.len() {
+        let mut chat = in_room();
+        for (author, seq, lamport, text) in arrivals.iter().cycle().skip(start).take(5) {
+            chat.apply(room_message(author, *seq, *lamport, text), T);
+        }
+        assert_eq!(room_texts(&chat), expected, "arrivals from {start}");
+    }
+}
+
+#[test]
+fn a_room_message_arriving_twice_is_shown_once() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 1, "hello"), T);
+    chat.apply(room_message("bob", 1, 1, "hello"), T);
+    chat.apply(room_message("bob", 2, 2, "again"), T);
+    assert_eq!(room_texts(&chat), ["hello", "again"]);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
+}
+
+#[test]
+fn room_messages_are_unread_until_the_room_is_open_and_in_view() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 1, "one"), T);
+    chat.apply(room_message("carol", 1, 2, "two"), T);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
+    assert_eq!(chat.window_title(), "(2) peerchat");
+
+    chat.select_room(&room_id());
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 0);
+    chat.apply(room_message("bob", 2, 3, "seen"), T);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 0);
+
+    chat.set_hidden(true);
+    chat.apply(room_message("bob", 3, 4, "while away"), T);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 1);
+    chat.set_hidden(false);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 0);
+
+    // Opening a peer's chat closes the room: its messages count again.
+    chat.add_peer("bob").unwrap();
+    assert_eq!(chat.selected_room, None);
+    chat.apply(room_message("carol", 2, 5, "later"), T);
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 1);
+}
+
+#[test]
+fn my_room_message_shows_at_once_last_and_turns_delivered_when_every_member_holds_it() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 4, "before"), T);
+    chat.record_room_sent(&room_id(), "mine", Ok(1), T);
+    assert_eq!(room_texts(&chat), ["before", "mine"]);
+    let mine = |chat: &ChatState| chat.room(&room_id()).unwrap().messages()[1].clone();
+    assert!(mine(&chat).mine);
+    assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
+    assert_eq!(mine(&chat).bubble().direction, Direction::Mine);
+
+    let delivery = |holders| ClientEvent::RoomDelivery {
+        room: room_id(),
+        seq: 1,
+        holders,
+        members: 3,
+    };
+    chat.apply(delivery(2), T);
+    assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
+    chat.apply(delivery(3), T);
+    assert_eq!(mine(&chat).delivery(), Some(Delivery::Delivered));
+    assert_eq!(mine(&chat).bubble().delivery, Some(Delivery::Delivered));
+
+    // A message written after mine by someone who had seen it goes after it; others' are
+    // never marked.
+    chat.apply(room_message("carol", 1, 6, "after"), T);
+    assert_eq!(room_texts(&chat), ["before", "mine", "after"]);
+    assert_eq!(
+        chat.room(&room_id()).unwrap().messages()[2].delivery(),
+        None
+    );
+    // Mine is not unread.
+    assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
+}
+
+#[test]
+fn a_room_message_the_client_refuses_becomes_a_notice() {
+    let mut chat = in_room();
+    let refused = Err(ClientError::UnknownRoom(room_id().to_string()));
+    chat.record_room_sent(&room_id(), "lost", refused, T);
+    assert!(room_texts(&chat).is_empty());
+    assert_eq!(chat.notices.len(), 1);
+}
+
+#[test]
+fn a_withdrawn_room_message_disappears() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 1, "kept"), T);
+    chat.apply(room_message("carol", 1, 2, "unmade"), T);
+    chat.apply(
+        ClientEvent::RoomWithdrawn {
+            room: room_id(),
+            author: "carol".to_owned(),
+            seq: 1,
+        },
+        T,
+    );
+    assert_eq!(room_texts(&chat), ["kept"]);
+}
+
+#[test]
+fn members_leaving_and_my_removal_are_shown_and_close_the_composer() {
+    let mut chat = in_room();
+    fn chat_room(chat: &ChatState) -> RoomView {
+        chat.room(&room_id()).unwrap().clone()
+    }
+    assert_eq!(chat_room(&chat).change, None);
+    assert_eq!(chat.room_composer(&room_id()), Composer::Ready);
+
+    chat.apply(room_members(&["alice", "bob", "carol", "dan"], true), T);
+    assert_eq!(chat_room(&chat).change.as_deref(), Some("dan joined."));
+    chat.apply(room_members(&["alice", "bob"], true), T);
+    assert_eq!(
+        chat_room(&chat).change.as_deref(),
+        Some("carol and dan left or were removed.")
+    );
+    assert_eq!(chat_room(&chat).members, ["alice", "bob"]);
+
+    chat.apply(room_members(&["bob"], false), T);
+    let room = chat_room(&chat);
+    assert!(!room.joined);
+    assert_eq!(
+        room.change.as_deref(),
+        Some("You are no longer in this room.")
+    );
+    assert!(matches!(
+        chat.room_composer(&room_id()),
+        Composer::Disabled(why) if why.contains("no longer")
+    ));
+}
+
+#[test]
+fn room_members_show_how_my_chat_with_each_runs() {
+    let mut chat = in_room();
+    chat.apply(status("bob", PeerStatus::Connected), T);
+    let members = chat.room_members(&room_id());
+    assert_eq!(
+        members,
+        [
+            ("alice".to_owned(), Tone::Good, "you"),
+            ("bob".to_owned(), Tone::Good, "connected"),
+            ("carol".to_owned(), Tone::Pending, "not chatting yet"),
+        ]
+    );
+}
+
+#[test]
+fn a_refused_room_frame_is_a_notice() {
+    let mut chat = in_room();
+    chat.apply(
+        ClientEvent::RoomRefused {
+            room: room_id(),
+            from: "mallory".to_owned(),
+            error: RoomError::NotAMember {
+                name: "mallory".to_owned(),
+                version: 1,
+            },
+        },
+        T,
+    );
+    assert!(chat.notices[0].text.contains("mallory"));
 }
