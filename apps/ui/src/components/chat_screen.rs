@@ -4,7 +4,7 @@
 use dioxus::prelude::*;
 use peerchat_core::SignalingState;
 
-use super::{Conversation, Notices, Sidebar};
+use super::{Conversation, Notices, RoomConversation, Sidebar};
 use crate::model::ChatState;
 
 #[component]
@@ -14,7 +14,8 @@ pub fn ChatScreen(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -
         return rsx! {};
     };
     let open = state.selected_peer().map(|p| p.name.clone());
-    let layout = if open.is_some() {
+    let open_room = state.selected_room().map(|r| r.id.clone());
+    let layout = if open.is_some() || open_room.is_some() {
         "chat-screen chat-open"
     } else {
         "chat-screen"
@@ -31,6 +32,8 @@ pub fn ChatScreen(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -
                 Sidebar { chat, on_leave }
                 if let Some(peer) = open {
                     Conversation { chat, peer }
+                } else if let Some(room) = open_room {
+                    RoomConversation { chat, room }
                 } else {
                     section { class: "conversation empty",
                         p { "Add a peer by name to start chatting." }

@@ -15,7 +15,6 @@ use crate::platform::{self, LocalFile, PastedFiles};
 #[component]
 pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let client = use_client();
-    let mut draft = use_signal(String::new);
     let mut info_open = use_signal(|| false);
     let state = chat.read();
     let Some(entry) = state.as_ref().and_then(|s| s.peer(&peer)).cloned() else {
@@ -25,29 +24,19 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let can_call = state.as_ref().is_some_and(|s| s.can_call(&peer));
     drop(state);
 
-    let ready = composer == Some(Composer::Ready);
-    let reason = match &composer {
-        Some(Composer::Disabled(why)) => why.clone(),
-        _ => String::new(),
-    };
+    let composer = composer.unwrap_or(Composer::Ready);
+    let ready = composer == Composer::Ready;
     let to = peer.clone();
-    let send = move |event: FormEvent| {
-        event.prevent_default();
-        let text = draft();
-        if text.trim().is_empty() {
-            return;
-        }
+    let send = move |text: String| {
         let Some(client) = client.read().clone() else {
-            return;
+            return false;
         };
         let sent = client.try_send_message(&to, &text);
         let accepted = sent.is_ok();
         if let Some(state) = chat.write().as_mut() {
             state.record_sent(&to, &text, sent, platform::now());
         }
-        if accepted {
-            draft.set(String::new());
-        }
+        accepted
     };
     let callee = peer.clone();
     let status = entry.status_label();
@@ -116,7 +105,11 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                     Bubble { key: "{message.id}", message: message.clone() }
                 }
             }
-            form { class: "composer", onsubmit: send,
+            MessageComposer {
+                to: peer.clone(),
+                composer,
+                on_send: send,
+                on_paste,
                 label {
                     class: if ready { "attach" } else { "attach disabled" },
                     title: "Send an image",
@@ -130,17 +123,48 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                     }
                     "+"
                 }
-                input {
-                    class: "message",
-                    aria_label: "Message to {peer}",
-                    placeholder: if ready { "Message" } else { "{reason}" },
-                    disabled: !ready,
-                    value: "{draft}",
-                    oninput: move |e| draft.set(e.value()),
-                    onpaste: on_paste,
-                }
-                button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
             }
+        }
+    }
+}
+
+/// The message field and its Send button, for a peer's chat and a room alike; disabled with
+/// the reason while nothing can be sent. `on_send` answers whether the text was taken (the
+/// field is cleared then). `children` go before the field (the 1:1 chat's file picker).
+#[component]
+pub fn MessageComposer(
+    to: String,
+    composer: Composer,
+    on_send: Callback<String, bool>,
+    #[props(default)] on_paste: EventHandler<ClipboardEvent>,
+    children: Element,
+) -> Element {
+    let mut draft = use_signal(String::new);
+    let ready = composer == Composer::Ready;
+    let reason = match &composer {
+        Composer::Disabled(why) => why.clone(),
+        Composer::Ready => String::new(),
+    };
+    let send = move |event: FormEvent| {
+        event.prevent_default();
+        let text = draft();
+        if !text.trim().is_empty() && on_send.call(text) {
+            draft.set(String::new());
+        }
+    };
+    rsx! {
+        form { class: "composer", onsubmit: send,
+            {children}
+            input {
+                class: "message",
+                aria_label: "Message to {to}",
+                placeholder: if ready { "Message" } else { "{reason}" },
+                disabled: !ready,
+                value: "{draft}",
+                oninput: move |e| draft.set(e.value()),
+                onpaste: move |e| on_paste.call(e),
+            }
+            button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
         }
     }
 }
@@ -216,9 +240,10 @@ pub fn PeerInfo(peer: PeerEntry) -> Element {
     }
 }
 
-/// One message: mine on the right with its delivery mark, theirs on the left, notes centred.
+/// One message: mine on the right with its delivery mark, theirs on the left (under its
+/// author's name in a room, where several people write), notes centred.
 #[component]
-pub fn Bubble(message: ChatMessage) -> Element {
+pub fn Bubble(message: ChatMessage, #[props(default)] author: Option<String>) -> Element {
     let class = match message.direction {
         Direction::Mine => "bubble mine",
         Direction::Theirs => "bubble theirs",
@@ -232,6 +257,9 @@ pub fn Bubble(message: ChatMessage) -> Element {
     };
     rsx! {
         li { class: "{class}",
+            if let Some(author) = author {
+                span { class: "author", "{author}" }
+            }
             if let Some(file) = &message.attachment {
                 if file.is_image() {
                     img {

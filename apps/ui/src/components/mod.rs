@@ -5,13 +5,15 @@ mod chat_screen;
 mod conversation;
 mod login;
 mod notices;
+mod room;
 mod sidebar;
 
 pub use chat_screen::ChatScreen;
-pub use conversation::{Bubble, Conversation, PeerInfo};
+pub use conversation::{Bubble, Conversation, MessageComposer, PeerInfo};
 pub use login::LoginScreen;
 pub use notices::Notices;
-pub use sidebar::{PeerRow, Sidebar};
+pub use room::{RoomConversation, RoomList};
+pub use sidebar::{ListRow, PeerRow, Sidebar};
 
 use dioxus::prelude::*;
 use peerchat_core::{Client, ClientEvent};

@@ -1,9 +1,9 @@
 //! Who I am, the "add peer" field, and the peer list with status dots, unread counts and
-//! previews.
+//! previews; then the rooms, listed the same way, with the "new room" field.
 
 use dioxus::prelude::*;
 
-use super::{call, restore_history, use_client};
+use super::{RoomList, call, restore_history, use_client};
 use crate::model::{ChatState, PeerEntry};
 use crate::platform::{self, NotifyPermission};
 
@@ -82,6 +82,7 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
                     }
                 }
             }
+            RoomList { chat }
         }
     }
 }
@@ -96,23 +97,48 @@ pub fn PeerRow(peer: PeerEntry, selected: bool, on_select: EventHandler<String>)
         Some(false) => " · offline",
         None => "",
     };
+    rsx! {
+        ListRow {
+            title: peer.name.clone(),
+            label: "{peer.name}, {status}{presence}",
+            dot: peer.tone().class(),
+            dot_title: status,
+            preview: peer.preview().unwrap_or_else(|| format!("{status}{presence}")),
+            unread: peer.unread,
+            selected,
+            on_select: move |_| on_select.call(name.clone()),
+        }
+    }
+}
+
+/// The look every entry of the sidebar shares, a peer's or a room's: a dot, a name over a
+/// line of preview, and the unread count.
+#[component]
+pub fn ListRow(
+    title: String,
+    label: String,
+    dot: &'static str,
+    dot_title: String,
+    preview: String,
+    unread: usize,
+    selected: bool,
+    on_select: EventHandler<()>,
+) -> Element {
     let class = if selected { "peer selected" } else { "peer" };
     rsx! {
         li {
             button {
                 class: "{class}",
                 aria_current: if selected { "true" } else { "false" },
-                aria_label: "{peer.name}, {status}{presence}",
-                onclick: move |_| on_select.call(name.clone()),
-                span { class: "dot {peer.tone().class()}", title: "{status}" }
+                aria_label: "{label}",
+                onclick: move |_| on_select.call(()),
+                span { class: "dot {dot}", title: "{dot_title}" }
                 span { class: "peer-text",
-                    span { class: "peer-name", "{peer.name}" }
-                    span { class: "preview",
-                        {peer.preview().unwrap_or_else(|| format!("{status}{presence}"))}
-                    }
+                    span { class: "peer-name", "{title}" }
+                    span { class: "preview", "{preview}" }
                 }
-                if peer.unread > 0 {
-                    span { class: "unread", aria_label: "{peer.unread} unread", "{peer.unread}" }
+                if unread > 0 {
+                    span { class: "unread", aria_label: "{unread} unread", "{unread}" }
                 }
             }
         }

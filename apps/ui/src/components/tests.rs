@@ -211,3 +211,94 @@ fn pictures_show_inline_with_progress_while_they_travel() {
     assert!(html.contains("<progress"), "{html}");
     assert!(html.contains(r#"aria-label="Send an image""#), "{html}");
 }
+
+fn book_club() -> peerchat_core::room::RoomId {
+    peerchat_core::room::RoomId::from_random([3; 16])
+}
+
+fn room_members(members: &[&str], joined: bool) -> ClientEvent {
+    ClientEvent::RoomMembers {
+        room: book_club(),
+        name: "book club".to_owned(),
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        joined,
+    }
+}
+
+#[test]
+fn an_open_room_shows_authors_delivery_members_and_its_controls() {
+    let mut state = ChatState::new("alice");
+    state.add_peer("bob").unwrap();
+    connected(&mut state, "bob");
+    state.apply(room_members(&["alice", "bob", "carol"], true), T);
+    state.select_room(&book_club());
+    state.apply(
+        ClientEvent::RoomMessage {
+            room: book_club(),
+            author: "carol".to_owned(),
+            seq: 1,
+            lamport: 1,
+            text: "chapter one?".to_owned(),
+        },
+        T,
+    );
+    state.record_room_sent(&book_club(), "yes", Ok(1), T);
+    state.record_room_sent(&book_club(), "and two", Ok(2), T);
+    state.apply(
+        ClientEvent::RoomDelivery {
+            room: book_club(),
+            seq: 1,
+            holders: 3,
+            members: 3,
+        },
+        T,
+    );
+    let html = render_chat(state);
+    assert!(html.contains(r#"aria-label="Room book club""#), "{html}");
+    assert!(
+        html.contains(r#"<span class="author">carol</span>"#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"class="author">alice"#), "{html}");
+    assert!(html.contains(r#"aria-label="delivered""#), "✓✓: {html}");
+    assert!(html.contains(r#"aria-label="sent""#), "✓: {html}");
+    assert!(html.find("and two") < html.find("chapter one?"), "{html}");
+    assert!(html.contains(r#"aria-label="Invite peer""#), "{html}");
+    assert!(html.contains(">Leave room<"), "{html}");
+    assert!(
+        html.contains(r#"class="dot good" title="connected""#),
+        "bob's chat runs: {html}"
+    );
+    assert!(
+        html.contains(r#"title="not chatting yet""#),
+        "carol: {html}"
+    );
+    assert!(html.contains(">Rooms<"), "{html}");
+    assert!(html.contains("3 members"), "{html}");
+}
+
+#[test]
+fn a_room_i_left_stays_listed_read_only() {
+    let mut state = ChatState::new("alice");
+    state.apply(room_members(&["alice", "bob"], true), T);
+    state.apply(
+        ClientEvent::RoomMessage {
+            room: book_club(),
+            author: "bob".to_owned(),
+            seq: 1,
+            lamport: 1,
+            text: "bye then".to_owned(),
+        },
+        T,
+    );
+    state.apply(room_members(&["bob"], false), T);
+    let sidebar = render_chat(state.clone());
+    assert!(sidebar.contains(r#"aria-label="1 unread""#), "{sidebar}");
+    assert!(sidebar.contains("bob: bye then"), "{sidebar}");
+    state.select_room(&book_club());
+    let html = render_chat(state);
+    assert!(html.contains("You are no longer in this room."), "{html}");
+    assert!(html.contains("disabled="), "{html}");
+    assert!(!html.contains(">Leave room<"), "{html}");
+    assert!(!html.contains(r#"aria-label="Invite peer""#), "{html}");
+}

@@ -356,13 +356,14 @@ impl ChatState {
         self.room(self.selected_room.as_ref()?)
     }
 
-    /// Opens a room's conversation and marks it read.
+    /// Opens a room's conversation and marks it read. A room just created opens too: the
+    /// client lists it a moment later (its first `RoomMembers`), and it shows then.
     pub fn select_room(&mut self, id: &RoomId) {
         if let Some(room) = self.room_mut(id) {
             room.unread = 0;
-            self.selected_room = Some(id.clone());
-            self.selected = None;
         }
+        self.selected_room = Some(id.clone());
+        self.selected = None;
     }
 
     /// Records a message I wrote into `room`, with what the client answered: its number

@@ -22,7 +22,7 @@ pub struct RoomMessage {
     /// time of my own messages, so theirs is its guess (see [`RoomView::add_mine`]).
     lamport: u64,
     /// Keys the bubble on screen.
-    id: u64,
+    pub id: u64,
 }
 
 impl RoomMessage {

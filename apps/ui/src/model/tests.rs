@@ -752,7 +752,13 @@ fn a_room_message_arriving_twice_is_shown_once() {
 
 #[test]
 fn room_messages_are_unread_until_the_room_is_open_and_in_view() {
-    let mut chat = in_room();
+    let mut chat = ChatState::new("alice");
+    // Opened as it is created, before the client lists it.
+    chat.select_room(&room_id());
+    assert!(chat.selected_room().is_none());
+    chat.apply(room_members(&["alice", "bob", "carol"], true), T);
+    assert_eq!(chat.selected_room().unwrap().name, "book club");
+    chat.deselect();
     chat.apply(room_message("bob", 1, 1, "one"), T);
     chat.apply(room_message("carol", 1, 2, "two"), T);
     assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
