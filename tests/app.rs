@@ -141,6 +141,32 @@ namespaced_test! {
     }
 }
 
+namespaced_test! {
+    /// Alice, who chats with Bob, makes a room from the sidebar and invites him; each
+    /// writes into it, and both rooms show both messages, others' under their author.
+    fn two_people_write_into_a_room_made_in_the_app() {
+        let server = PeerchatServer::serving(&app_dir());
+        let alice = AppPage::open(&server.http_url, "alice");
+        let bob = AppPage::open(&server.http_url, "bob");
+        sign_in_and_chat(&alice, &bob, "shall we read together?", "yes, make a room");
+
+        alice.create_room("book club");
+        alice.invite("bob");
+        bob.open_room("book club");
+        alice.send("welcome to the club");
+        alice.expect_bubble("mine", "welcome to the club");
+        bob.expect_written_by("alice", "welcome to the club");
+        bob.send("glad to be here");
+        bob.expect_bubble("mine", "glad to be here");
+        alice.expect_written_by("bob", "glad to be here");
+        // Both members hold each message: ✓✓ on both sides.
+        alice.expect_delivered("welcome to the club");
+        bob.expect_delivered("glad to be here");
+        alice.screenshot("app-alice-room");
+        bob.screenshot("app-bob-room");
+    }
+}
+
 /// Alice and Bob log in, Alice adds Bob, and each writes one message the other sees.
 fn sign_in_and_chat(alice: &AppPage, bob: &AppPage, from_alice: &str, from_bob: &str) {
     alice.log_in();

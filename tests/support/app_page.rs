@@ -83,6 +83,47 @@ impl AppPage {
         self.click(&row);
     }
 
+    /// Types `name` into "New room" and presses Enter; the new room opens.
+    pub fn create_room(&self, name: &str) {
+        self.type_into(".new-room input", &format!("{name}{ENTER}"));
+        self.wait_for_text(".conversation.room h2", &format!("room {name} open"), |n| {
+            n == name
+        });
+    }
+
+    /// Opens the room `name` from the list, once it is listed.
+    pub fn open_room(&self, name: &str) {
+        let row = format!(r#".peer[aria-label^="Room {name},"]"#);
+        self.wait_for_text(&row, &format!("room {name} in the list"), |_| true);
+        self.click(&row);
+        self.wait_for_text(".conversation.room h2", &format!("room {name} open"), |n| {
+            n == name
+        });
+    }
+
+    /// Types `peer` into the open room's invite field and presses Enter; waits until the
+    /// room lists `peer` among its members.
+    pub fn invite(&self, peer: &str) {
+        self.type_into(".invite input", &format!("{peer}{ENTER}"));
+        let script = "return [...document.querySelectorAll('.room-members .member')]\
+                      .some(m => m.textContent === arguments[0]);";
+        wait_for(&format!("{}: {peer} among the members", self.user), || {
+            (self.browser.execute(script, json!([peer])).ok()? == Value::Bool(true)).then_some(())
+        });
+    }
+
+    /// Waits until the open room shows `text` in a bubble under `author`'s name.
+    pub fn expect_written_by(&self, author: &str, text: &str) {
+        let script = "const [author, text] = arguments; \
+                      return [...document.querySelectorAll('.bubble.theirs')].some(b => \
+                        b.querySelector('.author')?.textContent === author \
+                        && b.querySelector('.text')?.textContent === text);";
+        wait_for(&format!("{}: {text:?} by {author}", self.user), || {
+            let shown = self.browser.execute(script, json!([author, text]));
+            (shown.ok()? == Value::Bool(true)).then_some(())
+        });
+    }
+
     /// Waits until the open conversation's header shows `status`.
     pub fn expect_status(&self, status: &str) {
         self.wait_for_text(".conversation-header .status", status, |s| s == status);
