@@ -71,16 +71,7 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 }
             },
             header { class: "conversation-header",
-                button {
-                    class: "icon back",
-                    aria_label: "Back to peers",
-                    onclick: move |_| {
-                        if let Some(state) = chat.write().as_mut() {
-                            state.deselect();
-                        }
-                    },
-                    "‹"
-                }
+                BackButton { chat }
                 span { class: "dot {entry.tone().class()}" }
                 div { class: "title",
                     h2 { "{peer}" }
@@ -131,6 +122,23 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
 /// The message field and its Send button, for a peer's chat and a room alike; disabled with
 /// the reason while nothing can be sent. `on_send` answers whether the text was taken (the
 /// field is cleared then). `children` go before the field (the 1:1 chat's file picker).
+/// Back from a conversation to the list (at phone width the two are separate screens).
+#[component]
+pub fn BackButton(chat: Signal<Option<ChatState>>) -> Element {
+    rsx! {
+        button {
+            class: "icon back",
+            aria_label: "Back to peers",
+            onclick: move |_| {
+                if let Some(state) = chat.write().as_mut() {
+                    state.deselect();
+                }
+            },
+            "‹"
+        }
+    }
+}
+
 #[component]
 pub fn MessageComposer(
     to: String,

@@ -5,7 +5,7 @@ use dioxus::prelude::*;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientError, ClientEvent};
 
-use super::{Bubble, ListRow, MessageComposer, use_client};
+use super::{BackButton, Bubble, ListRow, MessageComposer, use_client};
 use crate::model::{ChatState, Composer, RoomView, Tone};
 use crate::platform;
 
@@ -133,16 +133,7 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
     rsx! {
         section { class: "conversation room", aria_label: "Room {view.name}",
             header { class: "conversation-header",
-                button {
-                    class: "icon back",
-                    aria_label: "Back to peers",
-                    onclick: move |_| {
-                        if let Some(state) = chat.write().as_mut() {
-                            state.deselect();
-                        }
-                    },
-                    "‹"
-                }
+                BackButton { chat }
                 div { class: "title",
                     h2 { "{view.name}" }
                     span { class: "status", role: "status",
