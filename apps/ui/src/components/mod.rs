@@ -13,7 +13,7 @@ pub use conversation::{BackButton, Bubble, Conversation, MessageComposer, PeerIn
 pub use login::LoginScreen;
 pub use notices::Notices;
 pub use room::{RoomConversation, RoomList};
-pub use sidebar::{ListRow, PeerRow, Sidebar};
+pub use sidebar::{ListRow, NameForm, PeerRow, Sidebar};
 
 use dioxus::prelude::*;
 use peerchat_core::{Client, ClientEvent};

@@ -5,7 +5,7 @@ use dioxus::prelude::*;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientError, ClientEvent};
 
-use super::{BackButton, Bubble, ListRow, MessageComposer, use_client};
+use super::{BackButton, Bubble, ListRow, MessageComposer, NameForm, use_client};
 use crate::model::{ChatState, Composer, RoomView, Tone};
 use crate::platform;
 
@@ -54,14 +54,14 @@ pub fn RoomList(chat: Signal<Option<ChatState>>) -> Element {
     };
     rsx! {
         h2 { class: "list-heading", "Rooms" }
-        form { class: "add-peer new-room", onsubmit: create,
-            input {
-                aria_label: "Room name",
-                placeholder: "New room",
-                value: "{draft}",
-                oninput: move |e| draft.set(e.value()),
-            }
-            button { r#type: "submit", aria_label: "Create room", "Create" }
+        NameForm {
+            class: "add-peer new-room",
+            field: "Room name",
+            placeholder: "New room",
+            action: "Create room",
+            button: "Create",
+            draft,
+            onsubmit: create,
         }
         ul { class: "peer-list room-list",
             for room in rooms {
@@ -187,14 +187,14 @@ fn RoomMembers(chat: Signal<Option<ChatState>>, room: RoomId, joined: bool) -> E
             }
         }
         if joined {
-            form { class: "add-peer invite", onsubmit: invite,
-                input {
-                    aria_label: "Invite peer",
-                    placeholder: "Invite someone you chat with",
-                    value: "{draft}",
-                    oninput: move |e| draft.set(e.value()),
-                }
-                button { r#type: "submit", aria_label: "Invite", "Invite" }
+            NameForm {
+                class: "add-peer invite",
+                field: "Invite peer",
+                placeholder: "Invite someone you chat with",
+                action: "Invite",
+                button: "Invite",
+                draft,
+                onsubmit: invite,
             }
         }
     }

@@ -55,14 +55,14 @@ pub fn Sidebar(chat: Signal<Option<ChatState>>, on_leave: EventHandler<()>) -> E
                 AskToNotify {}
                 button { class: "quiet", onclick: move |_| on_leave.call(()), "Leave" }
             }
-            form { class: "add-peer", onsubmit: add,
-                input {
-                    aria_label: "Peer name",
-                    placeholder: "Add a peer by name",
-                    value: "{draft}",
-                    oninput: move |e| draft.set(e.value()),
-                }
-                button { r#type: "submit", aria_label: "Add peer", "Add" }
+            NameForm {
+                class: "add-peer",
+                field: "Peer name",
+                placeholder: "Add a peer by name",
+                action: "Add peer",
+                button: "Add",
+                draft,
+                onsubmit: add,
             }
             if let Some(why) = error() {
                 p { class: "error", role: "alert", "{why}" }
@@ -176,6 +176,33 @@ fn AskToNotify() -> Element {
                 path { d: "M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" }
                 path { d: "M10.3 21a1.94 1.94 0 0 0 3.4 0" }
             }
+        }
+    }
+}
+
+/// A one-field form that takes a name (a peer to add, a room to make, someone to invite):
+/// the field keeps `draft`, and submitting calls `onsubmit`.
+#[component]
+pub fn NameForm(
+    class: &'static str,
+    /// The field's accessible name.
+    field: &'static str,
+    placeholder: &'static str,
+    /// The button's accessible name.
+    action: &'static str,
+    button: &'static str,
+    draft: Signal<String>,
+    onsubmit: EventHandler<FormEvent>,
+) -> Element {
+    rsx! {
+        form { class, onsubmit: move |e| onsubmit.call(e),
+            input {
+                aria_label: field,
+                placeholder,
+                value: "{draft}",
+                oninput: move |e| draft.set(e.value()),
+            }
+            button { r#type: "submit", aria_label: action, "{button}" }
         }
     }
 }
