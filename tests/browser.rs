@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use peerchat_e2e::benchmark::{self, TimedClient};
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
+use peerchat_e2e::forger::Forger;
 use peerchat_e2e::rooms::{RoomMember, messages_in_one_order, room_of_all};
 use peerchat_e2e::turn::TurnServer;
 use peerchat_e2e::{
     ChatClient, Cli, Mosquitto, Network, PeerchatServer, assert_shown_once, chat_both_ways,
     namespaced_test,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 namespaced_test! {
     fn browser_chats_with_browser() {
@@ -348,5 +349,83 @@ namespaced_test! {
             .collect();
         let room = room_of_all(&mut members);
         messages_in_one_order(&mut members, &room, 50);
+    }
+}
+
+namespaced_test! {
+    /// What a patched client sends, refused by the honest ones: mallory, a member, signs a
+    /// message in alice's name with her own key; dave, in no room, writes into it. alice
+    /// and bob each say who sent the refused frame and why, show neither text, and alice's
+    /// own next message (the number mallory tried to take) still reaches everyone.
+    fn a_message_forged_by_a_member_and_one_by_a_stranger_are_refused() {
+        let server = PeerchatServer::serving(&page_dir());
+        let (tcp, ws) = (&server.broker.tcp_url, &server.broker.ws_url);
+        let mut alice = Cli::join_on(Network::PrivateNamespace, tcp, "alice");
+        let mut bob = Cli::join_on(Network::PrivateNamespace, tcp, "bob");
+        let mut mallory = Forger::join(&server.http_url, ws, "mallory");
+        let dave = Forger::join(&server.http_url, ws, "dave");
+        let room = room_of_all(&mut [&mut alice, &mut bob, &mut mallory.page]);
+
+        alice.send_to_room(&room, "one from alice");
+        mallory.page.send_to_room(&room, "one from mallory");
+        for text in ["one from alice", "one from mallory"] {
+            bob.expect(text, |e| e["event"] == "room_message" && e["text"] == text);
+        }
+        mallory.page.expect("alice's first", &|e| {
+            e["event"] == "room_message" && e["text"] == "one from alice"
+        });
+        let written = mallory.last_written();
+        assert_eq!(written["author"], "mallory", "{written}");
+        let lamport = written["lamport"].as_u64().expect("a Lamport time");
+
+        let forged = json!({
+            "room": room, "author": "alice", "seq": 2, "lamport": lamport + 1,
+            "members": written["members"], "text": "alice owes mallory 100",
+        });
+        mallory.wait_for_channels(2);
+        assert_eq!(mallory.send_signed(forged), 2, "sent to alice and bob");
+        for member in [&mut alice, &mut bob] {
+            let refused = member.expect("the forgery refused", |e| {
+                e["event"] == "room_refused" && e["from"] == "mallory"
+            });
+            let reason = refused["message"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("`mallory` signed this in the name of `alice`"),
+                "{}: {refused}",
+                member.user
+            );
+        }
+
+        bob.connect_to("dave");
+        bob.expect_peer_connected("dave");
+        dave.wait_for_channels(1);
+        let stranger = json!({
+            "room": room, "author": "dave", "seq": 1, "lamport": lamport + 1,
+            "members": written["members"], "text": "let me in",
+        });
+        assert_eq!(dave.send_signed(stranger), 1, "sent to bob");
+        let refused = bob.expect("the stranger refused", |e| {
+            e["event"] == "room_refused" && e["from"] == "dave"
+        });
+        let reason = refused["message"].as_str().unwrap_or_default();
+        assert!(reason.contains("`dave` is not a member"), "{refused}");
+
+        alice.send_to_room(&room, "two from alice");
+        bob.expect("alice's second", |e| {
+            e["event"] == "room_message" && e["text"] == "two from alice" && e["seq"] == 2
+        });
+        mallory.page.expect("alice's second", &|e| {
+            e["event"] == "room_message" && e["text"] == "two from alice"
+        });
+        for (who, seen) in [("alice", alice.seen()), ("bob", bob.seen())] {
+            let shown = seen.iter().filter(|e| e["event"] == "room_message");
+            for e in shown {
+                let text = e["text"].as_str().unwrap_or_default();
+                assert!(
+                    text != "alice owes mallory 100" && text != "let me in",
+                    "{who} showed a refused message: {e}"
+                );
+            }
+        }
     }
 }

@@ -247,6 +247,11 @@ impl BrowserClient {
         self.browser.run(&self.user, script, args)
     }
 
+    /// Runs an async `script` (it calls `arguments[arguments.length - 1]` with its result).
+    pub fn run_async(&self, script: &str, args: Value) -> Value {
+        self.browser.run_async(&self.user, script, args)
+    }
+
     /// `peerchat.disconnect`: leaves the broker cleanly.
     pub fn disconnect(&mut self) {
         let script = "const done = arguments[0]; peerchat.disconnect().then(() => done(null));";

@@ -8,6 +8,7 @@
 pub mod app_page;
 pub mod benchmark;
 pub mod browser_client;
+pub mod forger;
 pub mod hosts;
 pub mod mitm;
 pub mod nats;
