@@ -507,6 +507,52 @@ fn a_restarted_member_keeps_its_rooms_and_catches_up_without_showing_anything_tw
 }
 
 #[test]
+fn a_member_who_left_is_invited_again_and_writes_on_from_its_last_number() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    mesh.clients[BOB].send_room_message(&room, "bye").unwrap();
+    mesh.pump();
+    mesh.clients[BOB].leave_room(&room).unwrap();
+    mesh.pump();
+    mesh.clients[CAROL]
+        .send_room_message(&room, "while bob was out")
+        .unwrap();
+    mesh.pump();
+    assert!(
+        mesh.room_texts(BOB).is_empty(),
+        "nothing reaches bob while out"
+    );
+
+    mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+    mesh.pump();
+    assert!(
+        mesh.clients[BOB].room(&room).unwrap().joined(),
+        "bob is back"
+    );
+    assert_eq!(
+        mesh.room_texts(BOB).last(),
+        Some(&("carol".into(), "while bob was out".into())),
+        "back in, bob catches up on what he missed"
+    );
+    let seq = mesh.clients[BOB]
+        .send_room_message(&room, "I'm back")
+        .unwrap();
+    assert_eq!(seq, 2, "his numbers go on from before he left");
+    mesh.pump();
+    for n in [ALICE, CAROL] {
+        assert_eq!(
+            mesh.room_texts(n).last(),
+            Some(&("bob".into(), "I'm back".into())),
+            "client {n}"
+        );
+        assert!(mesh.refusals(n).is_empty(), "client {n}");
+    }
+}
+
+#[test]
 fn a_removed_member_gets_nothing_more_and_an_admin_may_remove() {
     let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
     for (a, b) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {

@@ -5,7 +5,9 @@
 //! The creator makes version 0. The creator and the admins it names invite, promote and
 //! remove; any member may leave. A member who leaves or is removed does so after a given
 //! message of its own (`last_seq`): whatever it writes later is refused by everyone, even
-//! if it claims an older version, since its numbers cannot go back.
+//! if it claims an older version, since its numbers cannot go back. A former member may be
+//! invited again: its numbers go on from `last_seq`, so each of its messages still has one
+//! number and falls in exactly one of its stays.
 
 use std::collections::BTreeMap;
 
@@ -93,15 +95,47 @@ impl MemberChange {
     }
 }
 
-/// A member as the chain describes it.
+/// A member as the chain describes it: each of its stays in the room, the last one first
+/// to look at.
 #[derive(Debug, Clone)]
 struct Member {
+    admin: bool,
+    stays: Vec<Stay>,
+}
+
+/// One time a member was in the room, from an invitation to a departure.
+#[derive(Debug, Clone)]
+struct Stay {
+    /// The key it signed with then (a member invited again may come with a new device).
     key: PublicKey,
     /// The version that let it in.
     joined: u64,
-    admin: bool,
+    /// Its first message number in this stay: one more than its last in the one before.
+    first_seq: u64,
     /// When it left or was removed: at which version, after which of its messages.
     gone: Option<(u64, u64)>,
+}
+
+impl Member {
+    fn new(key: PublicKey, joined: u64, first_seq: u64) -> Self {
+        Self {
+            admin: false,
+            stays: vec![Stay {
+                key,
+                joined,
+                first_seq,
+                gone: None,
+            }],
+        }
+    }
+
+    fn last_stay(&self) -> &Stay {
+        self.stays.last().expect("a member has had a stay")
+    }
+
+    fn is_in(&self) -> bool {
+        self.last_stay().gone.is_none()
+    }
 }
 
 /// A room's membership: the chain of changes and who it makes a member.
@@ -152,10 +186,8 @@ impl Membership {
             });
         }
         let creator = Member {
-            key: *key,
-            joined: 0,
             admin: true,
-            gone: None,
+            ..Member::new(*key, 0, 1)
         };
         let mut membership = Self {
             room: first.room.clone(),
@@ -203,14 +235,12 @@ impl Membership {
     pub fn members(&self) -> impl Iterator<Item = (&str, &PublicKey)> {
         self.members
             .iter()
-            .filter(|(_, member)| member.gone.is_none())
-            .map(|(name, member)| (name.as_str(), &member.key))
+            .filter(|(_, member)| member.is_in())
+            .map(|(name, member)| (name.as_str(), &member.last_stay().key))
     }
 
     pub fn is_member(&self, name: &str) -> bool {
-        self.members
-            .get(name)
-            .is_some_and(|member| member.gone.is_none())
+        self.members.get(name).is_some_and(Member::is_in)
     }
 
     /// Whether `name` was ever let in (a current or a former member).
@@ -221,12 +251,14 @@ impl Membership {
     pub fn is_admin(&self, name: &str) -> bool {
         self.members
             .get(name)
-            .is_some_and(|member| member.admin && member.gone.is_none())
+            .is_some_and(|member| member.admin && member.is_in())
     }
 
-    /// The version at which `name` left or was removed, and its last message then.
+    /// The version at which `name` last left or was removed, and its last message then.
     pub fn departure(&self, name: &str) -> Option<(u64, u64)> {
-        self.members.get(name).and_then(|member| member.gone)
+        self.members
+            .get(name)
+            .and_then(|member| member.last_stay().gone)
     }
 
     /// Signs `action` as `by` and applies it: the next version of the chain.
@@ -272,7 +304,8 @@ impl Membership {
             });
         }
         let author = self.member_at(&change.by, have)?;
-        self.check_signature(&change.by, author.key, &change.signed_bytes(), &change.sig)?;
+        let key = author.last_stay().key;
+        self.check_signature(&change.by, key, &change.signed_bytes(), &change.sig)?;
         let may_manage = change.by == self.creator || author.admin;
         let denied = |what| RoomError::NotAllowed {
             by: change.by.clone(),
@@ -287,11 +320,6 @@ impl Membership {
                 validate_member_name(member)?;
                 if self.is_member(member) {
                     return Err(RoomError::AlreadyMember {
-                        name: member.clone(),
-                    });
-                }
-                if self.ever_member(member) {
-                    return Err(RoomError::FormerMember {
                         name: member.clone(),
                     });
                 }
@@ -319,22 +347,29 @@ impl Membership {
         let version = change.version;
         match &change.action {
             Action::Create { .. } => {}
-            Action::Invite { member, key } => {
-                let joined = Member {
-                    key: *key,
-                    joined: version,
-                    admin: false,
-                    gone: None,
-                };
-                self.members.insert(member.clone(), joined);
-            }
+            Action::Invite { member, key } => match self.members.get_mut(member) {
+                // Back again: a new stay, its numbers going on from the last one's, and
+                // whatever it could do before to be given again.
+                Some(former) => {
+                    let (_, last_seq) = former.last_stay().gone.expect("checked: not in");
+                    former.admin = false;
+                    former.stays.push(Stay {
+                        key: *key,
+                        joined: version,
+                        first_seq: last_seq + 1,
+                        gone: None,
+                    });
+                }
+                None => {
+                    let joined = Member::new(*key, version, 1);
+                    self.members.insert(member.clone(), joined);
+                }
+            },
             Action::Promote { member } => self.set(member, |m| m.admin = true),
-            Action::Remove { member, last_seq } => {
-                self.set(member, |m| m.gone = Some((version, *last_seq)))
-            }
+            Action::Remove { member, last_seq } => self.depart(member, version, *last_seq),
             Action::Leave { last_seq } => {
                 let by = change.by.clone();
-                self.set(&by, |m| m.gone = Some((version, *last_seq)))
+                self.depart(&by, version, *last_seq)
             }
         }
         self.changes.push(change);
@@ -342,7 +377,8 @@ impl Membership {
     }
 
     /// The key `name` writes room messages with, if it may write message `seq` under
-    /// membership version `version`: it was a member then, and had not left before `seq`.
+    /// membership version `version`: it was a member then, and had not left before `seq`;
+    /// for a member invited again, the stay the number falls in.
     pub fn writer_key(&self, name: &str, version: u64, seq: u64) -> Result<PublicKey, RoomError> {
         let have = self.version();
         if version > have {
@@ -356,18 +392,20 @@ impl Membership {
             version,
         };
         let member = self.members.get(name).ok_or_else(not_a_member)?;
-        if member.joined > version {
-            return Err(not_a_member());
-        }
-        if let Some((gone_at, last_seq)) = member.gone
-            && (version >= gone_at || seq > last_seq)
-        {
+        // The stay it wrote in, by the version it wrote under; its number must fall in it.
+        let stay = (member.stays.iter().rev())
+            .find(|stay| stay.joined <= version)
+            .ok_or_else(not_a_member)?;
+        let departed = stay
+            .gone
+            .is_some_and(|(gone_at, last_seq)| version >= gone_at || seq > last_seq);
+        if departed || seq < stay.first_seq {
             return Err(RoomError::AfterRemoval {
                 name: name.to_owned(),
                 seq,
             });
         }
-        Ok(member.key)
+        Ok(stay.key)
     }
 
     /// Checks that `signature` is `name`'s (holding `key`) over `bytes`. When it is another
@@ -382,10 +420,9 @@ impl Membership {
         if key.verifies(bytes, signature) {
             return Ok(());
         }
-        let signer = self
-            .members
-            .iter()
-            .find(|(_, member)| member.key.verifies(bytes, signature));
+        let signer = self.members.iter().find(|(_, member)| {
+            (member.stays.iter()).any(|stay| stay.key.verifies(bytes, signature))
+        });
         Err(match signer {
             Some((signer, _)) => RoomError::Impersonation {
                 claimed: name.to_owned(),
@@ -401,7 +438,7 @@ impl Membership {
     fn member_at(&self, name: &str, version: u64) -> Result<&Member, RoomError> {
         self.members
             .get(name)
-            .filter(|member| member.gone.is_none())
+            .filter(|member| member.is_in())
             .ok_or_else(|| RoomError::NotAMember {
                 name: name.to_owned(),
                 version,
@@ -412,6 +449,14 @@ impl Membership {
         if let Some(member) = self.members.get_mut(name) {
             change(member);
         }
+    }
+
+    fn depart(&mut self, name: &str, version: u64, last_seq: u64) {
+        self.set(name, |member| {
+            if let Some(stay) = member.stays.last_mut() {
+                stay.gone = Some((version, last_seq));
+            }
+        });
     }
 }
 
@@ -613,9 +658,48 @@ mod tests {
             );
         }
         assert!(!room.is_member("bob"));
+    }
+
+    #[test]
+    fn a_former_member_invited_again_writes_on_from_its_last_number() {
+        let mut room = room();
+        invite(&mut room, "alice", "bob").unwrap();
+        let removal = Action::Remove {
+            member: "bob".into(),
+            last_seq: 5,
+        };
+        room.make("alice", &identity("alice"), removal).unwrap();
+        // Back at version 3, with a new device's key.
+        let key = identity("bob's new phone").public();
+        let again = Action::Invite {
+            member: "bob".into(),
+            key,
+        };
+        room.make("alice", &identity("alice"), again).unwrap();
+        assert!(room.is_member("bob") && !room.is_admin("bob"));
+        assert_eq!(room.writer_key("bob", 3, 6), Ok(key), "its next number");
+        assert_eq!(
+            room.writer_key("bob", 1, 5),
+            Ok(identity("bob").public()),
+            "what it wrote in its first stay, under the key it had then"
+        );
+        for (version, seq, why) in [
+            (2, 6, "while out"),
+            (1, 6, "an older version"),
+            (3, 5, "a number of its first stay, under the second"),
+        ] {
+            assert_eq!(
+                room.writer_key("bob", version, seq),
+                Err(RoomError::AfterRemoval {
+                    name: "bob".into(),
+                    seq
+                }),
+                "{why}"
+            );
+        }
         assert_eq!(
             invite(&mut room, "alice", "bob"),
-            Err(RoomError::FormerMember { name: "bob".into() })
+            Err(RoomError::AlreadyMember { name: "bob".into() })
         );
     }
 

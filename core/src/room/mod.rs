@@ -83,8 +83,6 @@ pub enum RoomError {
     NotAllowed { by: String, what: &'static str },
     #[error("`{name}` is already a member of the room")]
     AlreadyMember { name: String },
-    #[error("`{name}` was a member of the room before and cannot be invited again")]
-    FormerMember { name: String },
     #[error(
         "`{name}` cannot join rooms: it has no identity key (an original client or an old peerchat)"
     )]
