@@ -254,6 +254,17 @@ impl ClientMachine {
             }
         }
         let held = self.rooms.held.get_mut(room).expect("caller checked");
+        // Out of the room, and aware of it: nothing more is shown, not even what a member
+        // who has not yet heard of the departure still sends. Only a newer membership (an
+        // invitation back, perhaps) is worth asking for.
+        if !held.joined() {
+            if message.members > held.membership().version() {
+                self.ask_again(room, peer);
+            } else {
+                debug!(%peer, %room, "a room message for a member no longer in the room ignored");
+            }
+            return;
+        }
         match held.receive(message.clone()) {
             Ok(Added::New) => {
                 self.keep_frame(room, &RoomFrame::Message(message.clone()));

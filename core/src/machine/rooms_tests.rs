@@ -553,6 +553,41 @@ fn a_member_who_left_is_invited_again_and_writes_on_from_its_last_number() {
 }
 
 #[test]
+fn a_removed_member_shows_nothing_a_member_unaware_of_the_removal_still_sends() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    mesh.disconnect(ALICE, BOB);
+    mesh.disconnect(BOB, CAROL);
+    mesh.clients[ALICE]
+        .remove_from_room(&room, "carol")
+        .unwrap();
+    mesh.pump();
+    assert!(!mesh.clients[CAROL].room(&room).unwrap().joined());
+    // bob, out of touch, has not heard: he writes, and meets carol before alice.
+    mesh.clients[BOB]
+        .send_room_message(&room, "unaware")
+        .unwrap();
+    mesh.connect(BOB, CAROL);
+    mesh.pump();
+    assert!(
+        mesh.room_texts(CAROL).is_empty(),
+        "carol knew she was out: {:?}",
+        mesh.room_texts(CAROL)
+    );
+    assert_eq!(
+        mesh.clients[BOB].room(&room).unwrap().members(),
+        ["alice", "bob"],
+        "bob learned of the removal from carol"
+    );
+    mesh.connect(ALICE, BOB);
+    mesh.pump();
+    assert_eq!(mesh.room_texts(ALICE), [("bob".into(), "unaware".into())]);
+}
+
+#[test]
 fn a_removed_member_gets_nothing_more_and_an_admin_may_remove() {
     let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
     for (a, b) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
