@@ -453,14 +453,9 @@ impl ChatState {
                     }
                 }
             }
-            ClientEvent::RoomDelivery {
-                room,
-                seq,
-                holders,
-                members,
-            } => {
+            ClientEvent::RoomDelivery { room, seq, holders } => {
                 if let Some(view) = self.room_mut(&room) {
-                    view.delivered(seq, holders, members);
+                    view.delivered(seq, holders);
                 }
             }
             ClientEvent::RoomWithdrawn { room, author, seq } => {

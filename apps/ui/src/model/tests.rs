@@ -1,4 +1,4 @@
-use peerchat_core::room::{RoomError, RoomId};
+use peerchat_core::room::{Holders, RoomError, RoomId};
 use peerchat_core::{
     ChatEnd, ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
     StoredMessage,
@@ -708,6 +708,19 @@ fn room_message(author: &str, seq: u64, lamport: u64, text: &str) -> ClientEvent
     }
 }
 
+/// The client's report on alice's message `seq`: who holds it, who not yet.
+fn room_delivery(seq: u64, have: &[&str], lack: &[&str]) -> ClientEvent {
+    let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+    ClientEvent::RoomDelivery {
+        room: room_id(),
+        seq,
+        holders: Holders {
+            have: names(have),
+            lack: names(lack),
+        },
+    }
+}
+
 /// Alice's chat state with the book club room, bob and carol in it.
 fn in_room() -> ChatState {
     let mut chat = ChatState::new("alice");
@@ -793,15 +806,9 @@ fn my_room_message_shows_at_once_last_and_turns_delivered_when_every_member_hold
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
     assert_eq!(mine(&chat).bubble().direction, Direction::Mine);
 
-    let delivery = |holders| ClientEvent::RoomDelivery {
-        room: room_id(),
-        seq: 1,
-        holders,
-        members: 3,
-    };
-    chat.apply(delivery(2), T);
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol"]), T);
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
-    chat.apply(delivery(3), T);
+    chat.apply(room_delivery(1, &["alice", "bob", "carol"], &[]), T);
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Delivered));
     assert_eq!(mine(&chat).bubble().delivery, Some(Delivery::Delivered));
 
@@ -815,6 +822,37 @@ fn my_room_message_shows_at_once_last_and_turns_delivered_when_every_member_hold
     );
     // Mine is not unread.
     assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
+}
+
+#[test]
+fn my_room_message_says_who_has_it_and_who_not_yet_as_reports_come() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 4, "theirs"), T);
+    chat.record_room_sent(&room_id(), "mine", Ok(1), T);
+    let words = |chat: &ChatState| {
+        let room = chat.room(&room_id()).unwrap();
+        let [theirs, mine] = room.messages() else {
+            panic!("two messages")
+        };
+        assert_eq!(room.holders_in_words(theirs, "alice"), None, "not mine");
+        room.holders_in_words(mine, "alice").unwrap()
+    };
+    // Nobody reported yet: every other member is waited for; I am never listed.
+    assert_eq!(words(&chat), "Not yet: bob and carol");
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol"]), T);
+    assert_eq!(words(&chat), "Has it: bob · Not yet: carol");
+    // Dan joins: the client reports him lacking it.
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol", "dan"]), T);
+    assert_eq!(words(&chat), "Has it: bob · Not yet: carol and dan");
+    chat.apply(room_delivery(1, &["alice", "bob", "carol", "dan"], &[]), T);
+    assert_eq!(words(&chat), "Has it: bob, carol and dan");
+
+    let mut alone = ChatState::new("alice");
+    alone.apply(room_members(&["alice"], true), T);
+    alone.record_room_sent(&room_id(), "echo", Ok(1), T);
+    let room = alone.room(&room_id()).unwrap();
+    let words = room.holders_in_words(&room.messages()[0], "alice");
+    assert_eq!(words.as_deref(), Some("Nobody else is in the room."));
 }
 
 #[test]
