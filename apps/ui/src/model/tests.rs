@@ -606,7 +606,7 @@ fn kept_history_never_doubles_what_this_run_already_shows() {
 
 fn alerted(state: &mut ChatState) -> Vec<(String, String)> {
     (state.take_alerts().into_iter())
-        .map(|a| (a.peer, a.body))
+        .map(|a| (a.title, a.body))
         .collect()
 }
 
@@ -639,6 +639,38 @@ fn while_the_page_is_hidden_even_the_open_chat_alerts_until_it_is_seen() {
     state.set_hidden(false);
     assert_eq!(state.window_title(), "peerchat");
     assert!(state.take_alerts().is_empty(), "taken once");
+}
+
+#[test]
+fn a_room_message_not_in_view_alerts_under_the_room_and_its_author() {
+    let mut state = in_room();
+    state.add_peer("bob").unwrap();
+    state.select("bob");
+    state.apply(room_message("carol", 1, 1, "page 40?"), T);
+    let alerts = state.take_alerts();
+    let [alert] = alerts.as_slice() else {
+        panic!("one alert: {alerts:?}")
+    };
+    assert_eq!(alert.title, "carol in book club");
+    assert_eq!(alert.body, "page 40?");
+    // Its own notification, apart from a 1:1 chat's.
+    assert_eq!(alert.chat, format!("#{}", room_id()));
+    assert_eq!(state.window_title(), "(1) peerchat");
+
+    // In view: read at once, no alert; hidden again, even the open room alerts.
+    state.select_room(&room_id());
+    state.apply(room_message("bob", 1, 2, "yes"), T);
+    assert!(state.take_alerts().is_empty());
+    state.set_hidden(true);
+    state.apply(room_message("bob", 2, 3, "hello?"), T);
+    let expected = [("bob in book club".to_owned(), "hello?".to_owned())];
+    assert_eq!(alerted(&mut state), expected);
+    assert_eq!(state.window_title(), "(1) peerchat");
+    // A message shown already (passed on again by another member) alerts no more.
+    state.apply(room_message("bob", 2, 3, "hello?"), T);
+    assert!(state.take_alerts().is_empty());
+    state.set_hidden(false);
+    assert_eq!(state.window_title(), "peerchat");
 }
 
 #[test]
