@@ -429,3 +429,32 @@ pub enum ClientError {
     )]
     EventsNotRead { events: usize, file_bytes: u64 },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `room_delivery` as docs/cli.md shows it: the counts it always had, and the names.
+    #[test]
+    fn room_delivery_names_who_has_it_and_keeps_the_counts() {
+        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let event = ClientEvent::RoomDelivery {
+            room: RoomId::from_random([1; 16]),
+            seq: 4,
+            holders: Holders {
+                have: names(&["alice", "bob"]),
+                lack: names(&["carol"]),
+            },
+        };
+        let json = event.to_json().expect("shown");
+        assert_eq!(json["event"], "room_delivery");
+        assert_eq!(
+            (json["seq"].as_u64(), json["holders"].as_u64()),
+            (Some(4), Some(2))
+        );
+        assert_eq!(json["members"], 3);
+        assert_eq!(json["delivered"], false);
+        assert_eq!(json["have"], json!(["alice", "bob"]));
+        assert_eq!(json["lack"], json!(["carol"]));
+    }
+}
