@@ -143,7 +143,8 @@ namespaced_test! {
 
 namespaced_test! {
     /// Alice, who chats with Bob, makes a room from the sidebar and invites him; each
-    /// writes into it, and both rooms show both messages, others' under their author.
+    /// writes into it, and both rooms show both messages, others' under their author; a
+    /// room message while another chat is open raises a notification.
     fn two_people_write_into_a_room_made_in_the_app() {
         let server = PeerchatServer::serving(&app_dir());
         let alice = AppPage::open(&server.http_url, "alice");
@@ -159,11 +160,22 @@ namespaced_test! {
         bob.send("glad to be here");
         bob.expect_bubble("mine", "glad to be here");
         alice.expect_written_by("bob", "glad to be here");
-        // Both members hold each message: ✓✓ on both sides.
+        // Both members hold each message: ✓✓ on both sides, and the mark says who has it.
         alice.expect_delivered("welcome to the club");
         bob.expect_delivered("glad to be here");
+        alice.expect_holders("welcome to the club", "Has it: bob");
         alice.screenshot("app-alice-room");
         bob.screenshot("app-bob-room");
+
+        // With his chat with alice open instead, bob is notified of the room's next message.
+        bob.allow_notifications();
+        bob.ask_to_notify();
+        bob.open_chat("alice");
+        alice.send("chapter one by Friday?");
+        bob.expect_notification("alice in book club", "chapter one by Friday?");
+        wait_for("bob: the room's unread message in the title", || {
+            (bob.title() == "(1) peerchat").then_some(())
+        });
     }
 }
 

@@ -72,10 +72,17 @@ fn a_member_who_was_away_gets_everything_from_another_member_after_the_author_le
         e["event"] == "room_message" && e["text"] == "note 10"
     });
     assert_eq!(room_messages(&bob, &room), notes);
-    // Bob holds all ten: alice hears so from his receipts.
-    alice.expect("the tenth note with bob", |e| {
+    // Bob holds all ten: alice hears so from his receipts; carol, away, does not yet.
+    let delivery = alice.expect("the tenth note with bob", |e| {
         e["event"] == "room_delivery" && e["seq"] == 10 && e["holders"] == 2
     });
+    assert_eq!(
+        delivery["have"],
+        serde_json::json!(["alice", "bob"]),
+        "{delivery}"
+    );
+    assert_eq!(delivery["lack"], serde_json::json!(["carol"]), "{delivery}");
+    assert_eq!(delivery["delivered"], false, "{delivery}");
 
     // Alice leaves altogether; then carol and bob meet.
     alice.command("/quit");

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::path::PeerPath;
 use crate::protocol::{MessageId, ProtocolError};
-use crate::room::{RoomError, RoomId};
+use crate::room::{Holders, RoomError, RoomId};
 
 /// The status of the connection to one peer, as the original app reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,13 +192,13 @@ pub enum ClientEvent {
         members: Vec<String>,
         joined: bool,
     },
-    /// How many of the room's `members` hold my message `seq` (me included): delivered to
-    /// all when `holders == members`.
+    /// Which of the room's current members hold my message `seq` (me included) and which
+    /// do not yet: delivered to all when none lacks it. Reported as receipts arrive and,
+    /// for each of my messages, when members come or go.
     RoomDelivery {
         room: RoomId,
         seq: u64,
-        holders: usize,
-        members: usize,
+        holders: Holders,
     },
     /// A message shown before is no longer part of the room: its author had left or been
     /// removed before writing it, which this client learned only later. Every member drops
@@ -298,14 +298,10 @@ impl ClientEvent {
                 "event": "room_members", "room": room.as_str(), "name": name,
                 "members": members, "joined": joined
             }),
-            Self::RoomDelivery {
-                room,
-                seq,
-                holders,
-                members,
-            } => json!({
+            Self::RoomDelivery { room, seq, holders } => json!({
                 "event": "room_delivery", "room": room.as_str(), "seq": seq,
-                "holders": holders, "members": members, "delivered": holders == members
+                "holders": holders.have.len(), "members": holders.members(),
+                "delivered": holders.delivered(), "have": holders.have, "lack": holders.lack
             }),
             Self::RoomWithdrawn { room, author, seq } => json!({
                 "event": "room_withdrawn", "room": room.as_str(), "author": author, "seq": seq
@@ -432,4 +428,33 @@ pub enum ClientError {
          files): the client left to bound its memory; peers keep what was not acknowledged"
     )]
     EventsNotRead { events: usize, file_bytes: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `room_delivery` as docs/cli.md shows it: the counts it always had, and the names.
+    #[test]
+    fn room_delivery_names_who_has_it_and_keeps_the_counts() {
+        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let event = ClientEvent::RoomDelivery {
+            room: RoomId::from_random([1; 16]),
+            seq: 4,
+            holders: Holders {
+                have: names(&["alice", "bob"]),
+                lack: names(&["carol"]),
+            },
+        };
+        let json = event.to_json().expect("shown");
+        assert_eq!(json["event"], "room_delivery");
+        assert_eq!(
+            (json["seq"].as_u64(), json["holders"].as_u64()),
+            (Some(4), Some(2))
+        );
+        assert_eq!(json["members"], 3);
+        assert_eq!(json["delivered"], false);
+        assert_eq!(json["have"], json!(["alice", "bob"]));
+        assert_eq!(json["lack"], json!(["carol"]));
+    }
 }

@@ -156,6 +156,20 @@ impl AppPage {
         });
     }
 
+    /// Opens who has my room message `text` (its ✓ / ✓✓) and waits until that line says
+    /// `words`.
+    pub fn expect_holders(&self, text: &str, words: &str) {
+        let script = "const b = [...document.querySelectorAll('.bubble.mine')]\
+                        .find(b => b.querySelector('.text')?.textContent === arguments[0]); \
+                      const mark = b?.querySelector('button.delivery'); \
+                      if (mark?.getAttribute('aria-expanded') === 'false') { mark.click(); } \
+                      return b?.querySelector('.holders')?.textContent ?? null;";
+        wait_for(&format!("{}: who has {text:?}: {words}", self.user), || {
+            let shown = self.browser.execute(script, json!([text])).ok()?;
+            (shown == words).then_some(())
+        });
+    }
+
     /// Opens the conversation's connection details and waits until they show `route` and the
     /// peer online; returns the round-trip time shown.
     pub fn expect_route(&self, route: &str) -> String {

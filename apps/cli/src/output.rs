@@ -118,12 +118,14 @@ impl Output {
                 true => format!("* room {name} ({room}): {}", members.join(", ")),
                 false => format!("* you are no longer in room {name} ({room})"),
             },
-            ClientEvent::RoomDelivery {
-                room,
-                seq,
-                holders,
-                members,
-            } => format!("* room {room}: #{seq} held by {holders} of {members}"),
+            ClientEvent::RoomDelivery { room, seq, holders } => {
+                let waiting = match holders.lack.as_slice() {
+                    [] => String::new(),
+                    lack => format!(" (not yet: {})", lack.join(", ")),
+                };
+                let (have, members) = (holders.have.len(), holders.members());
+                format!("* room {room}: #{seq} held by {have} of {members}{waiting}")
+            }
             ClientEvent::RoomWithdrawn { room, author, seq } => {
                 format!("* room {room}: {author}'s #{seq} is withdrawn (written after they left)")
             }

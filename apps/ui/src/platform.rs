@@ -133,16 +133,16 @@ cfg_if::cfg_if! {
             notify_permission()
         }
 
-        /// Raises a notification for `alert`, if allowed. One per peer at a time: a newer
-        /// message from the same peer replaces it.
+        /// Raises a notification for `alert`, if allowed. One per conversation at a time: a
+        /// newer message in the same chat or room replaces it.
         pub fn notify(alert: &Alert) {
             if notify_permission() != NotifyPermission::Granted {
                 return;
             }
             let options = web_sys::NotificationOptions::new();
             options.set_body(&alert.body);
-            options.set_tag(&format!("peerchat-{}", alert.peer));
-            web_sys::Notification::new_with_options(&alert.peer, &options).ok();
+            options.set_tag(&format!("peerchat-{}", alert.chat));
+            web_sys::Notification::new_with_options(&alert.title, &options).ok();
         }
 
         pub fn set_window_title(title: &str) {
@@ -297,7 +297,7 @@ cfg_if::cfg_if! {
                 std::thread::spawn(move || {
                     notify_rust::Notification::new()
                         .appname("peerchat")
-                        .summary(&alert.peer)
+                        .summary(&alert.title)
                         .body(&alert.body)
                         .show()
                         .ok();

@@ -20,8 +20,8 @@ use super::{Action, ClientMachine, ConnId};
 use crate::event::{ClientError, ClientEvent};
 use crate::protocol::FEATURE_ROOMS;
 use crate::room::{
-    Added, HighWaterMarks, MAX_CHANGES_PER_FRAME, MAX_MESSAGES_PER_MEETING, Membership, Room,
-    RoomError, RoomFrame, RoomId, RoomMessage,
+    Added, HighWaterMarks, Holders, MAX_CHANGES_PER_FRAME, MAX_MESSAGES_PER_MEETING, Membership,
+    Room, RoomError, RoomFrame, RoomId, RoomMessage,
 };
 
 /// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
@@ -538,7 +538,7 @@ impl ClientMachine {
     }
 
     /// Counts `peer`'s marks towards the delivery of my messages, and reports each of
-    /// mine whose count changed: only those between what the peer reported before and
+    /// mine whose holders changed: only those between what the peer reported before and
     /// now, so a receipt costs what it newly covers, not the room's whole history.
     fn note_delivery(&mut self, room: &RoomId, peer: &str, marks: &HighWaterMarks) {
         let held = self.rooms.held.get_mut(room).expect("caller checked");
@@ -547,22 +547,18 @@ impl ClientMachine {
         let mine: Vec<RoomMessage> = (from.saturating_add(1)..=to)
             .map_while(|seq| held.message(&me, seq).cloned())
             .collect();
-        let before: Vec<usize> = mine.iter().map(|m| held.holders(m)).collect();
+        let before: Vec<Holders> = mine.iter().map(|m| held.holders(m)).collect();
         held.note_marks(peer, marks);
-        let members = held.members().len();
-        for (message, before) in mine.iter().zip(before) {
-            let holders = held.holders(message);
-            if holders != before {
-                self.events.push_back(ClientEvent::RoomDelivery {
-                    room: room.clone(),
-                    seq: message.seq,
-                    holders,
-                    members,
-                });
-            }
-        }
+        let changed: Vec<(u64, Holders)> = (mine.iter().zip(before))
+            .map(|(message, before)| (message.seq, held.holders(message), before))
+            .filter(|(_, holders, before)| holders != before)
+            .map(|(seq, holders, _)| (seq, holders))
+            .collect();
+        self.report_delivery(room, changed);
     }
 
+    /// Who is in `room` now, and the delivery of each of my messages there: a member who
+    /// came lacks them, one who went is waited for no more.
     fn report_members(&mut self, room: &RoomId) {
         let held = &self.rooms.held[room];
         self.events.push_back(ClientEvent::RoomMembers {
@@ -571,6 +567,21 @@ impl ClientMachine {
             members: held.members(),
             joined: held.joined(),
         });
+        let mine: Vec<(u64, Holders)> = (held.messages())
+            .filter(|message| message.author == held.me())
+            .map(|message| (message.seq, held.holders(message)))
+            .collect();
+        self.report_delivery(room, mine);
+    }
+
+    fn report_delivery(&mut self, room: &RoomId, mine: Vec<(u64, Holders)>) {
+        for (seq, holders) in mine {
+            self.events.push_back(ClientEvent::RoomDelivery {
+                room: room.clone(),
+                seq,
+                holders,
+            });
+        }
     }
 
     fn refuse(&mut self, room: &RoomId, peer: &str, error: RoomError) {

@@ -196,6 +196,22 @@ impl Mesh {
             .collect()
     }
 
+    /// Who holds client `n`'s message `seq` and who lacks it, as `n` last reported it
+    /// (its events taken in now; its frames wait for the next pump).
+    fn delivery(&mut self, n: usize, seq: u64) -> (Vec<String>, Vec<String>) {
+        while let Some(event) = self.clients[n].poll_event() {
+            self.events[n].push(event);
+        }
+        (self.events[n].iter().rev())
+            .find_map(|e| match e {
+                ClientEvent::RoomDelivery {
+                    seq: s, holders, ..
+                } if *s == seq => Some((holders.have.clone(), holders.lack.clone())),
+                _ => None,
+            })
+            .expect("a delivery was reported")
+    }
+
     fn refusals(&self, n: usize) -> Vec<RoomError> {
         (self.events[n].iter())
             .filter_map(|e| match e {
@@ -206,7 +222,6 @@ impl Mesh {
     }
 
     /// Alice (0) makes a room and invites everyone but the last client.
-    #[cfg(not(target_arch = "wasm32"))]
     fn room_of_all_but_last(&mut self) -> RoomId {
         let room = self.clients[0].create_room("club", [3; 16]).unwrap();
         for n in 1..self.clients.len() - 1 {
@@ -227,6 +242,10 @@ impl Mesh {
         self.pump();
         room
     }
+}
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
 }
 
 const ALICE: usize = 0;
@@ -259,15 +278,47 @@ fn invited_members_join_and_a_message_reaches_and_is_delivered_to_all() {
         );
     }
     let last_delivery = mesh.events[ALICE].iter().rev().find_map(|e| match e {
-        ClientEvent::RoomDelivery {
-            seq,
-            holders,
-            members,
-            ..
-        } => Some((*seq, *holders, *members)),
+        ClientEvent::RoomDelivery { seq, holders, .. } => Some((*seq, holders.delivered())),
         _ => None,
     });
-    assert_eq!(last_delivery, Some((1, 3, 3)));
+    assert_eq!(last_delivery, Some((1, true)));
+    assert_eq!(
+        mesh.delivery(ALICE, 1),
+        (names(&["alice", "bob", "carol"]), names(&[]))
+    );
+}
+
+#[test]
+fn the_author_learns_who_holds_its_message_as_receipts_arrive_and_members_come_and_go() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol", "dave"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    let room = mesh.room_of_all_but_last();
+    mesh.disconnect(ALICE, CAROL);
+    mesh.clients[ALICE].send_room_message(&room, "hi").unwrap();
+    mesh.pump();
+    let (have, lack) = mesh.delivery(ALICE, 1);
+    assert_eq!((have, lack), (names(&["alice", "bob"]), names(&["carol"])));
+
+    // Dave, invited, lacks it at once, and holds it once his receipt came.
+    const DAVE: usize = 3;
+    mesh.connect(ALICE, DAVE);
+    mesh.clients[ALICE].invite_to_room(&room, "dave").unwrap();
+    let (have, lack) = mesh.delivery(ALICE, 1);
+    assert_eq!(have, names(&["alice", "bob"]));
+    assert_eq!(lack, names(&["carol", "dave"]));
+    mesh.pump();
+    let (have, lack) = mesh.delivery(ALICE, 1);
+    assert_eq!(have, names(&["alice", "bob", "dave"]));
+    assert_eq!(lack, names(&["carol"]));
+
+    // Carol, removed, is waited for no more: everyone left holds it.
+    mesh.clients[ALICE]
+        .remove_from_room(&room, "carol")
+        .unwrap();
+    let (have, lack) = mesh.delivery(ALICE, 1);
+    assert_eq!(have, names(&["alice", "bob", "dave"]));
+    assert!(lack.is_empty());
 }
 
 #[test]

@@ -1,10 +1,44 @@
 //! Who holds each room message, as far as this member knows: members say what they hold
 //! by their high-water marks (when they meet, and after taking messages in), so a message
-//! is held by every member whose mark for its author reaches its number.
+//! is held by every member whose mark for its author reaches its number. [`Holders`]
+//! names, per message, the current members who hold it and those who do not yet.
 
 use std::collections::BTreeMap;
 
 use super::{HighWaterMarks, RoomMessage};
+
+/// Which current members hold one message and which do not yet: what the author sees as
+/// the message's delivery (✓✓ once nobody lacks it). Both lists keep the order of the
+/// members they were split from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    pub have: Vec<String>,
+    pub lack: Vec<String>,
+}
+
+impl Holders {
+    /// Splits `members` by whether each `holds` the message.
+    pub fn split<'a>(
+        members: impl IntoIterator<Item = &'a str>,
+        holds: impl Fn(&str) -> bool,
+    ) -> Self {
+        let (have, lack) = members
+            .into_iter()
+            .map(str::to_owned)
+            .partition(|member| holds(member));
+        Self { have, lack }
+    }
+
+    /// How many current members there are.
+    pub fn members(&self) -> usize {
+        self.have.len() + self.lack.len()
+    }
+
+    /// Every current member holds the message.
+    pub fn delivered(&self) -> bool {
+        self.lack.is_empty()
+    }
+}
 
 /// The latest marks each member reported.
 #[derive(Debug, Clone, Default)]
@@ -34,18 +68,6 @@ impl Delivery {
             .is_some_and(|marks| marks.covers(&message.author, message.seq))
     }
 
-    /// How many of `members` are known to hold `message`.
-    pub fn holders<'a>(
-        &self,
-        message: &RoomMessage,
-        members: impl IntoIterator<Item = &'a str>,
-    ) -> usize {
-        members
-            .into_iter()
-            .filter(|member| self.holds(member, message))
-            .count()
-    }
-
     /// Forgets a member's reports (it left the room).
     pub fn forget(&mut self, member: &str) {
         self.marks.remove(member);
@@ -67,16 +89,43 @@ mod tests {
         [("alice".to_owned(), seq)].into_iter().collect()
     }
 
+    fn holders(delivery: &Delivery, seq: u64, members: &[&str]) -> Holders {
+        Holders::split(members.iter().copied(), |member| {
+            delivery.holds(member, &message(seq))
+        })
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
     #[test]
     fn a_message_is_held_by_members_whose_marks_reach_it() {
         let mut delivery = Delivery::default();
         delivery.record("bob", &marks(2));
         delivery.record("carol", &marks(1));
-        let members = ["alice", "bob", "carol"];
-        assert_eq!(delivery.holders(&message(1), members), 2);
-        assert_eq!(delivery.holders(&message(2), members), 1);
-        assert_eq!(delivery.holders(&message(3), members), 0);
+        let members = ["bob", "carol", "dave"];
+        let first = holders(&delivery, 1, &members);
+        assert_eq!(first.have, names(&["bob", "carol"]));
+        assert_eq!(first.lack, names(&["dave"]));
+        let second = holders(&delivery, 2, &members);
+        assert_eq!(
+            (second.have, second.lack),
+            (names(&["bob"]), names(&["carol", "dave"]))
+        );
+        let third = holders(&delivery, 3, &members);
+        assert!(third.have.is_empty());
+        assert_eq!(third.members(), 3);
         assert!(!delivery.holds("dave", &message(1)));
+    }
+
+    #[test]
+    fn a_message_is_delivered_once_nobody_lacks_it() {
+        let mut delivery = Delivery::default();
+        delivery.record("bob", &marks(1));
+        assert!(!holders(&delivery, 1, &["bob", "carol"]).delivered());
+        delivery.record("carol", &marks(1));
+        assert!(holders(&delivery, 1, &["bob", "carol"]).delivered());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod properties;
 mod replica;
 mod wire;
 
-pub use delivery::Delivery;
+pub use delivery::{Delivery, Holders};
 pub use id::RoomId;
 pub use log::{Added, HighWaterMarks, RoomLog};
 pub use membership::{Action, MemberChange, Membership};

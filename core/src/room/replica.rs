@@ -5,8 +5,8 @@
 use crate::identity::{Identity, PublicKey};
 
 use super::{
-    Action, Added, Delivery, HighWaterMarks, MemberChange, Membership, RoomError, RoomId, RoomLog,
-    RoomMessage,
+    Action, Added, Delivery, HighWaterMarks, Holders, MemberChange, Membership, RoomError, RoomId,
+    RoomLog, RoomMessage,
 };
 
 /// One member's copy of a room.
@@ -266,24 +266,24 @@ impl Room {
         }
     }
 
-    /// How many current members are known to hold `message` (this member included when it
-    /// holds it).
-    pub fn holders(&self, message: &RoomMessage) -> usize {
-        self.membership
-            .members()
-            .filter(|(member, _)| {
-                if *member == self.me {
+    /// Which current members are known to hold `message` and which are not (this member
+    /// among them by what it holds itself).
+    pub fn holders(&self, message: &RoomMessage) -> Holders {
+        Holders::split(
+            self.membership.members().map(|(member, _)| member),
+            |member| {
+                if member == self.me {
                     self.log.marks().covers(&message.author, message.seq)
                 } else {
                     self.delivery.holds(member, message)
                 }
-            })
-            .count()
+            },
+        )
     }
 
     /// Whether every current member holds `message`.
     pub fn delivered(&self, message: &RoomMessage) -> bool {
-        self.holders(message) == self.membership.members().count()
+        self.holders(message).delivered()
     }
 }
 
@@ -449,16 +449,37 @@ mod tests {
     fn a_message_is_delivered_once_every_current_member_reported_it() {
         let mut alice = club(&["bob", "carol"]);
         let message = alice.write(&identity("alice"), "hi").unwrap();
-        assert_eq!(alice.holders(&message), 1);
+        assert_eq!(alice.holders(&message).have, ["alice"]);
+        assert_eq!(alice.holders(&message).lack, ["bob", "carol"]);
         let mut bob = copy_for(&alice, "bob");
         meet(&alice, &mut bob);
         alice.note_marks("bob", bob.marks());
-        assert_eq!(alice.holders(&message), 2);
+        assert_eq!(alice.holders(&message).have, ["alice", "bob"]);
+        assert_eq!(alice.holders(&message).lack, ["carol"]);
         assert!(!alice.delivered(&message));
         alice.remove(&identity("alice"), "carol").unwrap();
         assert!(alice.delivered(&message), "carol is no longer waited for");
         alice.note_marks("mallory", bob.marks());
-        assert_eq!(alice.holders(&message), 2);
+        assert_eq!(alice.holders(&message).have, ["alice", "bob"]);
+    }
+
+    #[test]
+    fn a_member_who_joins_lacks_earlier_messages_until_it_reports_them() {
+        let mut alice = club(&["bob"]);
+        let message = alice.write(&identity("alice"), "hi").unwrap();
+        let mut bob = copy_for(&alice, "bob");
+        meet(&alice, &mut bob);
+        alice.note_marks("bob", bob.marks());
+        assert!(alice.delivered(&message));
+        alice
+            .invite(&identity("alice"), "dave", Some(identity("dave").public()))
+            .unwrap();
+        assert_eq!(alice.holders(&message).lack, ["dave"]);
+        let mut dave = copy_for(&alice, "dave");
+        meet(&alice, &mut dave);
+        alice.note_marks("dave", dave.marks());
+        assert_eq!(alice.holders(&message).have, ["alice", "bob", "dave"]);
+        assert!(alice.delivered(&message));
     }
 
     #[test]

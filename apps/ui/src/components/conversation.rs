@@ -249,9 +249,16 @@ pub fn PeerInfo(peer: PeerEntry) -> Element {
 }
 
 /// One message: mine on the right with its delivery mark, theirs on the left (under its
-/// author's name in a room, where several people write), notes centred.
+/// author's name in a room, where several people write), notes centred. In a room, where
+/// ✓✓ waits for several members, `holders` says in words who has my message and who not
+/// yet: the mark then opens and closes that line.
 #[component]
-pub fn Bubble(message: ChatMessage, #[props(default)] author: Option<String>) -> Element {
+pub fn Bubble(
+    message: ChatMessage,
+    #[props(default)] author: Option<String>,
+    #[props(default)] holders: Option<String>,
+) -> Element {
+    let mut holders_shown = use_signal(|| false);
     let class = match message.direction {
         Direction::Mine => "bubble mine",
         Direction::Theirs => "bubble theirs",
@@ -298,9 +305,21 @@ pub fn Bubble(message: ChatMessage, #[props(default)] author: Option<String>) ->
             }
             span { class: "meta",
                 time { "{message.at}" }
-                if !mark.is_empty() {
+                if let Some(words) = &holders {
+                    button {
+                        class: "delivery",
+                        title: "{words}",
+                        aria_label: "{mark_label}",
+                        aria_expanded: if holders_shown() { "true" } else { "false" },
+                        onclick: move |_| holders_shown.toggle(),
+                        "{mark}"
+                    }
+                } else if !mark.is_empty() {
                     span { class: "delivery", title: "{mark_label}", aria_label: "{mark_label}", "{mark}" }
                 }
+            }
+            if let Some(words) = holders.as_ref().filter(|_| holders_shown()) {
+                p { class: "holders", role: "status", "{words}" }
             }
         }
     }

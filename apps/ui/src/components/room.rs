@@ -104,7 +104,7 @@ fn RoomRow(room: RoomView, selected: bool, on_select: EventHandler<RoomId>) -> E
 }
 
 /// An open room: header with Leave, members and the invite field, the messages (others'
-/// under their author's name, mine with ✓ / ✓✓), and the composer.
+/// under their author's name, mine with ✓ / ✓✓, which opens who has it), and the composer.
 #[component]
 pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Element {
     let client = use_client();
@@ -113,6 +113,7 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
         return rsx! {};
     };
     let composer = state.as_ref().map(|s| s.room_composer(&room));
+    let me = state.as_ref().map(|s| s.me.clone()).unwrap_or_default();
     drop(state);
 
     let to = room.clone();
@@ -151,6 +152,7 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
                         key: "{message.id}",
                         message: message.bubble(),
                         author: (!message.mine).then(|| message.author.clone()),
+                        holders: view.holders_in_words(message, &me),
                     }
                 }
             }

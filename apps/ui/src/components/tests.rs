@@ -2,6 +2,7 @@
 //! a given state.
 
 use dioxus::prelude::*;
+use peerchat_core::room::Holders;
 use peerchat_core::{Client, ClientEvent, PeerStatus, SignalingState};
 
 use super::{ChatScreen, LoginScreen};
@@ -248,8 +249,10 @@ fn an_open_room_shows_authors_delivery_members_and_its_controls() {
         ClientEvent::RoomDelivery {
             room: book_club(),
             seq: 1,
-            holders: 3,
-            members: 3,
+            holders: Holders {
+                have: vec!["alice".into(), "bob".into(), "carol".into()],
+                lack: Vec::new(),
+            },
         },
         T,
     );
@@ -262,6 +265,18 @@ fn an_open_room_shows_authors_delivery_members_and_its_controls() {
     assert!(!html.contains(r#"class="author">alice"#), "{html}");
     assert!(html.contains(r#"aria-label="delivered""#), "✓✓: {html}");
     assert!(html.contains(r#"aria-label="sent""#), "✓: {html}");
+    // Each mark of mine opens who has the message, closed at first.
+    assert!(
+        html.contains(
+            r#"title="Has it: bob and carol" aria-label="delivered" aria-expanded="false""#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"title="Not yet: bob and carol" aria-label="sent""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"class="holders""#), "{html}");
     assert!(html.find("and two") < html.find("chapter one?"), "{html}");
     assert!(html.contains(r#"aria-label="Invite peer""#), "{html}");
     assert!(html.contains(">Leave room<"), "{html}");

@@ -243,8 +243,31 @@ pub struct Notice {
 /// A message for a chat that is not in view: the platform raises a notification for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub peer: String,
+    /// Who wrote, and in a room where: the notification's title.
+    pub title: String,
+    /// The conversation it belongs to (see [`Chat::key`]): a newer alert for the same one
+    /// replaces the notification shown.
+    pub chat: String,
     pub body: String,
+}
+
+/// One conversation: a 1:1 chat or a room. Both count unread messages and raise alerts
+/// the same way.
+#[derive(Debug, Clone, Copy)]
+enum Chat<'a> {
+    Peer(&'a str),
+    Room(&'a RoomId),
+}
+
+impl Chat<'_> {
+    /// Names the conversation among all of them: a peer's name, or `#` and a room's id (a
+    /// username never holds `#`, so the two never meet).
+    fn key(self) -> String {
+        match self {
+            Chat::Peer(peer) => peer.to_owned(),
+            Chat::Room(room) => format!("#{room}"),
+        }
+    }
 }
 
 /// Alerts not yet taken by the platform; beyond it the oldest go (a burst raises a few).
@@ -442,25 +465,19 @@ impl ChatState {
                 text,
             } => {
                 let id = self.tick();
-                let in_view = !self.hidden && self.selected_room.as_ref() == Some(&room);
-                if let Some(view) = self.room_mut(&room) {
-                    let message = new_message(id, author, seq, text, at, false);
-                    if view.add(message, lamport) {
-                        view.last_activity = id;
-                        if !in_view {
-                            view.unread += 1;
-                        }
-                    }
+                let Some(view) = self.room_mut(&room) else {
+                    return;
+                };
+                let title = format!("{author} in {}", view.name);
+                let message = new_message(id, author, seq, text.clone(), at, false);
+                if view.add(message, lamport) {
+                    view.last_activity = id;
+                    self.attend(Chat::Room(&room), title, &text);
                 }
             }
-            ClientEvent::RoomDelivery {
-                room,
-                seq,
-                holders,
-                members,
-            } => {
+            ClientEvent::RoomDelivery { room, seq, holders } => {
                 if let Some(view) = self.room_mut(&room) {
-                    view.delivered(seq, holders, members);
+                    view.delivered(seq, holders);
                 }
             }
             ClientEvent::RoomWithdrawn { room, author, seq } => {
@@ -599,17 +616,30 @@ impl ChatState {
             })
     }
 
-    /// Something arrived from `peer`: unread, with an alert, unless its chat is in view.
-    fn attend(&mut self, peer: &str, body: &str) {
-        if !self.hidden && self.selected.as_deref() == Some(peer) {
+    /// Something arrived in `chat`: unread, with an alert titled `title`, unless that
+    /// conversation is in view (open, and the page or window shown).
+    fn attend(&mut self, chat: Chat, title: String, body: &str) {
+        let open = match chat {
+            Chat::Peer(peer) => self.selected.as_deref() == Some(peer),
+            Chat::Room(room) => self.selected_room.as_ref() == Some(room),
+        };
+        if !self.hidden && open {
             return;
         }
-        self.entry(peer).unread += 1;
+        match chat {
+            Chat::Peer(peer) => self.entry(peer).unread += 1,
+            Chat::Room(room) => {
+                if let Some(view) = self.room_mut(room) {
+                    view.unread += 1;
+                }
+            }
+        }
         if self.alerts.len() == MAX_ALERTS {
             self.alerts.remove(0);
         }
         self.alerts.push(Alert {
-            peer: peer.to_owned(),
+            title,
+            chat: chat.key(),
             body: body.chars().take(ALERT_BODY_CHARS).collect(),
         });
     }
@@ -646,7 +676,7 @@ impl ChatState {
         match event {
             ClientEvent::Message { from, text } => {
                 self.push(&from, Direction::Theirs, &text, at, None);
-                self.attend(&from, &text);
+                self.attend(Chat::Peer(&from), from.clone(), &text);
             }
             ClientEvent::Delivered { peer, id } => {
                 let message = self.message_mut(&peer, |m| m.sent_id == Some(id));
@@ -669,7 +699,7 @@ impl ChatState {
                 mime,
                 data,
             } => {
-                self.attend(&from, &format!("📎 {name}"));
+                self.attend(Chat::Peer(&from), from.clone(), &format!("📎 {name}"));
                 self.on_file(&from, id, Attachment::new(name, mime, &data), at);
             }
             ClientEvent::PeerConnected(peer) => self.set_status(&peer, PeerStatus::Connected),

@@ -1,7 +1,7 @@
 //! Group rooms as the app shows them: who is in each, its messages in the one order every
 //! member sees, what is unread, and how far my own messages got.
 
-use peerchat_core::room::RoomId;
+use peerchat_core::room::{Holders, RoomId};
 
 use super::{ChatMessage, Delivery, Direction, MAX_MESSAGES_PER_PEER, MessageTime};
 
@@ -15,9 +15,9 @@ pub struct RoomMessage {
     pub at: MessageTime,
     /// Written by me.
     pub mine: bool,
-    /// For my messages: how many of the room's members hold it (me included), and of how
-    /// many; the client reports it as copies spread.
-    pub holders: Option<(usize, usize)>,
+    /// For my messages: which of the room's members hold it (me included) and which not
+    /// yet; the client reports it as copies spread and members come and go.
+    pub holders: Option<Holders>,
     /// Where the room's order puts it, with the author. The client does not report the
     /// time of my own messages, so theirs is its guess (see [`RoomView::add_mine`]).
     lamport: u64,
@@ -31,8 +31,8 @@ impl RoomMessage {
         if !self.mine {
             return None;
         }
-        Some(match self.holders {
-            Some((holders, members)) if holders >= members => Delivery::Delivered,
+        Some(match &self.holders {
+            Some(holders) if holders.delivered() => Delivery::Delivered,
             _ => Delivery::Sent,
         })
     }
@@ -148,11 +148,35 @@ impl RoomView {
             .retain(|m| !(m.author == author && m.seq == seq));
     }
 
-    /// Records how many members hold my message `seq`.
-    pub(super) fn delivered(&mut self, seq: u64, holders: usize, members: usize) {
+    /// Records which members hold my message `seq`.
+    pub(super) fn delivered(&mut self, seq: u64, holders: Holders) {
         if let Some(message) = (self.messages.iter_mut()).find(|m| m.mine && m.seq == seq) {
-            message.holders = Some((holders, members));
+            message.holders = Some(holders);
         }
+    }
+
+    /// For my message, who else in the room holds it and who not yet, in words: "Has it:
+    /// bob and carol · Not yet: dan". Until the client reports on it, no other member is
+    /// known to hold it. `None` for other members' messages, whose delivery I do not learn.
+    pub fn holders_in_words(&self, message: &RoomMessage, me: &str) -> Option<String> {
+        if !message.mine {
+            return None;
+        }
+        let (have, lack) = match &message.holders {
+            Some(holders) => (others(&holders.have, me), others(&holders.lack, me)),
+            None => (Vec::new(), others(&self.members, me)),
+        };
+        let mut words = Vec::new();
+        if !have.is_empty() {
+            words.push(format!("Has it: {}", join(&have)));
+        }
+        if !lack.is_empty() {
+            words.push(format!("Not yet: {}", join(&lack)));
+        }
+        if words.is_empty() {
+            words.push("Nobody else is in the room.".to_owned());
+        }
+        Some(words.join(" · "))
     }
 
     fn holds(&self, author: &str, seq: u64) -> bool {
@@ -177,6 +201,11 @@ impl RoomView {
         let who = if last.mine { "You" } else { &last.author };
         Some(format!("{who}: {text}"))
     }
+}
+
+/// `names` without `me`.
+fn others<'a>(names: &'a [String], me: &str) -> Vec<&'a String> {
+    names.iter().filter(|name| *name != me).collect()
 }
 
 /// "bob", "bob and carol", "bob, carol and dan".

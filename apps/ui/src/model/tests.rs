@@ -1,4 +1,4 @@
-use peerchat_core::room::{RoomError, RoomId};
+use peerchat_core::room::{Holders, RoomError, RoomId};
 use peerchat_core::{
     ChatEnd, ClientError, ClientEvent, IceServer, PathKind, PeerPath, PeerStatus, SignalingState,
     StoredMessage,
@@ -606,7 +606,7 @@ fn kept_history_never_doubles_what_this_run_already_shows() {
 
 fn alerted(state: &mut ChatState) -> Vec<(String, String)> {
     (state.take_alerts().into_iter())
-        .map(|a| (a.peer, a.body))
+        .map(|a| (a.title, a.body))
         .collect()
 }
 
@@ -639,6 +639,38 @@ fn while_the_page_is_hidden_even_the_open_chat_alerts_until_it_is_seen() {
     state.set_hidden(false);
     assert_eq!(state.window_title(), "peerchat");
     assert!(state.take_alerts().is_empty(), "taken once");
+}
+
+#[test]
+fn a_room_message_not_in_view_alerts_under_the_room_and_its_author() {
+    let mut state = in_room();
+    state.add_peer("bob").unwrap();
+    state.select("bob");
+    state.apply(room_message("carol", 1, 1, "page 40?"), T);
+    let alerts = state.take_alerts();
+    let [alert] = alerts.as_slice() else {
+        panic!("one alert: {alerts:?}")
+    };
+    assert_eq!(alert.title, "carol in book club");
+    assert_eq!(alert.body, "page 40?");
+    // Its own notification, apart from a 1:1 chat's.
+    assert_eq!(alert.chat, format!("#{}", room_id()));
+    assert_eq!(state.window_title(), "(1) peerchat");
+
+    // In view: read at once, no alert; hidden again, even the open room alerts.
+    state.select_room(&room_id());
+    state.apply(room_message("bob", 1, 2, "yes"), T);
+    assert!(state.take_alerts().is_empty());
+    state.set_hidden(true);
+    state.apply(room_message("bob", 2, 3, "hello?"), T);
+    let expected = [("bob in book club".to_owned(), "hello?".to_owned())];
+    assert_eq!(alerted(&mut state), expected);
+    assert_eq!(state.window_title(), "(1) peerchat");
+    // A message shown already (passed on again by another member) alerts no more.
+    state.apply(room_message("bob", 2, 3, "hello?"), T);
+    assert!(state.take_alerts().is_empty());
+    state.set_hidden(false);
+    assert_eq!(state.window_title(), "peerchat");
 }
 
 #[test]
@@ -705,6 +737,19 @@ fn room_message(author: &str, seq: u64, lamport: u64, text: &str) -> ClientEvent
         seq,
         lamport,
         text: text.to_owned(),
+    }
+}
+
+/// The client's report on alice's message `seq`: who holds it, who not yet.
+fn room_delivery(seq: u64, have: &[&str], lack: &[&str]) -> ClientEvent {
+    let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+    ClientEvent::RoomDelivery {
+        room: room_id(),
+        seq,
+        holders: Holders {
+            have: names(have),
+            lack: names(lack),
+        },
     }
 }
 
@@ -793,15 +838,9 @@ fn my_room_message_shows_at_once_last_and_turns_delivered_when_every_member_hold
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
     assert_eq!(mine(&chat).bubble().direction, Direction::Mine);
 
-    let delivery = |holders| ClientEvent::RoomDelivery {
-        room: room_id(),
-        seq: 1,
-        holders,
-        members: 3,
-    };
-    chat.apply(delivery(2), T);
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol"]), T);
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Sent));
-    chat.apply(delivery(3), T);
+    chat.apply(room_delivery(1, &["alice", "bob", "carol"], &[]), T);
     assert_eq!(mine(&chat).delivery(), Some(Delivery::Delivered));
     assert_eq!(mine(&chat).bubble().delivery, Some(Delivery::Delivered));
 
@@ -815,6 +854,37 @@ fn my_room_message_shows_at_once_last_and_turns_delivered_when_every_member_hold
     );
     // Mine is not unread.
     assert_eq!(chat.room(&room_id()).unwrap().unread, 2);
+}
+
+#[test]
+fn my_room_message_says_who_has_it_and_who_not_yet_as_reports_come() {
+    let mut chat = in_room();
+    chat.apply(room_message("bob", 1, 4, "theirs"), T);
+    chat.record_room_sent(&room_id(), "mine", Ok(1), T);
+    let words = |chat: &ChatState| {
+        let room = chat.room(&room_id()).unwrap();
+        let [theirs, mine] = room.messages() else {
+            panic!("two messages")
+        };
+        assert_eq!(room.holders_in_words(theirs, "alice"), None, "not mine");
+        room.holders_in_words(mine, "alice").unwrap()
+    };
+    // Nobody reported yet: every other member is waited for; I am never listed.
+    assert_eq!(words(&chat), "Not yet: bob and carol");
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol"]), T);
+    assert_eq!(words(&chat), "Has it: bob · Not yet: carol");
+    // Dan joins: the client reports him lacking it.
+    chat.apply(room_delivery(1, &["alice", "bob"], &["carol", "dan"]), T);
+    assert_eq!(words(&chat), "Has it: bob · Not yet: carol and dan");
+    chat.apply(room_delivery(1, &["alice", "bob", "carol", "dan"], &[]), T);
+    assert_eq!(words(&chat), "Has it: bob, carol and dan");
+
+    let mut alone = ChatState::new("alice");
+    alone.apply(room_members(&["alice"], true), T);
+    alone.record_room_sent(&room_id(), "echo", Ok(1), T);
+    let room = alone.room(&room_id()).unwrap();
+    let words = room.holders_in_words(&room.messages()[0], "alice");
+    assert_eq!(words.as_deref(), Some("Nobody else is in the room."));
 }
 
 #[test]
