@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-20}
-nightly=nightly-2026-10-30
+# The same nightly the web app is built with: one download.
+nightly=$(cat platforms/web/nightly-toolchain)
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 tools="$target_dir/tools"

@@ -4,15 +4,24 @@
 # The bundle works at any URL: index.html, the wasm-bindgen JS glue and the wasm, each with
 # .br and .gz copies that peerchat-server sends to browsers that accept them.
 #
-# Installs what it needs: the wasm32 target (rust-toolchain.toml), wasm-bindgen's CLI at
-# exactly the version in Cargo.lock, and wasm-opt from npm's binaryen (pinned by
-# platforms/web/package-lock.json).
+# Installs what it needs: a pinned nightly with its standard library's source
+# (platforms/web/nightly-toolchain), wasm-bindgen's CLI at exactly the version in
+# Cargo.lock, and wasm-opt from npm's binaryen (pinned by platforms/web/package-lock.json).
+#
+# Why a nightly: it rebuilds the standard library for the app with panics that abort on
+# the spot (`-Cpanic=immediate-abort`) and without source locations. A panic in the page
+# already showed nothing (wasm32-unknown-unknown has no stderr, and the app sets no panic
+# hook), so what goes is only dead weight: std's panic formatting, backtrace demangling
+# and file paths, 24 KB of the first load (brotli; docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target_dir=${CARGO_TARGET_DIR:-target}
 out=${1:-$target_dir/web-app}
 
-rustup toolchain install >/dev/null
+nightly=$(cat platforms/web/nightly-toolchain)
+rustup toolchain list | grep -q "^$nightly" || rustup toolchain install "$nightly" --profile minimal
+rustup component list --toolchain "$nightly" --installed | grep -q '^rust-src' ||
+    rustup component add rust-src --toolchain "$nightly"
 
 # wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
 wasm_bindgen=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
@@ -24,7 +33,10 @@ if [ ! -x platforms/web/node_modules/.bin/wasm-opt ]; then
     npm ci --prefix platforms/web --no-audit --no-fund
 fi
 
-cargo build -p peerchat-web --target wasm32-unknown-unknown --profile web-release
+# RUSTFLAGS reach only the wasm, not build scripts or macros (they run on the host).
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+    cargo "+$nightly" build -p peerchat-web --target wasm32-unknown-unknown \
+    --profile web-release -Zbuild-std=std,panic_abort
 rm -rf "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
     "$target_dir/wasm32-unknown-unknown/web-release/peerchat-web.wasm"
