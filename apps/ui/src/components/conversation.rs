@@ -42,10 +42,7 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let status = entry.status_label();
     let (pick_to, drop_to) = (peer.clone(), peer.clone());
     let paste_to = peer.clone();
-    let on_pick = move |event: FormEvent| {
-        let (files, to) = (event.files(), pick_to.clone());
-        spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
-    };
+    let on_pick = move |files: Vec<LocalFile>| send_files(client, chat, &pick_to, files);
     // A picture pasted into the message field is sent; pasted text stays text.
     let on_paste = move |event: ClipboardEvent| {
         let pasted = PastedFiles::take(&event.data());
@@ -101,19 +98,7 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 composer,
                 on_send: send,
                 on_paste,
-                label {
-                    class: if ready { "attach" } else { "attach disabled" },
-                    title: "Send an image",
-                    input {
-                        r#type: "file",
-                        accept: "image/*",
-                        multiple: true,
-                        aria_label: "Send an image",
-                        disabled: !ready,
-                        onchange: on_pick,
-                    }
-                    "+"
-                }
+                PicturePicker { ready, on_pick }
             }
         }
     }
@@ -173,6 +158,31 @@ pub fn MessageComposer(
                 onpaste: move |e| on_paste.call(e),
             }
             button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
+        }
+    }
+}
+
+/// The composer's "+" that picks images to send, in a 1:1 chat and a room alike; `on_pick`
+/// gets the files read.
+#[component]
+pub fn PicturePicker(ready: bool, on_pick: EventHandler<Vec<LocalFile>>) -> Element {
+    let pick = move |event: FormEvent| {
+        let files = event.files();
+        spawn(async move { on_pick.call(read_picked(files).await) });
+    };
+    rsx! {
+        label {
+            class: if ready { "attach" } else { "attach disabled" },
+            title: "Send an image",
+            input {
+                r#type: "file",
+                accept: "image/*",
+                multiple: true,
+                aria_label: "Send an image",
+                disabled: !ready,
+                onchange: pick,
+            }
+            "+"
         }
     }
 }

@@ -9,7 +9,9 @@ mod room;
 mod sidebar;
 
 pub use chat_screen::ChatScreen;
-pub use conversation::{BackButton, Bubble, Conversation, MessageComposer, PeerInfo};
+pub use conversation::{
+    BackButton, Bubble, Conversation, MessageComposer, PeerInfo, PicturePicker,
+};
 pub use login::LoginScreen;
 pub use notices::Notices;
 pub use room::{RoomConversation, RoomList};

@@ -5,9 +5,9 @@ use dioxus::prelude::*;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientError, ClientEvent};
 
-use super::{BackButton, Bubble, ListRow, MessageComposer, NameForm, use_client};
-use crate::model::{ChatState, Composer, RoomView, Tone};
-use crate::platform;
+use super::{BackButton, Bubble, ListRow, MessageComposer, NameForm, PicturePicker, use_client};
+use crate::model::{Attachment, ChatState, Composer, RoomView, Tone, media_type};
+use crate::platform::{self, LocalFile};
 
 /// Runs `act` with the client; what it refuses (no such peer, a full room…) becomes a
 /// notice like any client error. Returns what it gave, if it gave anything.
@@ -126,6 +126,10 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
         }
         true
     };
+    let pick_to = room.clone();
+    let on_pick = move |files: Vec<LocalFile>| send_pictures(client, chat, &pick_to, files);
+    let composer = composer.unwrap_or(Composer::Ready);
+    let ready = composer == Composer::Ready;
     let leaving = room.clone();
     let leave = move |_| {
         with_client(client, chat, |c| c.leave_room(&leaving));
@@ -156,9 +160,31 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
             }
             MessageComposer {
                 to: view.name.clone(),
-                composer: composer.unwrap_or(Composer::Ready),
+                composer,
                 on_send: send,
+                PicturePicker { ready, on_pick }
             }
+        }
+    }
+}
+
+/// Sends each file into `room` as a picture; each shows in the room at once, whole (a
+/// refused one becomes a notice).
+fn send_pictures(
+    client: Signal<Option<Client>>,
+    mut chat: Signal<Option<ChatState>>,
+    room: &RoomId,
+    files: Vec<LocalFile>,
+) {
+    let Some(client) = client.read().clone() else {
+        return;
+    };
+    for LocalFile { name, mime, data } in files {
+        let mime = media_type(mime, &name);
+        let sent = client.send_room_picture(room, &name, &mime, &data);
+        if let Some(state) = chat.write().as_mut() {
+            let attachment = Attachment::new(name, mime, &data);
+            state.record_room_picture_sent(room, attachment, sent, platform::now());
         }
     }
 }

@@ -388,6 +388,29 @@ impl ChatState {
         }
     }
 
+    /// Records a picture I sent into `room` (shown at once), with what the client answered.
+    pub fn record_room_picture_sent(
+        &mut self,
+        room: &RoomId,
+        attachment: Attachment,
+        sent: Result<u64, ClientError>,
+        at: MessageTime,
+    ) {
+        match sent {
+            Ok(seq) => {
+                let id = self.tick();
+                let me = self.me.clone();
+                if let Some(view) = self.room_mut(room) {
+                    let mut message = new_message(id, me, seq, String::new(), at, true);
+                    message.attachment = Some(attachment);
+                    view.add_mine(message);
+                    view.last_activity = id;
+                }
+            }
+            Err(error) => self.report(error, at),
+        }
+    }
+
     /// Whether I can write into `room` now, or why not.
     pub fn room_composer(&self, room: &RoomId) -> Composer {
         match self.room(room) {
@@ -440,11 +463,13 @@ impl ChatState {
                 seq,
                 lamport,
                 text,
+                picture,
             } => {
                 let id = self.tick();
                 let in_view = !self.hidden && self.selected_room.as_ref() == Some(&room);
                 if let Some(view) = self.room_mut(&room) {
-                    let message = new_message(id, author, seq, text, at, false);
+                    let mut message = new_message(id, author, seq, text, at, false);
+                    message.arriving = picture.map(|p| p.size);
                     if view.add(message, lamport) {
                         view.last_activity = id;
                         if !in_view {
@@ -461,6 +486,18 @@ impl ChatState {
             } => {
                 if let Some(view) = self.room_mut(&room) {
                     view.delivered(seq, holders, members);
+                }
+            }
+            ClientEvent::RoomPicture {
+                room,
+                author,
+                seq,
+                picture,
+                data,
+            } => {
+                if let Some(view) = self.room_mut(&room) {
+                    let attachment = Attachment::new(picture.name, picture.mime, &data);
+                    view.picture_arrived(&author, seq, attachment);
                 }
             }
             ClientEvent::RoomWithdrawn { room, author, seq } => {
@@ -713,6 +750,7 @@ impl ChatState {
             ClientEvent::Error(error) => self.report(error, at),
             room @ (ClientEvent::RoomRefused { .. }
             | ClientEvent::RoomMessage { .. }
+            | ClientEvent::RoomPicture { .. }
             | ClientEvent::RoomMembers { .. }
             | ClientEvent::RoomDelivery { .. }
             | ClientEvent::RoomWithdrawn { .. }) => self.apply_room(room, at),
