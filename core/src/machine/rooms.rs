@@ -139,8 +139,10 @@ impl ClientMachine {
         data: &[u8],
     ) -> Result<u64, ClientError> {
         let identity = self.room_identity()?;
-        let message = (self.held_room(room)?).write_picture(&identity, "", (name, mime, data))?;
-        if let Some(picture) = &message.picture {
+        let held = self.held_room(room)?;
+        let kept_before = held.picture_bytes(&crate::room::sha256_hex(data)).is_some();
+        let message = held.write_picture(&identity, "", (name, mime, data))?;
+        if let Some(picture) = message.picture.as_ref().filter(|_| !kept_before) {
             self.keep_pieces(room, &picture.sha256);
         }
         Ok(self.spread(room, message))
@@ -383,7 +385,7 @@ impl ClientMachine {
                     self.report_picture(room, &message);
                 }
             }
-            Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate)) => {}
+            Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate | PieceTaken::Later)) => {}
             Some(Err(error)) => self.refuse(room, peer, error),
         }
     }

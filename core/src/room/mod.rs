@@ -27,7 +27,8 @@ pub use log::{Added, HighWaterMarks, RoomLog};
 pub use membership::{Action, MemberChange, Membership};
 pub use message::RoomMessage;
 pub use picture::{
-    MAX_ROOM_PICTURE_BYTES, Picture, Pictures, PieceTaken, ROOM_PIECE_BYTES, sha256_hex,
+    MAX_ARRIVING_PICTURES, MAX_ROOM_PICTURE_BYTES, Picture, Pictures, PieceTaken, ROOM_PIECE_BYTES,
+    sha256_hex,
 };
 pub use replica::{CatchUp, ChangeApplied, Room};
 pub use wire::{MAX_CHANGES_PER_FRAME, MAX_LACKING_PER_FRAME, MAX_MARKS_PER_FRAME, RoomFrame};

@@ -21,6 +21,11 @@ pub const MAX_ROOM_PICTURE_BYTES: u64 = 2 * 1024 * 1024;
 /// fields a piece of 40 KiB is about 55 KiB of JSON, under the channel's 64 KiB.
 pub const ROOM_PIECE_BYTES: usize = 40 * 1024;
 
+/// Most pictures of one room arriving at once (each holds its whole size from its first
+/// piece): a member cannot make another reserve memory for many pictures it never
+/// completes. A piece of one more waits: the picture is asked for at a later meeting.
+pub const MAX_ARRIVING_PICTURES: usize = 8;
+
 /// What a room message's picture is: all of it is signed with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picture {
@@ -95,6 +100,8 @@ pub enum PieceTaken {
     Complete,
     /// Nothing new: the piece was held already, or its picture is whole.
     Duplicate,
+    /// Not kept: [`MAX_ARRIVING_PICTURES`] others are arriving; asked for again later.
+    Later,
 }
 
 /// A picture's bytes, whole or arriving.
@@ -160,6 +167,10 @@ impl Pictures {
                 sha256: picture.sha256.clone(),
                 offset,
             });
+        }
+        let arriving = self.held.values().filter(|b| b.missing > 0).count();
+        if !self.held.contains_key(&picture.sha256) && arriving >= MAX_ARRIVING_PICTURES {
+            return Ok(PieceTaken::Later);
         }
         let bytes = self
             .held
@@ -300,6 +311,33 @@ mod tests {
         let mut upper = Picture::of("a.png", "image/png", b"x").unwrap();
         upper.sha256 = upper.sha256.to_uppercase();
         assert!(upper.check().is_err());
+    }
+
+    #[test]
+    fn only_a_few_pictures_arrive_at_once() {
+        let pictures: Vec<(Picture, Vec<u8>)> = (0..=MAX_ARRIVING_PICTURES as u8)
+            .map(|n| {
+                let data = vec![n; ROOM_PIECE_BYTES + 1];
+                (Picture::of("p.png", "image/png", &data).unwrap(), data)
+            })
+            .collect();
+        let mut receiver = Pictures::default();
+        let first_pieces = pictures
+            .iter()
+            .map(|(picture, data)| receiver.take_piece(picture, 0, &data[..ROOM_PIECE_BYTES]));
+        let taken: Vec<_> = first_pieces.collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            taken[..MAX_ARRIVING_PICTURES],
+            [PieceTaken::Partial; MAX_ARRIVING_PICTURES]
+        );
+        assert_eq!(taken[MAX_ARRIVING_PICTURES], PieceTaken::Later);
+        // One made whole makes way.
+        let (first, data) = &pictures[0];
+        let last = receiver.take_piece(first, ROOM_PIECE_BYTES as u64, &data[ROOM_PIECE_BYTES..]);
+        assert_eq!(last, Ok(PieceTaken::Complete));
+        let (next, data) = &pictures[MAX_ARRIVING_PICTURES];
+        let piece = receiver.take_piece(next, 0, &data[..ROOM_PIECE_BYTES]);
+        assert_eq!(piece, Ok(PieceTaken::Partial));
     }
 
     #[test]
