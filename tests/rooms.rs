@@ -293,3 +293,39 @@ fn a_member_who_was_away_gets_a_picture_from_another_member_after_the_author_lef
     carol.expect_peer_connected("bob");
     expect_picture(&mut carol, &room, "alice", &sha256);
 }
+
+/// Carol keeps alice's picture in her store: after alice left and carol restarted, bob
+/// (away until then) gets it from her.
+#[test]
+fn a_kept_picture_is_passed_on_after_a_restart() {
+    let server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let dir = TempDir::new("room-picture-kept");
+    let (path, sha256) = picture_file(&dir);
+    let store = dir.0.join("carol.db");
+    let carol_flags = ["--store", store.to_str().expect("a UTF-8 temp path")];
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    let mut members: Vec<&mut dyn RoomMember> = vec![&mut alice, &mut bob, &mut carol];
+    let room = room_of_all(&mut members);
+    bob.expect_peer_connected("carol");
+    bob.command("/close alice");
+    bob.command("/close carol");
+    for member in [&mut alice, &mut carol] {
+        member.expect("bob gone", |e| {
+            e["event"] == "peer_disconnected" && e["peer"] == "bob"
+        });
+    }
+    alice.command(&format!("/room picture {room} {path}"));
+    expect_picture(&mut carol, &room, "alice", &sha256);
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    carol.command("/quit");
+    assert!(carol.finish().success());
+
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    bob.command("/connect carol");
+    carol.expect_peer_connected("bob");
+    expect_picture(&mut bob, &room, "alice", &sha256);
+}
