@@ -175,16 +175,8 @@ impl ClientMachine {
         if !self.speaks_pictures(peer) {
             return 0;
         }
-        let frames: Vec<RoomFrame> = (self.rooms.held[room].picture_pieces(sha256).into_iter())
-            .map(|(offset, data)| RoomFrame::Piece {
-                room: room.clone(),
-                sha256: sha256.to_owned(),
-                offset,
-                data: data.to_vec(),
-            })
-            .collect();
         let mut sent = 0;
-        for frame in &frames {
+        for frame in &self.piece_frames(room, sha256) {
             if let RoomFrame::Piece { data, .. } = frame
                 && self.send_room_frame(peer, frame)
             {
@@ -607,17 +599,21 @@ impl ClientMachine {
 
     /// Keeps the pieces of a picture that just became whole here (written, or arrived).
     fn keep_pieces(&mut self, room: &RoomId, sha256: &str) {
-        let frames: Vec<RoomFrame> = (self.rooms.held[room].picture_pieces(sha256).into_iter())
+        for frame in &self.piece_frames(room, sha256) {
+            self.keep_frame(room, frame);
+        }
+    }
+
+    /// The piece frames of a whole picture of `room` (none if it is not whole here).
+    fn piece_frames(&self, room: &RoomId, sha256: &str) -> Vec<RoomFrame> {
+        (self.rooms.held[room].picture_pieces(sha256).into_iter())
             .map(|(offset, data)| RoomFrame::Piece {
                 room: room.clone(),
                 sha256: sha256.to_owned(),
                 offset,
                 data: data.to_vec(),
             })
-            .collect();
-        for frame in &frames {
-            self.keep_frame(room, frame);
-        }
+            .collect()
     }
 
     fn keep_frame(&mut self, room: &RoomId, frame: &RoomFrame) {
