@@ -184,8 +184,9 @@ impl RoomView {
     pub fn preview(&self) -> Option<String> {
         const PREVIEW_CHARS: usize = 40;
         let last = self.messages.last()?;
-        let shown = match &last.attachment {
-            Some(picture) if last.text.is_empty() => &picture.name,
+        let shown = match (&last.attachment, last.arriving) {
+            (Some(picture), _) if last.text.is_empty() => &picture.name,
+            (None, Some(_)) if last.text.is_empty() => "a picture",
             _ => &last.text,
         };
         let mut text: String = shown.chars().take(PREVIEW_CHARS).collect();

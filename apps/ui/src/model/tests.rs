@@ -760,6 +760,8 @@ fn a_room_picture_shows_as_arriving_then_whole_and_mine_at_once() {
     let bubble = |chat: &ChatState| chat.room(&room_id()).unwrap().messages()[0].bubble();
     assert_eq!(bubble(&chat).progress, Some((0, data.len() as u64)));
     assert!(bubble(&chat).attachment.is_none());
+    let view = chat.room(&room_id()).unwrap();
+    assert_eq!(view.preview().as_deref(), Some("bob: a picture"));
     chat.apply(
         ClientEvent::RoomPicture {
             room: room_id(),
