@@ -143,7 +143,8 @@ namespaced_test! {
 
 namespaced_test! {
     /// Alice, who chats with Bob, makes a room from the sidebar and invites him; each
-    /// writes into it, and both rooms show both messages, others' under their author.
+    /// writes into it, and both rooms show both messages, others' under their author, and
+    /// a picture alice sends.
     fn two_people_write_into_a_room_made_in_the_app() {
         let server = PeerchatServer::serving(&app_dir());
         let alice = AppPage::open(&server.http_url, "alice");
@@ -162,6 +163,12 @@ namespaced_test! {
         // Both members hold each message: ✓✓ on both sides.
         alice.expect_delivered("welcome to the club");
         bob.expect_delivered("glad to be here");
+        // A picture, picked with the room composer's "+" as in a 1:1 chat: bob sees it
+        // decoded, alice sees it with ✓✓ once bob holds it.
+        let picture = alice.screenshot("app-alice-room-picture");
+        alice.send_file(&picture);
+        bob.expect_picture("theirs", "app-alice-room-picture.png", false);
+        alice.expect_picture("mine", "app-alice-room-picture.png", true);
         alice.screenshot("app-alice-room");
         bob.screenshot("app-bob-room");
     }
