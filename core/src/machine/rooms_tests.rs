@@ -354,6 +354,44 @@ fn a_picture_reaches_a_member_who_meets_a_relayer_after_the_author_left() {
 }
 
 #[test]
+fn a_member_without_room_pictures_is_sent_no_picture_and_hears_the_others_on() {
+    let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
+    mesh.connect(ALICE, BOB);
+    mesh.connect(ALICE, CAROL);
+    mesh.connect(BOB, CAROL);
+    let room = mesh.room_of_all();
+    // Carol runs a peerchat from before pictures in rooms, as alice and bob see her.
+    for n in [ALICE, BOB] {
+        let caps = mesh.clients[n].peers.get_mut("carol").unwrap();
+        let caps = caps.remote_caps.as_mut().unwrap();
+        caps.features
+            .retain(|f| f != crate::protocol::FEATURE_ROOM_PICTURES);
+    }
+    mesh.clients[ALICE]
+        .send_room_picture(&room, "cat.png", "image/png", b"not really a png")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(pictures_shown(&mesh, BOB).len(), 1);
+    mesh.clients[BOB]
+        .send_room_message(&room, "nice cat")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(
+        mesh.room_texts(CAROL),
+        [("bob".to_owned(), "nice cat".to_owned())]
+    );
+    let troubles = (mesh.events[CAROL].iter()).filter(|e| {
+        matches!(
+            e,
+            ClientEvent::RoomRefused { .. }
+                | ClientEvent::Error(_)
+                | ClientEvent::RoomPicture { .. }
+        )
+    });
+    assert_eq!(troubles.count(), 0, "{:?}", mesh.events[CAROL]);
+}
+
+#[test]
 fn a_member_holding_a_picture_message_without_its_bytes_asks_for_them_at_the_next_meeting() {
     let mut mesh = Mesh::new(&["alice", "bob"]);
     mesh.connect(ALICE, BOB);
