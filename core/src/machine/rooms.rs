@@ -377,7 +377,7 @@ impl ClientMachine {
                     self.report_picture(room, &message);
                 }
             }
-            Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate | PieceTaken::Later)) => {}
+            Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate)) => {}
             Some(Err(error)) => self.refuse(room, peer, error),
         }
     }

@@ -23,7 +23,9 @@ pub const ROOM_PIECE_BYTES: usize = 40 * 1024;
 
 /// Most pictures of one room arriving at once (each holds its whole size from its first
 /// piece): a member cannot make another reserve memory for many pictures it never
-/// completes. A piece of one more waits: the picture is asked for at a later meeting.
+/// completes. A piece of one more makes way: the arriving picture with the fewest pieces
+/// is dropped (and asked for again at a later meeting), so pictures that stopped arriving
+/// never block new ones.
 pub const MAX_ARRIVING_PICTURES: usize = 8;
 
 /// What a room message's picture is: all of it is signed with the message.
@@ -100,8 +102,6 @@ pub enum PieceTaken {
     Complete,
     /// Nothing new: the piece was held already, or its picture is whole.
     Duplicate,
-    /// Not kept: [`MAX_ARRIVING_PICTURES`] others are arriving; asked for again later.
-    Later,
 }
 
 /// A picture's bytes, whole or arriving.
@@ -168,9 +168,8 @@ impl Pictures {
                 offset,
             });
         }
-        let arriving = self.held.values().filter(|b| b.missing > 0).count();
-        if !self.held.contains_key(&picture.sha256) && arriving >= MAX_ARRIVING_PICTURES {
-            return Ok(PieceTaken::Later);
+        if !self.held.contains_key(&picture.sha256) {
+            self.make_way();
         }
         let bytes = self
             .held
@@ -198,6 +197,21 @@ impl Pictures {
         }
         bytes.arrived = Vec::new();
         Ok(PieceTaken::Complete)
+    }
+
+    /// Drops the arriving picture with the fewest pieces if [`MAX_ARRIVING_PICTURES`] are
+    /// arriving.
+    fn make_way(&mut self) {
+        let arriving = self.held.iter().filter(|(_, bytes)| bytes.missing > 0);
+        if arriving.clone().count() < MAX_ARRIVING_PICTURES {
+            return;
+        }
+        let least = arriving
+            .min_by_key(|(_, bytes)| bytes.arrived.len() - bytes.missing)
+            .map(|(sha256, _)| sha256.clone());
+        if let Some(sha256) = least {
+            self.held.remove(&sha256);
+        }
     }
 
     /// The pieces of a whole picture, as they travel: offset and bytes.
@@ -314,30 +328,46 @@ mod tests {
     }
 
     #[test]
-    fn only_a_few_pictures_arrive_at_once() {
+    fn pictures_that_stopped_arriving_make_way_for_new_ones() {
         let pictures: Vec<(Picture, Vec<u8>)> = (0..=MAX_ARRIVING_PICTURES as u8)
             .map(|n| {
-                let data = vec![n; ROOM_PIECE_BYTES + 1];
+                let data = vec![n; 2 * ROOM_PIECE_BYTES + 1];
                 (Picture::of("p.png", "image/png", &data).unwrap(), data)
             })
             .collect();
+        let piece = |data: &[u8], n: usize| {
+            let start = n * ROOM_PIECE_BYTES;
+            (
+                start as u64,
+                data[start..(start + ROOM_PIECE_BYTES).min(data.len())].to_vec(),
+            )
+        };
         let mut receiver = Pictures::default();
-        let first_pieces = pictures
-            .iter()
-            .map(|(picture, data)| receiver.take_piece(picture, 0, &data[..ROOM_PIECE_BYTES]));
-        let taken: Vec<_> = first_pieces.collect::<Result<_, _>>().unwrap();
+        // Eight pictures arriving, two pieces each but the fourth's one.
+        for (n, (picture, data)) in pictures[..MAX_ARRIVING_PICTURES].iter().enumerate() {
+            for k in 0..if n == 3 { 1 } else { 2 } {
+                let (offset, bytes) = piece(data, k);
+                assert_eq!(
+                    receiver.take_piece(picture, offset, &bytes),
+                    Ok(PieceTaken::Partial)
+                );
+            }
+        }
+        // A ninth drops the fourth, the one with fewest pieces, and arrives whole.
+        let (ninth, data) = &pictures[MAX_ARRIVING_PICTURES];
+        for k in 0..3 {
+            let (offset, bytes) = piece(data, k);
+            receiver.take_piece(ninth, offset, &bytes).unwrap();
+        }
+        assert_eq!(receiver.bytes(&ninth.sha256), Some(&data[..]));
+        let (fourth, data) = &pictures[3];
+        assert!(!receiver.held.contains_key(&fourth.sha256), "it made way");
+        // It may arrive again later, from its start.
+        let (offset, bytes) = piece(data, 1);
         assert_eq!(
-            taken[..MAX_ARRIVING_PICTURES],
-            [PieceTaken::Partial; MAX_ARRIVING_PICTURES]
+            receiver.take_piece(fourth, offset, &bytes),
+            Ok(PieceTaken::Partial)
         );
-        assert_eq!(taken[MAX_ARRIVING_PICTURES], PieceTaken::Later);
-        // One made whole makes way.
-        let (first, data) = &pictures[0];
-        let last = receiver.take_piece(first, ROOM_PIECE_BYTES as u64, &data[ROOM_PIECE_BYTES..]);
-        assert_eq!(last, Ok(PieceTaken::Complete));
-        let (next, data) = &pictures[MAX_ARRIVING_PICTURES];
-        let piece = receiver.take_piece(next, 0, &data[..ROOM_PIECE_BYTES]);
-        assert_eq!(piece, Ok(PieceTaken::Partial));
     }
 
     #[test]
