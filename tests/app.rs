@@ -144,7 +144,7 @@ namespaced_test! {
 namespaced_test! {
     /// Alice, who chats with Bob, makes a room from the sidebar and invites him; each
     /// writes into it, and both rooms show both messages, others' under their author, and
-    /// a picture alice sends.
+    /// a picture each sends (picked, pasted).
     fn two_people_write_into_a_room_made_in_the_app() {
         let server = PeerchatServer::serving(&app_dir());
         let alice = AppPage::open(&server.http_url, "alice");
@@ -169,6 +169,10 @@ namespaced_test! {
         alice.send_file(&picture);
         bob.expect_picture("theirs", "app-alice-room-picture.png", false);
         alice.expect_picture("mine", "app-alice-room-picture.png", true);
+        // And one bob pastes into the room's message field.
+        bob.paste_picture("room-pasted.png");
+        alice.expect_picture("theirs", "room-pasted.png", false);
+        bob.expect_picture("mine", "room-pasted.png", true);
         alice.screenshot("app-alice-room");
         bob.screenshot("app-bob-room");
     }

@@ -43,29 +43,19 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let (pick_to, drop_to) = (peer.clone(), peer.clone());
     let paste_to = peer.clone();
     let on_pick = move |files: Vec<LocalFile>| send_files(client, chat, &pick_to, files);
-    // A picture pasted into the message field is sent; pasted text stays text.
     let on_paste = move |event: ClipboardEvent| {
-        let pasted = PastedFiles::take(&event.data());
-        if pasted.is_empty() {
-            return;
-        }
-        event.prevent_default();
         let to = paste_to.clone();
-        spawn(async move { send_files(client, chat, &to, pasted.read().await) });
+        paste_pictures(event, move |files| send_files(client, chat, &to, files));
     };
 
     rsx! {
         section {
             class: "conversation",
             aria_label: "Chat with {peer}",
-            // Files dropped anywhere on the conversation are sent, as picked ones are.
             ondragover: move |event| event.prevent_default(),
             ondrop: move |event: DragEvent| {
-                event.prevent_default();
-                let (files, to) = (event.files(), drop_to.clone());
-                if ready {
-                    spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
-                }
+                let to = drop_to.clone();
+                drop_pictures(event, ready, move |files| send_files(client, chat, &to, files));
             },
             header { class: "conversation-header",
                 BackButton { chat }
@@ -184,6 +174,26 @@ pub fn PicturePicker(ready: bool, on_pick: EventHandler<Vec<LocalFile>>) -> Elem
             }
             "+"
         }
+    }
+}
+
+/// A picture pasted into the message field goes to `send`; pasted text stays text.
+pub fn paste_pictures(event: ClipboardEvent, send: impl FnOnce(Vec<LocalFile>) + 'static) {
+    let pasted = PastedFiles::take(&event.data());
+    if pasted.is_empty() {
+        return;
+    }
+    event.prevent_default();
+    spawn(async move { send(pasted.read().await) });
+}
+
+/// Files dropped anywhere on a conversation go to `send`, as picked ones do, while it can
+/// send.
+pub fn drop_pictures(event: DragEvent, ready: bool, send: impl FnOnce(Vec<LocalFile>) + 'static) {
+    event.prevent_default();
+    let files = event.files();
+    if ready {
+        spawn(async move { send(read_picked(files).await) });
     }
 }
 

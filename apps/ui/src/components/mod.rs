@@ -10,7 +10,8 @@ mod sidebar;
 
 pub use chat_screen::ChatScreen;
 pub use conversation::{
-    BackButton, Bubble, Conversation, MessageComposer, PeerInfo, PicturePicker,
+    BackButton, Bubble, Conversation, MessageComposer, PeerInfo, PicturePicker, drop_pictures,
+    paste_pictures,
 };
 pub use login::LoginScreen;
 pub use notices::Notices;

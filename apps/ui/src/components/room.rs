@@ -5,7 +5,10 @@ use dioxus::prelude::*;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientError, ClientEvent};
 
-use super::{BackButton, Bubble, ListRow, MessageComposer, NameForm, PicturePicker, use_client};
+use super::{
+    BackButton, Bubble, ListRow, MessageComposer, NameForm, PicturePicker, drop_pictures,
+    paste_pictures, use_client,
+};
 use crate::model::{Attachment, ChatState, Composer, RoomView, Tone, media_type};
 use crate::platform::{self, LocalFile};
 
@@ -126,8 +129,13 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
         }
         true
     };
-    let pick_to = room.clone();
+    // Pictures are picked, pasted or dropped as in a 1:1 chat.
+    let (pick_to, paste_to, drop_to) = (room.clone(), room.clone(), room.clone());
     let on_pick = move |files: Vec<LocalFile>| send_pictures(client, chat, &pick_to, files);
+    let on_paste = move |event: ClipboardEvent| {
+        let to = paste_to.clone();
+        paste_pictures(event, move |files| send_pictures(client, chat, &to, files));
+    };
     let composer = composer.unwrap_or(Composer::Ready);
     let ready = composer == Composer::Ready;
     let leaving = room.clone();
@@ -136,6 +144,11 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
     };
     rsx! {
         section { class: "conversation room", aria_label: "Room {view.name}",
+            ondragover: move |event| event.prevent_default(),
+            ondrop: move |event: DragEvent| {
+                let to = drop_to.clone();
+                drop_pictures(event, ready, move |files| send_pictures(client, chat, &to, files));
+            },
             header { class: "conversation-header",
                 BackButton { chat }
                 div { class: "title",
@@ -162,6 +175,7 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
                 to: view.name.clone(),
                 composer,
                 on_send: send,
+                on_paste,
                 PicturePicker { ready, on_pick }
             }
         }
