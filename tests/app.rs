@@ -143,8 +143,9 @@ namespaced_test! {
 
 namespaced_test! {
     /// Alice, who chats with Bob, makes a room from the sidebar and invites him; each
-    /// writes into it, and both rooms show both messages, others' under their author; a
-    /// room message while another chat is open raises a notification.
+    /// writes into it, and both rooms show both messages, others' under their author, and
+    /// a picture each sends (picked, pasted); a room message while another chat is open
+    /// raises a notification.
     fn two_people_write_into_a_room_made_in_the_app() {
         let server = PeerchatServer::serving(&app_dir());
         let alice = AppPage::open(&server.http_url, "alice");
@@ -164,6 +165,16 @@ namespaced_test! {
         alice.expect_delivered("welcome to the club");
         bob.expect_delivered("glad to be here");
         alice.expect_holders("welcome to the club", "Has it: bob");
+        // A picture, picked with the room composer's "+" as in a 1:1 chat: bob sees it
+        // decoded, alice sees it with ✓✓ once bob holds it.
+        let picture = alice.screenshot("app-alice-room-picture");
+        alice.send_file(&picture);
+        bob.expect_picture("theirs", "app-alice-room-picture.png", false);
+        alice.expect_picture("mine", "app-alice-room-picture.png", true);
+        // And one bob pastes into the room's message field.
+        bob.paste_picture("room-pasted.png");
+        alice.expect_picture("theirs", "room-pasted.png", false);
+        bob.expect_picture("mine", "room-pasted.png", true);
         alice.screenshot("app-alice-room");
         bob.screenshot("app-bob-room");
 
@@ -197,7 +208,7 @@ fn sign_in_and_chat(alice: &AppPage, bob: &AppPage, from_alice: &str, from_bob: 
 /// The most a first visit may take from the network, in bytes, as the server sends it to
 /// Chromium over HTTPS (brotli). It holds the size reached, so nothing grows it unnoticed;
 /// the target is 150 KB (see docs/benchmarks.md).
-const FIRST_LOAD_BUDGET: u64 = 312_000;
+const FIRST_LOAD_BUDGET: u64 = 320_000;
 
 /// Prints what alice's first visit transferred, file by file, and holds it to the budget.
 fn first_load_within_budget(page: &AppPage) {

@@ -2,6 +2,7 @@
 //! loopback. A member who was away (out of touch, or not running at all) gets what was
 //! written meanwhile from another member, signed by its author, though the author has left.
 
+use peerchat_core::room::sha256_hex;
 use peerchat_e2e::rooms::{RoomMember, messages_in_one_order, room_of_all};
 use peerchat_e2e::{Cli, Network, PeerchatServer, TempDir};
 use serde_json::Value;
@@ -223,4 +224,115 @@ fn a_removed_member_receives_nothing_written_after_its_removal() {
         after.is_empty(),
         "carol got room messages after her removal: {after:?}"
     );
+}
+
+/// A picture of about 300 KB (seven pieces), written to `dir`; its path and SHA-256.
+fn picture_file(dir: &TempDir) -> (String, String) {
+    let data: Vec<u8> = (0..300_000u32).map(|n| (n * 31 % 251) as u8).collect();
+    let path = dir.0.join("harbour view.png");
+    std::fs::write(&path, &data).expect("the picture is written");
+    let path = path.to_str().expect("a UTF-8 temp path").to_owned();
+    (path, sha256_hex(&data))
+}
+
+/// Waits until `cli` has the whole picture of `author` in `room`; checks what it says of it.
+fn expect_picture(cli: &mut Cli, room: &str, author: &str, sha256: &str) {
+    let got = cli.expect("the whole picture", |e| {
+        e["event"] == "room_picture" && e["room"] == room && e["author"] == author
+    });
+    assert_eq!(got["file"]["sha256"], sha256, "{}: {got}", cli.user);
+    assert_eq!(got["file"]["size"], 300_000, "{}: {got}", cli.user);
+    assert_eq!(got["file"]["name"], "harbour view.png");
+    assert_eq!(got["file"]["mime"], "image/png");
+    let described = (cli.seen().iter())
+        .find(|e| e["event"] == "room_message" && e["room"] == room && e["author"] == author)
+        .expect("the message came before its bytes");
+    assert_eq!(described["file"]["sha256"], sha256, "{described}");
+    let refused = (cli.seen().iter()).filter(|e| e["event"] == "room_refused");
+    assert_eq!(refused.count(), 0, "{} refused something", cli.user);
+}
+
+/// Alice sends a picture into a room of three: bob and carol each get the same bytes.
+#[test]
+fn a_picture_sent_into_a_room_reaches_every_member_whole() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let dir = TempDir::new("room-picture");
+    let (path, sha256) = picture_file(&dir);
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    let mut carol = Cli::join(url, "carol");
+    let mut members: Vec<&mut dyn RoomMember> = vec![&mut alice, &mut bob, &mut carol];
+    let room = room_of_all(&mut members);
+    alice.command(&format!("/room picture {room} {path}"));
+    let sent = alice.expect("room_sent", |e| e["event"] == "room_sent");
+    assert_eq!(sent["ok"], true, "{sent}");
+    expect_picture(&mut bob, &room, "alice", &sha256);
+    expect_picture(&mut carol, &room, "alice", &sha256);
+}
+
+/// Carol is away when alice sends a picture; alice quits; carol meets bob, who passes on
+/// the message and its bytes.
+#[test]
+fn a_member_who_was_away_gets_a_picture_from_another_member_after_the_author_left() {
+    let server = PeerchatServer::start();
+    let url = &server.broker.tcp_url;
+    let dir = TempDir::new("room-picture-away");
+    let (path, sha256) = picture_file(&dir);
+    let mut alice = Cli::join(url, "alice");
+    let mut bob = Cli::join(url, "bob");
+    let mut carol = Cli::join(url, "carol");
+    let mut members: Vec<&mut dyn RoomMember> = vec![&mut alice, &mut bob, &mut carol];
+    let room = room_of_all(&mut members);
+    carol.expect_peer_connected("bob");
+    carol.command("/close alice");
+    carol.command("/close bob");
+    for member in [&mut alice, &mut bob] {
+        member.expect("carol gone", |e| {
+            e["event"] == "peer_disconnected" && e["peer"] == "carol"
+        });
+    }
+    alice.command(&format!("/room picture {room} {path}"));
+    expect_picture(&mut bob, &room, "alice", &sha256);
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    carol.command("/connect bob");
+    carol.expect_peer_connected("bob");
+    expect_picture(&mut carol, &room, "alice", &sha256);
+}
+
+/// Carol keeps alice's picture in her store: after alice left and carol restarted, bob
+/// (away until then) gets it from her.
+#[test]
+fn a_kept_picture_is_passed_on_after_a_restart() {
+    let server = PeerchatServer::start();
+    let url = server.broker.tcp_url.clone();
+    let dir = TempDir::new("room-picture-kept");
+    let (path, sha256) = picture_file(&dir);
+    let store = dir.0.join("carol.db");
+    let carol_flags = ["--store", store.to_str().expect("a UTF-8 temp path")];
+    let mut alice = Cli::join(&url, "alice");
+    let mut bob = Cli::join(&url, "bob");
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    let mut members: Vec<&mut dyn RoomMember> = vec![&mut alice, &mut bob, &mut carol];
+    let room = room_of_all(&mut members);
+    bob.expect_peer_connected("carol");
+    bob.command("/close alice");
+    bob.command("/close carol");
+    for member in [&mut alice, &mut carol] {
+        member.expect("bob gone", |e| {
+            e["event"] == "peer_disconnected" && e["peer"] == "bob"
+        });
+    }
+    alice.command(&format!("/room picture {room} {path}"));
+    expect_picture(&mut carol, &room, "alice", &sha256);
+    alice.command("/quit");
+    assert!(alice.finish().success());
+    carol.command("/quit");
+    assert!(carol.finish().success());
+
+    let mut carol = Cli::join_with(Network::Loopback, &url, "carol", &carol_flags);
+    bob.command("/connect carol");
+    carol.expect_peer_connected("bob");
+    expect_picture(&mut bob, &room, "alice", &sha256);
 }

@@ -483,6 +483,25 @@ impl Client {
         result
     }
 
+    /// Writes picture `name` of type `mime` (its `data`, at most
+    /// [`crate::room::MAX_ROOM_PICTURE_BYTES`]) into `room`; members that take pictures
+    /// get its bytes with it ([`ClientEvent::RoomPicture`] on their side). Returns its
+    /// number among this client's messages there.
+    pub fn send_room_picture(
+        &self,
+        room: &RoomId,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<u64, ClientError> {
+        let result = self
+            .shared
+            .machine()
+            .send_room_picture(room, name, mime, data);
+        self.shared.run_here();
+        result
+    }
+
     /// Removes `peer` from `room` (its creator and admins may): it gets nothing written
     /// there from now on, and what it writes is refused.
     pub fn remove_from_room(&self, room: &RoomId, peer: &str) -> Result<(), ClientError> {

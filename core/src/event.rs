@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::path::PeerPath;
 use crate::protocol::{MessageId, ProtocolError};
-use crate::room::{Holders, RoomError, RoomId};
+use crate::room::{Holders, Picture, RoomError, RoomId};
 
 /// The status of the connection to one peer, as the original app reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,12 +177,24 @@ pub enum ClientEvent {
     /// A message in a room, new to this client (each is reported once). Rooms show their
     /// messages in one order for every member: by `lamport`, then by `author`; a message
     /// that arrives late may belong before ones already shown.
+    /// A message with a picture says what the picture is; its bytes come in
+    /// [`ClientEvent::RoomPicture`] once whole (they travel apart).
     RoomMessage {
         room: RoomId,
         author: String,
         seq: u64,
         lamport: u64,
         text: String,
+        picture: Option<Picture>,
+    },
+    /// The whole bytes of the picture room message `seq` of `author` carries (reported
+    /// after the message, once every piece arrived and they match the signed SHA-256).
+    RoomPicture {
+        room: RoomId,
+        author: String,
+        seq: u64,
+        picture: Picture,
+        data: Vec<u8>,
     },
     /// Who is in a room now (after its creation, our joining, or a membership change);
     /// `joined` is false once this client left or was removed.
@@ -285,9 +297,32 @@ impl ClientEvent {
                 seq,
                 lamport,
                 text,
+                picture,
+            } => {
+                let mut value = json!({
+                    "event": "room_message", "room": room.as_str(), "author": author,
+                    "seq": seq, "lamport": lamport, "text": text
+                });
+                if let Some(picture) = picture {
+                    let fields = value.as_object_mut().expect("an object");
+                    fields.insert("file".into(), picture_json(picture));
+                }
+                value
+            }
+            // Size and hash of the bytes carried, which the client checked against the
+            // signed ones: a script comparing them compares what arrived.
+            Self::RoomPicture {
+                room,
+                author,
+                seq,
+                picture,
+                data,
             } => json!({
-                "event": "room_message", "room": room.as_str(), "author": author, "seq": seq,
-                "lamport": lamport, "text": text
+                "event": "room_picture", "room": room.as_str(), "author": author, "seq": seq,
+                "file": {
+                    "name": picture.name, "mime": picture.mime, "size": data.len(),
+                    "sha256": crate::room::sha256_hex(data)
+                }
             }),
             Self::RoomMembers {
                 room,
@@ -313,6 +348,14 @@ impl ClientEvent {
             Self::Registered | Self::RegistrationRefused(_) => return None,
         })
     }
+}
+
+/// A room picture as `--json` events describe it.
+fn picture_json(picture: &Picture) -> Value {
+    json!({
+        "name": picture.name, "mime": picture.mime, "size": picture.size,
+        "sha256": picture.sha256
+    })
 }
 
 /// Everything that can go wrong, with a message that says what to do about it.

@@ -57,7 +57,7 @@ impl Unread {
 
 fn file_bytes(event: &ClientEvent) -> u64 {
     match event {
-        ClientEvent::File { data, .. } => data.len() as u64,
+        ClientEvent::File { data, .. } | ClientEvent::RoomPicture { data, .. } => data.len() as u64,
         _ => 0,
     }
 }

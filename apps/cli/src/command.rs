@@ -6,7 +6,7 @@ pub enum Command {
     Connect(String),
     /// Ends the chat with a peer.
     Close(String),
-    /// A group room command (`/room create|invite|send|leave|remove|admin`).
+    /// A group room command (`/room create|invite|send|picture|leave|remove|admin`).
     Room(RoomCommand),
     Send {
         peer: String,
@@ -29,15 +29,32 @@ pub enum Command {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RoomCommand {
     Create(String),
-    Invite { room: String, peer: String },
-    Remove { room: String, peer: String },
-    Admin { room: String, peer: String },
-    Send { room: String, text: String },
+    Invite {
+        room: String,
+        peer: String,
+    },
+    Remove {
+        room: String,
+        peer: String,
+    },
+    Admin {
+        room: String,
+        peer: String,
+    },
+    Send {
+        room: String,
+        text: String,
+    },
+    /// Sends the file at `path` as a picture into the room.
+    Picture {
+        room: String,
+        path: String,
+    },
     Leave(String),
 }
 
 const ROOM_USAGE: &str = "usage: /room create NAME, /room invite ROOM PEER, \
-    /room send ROOM TEXT..., /room leave ROOM, /room remove ROOM PEER, /room admin ROOM PEER";
+    /room send ROOM TEXT..., /room picture ROOM PATH, /room leave ROOM, /room remove ROOM PEER, /room admin ROOM PEER";
 
 impl RoomCommand {
     fn parse(rest: &str) -> Result<Self, String> {
@@ -58,6 +75,12 @@ impl RoomCommand {
                 room: room.to_owned(),
                 text: text.to_owned(),
             }),
+            ("picture", Some((room, path))) if !room.is_empty() && !path.trim().is_empty() => {
+                Ok(Self::Picture {
+                    room: room.to_owned(),
+                    path: path.trim().to_owned(),
+                })
+            }
             ("leave", _) if one_word => Ok(Self::Leave(rest.to_owned())),
             _ => Err(ROOM_USAGE.to_owned()),
         }
@@ -116,7 +139,7 @@ impl Command {
             _ => Err(format!(
                 "unknown command `{verb}`; use /connect PEER, /close PEER, /send PEER TEXT..., \
                  /sendfile PEER PATH, /verify PEER, /watch PEER, /unwatch PEER, \
-                 /room create|invite|send|leave|remove|admin ... or /quit"
+                 /room create|invite|send|picture|leave|remove|admin ... or /quit"
             )),
         }
     }
@@ -205,6 +228,13 @@ mod tests {
             })
         );
         assert_eq!(
+            Command::parse("/room picture 0a1b /tmp/a cat.png"),
+            room(RoomCommand::Picture {
+                room: "0a1b".into(),
+                path: "/tmp/a cat.png".into()
+            })
+        );
+        assert_eq!(
             Command::parse("/room leave 0a1b"),
             room(RoomCommand::Leave("0a1b".into()))
         );
@@ -226,6 +256,7 @@ mod tests {
             "/room",
             "/room create",
             "/room invite 0a1b",
+            "/room picture 0a1b",
             "/room leave",
             "/room dance",
         ] {

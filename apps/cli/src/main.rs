@@ -196,6 +196,16 @@ fn room_command(client: &Client, output: &Output, command: RoomCommand) {
             let result = client.send_room_message(&id, &text);
             output.room_sent(&id, &result);
         }),
+        RoomCommand::Picture { room, path } => room_id(&room).and_then(|id| {
+            let data = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let name = std::path::Path::new(&path)
+                .file_name()
+                .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+            let mime = peerchat_core::protocol::media_type_of_name(&name);
+            let result = client.send_room_picture(&id, &name, mime, &data);
+            output.room_sent(&id, &result);
+            Ok(())
+        }),
         RoomCommand::Remove { room, peer } => room_id(&room).and_then(|room| {
             client
                 .remove_from_room(&room, &peer)

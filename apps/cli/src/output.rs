@@ -45,7 +45,7 @@ impl Output {
         self.emit(value, text);
     }
 
-    /// What became of a `/room send`: its number among my messages in the room (named
+    /// What became of a `/room send` or `/room picture`: its number among my messages in the room (named
     /// again by `room_delivery`), or why not.
     pub fn room_sent(&self, room: &RoomId, result: &Result<u64, ClientError>) {
         let mut value = json!({"event": "room_sent", "room": room.as_str(), "ok": result.is_ok()});
@@ -107,8 +107,31 @@ impl Output {
             ClientEvent::Signaling(state) => format!("* signaling server: {}", state.as_str()),
             ClientEvent::Error(error) => format!("! {error}"),
             ClientEvent::RoomMessage {
-                room, author, text, ..
+                room,
+                author,
+                text,
+                picture: None,
+                ..
             } => format!("[{room} {author}] {text}"),
+            ClientEvent::RoomMessage {
+                room,
+                author,
+                picture: Some(picture),
+                ..
+            } => format!(
+                "[{room} {author}] a picture: {} ({} bytes, arriving)",
+                picture.name, picture.size
+            ),
+            ClientEvent::RoomPicture {
+                room,
+                author,
+                seq,
+                picture,
+                ..
+            } => format!(
+                "* room {room}: {author}'s picture #{seq} {} arrived whole (sha256 {})",
+                picture.name, picture.sha256
+            ),
             ClientEvent::RoomMembers {
                 room,
                 name,

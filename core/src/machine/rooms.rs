@@ -11,6 +11,12 @@
 //! member that took in something new sends its marks a moment later to every member it
 //! chats with: a receipt for the sender (from which an author counts delivery), and news
 //! for a member the author does not reach, which then asks.
+//!
+//! Pictures (between peers that announced `room-pictures` too): whoever sends a message
+//! with a picture (its author, or a member answering an ask) sends the picture's pieces
+//! right after it when it holds them whole; a member that holds a message whose picture
+//! is not whole names it (`lacking`) in the marks it asks with at the next meeting, and
+//! the other side sends the pieces it holds. See `crate::room::picture`.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +24,11 @@ use tracing::debug;
 
 use super::{Action, ClientMachine, ConnId};
 use crate::event::{ClientError, ClientEvent};
-use crate::protocol::FEATURE_ROOMS;
+use crate::protocol::{FEATURE_ROOM_PICTURES, FEATURE_ROOMS};
 use crate::room::{
-    Added, HighWaterMarks, Holders, MAX_CHANGES_PER_FRAME, MAX_MESSAGES_PER_MEETING, Membership,
-    Room, RoomError, RoomFrame, RoomId, RoomMessage,
+    Added, HighWaterMarks, Holders, MAX_CHANGES_PER_FRAME, MAX_MESSAGES_PER_MEETING,
+    MAX_ROOM_PICTURE_BYTES, Membership, PieceTaken, Room, RoomError, RoomFrame, RoomId,
+    RoomMessage,
 };
 
 /// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
@@ -42,6 +49,15 @@ const MAX_ANSWER_MESSAGES: usize = 2 * MAX_MESSAGES_PER_MEETING;
 /// How long taking in a room message waits before its receipt (the receiver's marks) goes:
 /// messages that arrive together are confirmed by one receipt.
 const RECEIPT_DELAY_MS: u64 = 20;
+
+/// Most picture bytes one answer to an ask carries (8 of the largest pictures): the
+/// channel holds them in memory until sent. Pictures beyond it are asked for again
+/// (`lacking`) at the next meeting.
+const MAX_PICTURE_BYTES_PER_ANSWER: u64 = 8 * MAX_ROOM_PICTURE_BYTES;
+
+/// Most pictures one ask names as lacking, so the ask stays one small frame.
+const MAX_PICTURES_ASKED: usize = 8;
+const _: () = assert!(MAX_PICTURES_ASKED <= crate::room::MAX_LACKING_PER_FRAME);
 
 /// The rooms this client holds, and how each exchange with each member stands.
 #[derive(Debug, Default)]
@@ -109,13 +125,66 @@ impl ClientMachine {
     pub fn send_room_message(&mut self, room: &RoomId, text: &str) -> Result<u64, ClientError> {
         let identity = self.room_identity()?;
         let message = self.held_room(room)?.write(&identity, text)?;
+        Ok(self.spread(room, message))
+    }
+
+    /// Writes picture `name` of type `mime` (its `data`, at most
+    /// [`MAX_ROOM_PICTURE_BYTES`]) into `room` and sends it, with its bytes, to every
+    /// member connected now that takes pictures; the others get it when they meet any
+    /// member. Returns its number among my messages there.
+    pub fn send_room_picture(
+        &mut self,
+        room: &RoomId,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<u64, ClientError> {
+        let identity = self.room_identity()?;
+        let held = self.held_room(room)?;
+        let kept_before = held.picture_bytes(&crate::room::sha256_hex(data)).is_some();
+        let message = held.write_picture(&identity, "", (name, mime, data))?;
+        if let Some(picture) = message.picture.as_ref().filter(|_| !kept_before) {
+            self.keep_pieces(room, &picture.sha256);
+        }
+        Ok(self.spread(room, message))
+    }
+
+    /// Keeps my new `message` and sends it to every member connected now.
+    fn spread(&mut self, room: &RoomId, message: RoomMessage) -> u64 {
         self.keep_frame(room, &RoomFrame::Message(message.clone()));
         let mut members = self.rooms.held[room].members();
         members.retain(|member| *member != self.me);
         for member in members {
-            self.send_room_frame(&member, &RoomFrame::Message(message.clone()));
+            self.send_room_message_to(&member, &message);
         }
-        Ok(message.seq)
+        message.seq
+    }
+
+    /// Sends `message` to `peer`, and its picture's pieces after it if held whole;
+    /// returns the picture bytes sent.
+    fn send_room_message_to(&mut self, peer: &str, message: &RoomMessage) -> u64 {
+        self.send_room_frame(peer, &RoomFrame::Message(message.clone()));
+        match &message.picture {
+            Some(picture) => self.send_pieces(&message.room, peer, &picture.sha256),
+            None => 0,
+        }
+    }
+
+    /// Sends the pieces of the picture with this SHA-256 to `peer`, if held whole and the
+    /// peer takes pictures; returns the bytes sent.
+    fn send_pieces(&mut self, room: &RoomId, peer: &str, sha256: &str) -> u64 {
+        if !self.speaks_pictures(peer) {
+            return 0;
+        }
+        let mut sent = 0;
+        for frame in &self.piece_frames(room, sha256) {
+            if let RoomFrame::Piece { data, .. } = frame
+                && self.send_room_frame(peer, frame)
+            {
+                sent += data.len() as u64;
+            }
+        }
+        sent
     }
 
     /// Leaves `room`: members are told, and nothing written there from now on reaches us.
@@ -225,6 +294,12 @@ impl ClientMachine {
                 }
             }
             RoomFrame::Message(message) => self.take_room_message(&room, peer, message, now),
+            RoomFrame::Piece {
+                sha256,
+                offset,
+                data,
+                ..
+            } => self.take_piece(&room, peer, &sha256, offset, &data),
             // What a room holds is no business of someone never in it.
             RoomFrame::Marks { .. } if !self.rooms.held[&room].membership().ever_member(peer) => {
                 debug!(%peer, %room, "marks from a peer never in the room ignored")
@@ -233,8 +308,9 @@ impl ClientMachine {
                 version,
                 marks,
                 ask,
+                lacking,
                 ..
-            } => self.on_marks(&room, peer, version, &marks, ask),
+            } => self.on_marks(&room, peer, version, &marks, ask, &lacking),
         }
     }
 
@@ -268,13 +344,20 @@ impl ClientMachine {
         match held.receive(message.clone()) {
             Ok(Added::New) => {
                 self.keep_frame(room, &RoomFrame::Message(message.clone()));
+                let whole = (message.picture.as_ref())
+                    .is_some_and(|p| self.rooms.held[room].picture_bytes(&p.sha256).is_some());
                 self.events.push_back(ClientEvent::RoomMessage {
                     room: room.clone(),
-                    author: message.author,
+                    author: message.author.clone(),
                     seq: message.seq,
                     lamport: message.lamport,
-                    text: message.text,
+                    text: message.text.clone(),
+                    picture: message.picture.clone(),
                 });
+                // The same picture came before, in another message: it is whole already.
+                if whole {
+                    self.report_picture(room, &message);
+                }
                 self.learned_from(room, peer, now);
             }
             Ok(Added::Duplicate) => {}
@@ -286,6 +369,48 @@ impl ClientMachine {
         }
     }
 
+    /// A piece of a picture from `peer`: kept if a message we hold carries the picture;
+    /// once the picture is whole (and matches its signed hash) it is kept for good and
+    /// reported with every message that carries it.
+    fn take_piece(&mut self, room: &RoomId, peer: &str, sha256: &str, offset: u64, data: &[u8]) {
+        if !self.rooms.held[room].membership().ever_member(peer) {
+            return debug!(%peer, %room, "a picture piece from a peer never in the room ignored");
+        }
+        let held = self.rooms.held.get_mut(room).expect("caller checked");
+        match held.take_piece(sha256, offset, data) {
+            None => debug!(%peer, %room, sha256, "a piece of no picture held here dropped"),
+            Some(Ok(PieceTaken::Complete)) => {
+                self.keep_pieces(room, sha256);
+                let messages: Vec<RoomMessage> = (self.rooms.held[room])
+                    .messages_with_picture(sha256)
+                    .cloned()
+                    .collect();
+                for message in messages {
+                    self.report_picture(room, &message);
+                }
+            }
+            Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate)) => {}
+            Some(Err(error)) => self.refuse(room, peer, error),
+        }
+    }
+
+    /// Reports the whole picture `message` carries.
+    fn report_picture(&mut self, room: &RoomId, message: &RoomMessage) {
+        let Some(picture) = message.picture.clone() else {
+            return;
+        };
+        let Some(data) = self.rooms.held[room].picture_bytes(&picture.sha256) else {
+            return;
+        };
+        self.events.push_back(ClientEvent::RoomPicture {
+            room: room.clone(),
+            author: message.author.clone(),
+            seq: message.seq,
+            data: data.to_vec(),
+            picture,
+        });
+    }
+
     fn on_marks(
         &mut self,
         room: &RoomId,
@@ -293,6 +418,7 @@ impl ClientMachine {
         version: Option<u64>,
         marks: &HighWaterMarks,
         ask: bool,
+        lacking: &[String],
     ) {
         self.note_delivery(room, peer, marks);
         let held = &self.rooms.held[room];
@@ -319,8 +445,25 @@ impl ClientMachine {
                 };
                 self.send_room_frame(peer, &frame);
             }
+            let mut budget = MAX_PICTURE_BYTES_PER_ANSWER;
             for message in catch_up.messages {
-                self.send_room_frame(peer, &RoomFrame::Message(message));
+                if budget > 0 {
+                    let sent = self.send_room_message_to(peer, &message);
+                    budget = budget.saturating_sub(sent);
+                } else {
+                    // Its picture is asked for (`lacking`) at the next meeting.
+                    self.send_room_frame(peer, &RoomFrame::Message(message));
+                }
+            }
+            if self.rooms.held[room].joined() && self.rooms.held[room].membership().is_member(peer)
+            {
+                for sha256 in lacking.iter().take(MAX_PICTURES_ASKED) {
+                    if budget == 0 {
+                        break;
+                    }
+                    let sent = self.send_pieces(room, peer, sha256);
+                    budget = budget.saturating_sub(sent);
+                }
             }
             // Also says where this batch ended: with `more`, the peer asks again.
             self.send_marks(room, peer, want);
@@ -346,6 +489,7 @@ impl ClientMachine {
                         version: None,
                         marks: HighWaterMarks::default(),
                         ask: true,
+                        lacking: Vec::new(),
                     };
                     self.send_room_frame(peer, &frame);
                 }
@@ -424,16 +568,28 @@ impl ClientMachine {
     /// again as they were when they arrived; a room whose chain no longer holds is dropped.
     pub(super) fn restore_rooms(&mut self, rooms: BTreeMap<RoomId, Vec<String>>) {
         for (id, frames) in rooms.into_iter().take(MAX_ROOMS) {
-            let (mut changes, mut messages) = (Vec::new(), Vec::new());
+            let (mut changes, mut messages, mut pieces) = (Vec::new(), Vec::new(), Vec::new());
             for frame in &frames {
                 match RoomFrame::decode(frame) {
                     Some(Ok(RoomFrame::Changes { changes: more, .. })) => changes.extend(more),
                     Some(Ok(RoomFrame::Message(message))) => messages.push(message),
+                    Some(Ok(RoomFrame::Piece {
+                        sha256,
+                        offset,
+                        data,
+                        ..
+                    })) => pieces.push((sha256, offset, data)),
                     _ => debug!(%id, "a kept room frame that is not one ignored"),
                 }
             }
             match Room::restore(&self.me, changes, messages) {
-                Ok(room) if *room.id() == id => {
+                Ok(mut room) if *room.id() == id => {
+                    // Kept pieces are those of whole pictures: they add up again.
+                    for (sha256, offset, data) in pieces {
+                        if let Some(Err(error)) = room.take_piece(&sha256, offset, &data) {
+                            debug!(%id, %error, "a kept picture piece no longer fits");
+                        }
+                    }
                     self.rooms.held.insert(id, room);
                 }
                 Ok(_) => debug!(%id, "a kept room under another id dropped"),
@@ -451,6 +607,25 @@ impl ClientMachine {
             };
             self.keep_frame(room, &frame);
         }
+    }
+
+    /// Keeps the pieces of a picture that just became whole here (written, or arrived).
+    fn keep_pieces(&mut self, room: &RoomId, sha256: &str) {
+        for frame in &self.piece_frames(room, sha256) {
+            self.keep_frame(room, frame);
+        }
+    }
+
+    /// The piece frames of a whole picture of `room` (none if it is not whole here).
+    fn piece_frames(&self, room: &RoomId, sha256: &str) -> Vec<RoomFrame> {
+        (self.rooms.held[room].picture_pieces(sha256).into_iter())
+            .map(|(offset, data)| RoomFrame::Piece {
+                room: room.clone(),
+                sha256: sha256.to_owned(),
+                offset,
+                data: data.to_vec(),
+            })
+            .collect()
     }
 
     fn keep_frame(&mut self, room: &RoomId, frame: &RoomFrame) {
@@ -477,11 +652,18 @@ impl ClientMachine {
         let Some(held) = self.rooms.held.get(room) else {
             return;
         };
+        // An ask also names pictures we hold messages of but not the bytes.
+        let lacking = if ask && self.speaks_pictures(peer) {
+            held.lacking_pictures(MAX_PICTURES_ASKED)
+        } else {
+            Vec::new()
+        };
         let frame = RoomFrame::Marks {
             room: room.clone(),
             version: Some(held.membership().version()),
             marks: held.marks().clone(),
             ask,
+            lacking,
         };
         if self.send_room_frame(peer, &frame) {
             let link = self.link(room, peer);
@@ -593,13 +775,27 @@ impl ClientMachine {
         });
     }
 
-    /// Sends `frame` to `peer` if its chat channel is usable and it speaks `rooms`.
+    /// Sends `frame` to `peer` if its chat channel is usable and it speaks `rooms`; a
+    /// picture's message or piece only if it speaks `room-pictures` too (a member without
+    /// it could not verify the one nor read the other).
     fn send_room_frame(&mut self, peer: &str, frame: &RoomFrame) -> bool {
+        let pictured = match frame {
+            RoomFrame::Message(message) => message.picture.is_some(),
+            RoomFrame::Piece { .. } => true,
+            _ => false,
+        };
+        if pictured && !self.speaks_pictures(peer) {
+            return false;
+        }
         let (Some(conn), Some(text)) = (self.room_conn(peer), frame.encode()) else {
             return false;
         };
         self.actions.push_back(Action::SendText { conn, text });
         true
+    }
+
+    fn speaks_pictures(&self, peer: &str) -> bool {
+        (self.peers.get(peer)).is_some_and(|session| session.speaks(FEATURE_ROOM_PICTURES))
     }
 
     fn room_conn(&self, peer: &str) -> Option<ConnId> {

@@ -256,7 +256,7 @@ fn a_stripped_or_changed_peerchat_field_is_refused() {
     let cases: [(&str, Edit); 4] = [
         ("features stripped", |p| {
             p.replace(
-                r#""features":["acks","files","recovery","rooms"]"#,
+                r#""features":["acks","files","recovery","rooms","room-pictures"]"#,
                 r#""features":[]"#,
             )
         }),

@@ -23,11 +23,22 @@ pub const FEATURE_RECOVERY: &str = "recovery";
 /// Needs an identity key at both ends, which signs every room message and change.
 pub const FEATURE_ROOMS: &str = "rooms";
 
+/// The feature name for pictures in group rooms: room messages signed with a picture
+/// (`peerchat room message v2`) and the `piece` frames carrying its bytes. A member
+/// without it is sent neither: it could not verify the one nor read the other.
+pub const FEATURE_ROOM_PICTURES: &str = "room-pictures";
+
 /// The features this version of peerchat announces.
 pub fn supported_features() -> Vec<String> {
-    [FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FEATURE_ROOMS]
-        .map(str::to_owned)
-        .to_vec()
+    [
+        FEATURE_ACKS,
+        FEATURE_FILES,
+        FEATURE_RECOVERY,
+        FEATURE_ROOMS,
+        FEATURE_ROOM_PICTURES,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// The largest file a chat carries. Both ends hold it in memory while it travels (the
@@ -43,6 +54,21 @@ pub const FILE_CHUNK_BYTES: usize = 48 * 1024;
 /// Longest file name and media type accepted, in bytes.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
 pub const MAX_MEDIA_TYPE_BYTES: usize = 127;
+
+/// The media type a file's name suggests, for a file picked or read without one: the
+/// picture types by their usual extensions, anything else as opaque bytes.
+pub fn media_type_of_name(name: &str) -> &'static str {
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("avif") => "image/avif",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
 
 /// The id at the head of every binary chunk (big-endian), naming its file.
 const CHUNK_HEADER_BYTES: usize = 8;

@@ -13,9 +13,9 @@ mod seal;
 mod topics;
 
 pub use chat::{
-    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FEATURE_ROOMS, FILE_CHUNK_BYTES,
-    MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId, decode_chunk,
-    encode_chunk, supported_features,
+    ChatFrame, FEATURE_ACKS, FEATURE_FILES, FEATURE_RECOVERY, FEATURE_ROOM_PICTURES, FEATURE_ROOMS,
+    FILE_CHUNK_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MessageId,
+    decode_chunk, encode_chunk, media_type_of_name, supported_features,
 };
 pub use codec::{read_candidate_json, write_candidate};
 pub use limits::{

@@ -4,7 +4,7 @@
 
 use crate::identity::{Identity, signature_text};
 
-use super::{MAX_LAMPORT, MAX_ROOM_TEXT_BYTES, Membership, RoomError, RoomId};
+use super::{MAX_LAMPORT, MAX_ROOM_TEXT_BYTES, Membership, Picture, RoomError, RoomId};
 
 /// One message in a room, as written and signed by its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct RoomMessage {
     /// The membership version the author wrote under: it was a member then.
     pub members: u64,
     pub text: String,
+    /// The picture it carries, if any: its bytes travel apart (see `picture`).
+    pub picture: Option<Picture>,
     /// The author's Ed25519 signature (base64url) of [`RoomMessage::signed_bytes`].
     pub sig: String,
 }
@@ -32,7 +34,19 @@ impl RoomMessage {
         text: &str,
         identity: &Identity,
     ) -> Self {
+        Self::signed_with(room, author, numbers, (text, None), identity)
+    }
+
+    /// `author`'s message with `picture` (or none), signed with its identity.
+    pub fn signed_with(
+        room: RoomId,
+        author: &str,
+        numbers: (u64, u64, u64),
+        content: (&str, Option<Picture>),
+        identity: &Identity,
+    ) -> Self {
         let (seq, lamport, members) = numbers;
+        let (text, picture) = content;
         let mut message = Self {
             room,
             author: author.to_owned(),
@@ -40,6 +54,7 @@ impl RoomMessage {
             lamport,
             members,
             text: text.to_owned(),
+            picture,
             sig: String::new(),
         };
         message.sig = signature_text(&identity.sign(&message.signed_bytes()));
@@ -48,12 +63,22 @@ impl RoomMessage {
 
     /// What the signature covers: every field but the signature. All but the text (which
     /// comes last) are free of newlines, so no two messages sign the same bytes; the prefix
-    /// keeps a message from passing as a membership change, a seal or a proof.
+    /// keeps a message from passing as a membership change, a seal or a proof. A text
+    /// message signs what it signed before pictures existed (v1), so kept rooms and older
+    /// members still verify it; one with a picture signs v2, which adds the picture's name,
+    /// type, size and SHA-256 before the text.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        format!(
-            "peerchat room message v1\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.room, self.author, self.seq, self.lamport, self.members, self.text
-        )
+        let head = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.room, self.author, self.seq, self.lamport, self.members
+        );
+        match &self.picture {
+            None => format!("peerchat room message v1\n{head}\n{}", self.text),
+            Some(p) => format!(
+                "peerchat room message v2\n{head}\n{}\n{}\n{}\n{}\n{}",
+                p.name, p.mime, p.size, p.sha256, self.text
+            ),
+        }
         .into_bytes()
     }
 
@@ -76,6 +101,9 @@ impl RoomMessage {
                 size: self.text.len(),
                 limit: MAX_ROOM_TEXT_BYTES,
             });
+        }
+        if let Some(picture) = &self.picture {
+            picture.check()?;
         }
         if self.lamport > MAX_LAMPORT {
             return Err(RoomError::ClockTooFar {
@@ -211,6 +239,61 @@ mod tests {
         );
     }
 
+    fn with_picture(room: &Membership, text: &str) -> RoomMessage {
+        let picture = Picture::of("cat.png", "image/png", b"meow").unwrap();
+        RoomMessage::signed_with(
+            room.room().clone(),
+            "bob",
+            (1, 1, 2),
+            (text, Some(picture)),
+            &identity("bob"),
+        )
+    }
+
+    #[test]
+    fn the_signature_covers_every_field_of_the_picture() {
+        let room = club();
+        assert_eq!(with_picture(&room, "look").verify(&room), Ok(()));
+        let alterations: [fn(&mut Picture); 4] = [
+            |p| p.name = "dog.png".into(),
+            |p| p.mime = "image/gif".into(),
+            |p| p.size += 1,
+            |p| p.sha256 = crate::room::sha256_hex(b"woof"),
+        ];
+        for alter in alterations {
+            let mut altered = with_picture(&room, "look");
+            alter(altered.picture.as_mut().unwrap());
+            assert_eq!(
+                altered.verify(&room),
+                Err(RoomError::BadSignature { name: "bob".into() })
+            );
+        }
+        let mut stripped = with_picture(&room, "look");
+        stripped.picture = None;
+        assert!(matches!(
+            stripped.verify(&room),
+            Err(RoomError::BadSignature { .. })
+        ));
+        let mut added = message(&room, "bob", "bob", "look");
+        added.picture = with_picture(&room, "look").picture;
+        assert!(matches!(
+            added.verify(&room),
+            Err(RoomError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn a_signed_picture_beyond_the_bounds_is_refused() {
+        let room = club();
+        let mut big = with_picture(&room, "");
+        big.picture.as_mut().unwrap().size = crate::room::MAX_ROOM_PICTURE_BYTES + 1;
+        big.sig = signature_text(&identity("bob").sign(&big.signed_bytes()));
+        assert!(matches!(
+            big.verify(&room),
+            Err(RoomError::PictureTooLarge { .. })
+        ));
+    }
+
     #[test]
     fn the_signed_bytes_are_the_documented_text() {
         let room = club();
@@ -220,5 +303,12 @@ mod tests {
             room.room()
         );
         assert_eq!(message.signed_bytes(), expected.into_bytes());
+        let pictured = with_picture(&room, "look");
+        let expected = format!(
+            "peerchat room message v2\n{}\nbob\n1\n1\n2\ncat.png\nimage/png\n4\n{}\nlook",
+            room.room(),
+            crate::room::sha256_hex(b"meow")
+        );
+        assert_eq!(pictured.signed_bytes(), expected.into_bytes());
     }
 }

@@ -15,6 +15,7 @@ mod id;
 mod log;
 mod membership;
 mod message;
+mod picture;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
 mod replica;
@@ -25,8 +26,12 @@ pub use id::RoomId;
 pub use log::{Added, HighWaterMarks, RoomLog};
 pub use membership::{Action, MemberChange, Membership};
 pub use message::RoomMessage;
+pub use picture::{
+    MAX_ARRIVING_PICTURES, MAX_ROOM_PICTURE_BYTES, Picture, Pictures, PieceTaken, ROOM_PIECE_BYTES,
+    sha256_hex,
+};
 pub use replica::{CatchUp, ChangeApplied, Room};
-pub use wire::{MAX_CHANGES_PER_FRAME, MAX_MARKS_PER_FRAME, RoomFrame};
+pub use wire::{MAX_CHANGES_PER_FRAME, MAX_LACKING_PER_FRAME, MAX_MARKS_PER_FRAME, RoomFrame};
 
 use thiserror::Error;
 
@@ -113,6 +118,14 @@ pub enum RoomError {
     MeetingTooLarge { limit: usize },
     #[error("room message of {size} bytes exceeds the {limit}-byte limit")]
     TextTooLarge { size: usize, limit: usize },
+    #[error("room picture of {size} bytes exceeds the {limit}-byte limit")]
+    PictureTooLarge { size: u64, limit: u64 },
+    #[error("cannot use this room picture: {0}")]
+    BadPicture(&'static str),
+    #[error("the bytes of room picture {sha256} do not match its signed size and SHA-256")]
+    PictureMismatch { sha256: String },
+    #[error("piece at {offset} of room picture {sha256} does not fit it")]
+    BadPiece { sha256: String, offset: u64 },
     #[error("invalid room name: {0}")]
     InvalidName(&'static str),
     #[error("invalid member name {name:?}: {reason}")]

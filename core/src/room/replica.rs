@@ -5,8 +5,8 @@
 use crate::identity::{Identity, PublicKey};
 
 use super::{
-    Action, Added, Delivery, HighWaterMarks, Holders, MemberChange, Membership, RoomError, RoomId,
-    RoomLog, RoomMessage,
+    Action, Added, Delivery, HighWaterMarks, Holders, MemberChange, Membership, Picture, Pictures,
+    PieceTaken, RoomError, RoomId, RoomLog, RoomMessage,
 };
 
 /// One member's copy of a room.
@@ -16,6 +16,8 @@ pub struct Room {
     membership: Membership,
     log: RoomLog,
     delivery: Delivery,
+    /// The bytes of the pictures its messages carry, whole or arriving.
+    pictures: Pictures,
 }
 
 /// What applying a membership change did.
@@ -80,6 +82,7 @@ impl Room {
             membership,
             log: RoomLog::default(),
             delivery: Delivery::default(),
+            pictures: Pictures::default(),
         };
         let mut messages: Vec<_> = messages.into_iter().collect();
         messages.sort_by(|a, b| a.order().cmp(&b.order()));
@@ -221,6 +224,83 @@ impl Room {
         let message = RoomMessage::signed(self.id().clone(), &self.me, numbers, text, identity);
         self.receive(message.clone())?;
         Ok(message)
+    }
+
+    /// Writes `text` with picture `name` of type `mime` (its `bytes`) as this member, as
+    /// [`Room::write`] does; the bytes are kept, to be sent with the message.
+    pub fn write_picture(
+        &mut self,
+        identity: &Identity,
+        text: &str,
+        (name, mime, bytes): (&str, &str, &[u8]),
+    ) -> Result<RoomMessage, RoomError> {
+        let picture = Picture::of(name, mime, bytes)?;
+        let numbers = (
+            self.log.marks().of(&self.me).saturating_add(1),
+            self.log.clock().saturating_add(1),
+            self.membership.version(),
+        );
+        let content = (text, Some(picture.clone()));
+        let message =
+            RoomMessage::signed_with(self.id().clone(), &self.me, numbers, content, identity);
+        message.verify(&self.membership)?;
+        self.pictures.keep(&picture, bytes)?;
+        self.log.add(message.clone())?;
+        Ok(message)
+    }
+
+    /// The picture with this SHA-256 that a held message carries, if any.
+    fn picture(&self, sha256: &str) -> Option<&Picture> {
+        (self.log.messages())
+            .filter_map(|message| message.picture.as_ref())
+            .find(|picture| picture.sha256 == sha256)
+    }
+
+    /// Takes a piece of a picture from any member: `None` when no held message carries
+    /// that picture (the piece is dropped; it comes again with its message).
+    pub fn take_piece(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> Option<Result<PieceTaken, RoomError>> {
+        let picture = self.picture(sha256)?.clone();
+        Some(self.pictures.take_piece(&picture, offset, data))
+    }
+
+    /// The whole bytes of the picture with this SHA-256, if held.
+    pub fn picture_bytes(&self, sha256: &str) -> Option<&[u8]> {
+        self.pictures.bytes(sha256)
+    }
+
+    /// The pieces of a whole picture (offset, bytes), to pass it on.
+    pub fn picture_pieces(&self, sha256: &str) -> Vec<(u64, &[u8])> {
+        self.pictures.pieces(sha256)
+    }
+
+    /// Up to `limit` pictures (SHA-256) that held messages carry and whose bytes are not
+    /// whole here, oldest first: to be asked for.
+    pub fn lacking_pictures(&self, limit: usize) -> Vec<String> {
+        let mut lacking: Vec<String> = Vec::new();
+        for picture in self.log.messages().filter_map(|m| m.picture.as_ref()) {
+            if lacking.len() == limit {
+                break;
+            }
+            if self.pictures.bytes(&picture.sha256).is_none() && !lacking.contains(&picture.sha256)
+            {
+                lacking.push(picture.sha256.clone());
+            }
+        }
+        lacking
+    }
+
+    /// The held messages that carry the picture with this SHA-256.
+    pub fn messages_with_picture<'a>(
+        &'a self,
+        sha256: &'a str,
+    ) -> impl Iterator<Item = &'a RoomMessage> + 'a {
+        (self.log.messages())
+            .filter(move |m| m.picture.as_ref().is_some_and(|p| p.sha256 == sha256))
     }
 
     /// Takes in a message from any member (its author or one passing it on): verified
@@ -494,6 +574,40 @@ mod tests {
         assert_eq!(texts(&again), ["one", "two"]);
         let three = again.write(&identity("alice"), "three").unwrap();
         assert_eq!((three.seq, three.lamport), (3, 3));
+    }
+
+    #[test]
+    fn a_picture_passed_on_arrives_whole_and_unknown_pieces_are_dropped() {
+        let mut alice = club(&["bob", "carol"]);
+        let mut bob = copy_for(&alice, "bob");
+        let mut carol = copy_for(&alice, "carol");
+        let data: Vec<u8> = (0..100_000).map(|n| (n % 253) as u8).collect();
+        let content = ("look", "cat.png", "image/png", &data[..]);
+        let written = alice
+            .write_picture(
+                &identity("alice"),
+                content.0,
+                (content.1, content.2, content.3),
+            )
+            .unwrap();
+        let sha256 = written.picture.clone().unwrap().sha256;
+        let pieces: Vec<(u64, Vec<u8>)> = (alice.picture_pieces(&sha256).into_iter())
+            .map(|(offset, piece)| (offset, piece.to_vec()))
+            .collect();
+        assert_eq!(pieces.len(), 3);
+        // Before bob holds the message, its pieces are of nothing he knows.
+        assert_eq!(bob.take_piece(&sha256, 0, &pieces[0].1), None);
+        meet(&alice, &mut bob);
+        let taken: Vec<_> = (pieces.iter())
+            .map(|(offset, piece)| bob.take_piece(&sha256, *offset, piece).unwrap())
+            .collect();
+        assert_eq!(taken.last(), Some(&Ok(PieceTaken::Complete)));
+        meet(&bob, &mut carol);
+        for (offset, piece) in bob.picture_pieces(&sha256) {
+            carol.take_piece(&sha256, offset, piece).unwrap().unwrap();
+        }
+        assert_eq!(carol.picture_bytes(&sha256), Some(&data[..]));
+        assert_eq!(carol.messages_with_picture(&sha256).next(), Some(&written));
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! Room frames on the `chat` data channel between two peers that both announced `rooms`:
-//! membership changes, messages and high-water marks, as JSON objects of type `room`.
+//! membership changes, messages, high-water marks and (between peers that also announced
+//! `room-pictures`) pieces of pictures, as JSON objects of type `room`.
 //! Written and read by hand through `serde_json::Value` (no derived code in the web build).
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use crate::identity::PublicKey;
 use crate::protocol::MAX_CHAT_MESSAGE_BYTES;
 
-use super::{Action, HighWaterMarks, MAX_MEMBERS, MemberChange, RoomId, RoomMessage};
+use super::{
+    Action, HighWaterMarks, MAX_MEMBERS, MemberChange, Picture, ROOM_PIECE_BYTES, RoomId,
+    RoomMessage,
+};
 
 /// Most membership changes in one frame: a change is at most ~450 bytes of JSON, so 64 of
 /// them stay well inside one 64 KiB channel message; a longer chain goes in several.
@@ -17,6 +23,9 @@ pub const MAX_CHANGES_PER_FRAME: usize = 64;
 /// ones; each entry is a name and a number (under 90 bytes), so the frame stays under
 /// 64 KiB.
 pub const MAX_MARKS_PER_FRAME: usize = 16 * MAX_MEMBERS;
+
+/// Most pictures one marks frame names as lacking (64 hex digits each).
+pub const MAX_LACKING_PER_FRAME: usize = 16;
 
 /// One room frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +40,33 @@ pub enum RoomFrame {
     /// What the sender holds of a room: its membership version (`None`: it has no copy)
     /// and its high-water marks. With `ask`, it asks for what it lacks; without, it is a
     /// receipt (and tells the receiver whether it lacks something the sender holds).
+    /// `lacking` names (by SHA-256) pictures of messages the sender holds without their
+    /// whole bytes, for the receiver to send if it has them; absent on the wire when empty,
+    /// and ignored by members without `room-pictures`.
     Marks {
         room: RoomId,
         version: Option<u64>,
         marks: HighWaterMarks,
         ask: bool,
+        lacking: Vec<String>,
+    },
+    /// Part of the bytes of the picture with SHA-256 `sha256` (a message the receiver
+    /// holds or is being sent carries it), from `offset` on, at most
+    /// [`ROOM_PIECE_BYTES`] of them; base64 on the wire.
+    Piece {
+        room: RoomId,
+        sha256: String,
+        offset: u64,
+        data: Vec<u8>,
     },
 }
 
 impl RoomFrame {
     pub fn room(&self) -> &RoomId {
         match self {
-            Self::Changes { room, .. } | Self::Marks { room, .. } => room,
+            Self::Changes { room, .. } | Self::Marks { room, .. } | Self::Piece { room, .. } => {
+                room
+            }
             Self::Message(message) => &message.room,
         }
     }
@@ -56,25 +80,50 @@ impl RoomFrame {
                 "type": "room", "op": "changes", "room": room.as_str(),
                 "changes": changes.iter().map(change_value).collect::<Vec<_>>(),
             }),
-            Self::Message(m) => json!({
-                "type": "room", "op": "message", "room": m.room.as_str(), "author": m.author,
-                "seq": m.seq, "lamport": m.lamport, "members": m.members, "text": m.text,
-                "sig": m.sig,
+            Self::Message(m) => {
+                let mut value = json!({
+                    "type": "room", "op": "message", "room": m.room.as_str(), "author": m.author,
+                    "seq": m.seq, "lamport": m.lamport, "members": m.members, "text": m.text,
+                    "sig": m.sig,
+                });
+                if let Some(p) = &m.picture {
+                    let picture = json!({
+                        "name": p.name, "mime": p.mime, "size": p.size, "sha256": p.sha256,
+                    });
+                    let fields = value.as_object_mut().expect("an object");
+                    fields.insert("picture".into(), picture);
+                }
+                value
+            }
+            Self::Piece {
+                room,
+                sha256,
+                offset,
+                data,
+            } => json!({
+                "type": "room", "op": "piece", "room": room.as_str(), "sha256": sha256,
+                "offset": offset, "data": STANDARD.encode(data),
             }),
             Self::Marks {
                 room,
                 version,
                 marks,
                 ask,
+                lacking,
             } => {
                 let marks: Map<String, Value> = marks
                     .iter()
                     .map(|(author, seq)| (author.to_owned(), json!(seq)))
                     .collect();
-                json!({
+                let mut value = json!({
                     "type": "room", "op": "marks", "room": room.as_str(), "version": version,
                     "marks": marks, "ask": ask,
-                })
+                });
+                if !lacking.is_empty() {
+                    let fields = value.as_object_mut().expect("an object");
+                    fields.insert("lacking".into(), json!(lacking));
+                }
+                value
             }
         };
         let text = value.to_string();
@@ -120,8 +169,26 @@ fn decode_object(object: &Map<String, Value>) -> Result<RoomFrame, String> {
             lamport: number(object, "lamport")?,
             members: number(object, "members")?,
             text: string(object, "text")?.to_owned(),
+            picture: match object.get("picture") {
+                None | Some(Value::Null) => None,
+                Some(picture) => Some(decode_picture(picture)?),
+            },
             sig: string(object, "sig")?.to_owned(),
         })),
+        "piece" => {
+            let data = STANDARD
+                .decode(string(object, "data")?)
+                .map_err(|_| "`data` is not base64")?;
+            if data.len() > ROOM_PIECE_BYTES {
+                return Err(format!("a piece of more than {ROOM_PIECE_BYTES} bytes"));
+            }
+            Ok(RoomFrame::Piece {
+                room,
+                sha256: string(object, "sha256")?.to_owned(),
+                offset: number(object, "offset")?,
+                data,
+            })
+        }
         "marks" => {
             let version = match object.get("version") {
                 None | Some(Value::Null) => None,
@@ -141,15 +208,41 @@ fn decode_object(object: &Map<String, Value>) -> Result<RoomFrame, String> {
                     Ok((author.clone(), seq))
                 })
                 .collect::<Result<_, &str>>()?;
+            let lacking = match object.get("lacking") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(list) => {
+                    let list = list.as_array().ok_or("`lacking` is not a list")?;
+                    if list.len() > MAX_LACKING_PER_FRAME {
+                        return Err(format!(
+                            "more than {MAX_LACKING_PER_FRAME} lacking pictures"
+                        ));
+                    }
+                    (list.iter())
+                        .map(|hash| hash.as_str().map(str::to_owned))
+                        .collect::<Option<_>>()
+                        .ok_or("a lacking picture is not a string")?
+                }
+            };
             Ok(RoomFrame::Marks {
                 room,
                 version,
                 marks,
                 ask: object.get("ask").and_then(Value::as_bool).unwrap_or(false),
+                lacking,
             })
         }
         other => Err(format!("unknown room operation `{other}`")),
     }
+}
+
+fn decode_picture(value: &Value) -> Result<Picture, String> {
+    let object = value.as_object().ok_or("`picture` is not an object")?;
+    Ok(Picture {
+        name: string(object, "name")?.to_owned(),
+        mime: string(object, "mime")?.to_owned(),
+        size: number(object, "size")?,
+        sha256: string(object, "sha256")?.to_owned(),
+    })
 }
 
 fn change_value(change: &MemberChange) -> Value {
@@ -271,10 +364,52 @@ mod tests {
             version: None,
             marks: room.marks().clone(),
             ask: true,
+            lacking: Vec::new(),
         };
         let text = marks.encode().unwrap();
         assert!(text.contains(r#""version":null"#), "{text}");
+        assert!(!text.contains("lacking"), "{text}");
         assert_eq!(RoomFrame::decode(&text), Some(Ok(marks)));
+        let asking = RoomFrame::Marks {
+            room: room.id().clone(),
+            version: Some(3),
+            marks: room.marks().clone(),
+            ask: true,
+            lacking: vec![crate::room::sha256_hex(b"cat")],
+        };
+        let text = asking.encode().unwrap();
+        assert_eq!(RoomFrame::decode(&text), Some(Ok(asking)));
+    }
+
+    #[test]
+    fn a_picture_message_and_a_full_piece_round_trip_within_one_channel_message() {
+        let room = club();
+        let data = vec![0xff; ROOM_PIECE_BYTES];
+        let picture = Picture::of("a \"cat\".png", "image/png", &data).unwrap();
+        let message = RoomMessage::signed_with(
+            room.id().clone(),
+            "alice",
+            (9, 9, 1),
+            ("look", Some(picture.clone())),
+            &identity("alice"),
+        );
+        let frame = RoomFrame::Message(message.clone());
+        let text = frame.encode().unwrap();
+        assert!(text.contains(r#""picture":{"#), "{text}");
+        assert_eq!(RoomFrame::decode(&text), Some(Ok(frame)));
+        let piece = RoomFrame::Piece {
+            room: room.id().clone(),
+            sha256: picture.sha256,
+            offset: 80 * ROOM_PIECE_BYTES as u64,
+            data,
+        };
+        let text = piece
+            .encode()
+            .expect("a full piece fits one channel message");
+        assert_eq!(RoomFrame::decode(&text), Some(Ok(piece)));
+        // A text message keeps its old shape: no `picture` field.
+        let text = RoomFrame::Message(room.messages().next().unwrap().clone()).encode();
+        assert!(!text.unwrap().contains("picture"));
     }
 
     #[test]
@@ -297,6 +432,9 @@ mod tests {
             format!(r#"{{"type":"room","op":"shout","room":"{id}"}}"#),
             format!(r#"{{"type":"room","op":"message","room":"{id}","author":"a"}}"#),
             format!(r#"{{"type":"room","op":"marks","room":"{id}","marks":{{"a":-1}}}}"#),
+            format!(
+                r#"{{"type":"room","op":"piece","room":"{id}","sha256":"x","offset":0,"data":"!"}}"#
+            ),
             format!(
                 r#"{{"type":"room","op":"changes","room":"{id}","changes":[{{"action":"invite"}}]}}"#
             ),

@@ -42,33 +42,20 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
     let status = entry.status_label();
     let (pick_to, drop_to) = (peer.clone(), peer.clone());
     let paste_to = peer.clone();
-    let on_pick = move |event: FormEvent| {
-        let (files, to) = (event.files(), pick_to.clone());
-        spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
-    };
-    // A picture pasted into the message field is sent; pasted text stays text.
+    let on_pick = move |files: Vec<LocalFile>| send_files(client, chat, &pick_to, files);
     let on_paste = move |event: ClipboardEvent| {
-        let pasted = PastedFiles::take(&event.data());
-        if pasted.is_empty() {
-            return;
-        }
-        event.prevent_default();
         let to = paste_to.clone();
-        spawn(async move { send_files(client, chat, &to, pasted.read().await) });
+        paste_pictures(event, move |files| send_files(client, chat, &to, files));
     };
 
     rsx! {
         section {
             class: "conversation",
             aria_label: "Chat with {peer}",
-            // Files dropped anywhere on the conversation are sent, as picked ones are.
             ondragover: move |event| event.prevent_default(),
             ondrop: move |event: DragEvent| {
-                event.prevent_default();
-                let (files, to) = (event.files(), drop_to.clone());
-                if ready {
-                    spawn(async move { send_files(client, chat, &to, read_picked(files).await) });
-                }
+                let to = drop_to.clone();
+                drop_pictures(event, ready, move |files| send_files(client, chat, &to, files));
             },
             header { class: "conversation-header",
                 BackButton { chat }
@@ -101,19 +88,7 @@ pub fn Conversation(chat: Signal<Option<ChatState>>, peer: String) -> Element {
                 composer,
                 on_send: send,
                 on_paste,
-                label {
-                    class: if ready { "attach" } else { "attach disabled" },
-                    title: "Send an image",
-                    input {
-                        r#type: "file",
-                        accept: "image/*",
-                        multiple: true,
-                        aria_label: "Send an image",
-                        disabled: !ready,
-                        onchange: on_pick,
-                    }
-                    "+"
-                }
+                PicturePicker { ready, on_pick }
             }
         }
     }
@@ -174,6 +149,51 @@ pub fn MessageComposer(
             }
             button { r#type: "submit", disabled: !ready, aria_label: "Send", "Send" }
         }
+    }
+}
+
+/// The composer's "+" that picks images to send, in a 1:1 chat and a room alike; `on_pick`
+/// gets the files read.
+#[component]
+pub fn PicturePicker(ready: bool, on_pick: EventHandler<Vec<LocalFile>>) -> Element {
+    let pick = move |event: FormEvent| {
+        let files = event.files();
+        spawn(async move { on_pick.call(read_picked(files).await) });
+    };
+    rsx! {
+        label {
+            class: if ready { "attach" } else { "attach disabled" },
+            title: "Send an image",
+            input {
+                r#type: "file",
+                accept: "image/*",
+                multiple: true,
+                aria_label: "Send an image",
+                disabled: !ready,
+                onchange: pick,
+            }
+            "+"
+        }
+    }
+}
+
+/// A picture pasted into the message field goes to `send`; pasted text stays text.
+pub fn paste_pictures(event: ClipboardEvent, send: impl FnOnce(Vec<LocalFile>) + 'static) {
+    let pasted = PastedFiles::take(&event.data());
+    if pasted.is_empty() {
+        return;
+    }
+    event.prevent_default();
+    spawn(async move { send(pasted.read().await) });
+}
+
+/// Files dropped anywhere on a conversation go to `send`, as picked ones do, while it can
+/// send.
+pub fn drop_pictures(event: DragEvent, ready: bool, send: impl FnOnce(Vec<LocalFile>) + 'static) {
+    event.prevent_default();
+    let files = event.files();
+    if ready {
+        spawn(async move { send(read_picked(files).await) });
     }
 }
 

@@ -9,7 +9,10 @@ mod room;
 mod sidebar;
 
 pub use chat_screen::ChatScreen;
-pub use conversation::{BackButton, Bubble, Conversation, MessageComposer, PeerInfo};
+pub use conversation::{
+    BackButton, Bubble, Conversation, MessageComposer, PeerInfo, PicturePicker, drop_pictures,
+    paste_pictures,
+};
 pub use login::LoginScreen;
 pub use notices::Notices;
 pub use room::{RoomConversation, RoomList};

@@ -5,9 +5,12 @@ use dioxus::prelude::*;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientError, ClientEvent};
 
-use super::{BackButton, Bubble, ListRow, MessageComposer, NameForm, use_client};
-use crate::model::{ChatState, Composer, RoomView, Tone};
-use crate::platform;
+use super::{
+    BackButton, Bubble, ListRow, MessageComposer, NameForm, PicturePicker, drop_pictures,
+    paste_pictures, use_client,
+};
+use crate::model::{Attachment, ChatState, Composer, RoomView, Tone, media_type};
+use crate::platform::{self, LocalFile};
 
 /// Runs `act` with the client; what it refuses (no such peer, a full room…) becomes a
 /// notice like any client error. Returns what it gave, if it gave anything.
@@ -127,12 +130,26 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
         }
         true
     };
+    // Pictures are picked, pasted or dropped as in a 1:1 chat.
+    let (pick_to, paste_to, drop_to) = (room.clone(), room.clone(), room.clone());
+    let on_pick = move |files: Vec<LocalFile>| send_pictures(client, chat, &pick_to, files);
+    let on_paste = move |event: ClipboardEvent| {
+        let to = paste_to.clone();
+        paste_pictures(event, move |files| send_pictures(client, chat, &to, files));
+    };
+    let composer = composer.unwrap_or(Composer::Ready);
+    let ready = composer == Composer::Ready;
     let leaving = room.clone();
     let leave = move |_| {
         with_client(client, chat, |c| c.leave_room(&leaving));
     };
     rsx! {
         section { class: "conversation room", aria_label: "Room {view.name}",
+            ondragover: move |event| event.prevent_default(),
+            ondrop: move |event: DragEvent| {
+                let to = drop_to.clone();
+                drop_pictures(event, ready, move |files| send_pictures(client, chat, &to, files));
+            },
             header { class: "conversation-header",
                 BackButton { chat }
                 div { class: "title",
@@ -158,9 +175,32 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
             }
             MessageComposer {
                 to: view.name.clone(),
-                composer: composer.unwrap_or(Composer::Ready),
+                composer,
                 on_send: send,
+                on_paste,
+                PicturePicker { ready, on_pick }
             }
+        }
+    }
+}
+
+/// Sends each file into `room` as a picture; each shows in the room at once, whole (a
+/// refused one becomes a notice).
+fn send_pictures(
+    client: Signal<Option<Client>>,
+    mut chat: Signal<Option<ChatState>>,
+    room: &RoomId,
+    files: Vec<LocalFile>,
+) {
+    let Some(client) = client.read().clone() else {
+        return;
+    };
+    for LocalFile { name, mime, data } in files {
+        let mime = media_type(mime, &name);
+        let sent = client.send_room_picture(room, &name, &mime, &data);
+        if let Some(state) = chat.write().as_mut() {
+            let attachment = Attachment::new(name, mime, &data);
+            state.record_room_picture_sent(room, attachment, sent, platform::now());
         }
     }
 }

@@ -240,6 +240,7 @@ fn an_open_room_shows_authors_delivery_members_and_its_controls() {
             seq: 1,
             lamport: 1,
             text: "chapter one?".to_owned(),
+            picture: None,
         },
         T,
     );
@@ -281,6 +282,10 @@ fn an_open_room_shows_authors_delivery_members_and_its_controls() {
     assert!(html.contains(r#"aria-label="Invite peer""#), "{html}");
     assert!(html.contains(">Leave room<"), "{html}");
     assert!(
+        html.contains(r#"aria-label="Send an image""#),
+        "the room's composer picks pictures as a chat's does: {html}"
+    );
+    assert!(
         html.contains(r#"class="dot good" title="connected""#),
         "bob's chat runs: {html}"
     );
@@ -303,6 +308,7 @@ fn a_room_i_left_stays_listed_read_only() {
             seq: 1,
             lamport: 1,
             text: "bye then".to_owned(),
+            picture: None,
         },
         T,
     );

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use peerchat_core::ClientError;
-use peerchat_core::protocol::MessageId;
+use peerchat_core::protocol::{MessageId, media_type_of_name};
 
 use super::{ChatMessage, ChatState, Direction, MessageTime};
 
@@ -81,20 +81,9 @@ impl Attachment {
 
 /// The media type of a picked file: what the platform says, else a guess from its name.
 pub fn media_type(reported: Option<String>, name: &str) -> String {
-    if let Some(mime) = reported.filter(|m| !m.is_empty()) {
-        return mime;
-    }
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match extension.as_deref() {
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        Some("avif") => "image/avif",
-        Some("svg") => "image/svg+xml",
-        _ => "application/octet-stream",
-    }
-    .to_owned()
+    reported
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| media_type_of_name(name).to_owned())
 }
 
 impl ChatState {

@@ -411,6 +411,29 @@ impl ChatState {
         }
     }
 
+    /// Records a picture I sent into `room` (shown at once), with what the client answered.
+    pub fn record_room_picture_sent(
+        &mut self,
+        room: &RoomId,
+        attachment: Attachment,
+        sent: Result<u64, ClientError>,
+        at: MessageTime,
+    ) {
+        match sent {
+            Ok(seq) => {
+                let id = self.tick();
+                let me = self.me.clone();
+                if let Some(view) = self.room_mut(room) {
+                    let mut message = new_message(id, me, seq, String::new(), at, true);
+                    message.attachment = Some(attachment);
+                    view.add_mine(message);
+                    view.last_activity = id;
+                }
+            }
+            Err(error) => self.report(error, at),
+        }
+    }
+
     /// Whether I can write into `room` now, or why not.
     pub fn room_composer(&self, room: &RoomId) -> Composer {
         match self.room(room) {
@@ -463,21 +486,39 @@ impl ChatState {
                 seq,
                 lamport,
                 text,
+                picture,
             } => {
                 let id = self.tick();
                 let Some(view) = self.room_mut(&room) else {
                     return;
                 };
                 let title = format!("{author} in {}", view.name);
-                let message = new_message(id, author, seq, text.clone(), at, false);
+                let body = match &picture {
+                    Some(_) if text.is_empty() => "a picture".to_owned(),
+                    _ => text.clone(),
+                };
+                let mut message = new_message(id, author, seq, text, at, false);
+                message.arriving = picture.map(|p| p.size);
                 if view.add(message, lamport) {
                     view.last_activity = id;
-                    self.attend(Chat::Room(&room), title, &text);
+                    self.attend(Chat::Room(&room), title, &body);
                 }
             }
             ClientEvent::RoomDelivery { room, seq, holders } => {
                 if let Some(view) = self.room_mut(&room) {
                     view.delivered(seq, holders);
+                }
+            }
+            ClientEvent::RoomPicture {
+                room,
+                author,
+                seq,
+                picture,
+                data,
+            } => {
+                if let Some(view) = self.room_mut(&room) {
+                    let attachment = Attachment::new(picture.name, picture.mime, &data);
+                    view.picture_arrived(&author, seq, attachment);
                 }
             }
             ClientEvent::RoomWithdrawn { room, author, seq } => {
@@ -743,6 +784,7 @@ impl ChatState {
             ClientEvent::Error(error) => self.report(error, at),
             room @ (ClientEvent::RoomRefused { .. }
             | ClientEvent::RoomMessage { .. }
+            | ClientEvent::RoomPicture { .. }
             | ClientEvent::RoomMembers { .. }
             | ClientEvent::RoomDelivery { .. }
             | ClientEvent::RoomWithdrawn { .. }) => self.apply_room(room, at),

@@ -3,7 +3,7 @@
 
 use peerchat_core::room::{Holders, RoomId};
 
-use super::{ChatMessage, Delivery, Direction, MAX_MESSAGES_PER_PEER, MessageTime};
+use super::{Attachment, ChatMessage, Delivery, Direction, MAX_MESSAGES_PER_PEER, MessageTime};
 
 /// One message in a room.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,10 @@ pub struct RoomMessage {
     /// The author's number for it: with the author, names the message in the room.
     pub seq: u64,
     pub text: String,
+    /// Its picture, once whole (shown as a 1:1 chat shows one).
+    pub attachment: Option<Attachment>,
+    /// The size of a picture it carries whose bytes are still on their way.
+    pub arriving: Option<u64>,
     pub at: MessageTime,
     /// Written by me.
     pub mine: bool,
@@ -51,8 +55,8 @@ impl RoomMessage {
             delivery: self.delivery(),
             sent_id: None,
             received_id: None,
-            attachment: None,
-            progress: None,
+            attachment: self.attachment.clone(),
+            progress: self.arriving.map(|size| (0, size)),
         }
     }
 }
@@ -148,6 +152,16 @@ impl RoomView {
             .retain(|m| !(m.author == author && m.seq == seq));
     }
 
+    /// The picture of `author`'s message `seq` arrived whole.
+    pub(super) fn picture_arrived(&mut self, author: &str, seq: u64, attachment: Attachment) {
+        if let Some(message) =
+            (self.messages.iter_mut()).find(|m| m.author == author && m.seq == seq)
+        {
+            message.attachment = Some(attachment);
+            message.arriving = None;
+        }
+    }
+
     /// Records which members hold my message `seq`.
     pub(super) fn delivered(&mut self, seq: u64, holders: Holders) {
         if let Some(message) = (self.messages.iter_mut()).find(|m| m.mine && m.seq == seq) {
@@ -194,8 +208,13 @@ impl RoomView {
     pub fn preview(&self) -> Option<String> {
         const PREVIEW_CHARS: usize = 40;
         let last = self.messages.last()?;
-        let mut text: String = last.text.chars().take(PREVIEW_CHARS).collect();
-        if last.text.chars().nth(PREVIEW_CHARS).is_some() {
+        let shown = match (&last.attachment, last.arriving) {
+            (Some(picture), _) if last.text.is_empty() => &picture.name,
+            (None, Some(_)) if last.text.is_empty() => "a picture",
+            _ => &last.text,
+        };
+        let mut text: String = shown.chars().take(PREVIEW_CHARS).collect();
+        if shown.chars().nth(PREVIEW_CHARS).is_some() {
             text.push('…');
         }
         let who = if last.mine { "You" } else { &last.author };
@@ -233,6 +252,8 @@ pub(super) fn new_message(
         author,
         seq,
         text,
+        attachment: None,
+        arriving: None,
         at,
         mine,
         holders: None,

@@ -737,6 +737,7 @@ fn room_message(author: &str, seq: u64, lamport: u64, text: &str) -> ClientEvent
         seq,
         lamport,
         text: text.to_owned(),
+        picture: None,
     }
 }
 
@@ -783,6 +784,57 @@ fn room_messages_follow_lamport_time_then_author_whatever_the_arrival_order() {
         }
         assert_eq!(room_texts(&chat), expected, "arrivals from {start}");
     }
+}
+
+#[test]
+fn a_room_picture_shows_as_arriving_then_whole_and_mine_at_once() {
+    let mut chat = in_room();
+    let data = b"not really a png".to_vec();
+    let picture = peerchat_core::room::Picture::of("cat.png", "image/png", &data).unwrap();
+    chat.apply(
+        ClientEvent::RoomMessage {
+            room: room_id(),
+            author: "bob".to_owned(),
+            seq: 1,
+            lamport: 1,
+            text: String::new(),
+            picture: Some(picture.clone()),
+        },
+        T,
+    );
+    let bubble = |chat: &ChatState| chat.room(&room_id()).unwrap().messages()[0].bubble();
+    assert_eq!(bubble(&chat).progress, Some((0, data.len() as u64)));
+    assert!(bubble(&chat).attachment.is_none());
+    let view = chat.room(&room_id()).unwrap();
+    assert_eq!(view.preview().as_deref(), Some("bob: a picture"));
+    chat.apply(
+        ClientEvent::RoomPicture {
+            room: room_id(),
+            author: "bob".to_owned(),
+            seq: 1,
+            picture,
+            data: data.clone(),
+        },
+        T,
+    );
+    let shown = bubble(&chat);
+    assert_eq!(shown.progress, None);
+    let attachment = shown.attachment.expect("the picture is shown");
+    assert!(attachment.is_image() && attachment.name == "cat.png");
+    let view = chat.room(&room_id()).unwrap();
+    assert_eq!(view.preview().as_deref(), Some("bob: cat.png"));
+
+    let mine = Attachment::new("dog.png".into(), "image/png".into(), &data);
+    chat.record_room_picture_sent(&room_id(), mine, Ok(1), T);
+    let last = chat
+        .room(&room_id())
+        .unwrap()
+        .messages()
+        .last()
+        .unwrap()
+        .bubble();
+    assert_eq!(last.attachment.map(|a| a.name), Some("dog.png".to_owned()));
+    assert_eq!(last.delivery, Some(Delivery::Sent));
 }
 
 #[test]
