@@ -4,7 +4,7 @@
 //! exactly the signed size and hash. So any member may pass a picture on, and none can
 //! swap it for another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 
@@ -13,8 +13,9 @@ use crate::protocol::{MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES};
 use super::RoomError;
 
 /// Largest picture a room message carries. Every member keeps every picture of its rooms
-/// (in memory and in its store) and passes it on to the others, so it is far below a 1:1
-/// file's bound: a photo scaled for a phone's screen fits.
+/// in its store and the latest in memory (up to [`MAX_WHOLE_PICTURE_BYTES`]), and passes
+/// them on to the others, so it is far below a 1:1 file's bound: a photo scaled for a
+/// phone's screen fits.
 pub const MAX_ROOM_PICTURE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Picture bytes per piece frame. Base64 makes them a third larger; with the frame's
@@ -27,6 +28,11 @@ pub const ROOM_PIECE_BYTES: usize = 40 * 1024;
 /// is dropped (and asked for again at a later meeting), so pictures that stopped arriving
 /// never block new ones.
 pub const MAX_ARRIVING_PICTURES: usize = 8;
+
+/// Most bytes of whole pictures one room keeps in memory, to pass them on. Past it the
+/// oldest are let go (the app has shown them, the store keeps them, other members still
+/// pass them on): a room's history of pictures does not grow a phone's memory without end.
+pub const MAX_WHOLE_PICTURE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// What a room message's picture is: all of it is signed with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +123,12 @@ struct Bytes {
 #[derive(Debug, Clone, Default)]
 pub struct Pictures {
     held: BTreeMap<String, Bytes>,
+    /// Whole pictures in the order they became whole, and their bytes in all.
+    whole: VecDeque<String>,
+    whole_bytes: u64,
+    /// Pictures that were whole here and were let go for newer ones: not asked for again,
+    /// and their pieces not taken again.
+    let_go: BTreeSet<String>,
 }
 
 impl Pictures {
@@ -126,12 +138,20 @@ impl Pictures {
         (bytes.missing == 0).then_some(&bytes.data[..])
     }
 
+    /// Whether the picture was whole here: held now, or let go for newer ones.
+    pub fn had(&self, sha256: &str) -> bool {
+        self.bytes(sha256).is_some() || self.let_go.contains(sha256)
+    }
+
     /// Keeps the whole bytes of `picture` (written here, or kept from an earlier run).
     pub fn keep(&mut self, picture: &Picture, data: &[u8]) -> Result<(), RoomError> {
         if data.len() as u64 != picture.size || sha256_hex(data) != picture.sha256 {
             return Err(RoomError::PictureMismatch {
                 sha256: picture.sha256.clone(),
             });
+        }
+        if self.bytes(&picture.sha256).is_some() {
+            return Ok(());
         }
         self.held.insert(
             picture.sha256.clone(),
@@ -141,7 +161,25 @@ impl Pictures {
                 missing: 0,
             },
         );
+        self.became_whole(&picture.sha256, picture.size);
         Ok(())
+    }
+
+    /// Counts a picture that just became whole, and lets the oldest go past the bound
+    /// (never the newest).
+    fn became_whole(&mut self, sha256: &str, size: u64) {
+        self.let_go.remove(sha256);
+        self.whole.push_back(sha256.to_owned());
+        self.whole_bytes += size;
+        while self.whole_bytes > MAX_WHOLE_PICTURE_BYTES && self.whole.len() > 1 {
+            let Some(oldest) = self.whole.pop_front() else {
+                break;
+            };
+            if let Some(bytes) = self.held.remove(&oldest) {
+                self.whole_bytes -= bytes.data.len() as u64;
+            }
+            self.let_go.insert(oldest);
+        }
     }
 
     /// Takes the piece at `offset` of `picture` (one a held message carries). Pieces start
@@ -167,6 +205,9 @@ impl Pictures {
                 sha256: picture.sha256.clone(),
                 offset,
             });
+        }
+        if self.let_go.contains(&picture.sha256) {
+            return Ok(PieceTaken::Duplicate);
         }
         if !self.held.contains_key(&picture.sha256) {
             self.make_way();
@@ -196,6 +237,7 @@ impl Pictures {
             });
         }
         bytes.arrived = Vec::new();
+        self.became_whole(&picture.sha256, picture.size);
         Ok(PieceTaken::Complete)
     }
 
@@ -252,6 +294,41 @@ mod tests {
         assert_eq!(taken[..3], [PieceTaken::Partial; 3]);
         assert_eq!(taken[4..], [PieceTaken::Duplicate; 4]);
         assert_eq!(receiver.bytes(&picture.sha256), Some(&data[..]));
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_whole_pictures_are_let_go_and_not_taken_again() {
+        let size = MAX_ROOM_PICTURE_BYTES as usize;
+        let count = (MAX_WHOLE_PICTURE_BYTES / MAX_ROOM_PICTURE_BYTES) as usize + 2;
+        let photos: Vec<(Picture, Vec<u8>)> = (0..count)
+            .map(|n| {
+                let mut data = photo(size);
+                data[0] = n as u8;
+                (Picture::of("p.png", "image/png", &data).unwrap(), data)
+            })
+            .collect();
+        let mut sender = Pictures::default();
+        let mut receiver = Pictures::default();
+        for (picture, data) in &photos {
+            sender.keep(picture, data).unwrap();
+            for (offset, piece) in sender.pieces(&picture.sha256) {
+                receiver.take_piece(picture, offset, piece).unwrap();
+            }
+        }
+        for side in [&sender, &receiver] {
+            assert!(side.whole_bytes <= MAX_WHOLE_PICTURE_BYTES);
+            let (old, new) = photos.split_at(2);
+            assert!(old.iter().all(|(p, _)| side.bytes(&p.sha256).is_none()));
+            assert!(old.iter().all(|(p, _)| side.had(&p.sha256)));
+            assert!(new.iter().all(|(p, _)| side.bytes(&p.sha256).is_some()));
+        }
+        // Pieces of one let go, passed on again by another member, are not taken again.
+        let (first, data) = &photos[0];
+        let piece = &data[..ROOM_PIECE_BYTES];
+        assert_eq!(
+            receiver.take_piece(first, 0, piece),
+            Ok(PieceTaken::Duplicate)
+        );
     }
 
     #[test]

@@ -278,7 +278,7 @@ impl Room {
         self.pictures.pieces(sha256)
     }
 
-    /// Up to `limit` pictures (SHA-256) that held messages carry and whose bytes are not
+    /// Up to `limit` pictures (SHA-256) that held messages carry and whose bytes were never
     /// whole here, oldest first: to be asked for.
     pub fn lacking_pictures(&self, limit: usize) -> Vec<String> {
         let mut lacking: Vec<String> = Vec::new();
@@ -286,8 +286,7 @@ impl Room {
             if lacking.len() == limit {
                 break;
             }
-            if self.pictures.bytes(&picture.sha256).is_none() && !lacking.contains(&picture.sha256)
-            {
+            if !self.pictures.had(&picture.sha256) && !lacking.contains(&picture.sha256) {
                 lacking.push(picture.sha256.clone());
             }
         }
