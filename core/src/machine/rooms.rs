@@ -145,6 +145,15 @@ impl ClientMachine {
         let message = held.write_picture(&identity, "", (name, mime, data))?;
         if let Some(picture) = message.picture.as_ref().filter(|_| !kept_before) {
             self.keep_pieces(room, &picture.sha256);
+            // Others' messages with the same picture, still waiting for its pieces, have it.
+            let waiting: Vec<RoomMessage> = (self.rooms.held[room])
+                .messages_with_picture(&picture.sha256)
+                .filter(|other| **other != message)
+                .cloned()
+                .collect();
+            for other in waiting {
+                self.report_picture(room, &other);
+            }
         }
         Ok(self.spread(room, message))
     }
@@ -399,9 +408,14 @@ impl ClientMachine {
         let Some(picture) = message.picture.clone() else {
             return;
         };
-        let Some(data) = self.rooms.held[room].picture_bytes(&picture.sha256) else {
+        let held = &self.rooms.held[room];
+        let Some(data) = held.picture_bytes(&picture.sha256) else {
             return;
         };
+        // A message that signed another size for these bytes' hash never shows them.
+        if data.len() as u64 != picture.size {
+            return;
+        }
         self.events.push_back(ClientEvent::RoomPicture {
             room: room.clone(),
             author: message.author.clone(),

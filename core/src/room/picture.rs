@@ -119,12 +119,21 @@ struct Bytes {
     missing: usize,
 }
 
-/// The picture bytes one member holds of a room, by SHA-256.
+/// Bytes are held by SHA-256 and the size a message signed for it: a member may sign a
+/// message claiming another's hash with another size, and pieces for that claim must not
+/// land in the real picture's bytes (nor its bytes be sized by the false claim).
+type Key = (String, u64);
+
+fn key(picture: &Picture) -> Key {
+    (picture.sha256.clone(), picture.size)
+}
+
+/// The picture bytes one member holds of a room, by SHA-256 and size.
 #[derive(Debug, Clone, Default)]
 pub struct Pictures {
-    held: BTreeMap<String, Bytes>,
+    held: BTreeMap<Key, Bytes>,
     /// Whole pictures in the order they became whole, and their bytes in all.
-    whole: VecDeque<String>,
+    whole: VecDeque<Key>,
     whole_bytes: u64,
     /// Pictures that were whole here and were let go for newer ones: not asked for again,
     /// and their pieces not taken again.
@@ -132,10 +141,13 @@ pub struct Pictures {
 }
 
 impl Pictures {
-    /// The whole bytes of the picture with this hash, if held.
+    /// The whole bytes of the picture with this hash, if held (only bytes that hash to it
+    /// are ever whole, whatever sizes messages claimed for it).
     pub fn bytes(&self, sha256: &str) -> Option<&[u8]> {
-        let bytes = self.held.get(sha256)?;
-        (bytes.missing == 0).then_some(&bytes.data[..])
+        let claims = (sha256.to_owned(), 0)..=(sha256.to_owned(), u64::MAX);
+        (self.held.range(claims))
+            .find(|(_, bytes)| bytes.missing == 0)
+            .map(|(_, bytes)| &bytes.data[..])
     }
 
     /// Whether the picture was whole here: held now, or let go for newer ones.
@@ -154,23 +166,23 @@ impl Pictures {
             return Ok(());
         }
         self.held.insert(
-            picture.sha256.clone(),
+            key(picture),
             Bytes {
                 data: data.to_vec(),
                 arrived: Vec::new(),
                 missing: 0,
             },
         );
-        self.became_whole(&picture.sha256, picture.size);
+        self.became_whole(picture);
         Ok(())
     }
 
     /// Counts a picture that just became whole, and lets the oldest go past the bound
     /// (never the newest).
-    fn became_whole(&mut self, sha256: &str, size: u64) {
-        self.let_go.remove(sha256);
-        self.whole.push_back(sha256.to_owned());
-        self.whole_bytes += size;
+    fn became_whole(&mut self, picture: &Picture) {
+        self.let_go.remove(&picture.sha256);
+        self.whole.push_back(key(picture));
+        self.whole_bytes += picture.size;
         while self.whole_bytes > MAX_WHOLE_PICTURE_BYTES && self.whole.len() > 1 {
             let Some(oldest) = self.whole.pop_front() else {
                 break;
@@ -178,7 +190,7 @@ impl Pictures {
             if let Some(bytes) = self.held.remove(&oldest) {
                 self.whole_bytes -= bytes.data.len() as u64;
             }
-            self.let_go.insert(oldest);
+            self.let_go.insert(oldest.0);
         }
     }
 
@@ -206,20 +218,17 @@ impl Pictures {
                 offset,
             });
         }
-        if self.let_go.contains(&picture.sha256) {
+        if self.let_go.contains(&picture.sha256) || self.bytes(&picture.sha256).is_some() {
             return Ok(PieceTaken::Duplicate);
         }
-        if !self.held.contains_key(&picture.sha256) {
+        if !self.held.contains_key(&key(picture)) {
             self.make_way();
         }
-        let bytes = self
-            .held
-            .entry(picture.sha256.clone())
-            .or_insert_with(|| Bytes {
-                data: vec![0; picture.size as usize],
-                arrived: vec![false; picture.pieces()],
-                missing: picture.pieces(),
-            });
+        let bytes = self.held.entry(key(picture)).or_insert_with(|| Bytes {
+            data: vec![0; picture.size as usize],
+            arrived: vec![false; picture.pieces()],
+            missing: picture.pieces(),
+        });
         if bytes.missing == 0 || bytes.arrived[index] {
             return Ok(PieceTaken::Duplicate);
         }
@@ -231,13 +240,13 @@ impl Pictures {
             return Ok(PieceTaken::Partial);
         }
         if sha256_hex(&bytes.data) != picture.sha256 {
-            self.held.remove(&picture.sha256);
+            self.held.remove(&key(picture));
             return Err(RoomError::PictureMismatch {
                 sha256: picture.sha256.clone(),
             });
         }
         bytes.arrived = Vec::new();
-        self.became_whole(&picture.sha256, picture.size);
+        self.became_whole(picture);
         Ok(PieceTaken::Complete)
     }
 
@@ -250,9 +259,9 @@ impl Pictures {
         }
         let least = arriving
             .min_by_key(|(_, bytes)| bytes.arrived.len() - bytes.missing)
-            .map(|(sha256, _)| sha256.clone());
-        if let Some(sha256) = least {
-            self.held.remove(&sha256);
+            .map(|(key, _)| key.clone());
+        if let Some(key) = least {
+            self.held.remove(&key);
         }
     }
 
@@ -438,7 +447,7 @@ mod tests {
         }
         assert_eq!(receiver.bytes(&ninth.sha256), Some(&data[..]));
         let (fourth, data) = &pictures[3];
-        assert!(!receiver.held.contains_key(&fourth.sha256), "it made way");
+        assert!(!receiver.held.contains_key(&key(fourth)), "it made way");
         // It may arrive again later, from its start.
         let (offset, bytes) = piece(data, 1);
         assert_eq!(

@@ -249,23 +249,45 @@ impl Room {
         Ok(message)
     }
 
-    /// The picture with this SHA-256 that a held message carries, if any.
-    fn picture(&self, sha256: &str) -> Option<&Picture> {
-        (self.log.messages())
-            .filter_map(|message| message.picture.as_ref())
-            .find(|picture| picture.sha256 == sha256)
+    /// The pictures with this SHA-256 that held messages carry: one, unless a member signed
+    /// a false size for another's hash.
+    fn pictures_named(&self, sha256: &str) -> Vec<Picture> {
+        let mut named: Vec<Picture> = Vec::new();
+        for picture in self.log.messages().filter_map(|m| m.picture.as_ref()) {
+            if picture.sha256 == sha256 && !named.iter().any(|p| p.size == picture.size) {
+                named.push(picture.clone());
+            }
+        }
+        named
     }
 
     /// Takes a piece of a picture from any member: `None` when no held message carries
-    /// that picture (the piece is dropped; it comes again with its message).
+    /// that picture (the piece is dropped; it comes again with its message). Where messages
+    /// claim the hash with different sizes, the piece goes to each claim, and what it did
+    /// for the real one counts (only bytes that hash right become whole).
     pub fn take_piece(
         &mut self,
         sha256: &str,
         offset: u64,
         data: &[u8],
     ) -> Option<Result<PieceTaken, RoomError>> {
-        let picture = self.picture(sha256)?.clone();
-        Some(self.pictures.take_piece(&picture, offset, data))
+        let named = self.pictures_named(sha256);
+        let mut outcomes =
+            (named.iter()).map(|picture| self.pictures.take_piece(picture, offset, data));
+        let first = outcomes.next()?;
+        let rank = |outcome: &Result<PieceTaken, RoomError>| match outcome {
+            Ok(PieceTaken::Complete) => 3,
+            Ok(PieceTaken::Partial) => 2,
+            Ok(PieceTaken::Duplicate) => 1,
+            Err(_) => 0,
+        };
+        Some(outcomes.fold(first, |best, next| {
+            if rank(&next) > rank(&best) {
+                next
+            } else {
+                best
+            }
+        }))
     }
 
     /// The whole bytes of the picture with this SHA-256, if held.
@@ -369,8 +391,8 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::MAX_MESSAGES_PER_MEETING;
     use crate::room::testing::identity;
+    use crate::room::{MAX_MESSAGES_PER_MEETING, MAX_ROOM_PICTURE_BYTES, ROOM_PIECE_BYTES};
 
     fn club(members: &[&str]) -> Room {
         let alice = identity("alice");
@@ -607,6 +629,53 @@ mod tests {
         }
         assert_eq!(carol.picture_bytes(&sha256), Some(&data[..]));
         assert_eq!(carol.messages_with_picture(&sha256).next(), Some(&written));
+    }
+
+    #[test]
+    fn a_member_claiming_anothers_picture_with_a_false_size_neither_crashes_nor_blocks_it() {
+        let mut alice = club(&["bob", "adam"]);
+        let mut bob = copy_for(&alice, "bob");
+        let data: Vec<u8> = (0..100_000).map(|n| (n % 251) as u8).collect();
+        let written = alice
+            .write_picture(&identity("alice"), "", ("cat.png", "image/png", &data))
+            .unwrap();
+        let real = written.picture.clone().unwrap();
+        let pieces: Vec<(u64, Vec<u8>)> = (alice.picture_pieces(&real.sha256).into_iter())
+            .map(|(offset, piece)| (offset, piece.to_vec()))
+            .collect();
+        meet(&alice, &mut bob);
+        bob.take_piece(&real.sha256, 0, &pieces[0].1)
+            .unwrap()
+            .unwrap();
+        // Adam signs a message of his that claims the same hash, 2 MiB long, placed first
+        // in the room's order (his name sorts before alice's), and sends a piece far past the real picture's end.
+        let false_claim = Picture {
+            size: MAX_ROOM_PICTURE_BYTES,
+            ..real.clone()
+        };
+        let members = bob.membership().version();
+        let claim = RoomMessage::signed_with(
+            bob.id().clone(),
+            "adam",
+            (1, 1, members),
+            ("", Some(false_claim)),
+            &identity("adam"),
+        );
+        assert_eq!(bob.receive(claim), Ok(Added::New));
+        let far = 10 * ROOM_PIECE_BYTES as u64;
+        let outcome = bob.take_piece(&real.sha256, far, &pieces[0].1).unwrap();
+        assert_eq!(
+            outcome,
+            Ok(PieceTaken::Partial),
+            "taken for the false claim only"
+        );
+        // alice's pieces still make her picture whole at bob's.
+        for (offset, piece) in &pieces[1..] {
+            bob.take_piece(&real.sha256, *offset, piece)
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(bob.picture_bytes(&real.sha256), Some(&data[..]));
     }
 
     #[test]
