@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::identity::{Identity, PublicKey, signature_text};
 use crate::protocol::validate_username;
 
-use super::{MAX_MEMBER_CHANGES, MAX_MEMBERS, RoomError, RoomId, validate_room_name};
+use super::{MAX_LAMPORT, MAX_MEMBER_CHANGES, MAX_MEMBERS, RoomError, RoomId, validate_room_name};
 
 /// What one membership change does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,7 +306,9 @@ impl Membership {
         let author = self.member_at(&change.by, have)?;
         let key = author.last_stay().key;
         self.check_signature(&change.by, key, &change.signed_bytes(), &change.sig)?;
-        let may_manage = change.by == self.creator || author.admin;
+        // The creator's power lasts its first stay: back after leaving, it is a member like
+        // any other, as an admin who left is.
+        let may_manage = (change.by == self.creator && author.stays.len() == 1) || author.admin;
         let denied = |what| RoomError::NotAllowed {
             by: change.by.clone(),
             what,
@@ -344,6 +346,13 @@ impl Membership {
             }
             Action::Leave { .. } => {}
         }
+        // A member's numbers never pass the Lamport bound (each is at most its message's
+        // Lamport time), so neither does the last one that counts.
+        if let Action::Remove { last_seq, .. } | Action::Leave { last_seq } = &change.action
+            && *last_seq > MAX_LAMPORT
+        {
+            return Err(RoomError::BadChange("a last message number past the bound"));
+        }
         let version = change.version;
         match &change.action {
             Action::Create { .. } => {}
@@ -356,7 +365,7 @@ impl Membership {
                     former.stays.push(Stay {
                         key: *key,
                         joined: version,
-                        first_seq: last_seq + 1,
+                        first_seq: last_seq.saturating_add(1),
                         gone: None,
                     });
                 }
@@ -658,6 +667,39 @@ mod tests {
             );
         }
         assert!(!room.is_member("bob"));
+    }
+
+    #[test]
+    fn a_creator_invited_back_after_leaving_manages_no_more() {
+        let mut room = room();
+        invite(&mut room, "alice", "bob").unwrap();
+        room.make(
+            "alice",
+            &identity("alice"),
+            Action::Promote {
+                member: "bob".into(),
+            },
+        )
+        .unwrap();
+        room.make("alice", &identity("alice"), Action::Leave { last_seq: 0 })
+            .unwrap();
+        invite(&mut room, "bob", "alice").unwrap();
+        assert!(matches!(
+            invite(&mut room, "alice", "carol"),
+            Err(RoomError::NotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_departure_numbered_past_the_bound_is_refused() {
+        let mut room = room();
+        invite(&mut room, "alice", "bob").unwrap();
+        let leave = Action::Leave { last_seq: u64::MAX };
+        assert!(matches!(
+            room.make("bob", &identity("bob"), leave),
+            Err(RoomError::BadChange(_))
+        ));
+        assert!(room.is_member("bob"));
     }
 
     #[test]
