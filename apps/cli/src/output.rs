@@ -45,8 +45,8 @@ impl Output {
         self.emit(value, text);
     }
 
-    /// What became of a `/room send` or `/room picture`: its number among my messages in the room (named
-    /// again by `room_delivery`), or why not.
+    /// What became of a `/room send` or `/room picture`: its number among my messages in
+    /// the room (named again by `room_delivery`), or why not.
     pub fn room_sent(&self, room: &RoomId, result: &Result<u64, ClientError>) {
         let mut value = json!({"event": "room_sent", "room": room.as_str(), "ok": result.is_ok()});
         let text = match result {
@@ -113,14 +113,18 @@ impl Output {
                 picture: None,
                 ..
             } => format!("[{room} {author}] {text}"),
+            // Its bytes follow apart (RoomPicture says when they are all here).
             ClientEvent::RoomMessage {
                 room,
                 author,
+                text,
                 picture: Some(picture),
                 ..
             } => format!(
-                "[{room} {author}] a picture: {} ({} bytes, arriving)",
-                picture.name, picture.size
+                "[{room} {author}] {text}{}[picture {}, {} bytes]",
+                if text.is_empty() { "" } else { " " },
+                picture.name,
+                picture.size
             ),
             ClientEvent::RoomPicture {
                 room,

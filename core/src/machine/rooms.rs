@@ -55,6 +55,12 @@ const RECEIPT_DELAY_MS: u64 = 20;
 /// (`lacking`) at the next meeting.
 const MAX_PICTURE_BYTES_PER_ANSWER: u64 = 8 * MAX_ROOM_PICTURE_BYTES;
 
+/// Least time between two answers to one member that carry picture bytes: an ask is a
+/// small frame and its answer up to [`MAX_PICTURE_BYTES_PER_ANSWER`], so asks in a
+/// stream must not make this client send without end. Within it, an answer carries
+/// messages only; their pictures are asked for again at a later meeting.
+const PICTURE_ANSWER_GAP_MS: u64 = 1_000;
+
 /// Most pictures one ask names as lacking, so the ask stays one small frame.
 const MAX_PICTURES_ASKED: usize = 8;
 const _: () = assert!(MAX_PICTURES_ASKED <= crate::room::MAX_LACKING_PER_FRAME);
@@ -82,6 +88,8 @@ struct Link {
     receipt_due: Option<u64>,
     /// Messages the peer sent while our ask was out: its answer, bounded.
     answered: usize,
+    /// When an answer of ours last carried picture bytes to this member.
+    pictures_sent_at: Option<u64>,
 }
 
 impl ClientMachine {
@@ -319,7 +327,7 @@ impl ClientMachine {
                 ask,
                 lacking,
                 ..
-            } => self.on_marks(&room, peer, version, &marks, ask, &lacking),
+            } => self.on_marks(&room, peer, (version, &marks), (ask, &lacking), now),
         }
     }
 
@@ -425,14 +433,15 @@ impl ClientMachine {
         });
     }
 
+    /// The peer's membership `version` and `marks`; with `ask`, it wants what it lacks,
+    /// `lacking` naming pictures it holds messages of but not the bytes.
     fn on_marks(
         &mut self,
         room: &RoomId,
         peer: &str,
-        version: Option<u64>,
-        marks: &HighWaterMarks,
-        ask: bool,
-        lacking: &[String],
+        (version, marks): (Option<u64>, &HighWaterMarks),
+        (ask, lacking): (bool, &[String]),
+        now: u64,
     ) {
         self.note_delivery(room, peer, marks);
         let held = &self.rooms.held[room];
@@ -449,6 +458,9 @@ impl ClientMachine {
             link.vain = Some(seen);
         }
         let receipt = link.receipt_due.is_some();
+        let pictures_due = link
+            .pictures_sent_at
+            .is_none_or(|at| now >= at.saturating_add(PICTURE_ANSWER_GAP_MS));
         if ask {
             let catch_up =
                 self.rooms.held[room].catch_up_for(peer, version, marks, MAX_MESSAGES_PER_MEETING);
@@ -459,11 +471,19 @@ impl ClientMachine {
                 };
                 self.send_room_frame(peer, &frame);
             }
-            let mut budget = MAX_PICTURE_BYTES_PER_ANSWER;
+            let mut budget = if pictures_due {
+                MAX_PICTURE_BYTES_PER_ANSWER
+            } else {
+                0
+            };
+            let mut pictures_sent = Vec::new();
             for message in catch_up.messages {
                 if budget > 0 {
                     let sent = self.send_room_message_to(peer, &message);
                     budget = budget.saturating_sub(sent);
+                    if let Some(picture) = message.picture.filter(|_| sent > 0) {
+                        pictures_sent.push(picture.sha256);
+                    }
                 } else {
                     // Its picture is asked for (`lacking`) at the next meeting.
                     self.send_room_frame(peer, &RoomFrame::Message(message));
@@ -471,13 +491,17 @@ impl ClientMachine {
             }
             if self.rooms.held[room].joined() && self.rooms.held[room].membership().is_member(peer)
             {
-                for sha256 in lacking.iter().take(MAX_PICTURES_ASKED) {
+                let asked = lacking.iter().take(MAX_PICTURES_ASKED);
+                for sha256 in asked.filter(|sha256| !pictures_sent.contains(sha256)) {
                     if budget == 0 {
                         break;
                     }
                     let sent = self.send_pieces(room, peer, sha256);
                     budget = budget.saturating_sub(sent);
                 }
+            }
+            if pictures_due && budget < MAX_PICTURE_BYTES_PER_ANSWER {
+                self.link(room, peer).pictures_sent_at = Some(now);
             }
             // Also says where this batch ended: with `more`, the peer asks again.
             self.send_marks(room, peer, want);
@@ -667,7 +691,8 @@ impl ClientMachine {
             return;
         };
         // An ask also names pictures we hold messages of but not the bytes.
-        let lacking = if ask && self.speaks_pictures(peer) {
+        // Out of the room, nothing is sent to us: asking for pictures would be in vain.
+        let lacking = if ask && held.joined() && self.speaks_pictures(peer) {
             held.lacking_pictures(MAX_PICTURES_ASKED)
         } else {
             Vec::new()

@@ -477,6 +477,53 @@ fn a_member_holding_a_picture_message_without_its_bytes_asks_for_them_at_the_nex
 }
 
 #[test]
+fn asks_in_a_stream_get_picture_bytes_at_most_once_a_second() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.room_of_all();
+    let data = vec![9u8; 100_000];
+    mesh.clients[ALICE]
+        .send_room_picture(&room, "grey.png", "image/png", &data)
+        .unwrap();
+    mesh.pump();
+    // Bob's side of the chat, as a patched client would use it: asks, one after another.
+    let conn = (mesh.channels.iter())
+        .find(|(from, to)| from.0 == BOB && to.0 == ALICE)
+        .map(|(_, to)| to.1)
+        .unwrap();
+    let ask = crate::room::RoomFrame::Marks {
+        room: room.clone(),
+        version: None,
+        marks: Default::default(),
+        ask: true,
+        lacking: vec![crate::room::sha256_hex(&data)],
+    };
+    let text = ask.encode().unwrap();
+    let mut pieces_sent = |mesh: &mut Mesh, asks: usize| {
+        for _ in 0..asks {
+            let event = TransportEvent::ChannelMessage(text.clone());
+            mesh.clients[ALICE].handle_transport(conn, event, mesh.now);
+        }
+        let (actions, _, _) = drain_stored(&mut mesh.clients[ALICE]);
+        (actions.iter())
+            .filter(
+                |a| matches!(a, Action::SendText { text, .. } if text.contains(r#""op":"piece""#)),
+            )
+            .count()
+    };
+    // The first answer carries the picture (in pieces), with the message; the others
+    // within the second, messages only.
+    let per_answer = data.len().div_ceil(crate::room::ROOM_PIECE_BYTES);
+    assert_eq!(pieces_sent(&mut mesh, 5), per_answer);
+    mesh.now += 1_000;
+    assert_eq!(
+        pieces_sent(&mut mesh, 5),
+        per_answer,
+        "a second later, once more"
+    );
+}
+
+#[test]
 fn a_catch_up_larger_than_one_meeting_takes_several_batches() {
     let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
     mesh.connect(ALICE, BOB);

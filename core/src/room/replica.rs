@@ -648,7 +648,8 @@ mod tests {
             .unwrap()
             .unwrap();
         // Adam signs a message of his that claims the same hash, 2 MiB long, placed first
-        // in the room's order (his name sorts before alice's), and sends a piece far past the real picture's end.
+        // in the room's order (his name sorts before alice's), and sends a piece far past
+        // the real picture's end.
         let false_claim = Picture {
             size: MAX_ROOM_PICTURE_BYTES,
             ..real.clone()
