@@ -499,7 +499,7 @@ fn asks_in_a_stream_get_picture_bytes_at_most_once_a_second() {
         lacking: vec![crate::room::sha256_hex(&data)],
     };
     let text = ask.encode().unwrap();
-    let mut pieces_sent = |mesh: &mut Mesh, asks: usize| {
+    let pieces_sent = |mesh: &mut Mesh, asks: usize| {
         for _ in 0..asks {
             let event = TransportEvent::ChannelMessage(text.clone());
             mesh.clients[ALICE].handle_transport(conn, event, mesh.now);
