@@ -61,6 +61,10 @@ const MAX_PICTURE_BYTES_PER_ANSWER: u64 = 8 * MAX_ROOM_PICTURE_BYTES;
 /// messages only; their pictures are asked for again at a later meeting.
 const PICTURE_ANSWER_GAP_MS: u64 = 1_000;
 
+/// Most messages of one room that show the same picture (by its bytes): each showing
+/// hands the app a copy of them.
+const MAX_REPORTS_PER_PICTURE: usize = 4;
+
 /// Most pictures one ask names as lacking, so the ask stays one small frame.
 const MAX_PICTURES_ASKED: usize = 8;
 const _: () = assert!(MAX_PICTURES_ASKED <= crate::room::MAX_LACKING_PER_FRAME);
@@ -423,6 +427,13 @@ impl ClientMachine {
         // A message that signed another size for these bytes' hash never shows them.
         if data.len() as u64 != picture.size {
             return;
+        }
+        // Each report copies the bytes to the app: many cheap messages naming one picture
+        // must not multiply them, so only the first few in the room's order show it.
+        let place = (held.messages_with_picture(&picture.sha256))
+            .position(|other| other.author == message.author && other.seq == message.seq);
+        if place.is_none_or(|place| place >= MAX_REPORTS_PER_PICTURE) {
+            return debug!(%room, sha256 = picture.sha256, "a picture named once too often not shown");
         }
         self.events.push_back(ClientEvent::RoomPicture {
             room: room.clone(),

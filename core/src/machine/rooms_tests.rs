@@ -367,6 +367,40 @@ fn pictures_shown(mesh: &Mesh, n: usize) -> Vec<(String, u64, Vec<u8>)> {
 }
 
 #[test]
+fn one_picture_named_by_many_messages_is_handed_to_the_app_a_few_times_only() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.room_of_all();
+    let data = vec![5u8; 50_000];
+    for _ in 0..6 {
+        mesh.clients[ALICE]
+            .send_room_picture(&room, "same.png", "image/png", &data)
+            .unwrap();
+    }
+    mesh.pump();
+    let messages = (mesh.events[BOB].iter())
+        .filter(|e| {
+            matches!(
+                e,
+                ClientEvent::RoomMessage {
+                    picture: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(messages, 6, "every message is shown");
+    let seqs: Vec<u64> = (pictures_shown(&mesh, BOB).into_iter())
+        .map(|(_, seq, _)| seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4],
+        "the picture's bytes go to the app four times at most"
+    );
+}
+
+#[test]
 fn a_picture_reaches_a_member_who_meets_a_relayer_after_the_author_left() {
     let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
     mesh.connect(ALICE, BOB);
