@@ -94,6 +94,9 @@ struct Link {
     answered: usize,
     /// When an answer of ours last carried picture bytes to this member.
     pictures_sent_at: Option<u64>,
+    /// How many of our asks to this member named lacking pictures: the next names the
+    /// next ones.
+    lacking_round: usize,
 }
 
 impl ClientMachine {
@@ -703,11 +706,14 @@ impl ClientMachine {
         };
         // An ask also names pictures we hold messages of but not the bytes.
         // Out of the room, nothing is sent to us: asking for pictures would be in vain.
+        let round = (self.rooms.links.get(&(room.clone(), peer.to_owned())))
+            .map_or(0, |link| link.lacking_round);
         let lacking = if ask && held.joined() && self.speaks_pictures(peer) {
-            held.lacking_pictures(MAX_PICTURES_ASKED)
+            held.lacking_pictures(MAX_PICTURES_ASKED, round)
         } else {
             Vec::new()
         };
+        let asked = !lacking.is_empty();
         let frame = RoomFrame::Marks {
             room: room.clone(),
             version: Some(held.membership().version()),
@@ -719,6 +725,7 @@ impl ClientMachine {
             let link = self.link(room, peer);
             link.receipt_due = None;
             link.pending |= ask;
+            link.lacking_round = link.lacking_round.wrapping_add(usize::from(asked));
         }
     }
 

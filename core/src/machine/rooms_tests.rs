@@ -435,7 +435,7 @@ fn a_picture_reaches_a_member_who_meets_a_relayer_after_the_author_left() {
     mesh.restart(CAROL);
     let kept = mesh.clients[CAROL].room(&room).unwrap();
     assert_eq!(kept.picture_bytes(&described.sha256), Some(&data[..]));
-    assert!(kept.lacking_pictures(8).is_empty());
+    assert!(kept.lacking_pictures(8, 0).is_empty());
 }
 
 #[test]
@@ -500,7 +500,7 @@ fn a_member_holding_a_picture_message_without_its_bytes_asks_for_them_at_the_nex
     mesh.pump();
     let sha256 = crate::room::sha256_hex(&data);
     let bob = mesh.clients[BOB].room(&room).unwrap();
-    assert_eq!(bob.lacking_pictures(8), [sha256]);
+    assert_eq!(bob.lacking_pictures(8, 0), [sha256]);
     assert!(pictures_shown(&mesh, BOB).is_empty());
     mesh.disconnect(ALICE, BOB);
     mesh.connect(ALICE, BOB);

@@ -301,18 +301,23 @@ impl Room {
     }
 
     /// Up to `limit` pictures (SHA-256) that held messages carry and whose bytes were never
-    /// whole here, oldest first: to be asked for.
-    pub fn lacking_pictures(&self, limit: usize) -> Vec<String> {
-        let mut lacking: Vec<String> = Vec::new();
+    /// whole here, to be asked for: the `round`-th `limit` of them in the room's order,
+    /// going round, so pictures nobody can send (their author gone, or a false claim) do not
+    /// keep the others from ever being asked for.
+    pub fn lacking_pictures(&self, limit: usize, round: usize) -> Vec<String> {
+        let mut lacking: Vec<&str> = Vec::new();
         for picture in self.log.messages().filter_map(|m| m.picture.as_ref()) {
-            if lacking.len() == limit {
-                break;
-            }
-            if !self.pictures.had(&picture.sha256) && !lacking.contains(&picture.sha256) {
-                lacking.push(picture.sha256.clone());
+            if !self.pictures.had(&picture.sha256) && !lacking.contains(&picture.sha256.as_str()) {
+                lacking.push(&picture.sha256);
             }
         }
-        lacking
+        if lacking.len() <= limit {
+            return lacking.into_iter().map(str::to_owned).collect();
+        }
+        let start = round.wrapping_mul(limit) % lacking.len();
+        (lacking.iter().cycle().skip(start).take(limit))
+            .map(|sha256| (*sha256).to_owned())
+            .collect()
     }
 
     /// The held messages that carry the picture with this SHA-256.
@@ -677,6 +682,24 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(bob.picture_bytes(&real.sha256), Some(&data[..]));
+    }
+
+    #[test]
+    fn lacking_pictures_are_named_in_turn() {
+        let mut alice = club(&["bob"]);
+        let mut bob = copy_for(&alice, "bob");
+        for n in 0..5u8 {
+            let data = vec![n; 10];
+            alice
+                .write_picture(&identity("alice"), "", ("p.png", "image/png", &data))
+                .unwrap();
+        }
+        meet(&alice, &mut bob);
+        let all = bob.lacking_pictures(5, 0);
+        assert_eq!(all.len(), 5);
+        assert_eq!(bob.lacking_pictures(2, 0), all[..2]);
+        assert_eq!(bob.lacking_pictures(2, 1), all[2..4]);
+        assert_eq!(bob.lacking_pictures(2, 2), [all[4].clone(), all[0].clone()]);
     }
 
     #[test]
