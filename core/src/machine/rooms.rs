@@ -61,6 +61,16 @@ const MAX_PICTURE_BYTES_PER_ANSWER: u64 = 8 * MAX_ROOM_PICTURE_BYTES;
 /// messages only; their pictures are asked for again at a later meeting.
 const PICTURE_ANSWER_GAP_MS: u64 = 1_000;
 
+/// Most bytes of whole room pictures this client holds in memory, over all its rooms
+/// (each room also has its own bound): past it the oldest, in any room, are let go.
+/// (Smaller under test, so a test reaches it with a few pictures.)
+const MAX_WHOLE_PICTURE_BYTES_IN_ALL: u64 = if cfg!(test) { 5 } else { 96 } * 1024 * 1024;
+
+/// Most bytes that pictures still arriving may reserve, over all rooms: a new picture
+/// starts arriving only below it (its pieces are asked for again later), so members who
+/// make many rooms cannot make this client reserve 2 MiB per picture in each.
+const MAX_ARRIVING_PICTURE_BYTES_IN_ALL: u64 = 32 * 1024 * 1024;
+
 /// Most messages of one room that show the same picture (by its bytes): each showing
 /// hands the app a copy of them.
 const MAX_REPORTS_PER_PICTURE: usize = 4;
@@ -76,6 +86,9 @@ pub(super) struct Rooms {
     /// Membership chains of rooms a peer is handing over, until they make us a member.
     arriving: BTreeMap<RoomId, Vec<crate::room::MemberChange>>,
     links: BTreeMap<(RoomId, String), Link>,
+    /// Whole pictures in the order they became whole here, in every room: the bound over
+    /// all rooms lets the oldest go first.
+    whole_pictures: std::collections::VecDeque<(RoomId, String)>,
 }
 
 /// One room's exchange with one (current or former) member over the current chat channel.
@@ -159,6 +172,7 @@ impl ClientMachine {
         let kept_before = held.picture_bytes(&crate::room::sha256_hex(data)).is_some();
         let message = held.write_picture(&identity, "", (name, mime, data))?;
         if let Some(picture) = message.picture.as_ref().filter(|_| !kept_before) {
+            self.became_whole(room, &picture.sha256);
             self.keep_pieces(room, &picture.sha256);
             // Others' messages with the same picture, still waiting for its pieces, have it.
             let waiting: Vec<RoomMessage> = (self.rooms.held[room])
@@ -400,10 +414,18 @@ impl ClientMachine {
         if !self.rooms.held[room].membership().ever_member(peer) {
             return debug!(%peer, %room, "a picture piece from a peer never in the room ignored");
         }
+        let arriving: u64 = (self.rooms.held.values())
+            .map(|room| room.pictures().arriving_bytes())
+            .sum();
         let held = self.rooms.held.get_mut(room).expect("caller checked");
+        let starts = !held.pictures().is_arriving(sha256) && !held.pictures().had(sha256);
+        if starts && arriving >= MAX_ARRIVING_PICTURE_BYTES_IN_ALL {
+            return debug!(%peer, %room, sha256, "no room for one more arriving picture now");
+        }
         match held.take_piece(sha256, offset, data) {
             None => debug!(%peer, %room, sha256, "a piece of no picture held here dropped"),
             Some(Ok(PieceTaken::Complete)) => {
+                self.became_whole(room, sha256);
                 self.keep_pieces(room, sha256);
                 let messages: Vec<RoomMessage> = (self.rooms.held[room])
                     .messages_with_picture(sha256)
@@ -415,6 +437,32 @@ impl ClientMachine {
             }
             Some(Ok(PieceTaken::Partial | PieceTaken::Duplicate)) => {}
             Some(Err(error)) => self.refuse(room, peer, error),
+        }
+    }
+
+    /// Counts a picture of `room` that just became whole here, and lets the oldest whole
+    /// pictures of all rooms go while they hold more than the bound (never this one).
+    fn became_whole(&mut self, room: &RoomId, sha256: &str) {
+        let held_rooms = &self.rooms.held;
+        let whole = &mut self.rooms.whole_pictures;
+        whole.retain(|(r, s)| !(r == room && s == sha256));
+        // What a room's own bound let go, or a room no longer held, is forgotten now and
+        // then, so the list stays as long as what is held.
+        if whole.len() >= 4 * MAX_ROOMS {
+            whole
+                .retain(|(r, s)| (held_rooms.get(r)).is_some_and(|c| c.picture_bytes(s).is_some()));
+        }
+        whole.push_back((room.clone(), sha256.to_owned()));
+        let mut held: u64 = (self.rooms.held.values())
+            .map(|room| room.pictures().whole_bytes())
+            .sum();
+        while held > MAX_WHOLE_PICTURE_BYTES_IN_ALL && self.rooms.whole_pictures.len() > 1 {
+            let Some((room, sha256)) = self.rooms.whole_pictures.pop_front() else {
+                break;
+            };
+            if let Some(copy) = self.rooms.held.get_mut(&room) {
+                held -= copy.let_go_picture(&sha256);
+            }
         }
     }
 
@@ -637,12 +685,20 @@ impl ClientMachine {
             match Room::restore(&self.me, changes, messages) {
                 Ok(mut room) if *room.id() == id => {
                     // Kept pieces are those of whole pictures: they add up again.
+                    let mut whole = Vec::new();
                     for (sha256, offset, data) in pieces {
-                        if let Some(Err(error)) = room.take_piece(&sha256, offset, &data) {
-                            debug!(%id, %error, "a kept picture piece no longer fits");
+                        match room.take_piece(&sha256, offset, &data) {
+                            Some(Ok(PieceTaken::Complete)) => whole.push(sha256),
+                            Some(Err(error)) => {
+                                debug!(%id, %error, "a kept picture piece no longer fits")
+                            }
+                            _ => {}
                         }
                     }
-                    self.rooms.held.insert(id, room);
+                    self.rooms.held.insert(id.clone(), room);
+                    for sha256 in whole {
+                        self.became_whole(&id, &sha256);
+                    }
                 }
                 Ok(_) => debug!(%id, "a kept room under another id dropped"),
                 Err(error) => debug!(%id, %error, "a kept room that no longer holds dropped"),

@@ -401,6 +401,42 @@ fn one_picture_named_by_many_messages_is_handed_to_the_app_a_few_times_only() {
 }
 
 #[test]
+fn past_the_bound_over_all_rooms_the_oldest_pictures_in_any_room_are_let_go() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let mib = 1024 * 1024;
+    let mut sent = Vec::new();
+    for r in 0..3u8 {
+        let room = mesh.clients[ALICE].create_room("club", [r; 16]).unwrap();
+        mesh.clients[ALICE].invite_to_room(&room, "bob").unwrap();
+        mesh.pump();
+        for p in 0..2u8 {
+            let data = vec![r * 2 + p; mib];
+            mesh.clients[ALICE]
+                .send_room_picture(&room, "p.png", "image/png", &data)
+                .unwrap();
+            mesh.pump();
+            sent.push((room.clone(), crate::room::sha256_hex(&data)));
+        }
+    }
+    // Six pictures of 1 MiB in three rooms, past the 5 MiB bound under test: each side
+    // let the oldest go, whatever room it was in.
+    for n in [ALICE, BOB] {
+        let held: Vec<bool> = (sent.iter())
+            .map(|(room, sha256)| {
+                mesh.clients[n]
+                    .room(room)
+                    .unwrap()
+                    .picture_bytes(sha256)
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(held, [false, true, true, true, true, true], "client {n}");
+    }
+    assert_eq!(pictures_shown(&mesh, BOB).len(), 6, "bob was shown all six");
+}
+
+#[test]
 fn a_picture_reaches_a_member_who_meets_a_relayer_after_the_author_left() {
     let mut mesh = Mesh::new(&["alice", "bob", "carol"]);
     mesh.connect(ALICE, BOB);

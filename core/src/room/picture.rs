@@ -150,6 +150,41 @@ impl Pictures {
             .map(|(_, bytes)| &bytes.data[..])
     }
 
+    /// Bytes of whole pictures held.
+    pub fn whole_bytes(&self) -> u64 {
+        self.whole_bytes
+    }
+
+    /// Bytes reserved by pictures still arriving.
+    pub fn arriving_bytes(&self) -> u64 {
+        (self.held.values())
+            .filter(|bytes| bytes.missing > 0)
+            .map(|bytes| bytes.data.len() as u64)
+            .sum()
+    }
+
+    /// Whether some of the picture with this hash has arrived, and not all.
+    pub fn is_arriving(&self, sha256: &str) -> bool {
+        let claims = (sha256.to_owned(), 0)..=(sha256.to_owned(), u64::MAX);
+        self.held.range(claims).any(|(_, bytes)| bytes.missing > 0)
+    }
+
+    /// Lets the whole picture with this hash go, as the bound does for the oldest: for a
+    /// bound over all rooms. Returns the bytes freed.
+    pub fn let_go(&mut self, sha256: &str) -> u64 {
+        let Some(at) = self.whole.iter().position(|(held, _)| held == sha256) else {
+            return 0;
+        };
+        let key = self.whole.remove(at).expect("found");
+        let freed = self
+            .held
+            .remove(&key)
+            .map_or(0, |bytes| bytes.data.len() as u64);
+        self.whole_bytes -= freed;
+        self.let_go.insert(key.0);
+        freed
+    }
+
     /// Whether the picture was whole here: held now, or let go for newer ones.
     pub fn had(&self, sha256: &str) -> bool {
         self.bytes(sha256).is_some() || self.let_go.contains(sha256)
@@ -336,6 +371,35 @@ mod tests {
         let piece = &data[..ROOM_PIECE_BYTES];
         assert_eq!(
             receiver.take_piece(first, 0, piece),
+            Ok(PieceTaken::Duplicate)
+        );
+    }
+
+    #[test]
+    fn a_picture_let_go_frees_its_bytes_and_is_not_taken_again() {
+        let data = photo(ROOM_PIECE_BYTES + 5);
+        let picture = Picture::of("cat.png", "image/png", &data).unwrap();
+        let mut pictures = Pictures::default();
+        pictures
+            .take_piece(&picture, 0, &data[..ROOM_PIECE_BYTES])
+            .unwrap();
+        assert!(pictures.is_arriving(&picture.sha256));
+        assert_eq!(pictures.arriving_bytes(), data.len() as u64);
+        let last = &data[ROOM_PIECE_BYTES..];
+        let offset = ROOM_PIECE_BYTES as u64;
+        assert_eq!(
+            pictures.take_piece(&picture, offset, last),
+            Ok(PieceTaken::Complete)
+        );
+        assert_eq!(
+            (pictures.arriving_bytes(), pictures.whole_bytes()),
+            (0, data.len() as u64)
+        );
+        assert_eq!(pictures.let_go(&picture.sha256), data.len() as u64);
+        assert_eq!(pictures.whole_bytes(), 0);
+        assert!(pictures.had(&picture.sha256) && pictures.bytes(&picture.sha256).is_none());
+        assert_eq!(
+            pictures.take_piece(&picture, 0, &data[..ROOM_PIECE_BYTES]),
             Ok(PieceTaken::Duplicate)
         );
     }

@@ -290,6 +290,16 @@ impl Room {
         }))
     }
 
+    /// The picture bytes this copy holds, whole or arriving: for bounds over all rooms.
+    pub fn pictures(&self) -> &Pictures {
+        &self.pictures
+    }
+
+    /// Lets a whole picture go (see [`Pictures::let_go`]); returns the bytes freed.
+    pub fn let_go_picture(&mut self, sha256: &str) -> u64 {
+        self.pictures.let_go(sha256)
+    }
+
     /// The whole bytes of the picture with this SHA-256, if held.
     pub fn picture_bytes(&self, sha256: &str) -> Option<&[u8]> {
         self.pictures.bytes(sha256)
