@@ -215,19 +215,36 @@ async fn read_picked(files: Vec<FileData>) -> Vec<LocalFile> {
 /// Sends each file; each shows in the conversation at once, with its progress.
 fn send_files(
     client: Signal<Option<Client>>,
-    mut chat: Signal<Option<ChatState>>,
+    chat: Signal<Option<ChatState>>,
     peer: &str,
     files: Vec<LocalFile>,
+) {
+    send_each(
+        client,
+        chat,
+        files,
+        |client, (name, mime, data)| client.send_file(peer, name, mime, data),
+        |state, attachment, sent| state.record_file_sent(peer, attachment, sent, platform::now()),
+    );
+}
+
+/// Sends each file with `send` (its name, media type and bytes) and records it, shown
+/// at once, with `record`: one way for files to a peer and pictures into a room.
+pub(super) fn send_each<T>(
+    client: Signal<Option<Client>>,
+    mut chat: Signal<Option<ChatState>>,
+    files: Vec<LocalFile>,
+    send: impl Fn(&Client, (&str, &str, &[u8])) -> T,
+    record: impl Fn(&mut ChatState, Attachment, T),
 ) {
     let Some(client) = client.read().clone() else {
         return;
     };
     for LocalFile { name, mime, data } in files {
         let mime = media_type(mime, &name);
-        let sent = client.send_file(peer, &name, &mime, &data);
+        let sent = send(&client, (&name, &mime, &data));
         if let Some(state) = chat.write().as_mut() {
-            let attachment = Attachment::new(name, mime, &data);
-            state.record_file_sent(peer, attachment, sent, platform::now());
+            record(state, Attachment::new(name, mime, &data), sent);
         }
     }
 }

@@ -9,6 +9,7 @@ mod room;
 mod sidebar;
 
 pub use chat_screen::ChatScreen;
+use conversation::send_each;
 pub use conversation::{
     BackButton, Bubble, Conversation, MessageComposer, PeerInfo, PicturePicker, drop_pictures,
     paste_pictures,

@@ -7,9 +7,9 @@ use peerchat_core::{Client, ClientError, ClientEvent};
 
 use super::{
     BackButton, Bubble, ListRow, MessageComposer, NameForm, PicturePicker, drop_pictures,
-    paste_pictures, use_client,
+    paste_pictures, send_each, use_client,
 };
-use crate::model::{Attachment, ChatState, Composer, RoomView, Tone, media_type};
+use crate::model::{ChatState, Composer, RoomView, Tone};
 use crate::platform::{self, LocalFile};
 
 /// Runs `act` with the client; what it refuses (no such peer, a full room…) becomes a
@@ -188,21 +188,19 @@ pub fn RoomConversation(chat: Signal<Option<ChatState>>, room: RoomId) -> Elemen
 /// refused one becomes a notice).
 fn send_pictures(
     client: Signal<Option<Client>>,
-    mut chat: Signal<Option<ChatState>>,
+    chat: Signal<Option<ChatState>>,
     room: &RoomId,
     files: Vec<LocalFile>,
 ) {
-    let Some(client) = client.read().clone() else {
-        return;
-    };
-    for LocalFile { name, mime, data } in files {
-        let mime = media_type(mime, &name);
-        let sent = client.send_room_picture(room, &name, &mime, &data);
-        if let Some(state) = chat.write().as_mut() {
-            let attachment = Attachment::new(name, mime, &data);
-            state.record_room_picture_sent(room, attachment, sent, platform::now());
-        }
-    }
+    send_each(
+        client,
+        chat,
+        files,
+        |client, (name, mime, data)| client.send_room_picture(room, name, mime, data),
+        |state, attachment, sent| {
+            state.record_room_picture_sent(room, attachment, sent, platform::now())
+        },
+    );
 }
 
 /// Who is in the room, each with how my chat with them runs, and the field that invites

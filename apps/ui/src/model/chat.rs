@@ -398,17 +398,7 @@ impl ChatState {
         sent: Result<u64, ClientError>,
         at: MessageTime,
     ) {
-        match sent {
-            Ok(seq) => {
-                let id = self.tick();
-                let me = self.me.clone();
-                if let Some(view) = self.room_mut(room) {
-                    view.add_mine(new_message(id, me, seq, text.to_owned(), at, true));
-                    view.last_activity = id;
-                }
-            }
-            Err(error) => self.report(error, at),
-        }
+        self.record_mine_in_room(room, (text, None), sent, at);
     }
 
     /// Records a picture I sent into `room` (shown at once), with what the client answered.
@@ -419,13 +409,23 @@ impl ChatState {
         sent: Result<u64, ClientError>,
         at: MessageTime,
     ) {
+        self.record_mine_in_room(room, ("", Some(attachment)), sent, at);
+    }
+
+    fn record_mine_in_room(
+        &mut self,
+        room: &RoomId,
+        (text, attachment): (&str, Option<Attachment>),
+        sent: Result<u64, ClientError>,
+        at: MessageTime,
+    ) {
         match sent {
             Ok(seq) => {
                 let id = self.tick();
                 let me = self.me.clone();
                 if let Some(view) = self.room_mut(room) {
-                    let mut message = new_message(id, me, seq, String::new(), at, true);
-                    message.attachment = Some(attachment);
+                    let mut message = new_message(id, me, seq, text.to_owned(), at, true);
+                    message.attachment = attachment;
                     view.add_mine(message);
                     view.last_activity = id;
                 }
