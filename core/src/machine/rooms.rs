@@ -414,14 +414,17 @@ impl ClientMachine {
         if !self.rooms.held[room].membership().ever_member(peer) {
             return debug!(%peer, %room, "a picture piece from a peer never in the room ignored");
         }
-        let arriving: u64 = (self.rooms.held.values())
-            .map(|room| room.pictures().arriving_bytes())
-            .sum();
-        let held = self.rooms.held.get_mut(room).expect("caller checked");
-        let starts = !held.pictures().is_arriving(sha256) && !held.pictures().had(sha256);
-        if starts && arriving >= MAX_ARRIVING_PICTURE_BYTES_IN_ALL {
-            return debug!(%peer, %room, sha256, "no room for one more arriving picture now");
+        let pictures = self.rooms.held[room].pictures();
+        // Only a piece that starts a picture needs the sum over all rooms.
+        if !pictures.is_arriving(sha256) && !pictures.had(sha256) {
+            let arriving: u64 = (self.rooms.held.values())
+                .map(|room| room.pictures().arriving_bytes())
+                .sum();
+            if arriving >= MAX_ARRIVING_PICTURE_BYTES_IN_ALL {
+                return debug!(%peer, %room, sha256, "no room for one more arriving picture now");
+            }
         }
+        let held = self.rooms.held.get_mut(room).expect("caller checked");
         match held.take_piece(sha256, offset, data) {
             None => debug!(%peer, %room, sha256, "a piece of no picture held here dropped"),
             Some(Ok(PieceTaken::Complete)) => {
