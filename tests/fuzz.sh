@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what peerchat reads from the network (fuzz/, cargo-fuzz with libFuzzer): the state
 # machine fed any signaling payloads, chat-channel bytes, transport reports and API calls,
-# and the browser client's MQTT framing. A crash fails the run and leaves its input under
+# the browser client's MQTT framing, and peerchat's JSON reader held to serde_json's. A crash fails the run and leaves its input under
 # <target>/fuzz-artifacts/<target>/ to reproduce with `cargo fuzz run <target> <file>`.
 #
 #   tests/fuzz.sh                     # what tests/run.sh runs: 20 s per target
@@ -22,7 +22,7 @@ rustup toolchain list | grep -q "^$nightly" || rustup toolchain install "$nightl
 [ -x "$tools/bin/cargo-fuzz" ] || cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools"
 export PATH="$tools/bin:$PATH"
 
-for target in signaling mqtt_frames server_connection; do
+for target in signaling mqtt_frames server_connection json; do
     corpus="$target_dir/fuzz-corpus/$target"
     artifacts="$target_dir/fuzz-artifacts/$target/"
     mkdir -p "$corpus" "$artifacts"

@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use serde_json::{Value, json};
+use crate::json;
+use crate::json::Value;
 use thiserror::Error;
 
 use crate::path::PeerPath;
@@ -319,10 +320,10 @@ impl ClientEvent {
                 data,
             } => json!({
                 "event": "room_picture", "room": room.as_str(), "author": author, "seq": seq,
-                "file": {
+                "file": json!({
                     "name": picture.name, "mime": picture.mime, "size": data.len(),
                     "sha256": crate::room::sha256_hex(data)
-                }
+                })
             }),
             Self::RoomMembers {
                 room,

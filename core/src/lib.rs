@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod identity;
+pub mod json;
 pub mod machine;
 pub mod options;
 pub mod path;

@@ -9,40 +9,26 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::identity::PublicKey;
 use crate::machine::Pin;
-
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    key: String,
-    verified: bool,
-    #[serde(default = "first_seal_format")]
-    seal: u8,
-}
-
-fn first_seal_format() -> u8 {
-    1
-}
 
 /// The pins in `text`, and why some could not be read, if any could not: the file as a
 /// whole (nothing is read) or some entries (the rest are).
 pub(crate) fn decode(text: &str) -> (BTreeMap<String, Pin>, Option<String>) {
-    let entries: BTreeMap<String, serde_json::Value> = match serde_json::from_str(text) {
-        Ok(entries) => entries,
+    let entries = match crate::json::parse(text) {
+        Ok(crate::json::Value::Object(entries)) => entries,
+        Ok(other) => {
+            return (
+                BTreeMap::new(),
+                Some(format!("not a pins file: a JSON {}", other.kind())),
+            );
+        }
         Err(error) => return (BTreeMap::new(), Some(format!("not a pins file: {error}"))),
     };
     let mut pins = BTreeMap::new();
     let mut unreadable = Vec::new();
     for (peer, entry) in entries {
-        let pin = serde_json::from_value::<Kept>(entry).ok().and_then(|kept| {
-            Some(Pin {
-                key: PublicKey::parse(&kept.key)?,
-                verified: kept.verified,
-                seal_version: kept.seal,
-            })
-        });
+        let pin = read_pin(&entry);
         match pin {
             Some(pin) => {
                 pins.insert(peer, pin);
@@ -75,18 +61,31 @@ pub(crate) fn set(pins: &mut BTreeMap<String, Pin>, peer: String, pin: Option<Pi
     };
 }
 
+/// One peer's entry; `None` when a field is missing or of the wrong kind, or the key is
+/// no key.
+fn read_pin(entry: &crate::json::Value) -> Option<Pin> {
+    let seal_version = match entry.get("seal") {
+        None => FIRST_SEAL_FORMAT,
+        Some(seal) => u8::try_from(seal.as_u64()?).ok()?,
+    };
+    Some(Pin {
+        key: PublicKey::parse(entry.get("key")?.as_str()?)?,
+        verified: entry.get("verified")?.as_bool()?,
+        seal_version,
+    })
+}
+
+/// The seal format of a pin written before pins named one.
+const FIRST_SEAL_FORMAT: u8 = 1;
+
 pub(crate) fn encode(pins: &BTreeMap<String, Pin>) -> String {
-    let kept: BTreeMap<&str, Kept> = (pins.iter())
-        .map(|(peer, pin)| {
-            let kept = Kept {
-                key: pin.key.to_text(),
-                verified: pin.verified,
-                seal: pin.seal_version,
-            };
-            (peer.as_str(), kept)
-        })
-        .collect();
-    serde_json::to_string_pretty(&kept).unwrap_or_default()
+    let entries = (pins.iter()).map(|(peer, pin)| {
+        let entry = crate::json!({
+            "key": pin.key.to_text(), "verified": pin.verified, "seal": pin.seal_version,
+        });
+        (peer.clone(), entry)
+    });
+    crate::json::Value::Object(entries.collect()).to_pretty_string()
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 # the spot (`-Cpanic=immediate-abort`) and without source locations. A panic in the page
 # already showed nothing (wasm32-unknown-unknown has no stderr, and the app sets no panic
 # hook), so what goes is only dead weight: std's panic formatting, backtrace demangling
-# and file paths, 24 KB of the first load (brotli; docs/benchmarks.md).
+# and file paths, 24 KB of the first load (brotli; docs/benchmarks.md). The rebuilt `core` and
+# `alloc` also take their small-code variants (`optimize_for_size`: simpler sorts and
+# formatting, a little slower, nothing a chat notices), 10 KB more.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -36,7 +38,7 @@ fi
 # RUSTFLAGS reach only the wasm, not build scripts or macros (they run on the host).
 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
     cargo "+$nightly" build -p peerchat-web --target wasm32-unknown-unknown \
-    --profile web-release -Zbuild-std=std,panic_abort
+    --profile web-release -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 rm -rf "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
     "$target_dir/wasm32-unknown-unknown/web-release/peerchat-web.wasm"

@@ -4,10 +4,11 @@
 
 use std::io::Write;
 
+use peerchat_core::json;
+use peerchat_core::json::Value;
 use peerchat_core::protocol::MessageId;
 use peerchat_core::room::RoomId;
 use peerchat_core::{ClientError, ClientEvent};
-use serde_json::{Value, json};
 
 pub struct Output {
     json: bool,

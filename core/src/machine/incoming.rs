@@ -303,7 +303,7 @@ impl ClientMachine {
 
 /// The claimed sender of a payload that failed to decode, for the error event.
 fn sender_hint(payload: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(payload)
+    crate::json::parse_bytes(payload)
         .ok()
         .and_then(|v| v.get("from").and_then(|f| f.as_str()).map(str::to_owned))
         .map(|from| from.chars().take(64).collect())

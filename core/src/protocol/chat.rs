@@ -5,9 +5,7 @@
 //! Toward a peer that did not announce them (the original client), a chat message stays the
 //! raw text, as the original protocol has it, and no file is sent.
 
-use std::borrow::Cow;
-
-use serde::{Deserialize, Serialize};
+use super::json::{ObjectReader, ObjectWriter};
 
 /// The feature name announced in offers and answers (`peerchat.features`).
 pub const FEATURE_ACKS: &str = "acks";
@@ -93,15 +91,13 @@ pub fn decode_chunk(chunk: &[u8]) -> Option<(MessageId, &[u8])> {
 pub type MessageId = u64;
 
 /// One data-channel message between peerchat peers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatFrame {
     /// A chat message; `ack` acknowledges, on the way, what the sender has received (as
     /// [`ChatFrame::Ack`] does), so a conversation needs no separate acks.
     Message {
         id: MessageId,
         text: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         ack: Option<MessageId>,
     },
     /// The sender has received every message numbered up to `id` (the channel is ordered,
@@ -122,57 +118,68 @@ pub enum ChatFrame {
 }
 
 impl ChatFrame {
+    /// The frame's text: `type` first, then its fields in the order declared above.
     pub fn encode(&self) -> String {
-        // A tagged enum of strings and integers always serialises.
-        serde_json::to_string(self).unwrap_or_default()
+        let frame = |kind| ObjectWriter::new().str("type", kind);
+        match self {
+            Self::Message { id, text, ack } => frame("message")
+                .number("id", *id)
+                .str("text", text)
+                .opt_number("ack", *ack),
+            Self::Ack { id } => frame("ack").number("id", *id),
+            Self::File {
+                id,
+                name,
+                mime,
+                size,
+            } => frame("file")
+                .number("id", *id)
+                .str("name", name)
+                .str("mime", mime)
+                .number("size", *size),
+            Self::Progress { id, received } => frame("progress")
+                .number("id", *id)
+                .number("received", *received),
+            Self::Bye => frame("bye"),
+        }
+        .finish()
     }
 
-    /// The frame in `text`, or `None` when it is not one (then it is plain chat text).
+    /// The frame in `text`, or `None` when it is not one (then it is plain chat text): not
+    /// an object, an unknown `type`, or a field missing or of the wrong kind.
     pub fn decode(text: &str) -> Option<Self> {
         if !text.starts_with('{') {
             return None;
         }
-        let wire: WireFrame = serde_json::from_str(text).ok()?;
-        if wire.kind == "bye" {
+        let value = crate::json::parse(text).ok()?;
+        let frame = ObjectReader::new(&value, "frame").ok()?;
+        let kind = frame.str("type").ok()?;
+        if kind == "bye" {
             return Some(Self::Bye);
         }
-        let id = wire.id?;
-        Some(match &*wire.kind {
+        let id = frame.opt_u64("id").ok()??;
+        let number = |name| frame.opt_u64(name).ok()?;
+        let string = |name| frame.opt_str(name).ok()?;
+        Some(match kind.as_str() {
             "message" => Self::Message {
                 id,
-                text: wire.text?,
-                ack: wire.ack,
+                text: string("text")?,
+                ack: frame.opt_u64("ack").ok()?,
             },
             "ack" => Self::Ack { id },
             "file" => Self::File {
                 id,
-                name: wire.name?,
-                mime: wire.mime?,
-                size: wire.size?,
+                name: string("name")?,
+                mime: string("mime")?,
+                size: number("size")?,
             },
             "progress" => Self::Progress {
                 id,
-                received: wire.received?,
+                received: number("received")?,
             },
             _ => return None,
         })
     }
-}
-
-/// Any frame as it arrives, in one flat shape read in a single pass. Deriving
-/// `Deserialize` on the tagged enum instead buffers every object before reading it, which
-/// was a measurable share of a browser's time per message.
-#[derive(Deserialize)]
-struct WireFrame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    id: Option<MessageId>,
-    text: Option<String>,
-    ack: Option<MessageId>,
-    name: Option<String>,
-    mime: Option<String>,
-    size: Option<u64>,
-    received: Option<u64>,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Decoding is lenient where the original client is (unknown fields ignored, `null` read as
 //! absent) and strict on types; the bounds are checked afterwards by `SignalMessage::validate`.
 
-use serde_json::Value;
+use crate::json::Value;
 
 use super::json::{ObjectReader, ObjectWriter};
 use super::message::{
@@ -209,7 +209,7 @@ pub fn write_candidate(candidate: &IceCandidate) -> String {
 
 /// A candidate from its JSON text (a browser's `RTCIceCandidate.toJSON()`).
 pub fn read_candidate_json(json: &str) -> Result<IceCandidate, String> {
-    let value: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let value = crate::json::parse(json).map_err(|e| e.to_string())?;
     read_candidate(ObjectReader::new(&value, "candidate")?)
 }
 
@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn wrong_types_name_the_field() {
         let read = |json: &str| {
-            let value: Value = serde_json::from_str(json).unwrap();
+            let value = crate::json::parse(json).unwrap();
             let kind = value["type"].as_str().unwrap().to_owned();
             read_message(&kind, &value).unwrap_err()
         };

@@ -3,9 +3,9 @@
 //!
 //! Hand-written rather than derived: serde's derived codecs for the signaling types were
 //! ~50 KB of the web app's wasm. The writer's fixed order also makes the text a seal signs
-//! (`capabilities_text`, a candidate's body) independent of how `serde_json` orders maps.
+//! (`capabilities_text`, a candidate's body) independent of how a map orders its keys.
 
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Writes one JSON object, field by field, in the order of the calls.
 pub struct ObjectWriter {
@@ -109,9 +109,10 @@ impl ObjectWriter {
     }
 }
 
-/// Appends `value` as a JSON string, escaped as `serde_json` escapes it.
+/// Appends `value` as a JSON string.
 fn push_string(out: &mut String, value: &str) {
-    out.push_str(&Value::String(value.to_owned()).to_string());
+    // Writing to a `String` cannot fail.
+    let _ = crate::json::write_string(out, value);
 }
 
 /// Reads the fields of one parsed JSON object; each error names the field.
@@ -221,14 +222,14 @@ mod tests {
             text,
             r#"{"z":"a\"b\\c\n\u0001é","a":7,"m":false,"mid":null,"list":["x","y"],"nested":{}}"#
         );
-        let parsed: Value = serde_json::from_str(&text).unwrap();
+        let parsed = crate::json::parse(&text).unwrap();
         assert_eq!(parsed["z"], "a\"b\\c\n\u{1}é");
     }
 
     #[test]
     fn readers_name_the_field_that_is_wrong() {
         let value: Value =
-            serde_json::from_str(r#"{"s":1,"n":-1,"b":"yes","o":{"x":2},"l":[1]}"#).unwrap();
+            crate::json::parse(r#"{"s":1,"n":-1,"b":"yes","o":{"x":2},"l":[1]}"#).unwrap();
         let reader = ObjectReader::new(&value, "message").unwrap();
         assert_eq!(reader.str("s").unwrap_err(), "`s`: expected a string");
         assert_eq!(reader.str("gone").unwrap_err(), "missing field `gone`");

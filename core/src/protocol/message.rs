@@ -1,6 +1,6 @@
 //! Signaling messages as typed Rust, and their bounded JSON codec.
 
-use serde_json::Value;
+use crate::json::Value;
 
 use super::ProtocolError;
 use super::limits::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SIGNAL_BYTES, validate_username};
@@ -223,8 +223,8 @@ pub fn decode(payload: &[u8]) -> Result<SignalMessage, ProtocolError> {
             limit: MAX_SIGNAL_BYTES,
         });
     }
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
+    let value: Value = crate::json::parse_bytes(payload)
+        .map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
     let kind = value
         .get("type")
         .and_then(Value::as_str)
@@ -262,8 +262,8 @@ mod tests {
         for case in cases {
             let message = decode(case.as_bytes()).unwrap_or_else(|e| panic!("{case}: {e}"));
             // Re-encoding keeps every field the original client reads.
-            let again: Value = serde_json::from_slice(&encode(&message)).unwrap();
-            let original: Value = serde_json::from_str(case).unwrap();
+            let again = crate::json::parse_bytes(&encode(&message)).unwrap();
+            let original = crate::json::parse(case).unwrap();
             assert_eq!(again, original, "{case}");
         }
     }

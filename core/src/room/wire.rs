@@ -1,11 +1,12 @@
 //! Room frames on the `chat` data channel between two peers that both announced `rooms`:
 //! membership changes, messages, high-water marks and (between peers that also announced
 //! `room-pictures`) pieces of pictures, as JSON objects of type `room`.
-//! Written and read by hand through `serde_json::Value` (no derived code in the web build).
+//! Written and read by hand through peerchat's own `json::Value` (no generic codec in the web build).
 
+use crate::json;
+use crate::json::{Map, Value};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value, json};
 
 use crate::identity::PublicKey;
 use crate::protocol::MAX_CHAT_MESSAGE_BYTES;
@@ -136,7 +137,7 @@ impl RoomFrame {
         if !text.starts_with('{') || !text.contains("\"room\"") {
             return None;
         }
-        let value: Value = serde_json::from_str(text).ok()?;
+        let value = json::parse(text).ok()?;
         let object = value.as_object()?;
         if object.get("type")?.as_str()? != "room" {
             return None;

@@ -9,9 +9,10 @@ use std::cell::{Cell, RefCell};
 
 use futures::StreamExt;
 use futures::channel::oneshot;
+use peerchat_core::json;
+use peerchat_core::json::Value;
 use peerchat_core::room::RoomId;
 use peerchat_core::{Client, ClientEvent, ClientOptions, IceServer, Storage};
-use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 /// What a page-timed measurement waits for, and where the arrival time goes.
@@ -254,7 +255,7 @@ fn record(mut event: Value) {
 
 fn parse_ice_servers(json: &str) -> Result<Vec<IceServer>, String> {
     let bad = |why: &str| format!("iceServersJson: {why}");
-    let servers: Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+    let servers = json::parse(json).map_err(|e| bad(&e.to_string()))?;
     let servers = servers.as_array().ok_or_else(|| bad("expected an array"))?;
     servers
         .iter()
