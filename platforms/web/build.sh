@@ -6,7 +6,7 @@
 #
 # Installs what it needs: a pinned nightly with its standard library's source
 # (platforms/web/nightly-toolchain), wasm-bindgen's CLI at exactly the version in
-# Cargo.lock, and wasm-opt from npm's binaryen (pinned by platforms/web/package-lock.json).
+# Cargo.lock, and wasm-opt (npm's binaryen) and esbuild, pinned by platforms/web/package-lock.json.
 #
 # Why a nightly: it rebuilds the standard library for the app with panics that abort on
 # the spot (`-Cpanic=immediate-abort`) and without source locations. A panic in the page
@@ -31,7 +31,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen" ]; 
     echo "installing wasm-bindgen-cli $wasm_bindgen (the version in Cargo.lock)"
     cargo install wasm-bindgen-cli --version "$wasm_bindgen"
 fi
-if [ ! -x platforms/web/node_modules/.bin/wasm-opt ]; then
+if [ ! -x platforms/web/node_modules/.bin/wasm-opt ] || [ ! -x platforms/web/node_modules/.bin/esbuild ]; then
     npm ci --prefix platforms/web --no-audit --no-fund
 fi
 
@@ -49,6 +49,10 @@ platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
     --enable-mutable-globals --enable-multivalue --enable-reference-types \
     "$wasm" -o "$wasm"
 cp platforms/web/index.html platforms/web/manifest.webmanifest platforms/web/icon.svg "$out/"
+# The JS glue and Dioxus's snippets, minified: 90 KB of glue becomes 40 KB, 2.8 KB less of
+# the first load once compressed.
+minify() { platforms/web/node_modules/.bin/esbuild --minify --log-level=warning --allow-overwrite "$1" --outfile="$1"; }
+find "$out" -name '*.js' -print0 | while IFS= read -r -d '' js; do minify "$js"; done
 
 # The service worker keeps every file of the shell; its version is their hash, so a new
 # build is a new worker (platforms/web/sw.js).
@@ -56,6 +60,7 @@ shell=$(cd "$out" && find . -type f | sort | sed 's|^\./index\.html$|./|')
 version=$(cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 shell_json=$(printf '%s\n' "$shell" | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? ", " : ""), $0 } END { printf "]" }')
 sed -e "s|@VERSION@|$version|" -e "s|@SHELL@|$shell_json|" platforms/web/sw.js >"$out/sw.js"
+minify "$out/sw.js"
 
 # Everything in the bundle is fetched on first load (the page, the glue and its snippets,
 # the wasm): each gets a brotli copy (Node's zlib, quality 11; browsers ask for it over
