@@ -16,7 +16,7 @@ step "toolchain and targets from rust-toolchain.toml"
 rustup toolchain install
 
 # Mosquitto, RabbitMQ, NATS and Chromium for the end-to-end tests, iproute2 for their
-# namespaces, npm for mqtt.js (the original client's stand-in) and wasm-opt; WebKitGTK, GTK and libxdo to build
+# namespaces, npm for mqtt.js (the original client's stand-in), wasm-opt and esbuild; WebKitGTK, GTK and libxdo to build
 # the desktop app (the workspace lint covers it), clang/llvm to cross-check Android. The
 # desktop smoke test (tests/desktop.sh) and the Android check install the rest of theirs.
 # Tools are looked for as commands (npm may come with a Node.js from elsewhere); libraries
@@ -47,7 +47,7 @@ step "build (the end-to-end tests run these binaries)"
 # made those steps compile ~260 crates again, ~16 minutes on 2 cores).
 cargo build --workspace --all-targets
 
-step "build the web app (platforms/web/build.sh: installs wasm-bindgen's CLI and wasm-opt if missing)"
+step "build the web app (platforms/web/build.sh: installs wasm-bindgen's CLI, wasm-opt and esbuild if missing)"
 platforms/web/build.sh "$target_dir/web-app"
 
 step "build the browser test page (wasm32, then wasm-bindgen) and the web backend's tests"
