@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds peerchat's web app into a static bundle, optimised for size:
 #   platforms/web/build.sh [OUT_DIR]      (default: ${CARGO_TARGET_DIR:-target}/web-app)
-# The bundle works at any URL: index.html, the wasm-bindgen JS glue and the wasm, each with
+# The bundle works at any URL: index.html, the JS glue (wasm-bindgen's, with Dioxus's
+# snippets bundled in) and the wasm, each with
 # .br and .gz copies that peerchat-server sends to browsers that accept them.
 #
 # Installs what it needs: a pinned nightly with its standard library's source
@@ -51,9 +52,12 @@ platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
 cp platforms/web/index.html platforms/web/manifest.webmanifest platforms/web/icon.svg "$out/"
 # Short names for the wasm's imports and exports, in the wasm and the glue alike (8 KB).
 node platforms/web/short-names.mjs "$out"
-# The JS glue and Dioxus's snippets, minified: 2.8 KB less of the first load once compressed.
-minify() { platforms/web/node_modules/.bin/esbuild --minify --log-level=warning --allow-overwrite "$1" --outfile="$1"; }
-find "$out" -name '*.js' -print0 | while IFS= read -r -d '' js; do minify "$js"; done
+# The JS glue with Dioxus's snippets bundled in, minified: one file where there were four
+# (the snippets were found only once the glue had arrived: a round trip less before the
+# wasm starts) and 4.6 KB less of the first load.
+esbuild() { platforms/web/node_modules/.bin/esbuild --minify --log-level=warning --allow-overwrite "$@"; }
+esbuild --bundle --format=esm "$out/peerchat-web.js" --outfile="$out/peerchat-web.js"
+rm -r "$out/snippets"
 
 # The service worker keeps every file of the shell; its version is their hash, so a new
 # build is a new worker (platforms/web/sw.js).
@@ -61,9 +65,9 @@ shell=$(cd "$out" && find . -type f | sort | sed 's|^\./index\.html$|./|')
 version=$(cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 shell_json=$(printf '%s\n' "$shell" | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? ", " : ""), $0 } END { printf "]" }')
 sed -e "s|@VERSION@|$version|" -e "s|@SHELL@|$shell_json|" platforms/web/sw.js >"$out/sw.js"
-minify "$out/sw.js"
+esbuild "$out/sw.js" --outfile="$out/sw.js"
 
-# Everything in the bundle is fetched on first load (the page, the glue and its snippets,
+# Everything in the bundle is fetched on first load (the page, the glue,
 # the wasm): each gets a brotli copy (Node's zlib, quality 11; browsers ask for it over
 # HTTPS) and a gzip copy, and the sizes add up to the first load.
 raw=0 zipped=0 brotli=0
