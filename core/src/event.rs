@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use crate::json;
-use crate::json::Value;
 use thiserror::Error;
 
+use crate::json;
+use crate::json::Value;
 use crate::path::PeerPath;
 use crate::protocol::{MessageId, ProtocolError};
 use crate::room::{Holders, Picture, RoomError, RoomId};

@@ -1,14 +1,15 @@
 //! Room frames on the `chat` data channel between two peers that both announced `rooms`:
 //! membership changes, messages, high-water marks and (between peers that also announced
 //! `room-pictures`) pieces of pictures, as JSON objects of type `room`.
-//! Written and read by hand through peerchat's own `json::Value` (no generic codec in the web build).
+//! Written and read by hand through peerchat's own `json::Value` (no generic codec in the
+//! web build).
 
-use crate::json;
-use crate::json::{Map, Value};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::identity::PublicKey;
+use crate::json;
+use crate::json::{Map, Value};
 use crate::protocol::MAX_CHAT_MESSAGE_BYTES;
 
 use super::{
