@@ -70,10 +70,13 @@ const SETUP_NUDGE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// How long after the answer the offerer keeps poking: the whole ICE/DTLS/SCTP/DCEP setup on
 /// a slow path. Past it, setup still completes, on the library's own timers.
-/// How long a closing connection waits for what it sent last to be delivered.
-const CLOSE_FLUSH: Duration = Duration::from_millis(300);
-
 const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long a closing connection waits for what it sent last (a `bye`) to be delivered:
+/// without it the peer takes the chat for one being moved and waits out its recovery
+/// window. 300 ms once lost a `bye` on a loaded 2-core machine; leaving waits only while
+/// something is unacknowledged, and within the backend's 2 s grace for closing.
+const CLOSE_FLUSH: Duration = Duration::from_millis(1500);
 
 pub(crate) struct Transport {
     settings: Arc<Settings>,
