@@ -72,6 +72,29 @@ fn chats_survive_broker_restarts_and_clients_come_back_online() {
     );
 }
 
+/// An offer written into a broker connection as it died reached nobody (signaling is at most
+/// once). Once the caller is back on the broker the offer goes again, so the first chat opens
+/// rather than waiting out its setup timeout and failing.
+#[test]
+fn an_offer_lost_with_the_broker_connection_goes_again_when_it_is_back() {
+    use peerchat_e2e::mitm::{Mitm, Tamper};
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::LoseFirstOffer);
+    let mut alice = Cli::join(&relay.url, "alice");
+    let mut bob = Cli::join(&server.broker.tcp_url, "bob");
+    alice.connect_to("bob");
+    alice.expect("the broker connection cut with the offer in it", |e| {
+        e["event"] == "signaling" && e["state"] == "reconnecting"
+    });
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    assert!(relay.connections() >= 2, "alice reconnected through the relay");
+    alice.send("bob", "after the lost offer");
+    bob.expect_message("alice", "after the lost offer");
+    bob.send("alice", "got it");
+    alice.expect_message("bob", "got it");
+}
+
 /// A peer that stops answering (frozen with SIGSTOP for longer than ICE tolerates, like a
 /// suspended laptop) loses its connection; the chat moves to a new one by itself once it
 /// answers again, and every message sent meanwhile arrives once, in order.

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
 /// What the relay does to the offers, answers and candidates clients publish.
@@ -27,6 +27,9 @@ pub enum Tamper {
     Features,
     /// Changes nothing (the relay only counts).
     Nothing,
+    /// Swallows the first offer any client publishes and then cuts that client's broker
+    /// connection: an offer written into a connection as it died, which reached nobody.
+    LoseFirstOffer,
 }
 
 /// A running relay on a loopback port, forwarding to a broker.
@@ -34,6 +37,7 @@ pub struct Mitm {
     /// `mqtt://127.0.0.1:PORT`: give this to clients instead of the broker's URL.
     pub url: String,
     presence_delivered: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Mitm {
@@ -46,19 +50,28 @@ impl Mitm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("mqtt://{}", listener.local_addr().expect("bound"));
         let presence_delivered = Arc::new(AtomicUsize::new(0));
-        let counter = presence_delivered.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let lost_offer = Arc::new(AtomicBool::new(false));
+        let (counter, connected) = (presence_delivered.clone(), connections.clone());
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 let Ok(broker) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                relay(client, broker, tamper, counter.clone());
+                connected.fetch_add(1, Ordering::Relaxed);
+                relay(client, broker, tamper, counter.clone(), lost_offer.clone());
             }
         });
         Self {
             url,
             presence_delivered,
+            connections,
         }
+    }
+
+    /// Client connections the relay has taken so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Presence records (PUBLISH on `peerchat/presence/…`) the broker delivered to clients
@@ -69,7 +82,14 @@ impl Mitm {
 }
 
 /// Client to broker through `tamper`; broker to client as it is, counting presence records.
-fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper, presence: Arc<AtomicUsize>) {
+/// `lost_offer` says whether `Tamper::LoseFirstOffer` has swallowed its offer yet.
+fn relay(
+    client: TcpStream,
+    broker: TcpStream,
+    tamper: Tamper,
+    presence: Arc<AtomicUsize>,
+    lost_offer: Arc<AtomicBool>,
+) {
     let _ = client.set_nodelay(true);
     let _ = broker.set_nodelay(true);
     let (mut client_in, mut broker_out) =
@@ -82,6 +102,15 @@ fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper, presence: Arc<Ato
             pending.extend_from_slice(&buffer[..n]);
             while let Some(length) = packet_length(&pending) {
                 let packet: Vec<u8> = pending.drain(..length).collect();
+                if matches!(tamper, Tamper::LoseFirstOffer)
+                    && String::from_utf8_lossy(&packet).contains("\"signal-offer\"")
+                    && !lost_offer.swap(true, Ordering::Relaxed)
+                {
+                    // The connection dies with the offer in it: neither side hears more.
+                    let _ = broker_out.shutdown(Shutdown::Both);
+                    let _ = client_in.shutdown(Shutdown::Both);
+                    return;
+                }
                 for packet in tampered(packet, tamper) {
                     if broker_out.write_all(&packet).is_err() {
                         return;
@@ -153,7 +182,7 @@ fn tampered(packet: Vec<u8>, tamper: Tamper) -> Vec<Vec<u8>> {
         Tamper::ReplayOffers if text.contains("\"signal-offer\"") => vec![packet.clone(), packet],
         Tamper::ReplayOffers => vec![packet],
         Tamper::Features => vec![replace_bytes(&packet, b"\"recovery\"", b"\"xecovery\"")],
-        Tamper::Nothing => vec![packet],
+        Tamper::Nothing | Tamper::LoseFirstOffer => vec![packet],
     }
 }
 

@@ -95,7 +95,12 @@ impl ClientMachine {
     fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>, now: u64) {
         if let Some(existing) = self.peers.get(&from) {
             if existing.role == Role::Answerer && existing.remote_ufrag == ice_ufrag(&sdp) {
-                debug!(peer = %from, "duplicate offer ignored");
+                // The peer offers again while its chat is not open: our answer may have
+                // reached nobody (see `recovery::signaling_restored`), so it goes again.
+                debug!(peer = %from, "duplicate offer: answering again");
+                if !existing.channel_open {
+                    self.publish_description_again(&from, now);
+                }
                 return;
             }
             // An open chat that is not being recovered has no offer of ours in the way.
@@ -109,7 +114,7 @@ impl ClientMachine {
                 // nobody (signaling is at most once, and a roaming peer offers as soon as
                 // its renewed broker connection is subscribed, which may be after ours went).
                 debug!(peer = %from, "glare: keeping our offer, sending it again");
-                return self.publish_offer_again(&from, now);
+                return self.publish_description_again(&from, now);
             }
             // The peer restarts ICE on the connection we share: answer on it.
             let same_connection = existing.channel_open
@@ -223,6 +228,15 @@ impl ClientMachine {
         let answered = caps.as_ref().and_then(|c| c.answers.as_ref());
         if answered.is_some_and(|answered| Some(answered) != ours.as_ref()) {
             debug!(peer = %from, "answer to an earlier offer ignored");
+            return;
+        }
+        if session.role == Role::Offerer
+            && session.remote_applied
+            && session.remote_ufrag.is_some()
+            && session.remote_ufrag == ice_ufrag(&sdp)
+        {
+            // The peer answered again (see `publish_description_again`): we have it.
+            debug!(peer = %from, "duplicate answer ignored");
             return;
         }
         if session.role != Role::Offerer || session.remote_applied {

@@ -529,10 +529,11 @@ impl ClientMachine {
         }
     }
 
-    /// Publishes our offer and the candidates that went with it once more, as they were:
-    /// the peer may not have had them (see `incoming::on_offer`). A peer that had them
-    /// takes the copy for the duplicate it is.
-    fn publish_offer_again(&mut self, peer: &str, now: u64) {
+    /// Publishes our offer or answer and the candidates that went with it once more, as
+    /// they were: the peer may not have had them, since signaling is at most once (see
+    /// `incoming::on_offer` and `recovery::signaling_restored`). A peer that had them takes
+    /// the copy for the duplicate it is.
+    fn publish_description_again(&mut self, peer: &str, now: u64) {
         let Some(session) = self.peers.get(peer) else {
             return;
         };
@@ -541,7 +542,10 @@ impl ClientMachine {
             return;
         };
         let candidates = session.published_candidates.clone();
-        let message = self.description_message(Role::Offerer, sdp, None);
+        let answers = (session.role == Role::Answerer)
+            .then(|| session.remote_ufrag.clone())
+            .flatten();
+        let message = self.description_message(session.role, sdp, answers);
         self.publish_to(peer, message, now);
         for candidate in candidates {
             let message = SignalMessage::SignalCandidate {

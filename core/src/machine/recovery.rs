@@ -262,6 +262,17 @@ impl ClientMachine {
             self.begin_recovery(&peer, now, Trigger::Reachable);
         }
         self.recovery_timeouts(now);
+        // A first setup whose offer or answer went out as the old connection died reached
+        // nobody (signaling is at most once): it goes again, as it was, rather than the
+        // chat waiting out its setup timeout. A peer that had it takes it for a duplicate.
+        let unsettled: Vec<String> = (self.peers.iter())
+            .filter(|(_, s)| s.recovery.is_none() && !s.channel_open && s.local_sent)
+            .filter(|(_, s)| s.role == Role::Answerer || !s.remote_applied)
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in unsettled {
+            self.publish_description_again(&peer, now);
+        }
     }
 
     fn offer_again(&mut self, peer: &str, now: u64) {

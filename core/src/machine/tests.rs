@@ -869,6 +869,107 @@ fn glare_yields_exactly_one_connection() {
     assert_eq!(bob.peer_status("alice"), Some(PeerStatus::Connecting));
 }
 
+/// The broker connection drops and comes back; what the machine did meanwhile.
+fn reconnect_broker(m: &mut ClientMachine, now: u64) -> (Vec<Action>, Vec<ClientEvent>) {
+    m.handle_signaling(SignalingInput::Lost, now);
+    drain(m);
+    m.handle_signaling(SignalingInput::Connected, now + 100);
+    m.handle_signaling(SignalingInput::Subscribed, now + 101);
+    drain(m)
+}
+
+/// The publishes among `actions` addressed to `peer`, decoded.
+fn signals_to(actions: &[Action], peer: &str) -> Vec<SignalMessage> {
+    (actions.iter())
+        .filter_map(|a| match a {
+            Action::Publish { topic, payload, .. } if *topic == incoming_topic(peer) => {
+                Some(protocol::decode(payload).expect("our own signal decodes"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_first_setup_goes_again_when_the_broker_connection_comes_back() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    alice.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(&mut alice).0);
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(sdp("aaaa")), T0);
+    alice.handle_transport(
+        a_conn,
+        TransportEvent::LocalCandidate(candidate(1, Some("aaaa"))),
+        T0,
+    );
+    let (first_offer, _) = drain(&mut alice);
+    assert_eq!(signals_to(&first_offer, "bob").len(), 2);
+
+    // Alice's connection died as her offer and candidate went out: once she is back
+    // online both go again, as they were.
+    let (again, _) = reconnect_broker(&mut alice, T0 + 1_000);
+    assert_eq!(signals_to(&again, "bob"), signals_to(&first_offer, "bob"));
+
+    // Bob had the first copy; the second is a duplicate while he has no answer yet: it
+    // changes no connection (the candidate goes to the ICE agent again, which keeps one).
+    relay(first_offer, &mut bob);
+    let b_conn = conn_of(&drain(&mut bob).0);
+    relay(again.clone(), &mut bob);
+    let (actions, events) = drain(&mut bob);
+    assert!(
+        (actions.iter()).all(|a| matches!(a, Action::AddCandidate { conn, .. } if *conn == b_conn)),
+        "{actions:?}"
+    );
+    assert!(events.is_empty(), "{events:?}");
+
+    // Bob answers, and his connection dies as the answer goes out: it goes again when he
+    // is back, and again when Alice offers once more.
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalCandidate(candidate(2, Some("bbbb"))),
+        T0,
+    );
+    let (answer, _) = drain(&mut bob);
+    let (answer_again, _) = reconnect_broker(&mut bob, T0 + 2_000);
+    assert_eq!(
+        signals_to(&answer_again, "alice"),
+        signals_to(&answer, "alice")
+    );
+    relay(again, &mut bob);
+    let (answer_on_offer, _) = drain(&mut bob);
+    assert_eq!(
+        signals_to(&answer_on_offer, "alice"),
+        signals_to(&answer, "alice")
+    );
+
+    // Alice applies the first answer once and takes the copies for duplicates, quietly.
+    relay(answer, &mut alice);
+    let (applied, _) = drain(&mut alice);
+    assert!(matches!(&applied[0], Action::ApplyAnswer { conn, .. } if *conn == a_conn));
+    for copy in [answer_again, answer_on_offer] {
+        relay(copy, &mut alice);
+        let (actions, events) = drain(&mut alice);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::ApplyAnswer { .. })),
+            "applied twice: {actions:?}"
+        );
+        assert!(
+            !events.iter().any(|e| matches!(e, ClientEvent::Error(_))),
+            "a duplicate answer is no error: {events:?}"
+        );
+    }
+
+    // Once the chat is open, a broker reconnect sends nothing again.
+    alice.handle_transport(a_conn, TransportEvent::ChannelOpen, T0);
+    bob.handle_transport(b_conn, TransportEvent::ChannelOpen, T0);
+    drain(&mut alice);
+    drain(&mut bob);
+    assert!(signals_to(&reconnect_broker(&mut alice, T0 + 3_000).0, "bob").is_empty());
+    assert!(signals_to(&reconnect_broker(&mut bob, T0 + 3_000).0, "alice").is_empty());
+}
+
 #[test]
 fn connecting_to_yourself_twice_or_too_early_is_an_error() {
     let mut fresh = ClientMachine::new("alice", "s").unwrap();
