@@ -88,7 +88,10 @@ fn an_offer_lost_with_the_broker_connection_goes_again_when_it_is_back() {
     });
     alice.expect_peer_connected("bob");
     bob.expect_peer_connected("alice");
-    assert!(relay.connections() >= 2, "alice reconnected through the relay");
+    assert!(
+        relay.connections() >= 2,
+        "alice reconnected through the relay"
+    );
     alice.send("bob", "after the lost offer");
     bob.expect_message("alice", "after the lost offer");
     bob.send("alice", "got it");

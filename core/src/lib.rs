@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod reconnect;
 pub mod room;
 pub mod server_url;
+pub mod small_map;
 pub mod store;
 
 pub use event::{ChatEnd, ClientError, ClientEvent, PeerStatus, SignalingState};

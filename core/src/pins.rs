@@ -7,25 +7,24 @@
 //! Text that does not read back whole is never dropped quietly: the platform keeps it aside
 //! and says so (see [`crate::event::ClientError::PinsSetAside`]).
 
-use std::collections::BTreeMap;
-
 use crate::identity::PublicKey;
 use crate::machine::Pin;
+use crate::small_map::SmallMap;
 
 /// The pins in `text`, and why some could not be read, if any could not: the file as a
 /// whole (nothing is read) or some entries (the rest are).
-pub(crate) fn decode(text: &str) -> (BTreeMap<String, Pin>, Option<String>) {
+pub(crate) fn decode(text: &str) -> (SmallMap<String, Pin>, Option<String>) {
     let entries = match crate::json::parse(text) {
         Ok(crate::json::Value::Object(entries)) => entries,
         Ok(other) => {
             return (
-                BTreeMap::new(),
+                SmallMap::new(),
                 Some(format!("not a pins file: a JSON {}", other.kind())),
             );
         }
-        Err(error) => return (BTreeMap::new(), Some(format!("not a pins file: {error}"))),
+        Err(error) => return (SmallMap::new(), Some(format!("not a pins file: {error}"))),
     };
-    let mut pins = BTreeMap::new();
+    let mut pins = SmallMap::new();
     let mut unreadable = Vec::new();
     for (peer, entry) in entries {
         let pin = read_pin(&entry);
@@ -54,7 +53,7 @@ pub(crate) fn decode(text: &str) -> (BTreeMap<String, Pin>, Option<String>) {
 }
 
 /// Sets `peer`'s pin in `pins` (`None`: forgets it).
-pub(crate) fn set(pins: &mut BTreeMap<String, Pin>, peer: String, pin: Option<Pin>) {
+pub(crate) fn set(pins: &mut SmallMap<String, Pin>, peer: String, pin: Option<Pin>) {
     match pin {
         Some(pin) => pins.insert(peer, pin),
         None => pins.remove(&peer),
@@ -78,7 +77,7 @@ fn read_pin(entry: &crate::json::Value) -> Option<Pin> {
 /// The seal format of a pin written before pins named one.
 const FIRST_SEAL_FORMAT: u8 = 1;
 
-pub(crate) fn encode(pins: &BTreeMap<String, Pin>) -> String {
+pub(crate) fn encode(pins: &SmallMap<String, Pin>) -> String {
     let entries = (pins.iter()).map(|(peer, pin)| {
         let entry = crate::json!({
             "key": pin.key.to_text(), "verified": pin.verified, "seal": pin.seal_version,
@@ -96,7 +95,7 @@ mod tests {
     #[test]
     fn pins_round_trip_and_damage_is_reported_not_dropped_quietly() {
         let key = Identity::from_seed([4; 32]).public();
-        let pins = BTreeMap::from([(
+        let pins = SmallMap::from([(
             "bob".to_owned(),
             Pin {
                 key,

@@ -147,11 +147,12 @@ impl Reader<'_> {
 
     /// After `{`. A repeated key keeps its last value.
     fn object(&mut self) -> Result<Value, JsonError> {
-        let mut fields = Map::new();
+        // Collected, then sorted once (see `small_map`): of a key given twice the last stays.
+        let mut fields = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.at += 1;
-            return Ok(Value::Object(fields));
+            return Ok(Value::Object(Map::new()));
         }
         loop {
             self.skip_whitespace();
@@ -168,11 +169,11 @@ impl Reader<'_> {
                 None => return Err(self.error("EOF while parsing an object")),
             }
             let value = self.value()?;
-            fields.insert(key, value);
+            fields.push((key, value));
             self.skip_whitespace();
             match self.next() {
                 Some(b',') => {}
-                Some(b'}') => return Ok(Value::Object(fields)),
+                Some(b'}') => return Ok(Value::Object(fields.into_iter().collect())),
                 Some(_) => return Err(self.error("expected `,` or `}`")),
                 None => return Err(self.error("EOF while parsing an object")),
             }

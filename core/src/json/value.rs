@@ -1,10 +1,10 @@
 //! The JSON value and how Rust values become one.
 
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 use std::ops::{Index, IndexMut};
 
 /// An object's fields, sorted by key: written back in that order, as `serde_json` does.
-pub type Map<K = String, V = Value> = BTreeMap<K, V>;
+pub type Map<K = String, V = Value> = SmallMap<K, V>;
 
 /// One JSON value.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -261,7 +261,7 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
-impl<K: AsRef<str>, T: ToJson> ToJson for BTreeMap<K, T> {
+impl<K: AsRef<str>, T: ToJson> ToJson for SmallMap<K, T> {
     fn to_json(&self) -> Value {
         let fields = self.iter();
         Value::Object(

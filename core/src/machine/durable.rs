@@ -6,7 +6,7 @@
 //! run id and numbering, so the outbox goes again under the ids it had, and a peer that
 //! already showed one of them shows it once (it de-duplicates by run and id).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use tracing::debug;
 
@@ -14,6 +14,7 @@ use super::{Action, ClientMachine, MAX_PEERS};
 use crate::event::ClientError;
 use crate::protocol::{self, ChatFrame, FEATURE_ACKS, MessageId};
 use crate::room::RoomId;
+use crate::small_map::SmallMap;
 
 /// A change to what must survive a restart, in the order the machine made it. Stores write
 /// them in that order; a lost write may cost repeated or missing messages after a restart,
@@ -54,11 +55,11 @@ pub struct SavedState {
     /// The id my next message gets (ids of the outbox are below it).
     pub next_message: MessageId,
     /// My unacknowledged messages per peer, oldest first: id and text.
-    pub outbox: BTreeMap<String, Vec<(MessageId, String)>>,
+    pub outbox: SmallMap<String, Vec<(MessageId, String)>>,
     /// Per peer, the run and id of the last numbered message shown from it.
-    pub received: BTreeMap<String, (String, MessageId)>,
+    pub received: SmallMap<String, (String, MessageId)>,
     /// Per room, its kept frames in the order kept (see [`StoreOp::Room`]).
-    pub rooms: BTreeMap<RoomId, Vec<String>>,
+    pub rooms: SmallMap<RoomId, Vec<String>>,
 }
 
 impl SavedState {
@@ -78,9 +79,9 @@ pub(super) struct Durable {
     /// Messages of mine waiting for a chat with their peer: encoded frames, oldest first.
     /// A chat takes them over when it opens and gives back what is unacknowledged when it
     /// ends.
-    pub outbox: BTreeMap<String, VecDeque<(MessageId, String)>>,
+    pub outbox: SmallMap<String, VecDeque<(MessageId, String)>>,
     /// Per peer, the run and id of the last numbered message shown.
-    pub received: BTreeMap<String, (String, MessageId)>,
+    pub received: SmallMap<String, (String, MessageId)>,
 }
 
 /// Takes the acknowledgements off frames that will go again, perhaps to another run of the

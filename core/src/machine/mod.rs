@@ -29,7 +29,7 @@ mod trust;
 #[cfg(test)]
 mod trust_tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use tracing::{debug, warn};
 
@@ -39,6 +39,7 @@ use crate::protocol::{
     self, Capabilities, IceCandidate, MessageId, PROTOCOL_VERSION, SdpKind, SessionDescription,
     SignalMessage, incoming_topic,
 };
+use crate::small_map::{SmallMap, SmallSet};
 
 pub use chat::{MAX_ARRIVING_FILE_BYTES, SEND_BUFFER_LOW};
 use durable::Durable;
@@ -200,15 +201,15 @@ pub enum TransportEvent {
 pub struct ClientMachine {
     me: String,
     registration: Registration,
-    peers: BTreeMap<String, PeerSession>,
+    peers: SmallMap<String, PeerSession>,
     /// Candidates from peers whose offer has not arrived (yet).
-    early_candidates: BTreeMap<String, Vec<IceCandidate>>,
+    early_candidates: SmallMap<String, Vec<IceCandidate>>,
     /// Last known presence of contacts (see `presence`).
-    presence: BTreeMap<String, bool>,
+    presence: SmallMap<String, bool>,
     /// Peers the app wants to see the presence of (its contact list).
-    watched: BTreeSet<String>,
+    watched: SmallSet<String>,
     /// Presence records subscribed to on the current broker connection.
-    presence_subscribed: BTreeSet<String>,
+    presence_subscribed: SmallSet<String>,
     /// Identity keys: ours, and the ones pinned for peers (see `trust`).
     trust: trust::Trust,
     next_conn: ConnId,
@@ -230,11 +231,11 @@ impl ClientMachine {
         Ok(Self {
             me: username.to_owned(),
             registration: Registration::new(username, session),
-            peers: BTreeMap::new(),
-            early_candidates: BTreeMap::new(),
-            presence: BTreeMap::new(),
-            watched: BTreeSet::new(),
-            presence_subscribed: BTreeSet::new(),
+            peers: SmallMap::new(),
+            early_candidates: SmallMap::new(),
+            presence: SmallMap::new(),
+            watched: SmallSet::new(),
+            presence_subscribed: SmallSet::new(),
             trust: trust::Trust::default(),
             next_conn: 1,
             next_message: 1,

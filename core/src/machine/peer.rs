@@ -3,11 +3,10 @@
 //! Kept apart from the client machine so the ordering rules of SDP and ICE (remote
 //! description before candidates, own description before own candidates) live in one place.
 
-use std::collections::BTreeMap;
-
 use super::chat::IncomingFile;
 use crate::event::PeerStatus;
 use crate::protocol::{Capabilities, IceCandidate, MessageId};
+use crate::small_map::SmallMap;
 
 use super::ConnId;
 
@@ -64,9 +63,9 @@ pub(super) struct PeerSession {
     /// recovered connection sends them again (the peer drops what it already has).
     pub unacked: std::collections::VecDeque<(MessageId, String)>,
     /// Files arriving from the peer, by the peer's id.
-    pub incoming_files: BTreeMap<MessageId, IncomingFile>,
+    pub incoming_files: SmallMap<MessageId, IncomingFile>,
     /// My files not yet acknowledged, by id, with their sizes (for progress).
-    pub outgoing_files: BTreeMap<MessageId, u64>,
+    pub outgoing_files: SmallMap<MessageId, u64>,
     /// My files whose chunks are not all handed to the channel yet, oldest first.
     pub sending: std::collections::VecDeque<OutgoingFile>,
     /// Bytes of file chunks handed to the transport, in all.
@@ -117,8 +116,8 @@ impl PeerSession {
             ack_pending: None,
             ack_due: None,
             unacked: std::collections::VecDeque::new(),
-            incoming_files: BTreeMap::new(),
-            outgoing_files: BTreeMap::new(),
+            incoming_files: SmallMap::new(),
+            outgoing_files: SmallMap::new(),
             sending: std::collections::VecDeque::new(),
             chunk_bytes_handed: 0,
             send_buffered: 0,

@@ -5,12 +5,11 @@
 //! contacts. Records of anyone else are ignored, which also keeps what a hostile broker can
 //! make the client remember bounded.
 
-use std::collections::BTreeSet;
-
 use super::recovery::Trigger;
 use super::registration::RECORD_LIFETIME_MS;
 use super::{Action, ClientMachine, Delivery, MAX_WATCHED};
 use crate::event::{ChatEnd, ClientError, ClientEvent, PeerStatus};
+use crate::small_map::SmallSet;
 
 /// How long a call waits for an answer once a plain broker's presence record said the peer
 /// is away. An original client holding the name answers within it; an empty name is
@@ -37,9 +36,9 @@ impl ClientMachine {
     }
 
     /// Whom the client watches: the app's contacts, peers with a chat, peers with an outbox.
-    fn contacts(&self) -> BTreeSet<String> {
+    fn contacts(&self) -> SmallSet<String> {
         let peers = self.peers.keys().chain(self.durable.outbox.keys());
-        let mut contacts: BTreeSet<String> = peers.chain(&self.watched).cloned().collect();
+        let mut contacts: SmallSet<String> = peers.chain(&self.watched).cloned().collect();
         // Room members: the mesh calls those online (`room_mesh`).
         contacts.extend(self.room_members());
         while contacts.len() > MAX_WATCHED {

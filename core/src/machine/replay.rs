@@ -7,9 +7,8 @@
 //! and its first candidates): at the mark itself, the signatures already accepted are
 //! remembered, and only those are refused.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::identity::PublicKey;
+use crate::small_map::{SmallMap, SmallSet};
 
 /// Most signatures remembered at one moment of one key; beyond it, further seals of that
 /// moment are refused (an honest sender seals an offer and at most 64 candidates at once).
@@ -25,7 +24,7 @@ pub(super) const MAX_STRANGER_MARKS: usize = 4096;
 /// The marks, by key (generic only so that tests can flood it with cheap keys).
 #[derive(Debug)]
 pub(super) struct ReplayMarks<K = PublicKey> {
-    by_key: BTreeMap<K, Mark>,
+    by_key: SmallMap<K, Mark>,
     /// How many marks trigger the next cut of strangers' marks.
     cut_at: usize,
 }
@@ -33,7 +32,7 @@ pub(super) struct ReplayMarks<K = PublicKey> {
 impl<K> Default for ReplayMarks<K> {
     fn default() -> Self {
         Self {
-            by_key: BTreeMap::new(),
+            by_key: SmallMap::new(),
             cut_at: FIRST_CUT_AT,
         }
     }
@@ -62,7 +61,7 @@ impl<K: Ord + Copy> ReplayMarks<K> {
 
     /// Records an accepted seal. `pinned` tells which keys are pinned, for when strangers'
     /// marks must be cut back.
-    pub fn accept(&mut self, key: K, ts: u64, sig: &str, pinned: impl FnOnce() -> BTreeSet<K>) {
+    pub fn accept(&mut self, key: K, ts: u64, sig: &str, pinned: impl FnOnce() -> SmallSet<K>) {
         let mark = self.by_key.entry(key).or_insert(Mark {
             ts,
             at_mark: Vec::new(),
@@ -80,7 +79,7 @@ impl<K: Ord + Copy> ReplayMarks<K> {
 
     /// Drops the oldest marks of keys pinned for nobody, down to half their allowance, so
     /// the cut (a walk over every mark) happens once per many seals.
-    fn cut_strangers(&mut self, pinned: &BTreeSet<K>) {
+    fn cut_strangers(&mut self, pinned: &SmallSet<K>) {
         let mut strangers: Vec<(u64, K)> = (self.by_key.iter())
             .filter(|(key, _)| !pinned.contains(*key))
             .map(|(key, mark)| (mark.ts, *key))
@@ -115,12 +114,12 @@ mod tests {
         let mut marks = ReplayMarks::<u32>::default();
         let alice = key(1);
         assert!(!marks.is_replay(&alice, 100, "a"));
-        marks.accept(alice, 100, "a", BTreeSet::new);
+        marks.accept(alice, 100, "a", SmallSet::new);
         assert!(marks.is_replay(&alice, 100, "a"), "the same seal again");
         assert!(marks.is_replay(&alice, 99, "older"), "an older one");
         assert!(!marks.is_replay(&alice, 100, "b"), "another of the same ms");
         assert!(!marks.is_replay(&alice, 101, "c"));
-        marks.accept(alice, 101, "c", BTreeSet::new);
+        marks.accept(alice, 101, "c", SmallSet::new);
         assert!(marks.is_replay(&alice, 100, "b"), "behind the mark now");
     }
 
@@ -128,8 +127,8 @@ mod tests {
     fn a_flood_of_other_keys_never_forgets_a_pinned_key() {
         let mut marks = ReplayMarks::<u32>::default();
         let alice = key(0);
-        marks.accept(alice, 1_000, "alice's offer", BTreeSet::new);
-        let pinned = || BTreeSet::from([key(0)]);
+        marks.accept(alice, 1_000, "alice's offer", SmallSet::new);
+        let pinned = || SmallSet::from([key(0)]);
         for n in 1..=3 * FIRST_CUT_AT as u32 {
             marks.accept(key(n), 2_000 + u64::from(n), "flood", pinned);
         }

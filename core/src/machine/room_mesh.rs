@@ -9,10 +9,9 @@
 //! with it opens some other way: closing a chat with a member is respected, and room
 //! messages still reach both through the others.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::{ClientMachine, MAX_PEERS};
 use crate::event::ChatEnd;
+use crate::small_map::{SmallMap, SmallSet};
 
 /// The wait before calling a member again after a call of ours that did not open.
 const RETRY_FIRST_MS: u64 = 5_000;
@@ -24,9 +23,9 @@ const RETRY_MAX_MS: u64 = 120_000;
 #[derive(Debug, Default)]
 pub(super) struct Mesh {
     /// Members called and not chatting yet: when the next call may go, and calls so far.
-    calls: BTreeMap<String, (u64, u32)>,
+    calls: SmallMap<String, (u64, u32)>,
     /// Members whose chat was ended on purpose, by either side.
-    closed: BTreeSet<String>,
+    closed: SmallSet<String>,
     /// Tests that carry chats by hand make no calls of their own.
     #[cfg(test)]
     pub(super) off: bool,
@@ -34,7 +33,7 @@ pub(super) struct Mesh {
 
 impl ClientMachine {
     /// Every current member of the rooms this client is in, but this client.
-    pub(super) fn room_members(&self) -> BTreeSet<String> {
+    pub(super) fn room_members(&self) -> SmallSet<String> {
         (self.rooms())
             .filter(|room| room.joined())
             .flat_map(|room| room.members())

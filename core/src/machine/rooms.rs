@@ -18,8 +18,6 @@
 //! is not whole names it (`lacking`) in the marks it asks with at the next meeting, and
 //! the other side sends the pieces it holds. See `crate::room::picture`.
 
-use std::collections::BTreeMap;
-
 use tracing::debug;
 
 use super::{Action, ClientMachine, ConnId};
@@ -30,6 +28,7 @@ use crate::room::{
     MAX_ROOM_PICTURE_BYTES, Membership, PieceTaken, Room, RoomError, RoomFrame, RoomId,
     RoomMessage,
 };
+use crate::small_map::SmallMap;
 
 /// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
 /// keep rooms without bound.
@@ -82,10 +81,10 @@ const _: () = assert!(MAX_PICTURES_ASKED <= crate::room::MAX_LACKING_PER_FRAME);
 /// The rooms this client holds, and how each exchange with each member stands.
 #[derive(Debug, Default)]
 pub(super) struct Rooms {
-    held: BTreeMap<RoomId, Room>,
+    held: SmallMap<RoomId, Room>,
     /// Membership chains of rooms a peer is handing over, until they make us a member.
-    arriving: BTreeMap<RoomId, Vec<crate::room::MemberChange>>,
-    links: BTreeMap<(RoomId, String), Link>,
+    arriving: SmallMap<RoomId, Vec<crate::room::MemberChange>>,
+    links: SmallMap<(RoomId, String), Link>,
     /// Whole pictures in the order they became whole here, in every room: the bound over
     /// all rooms lets the oldest go first.
     whole_pictures: std::collections::VecDeque<(RoomId, String)>,
@@ -669,7 +668,7 @@ impl ClientMachine {
 
     /// Takes back the rooms a store kept: each room's changes and messages are checked
     /// again as they were when they arrived; a room whose chain no longer holds is dropped.
-    pub(super) fn restore_rooms(&mut self, rooms: BTreeMap<RoomId, Vec<String>>) {
+    pub(super) fn restore_rooms(&mut self, rooms: SmallMap<RoomId, Vec<String>>) {
         for (id, frames) in rooms.into_iter().take(MAX_ROOMS) {
             let (mut changes, mut messages, mut pieces) = (Vec::new(), Vec::new(), Vec::new());
             for frame in &frames {

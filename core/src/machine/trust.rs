@@ -12,8 +12,6 @@
 //! chat with a new sealed name rather than leave it unpinned. Unsealed messages from names
 //! with no pin are original clients: they chat, unverified.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::replay::ReplayMarks;
 use super::{Action, ClientMachine};
 use crate::event::{ClientError, ClientEvent};
@@ -21,6 +19,7 @@ use crate::identity::{Identity, PublicKey, safety_number, signature_text};
 use crate::protocol::{
     Capabilities, SEAL_VERSION, Seal, SignalMessage, sealed_bytes_v1, sealed_bytes_v2,
 };
+use crate::small_map::{SmallMap, SmallSet};
 
 /// How far a seal's moment may be from our clock: generous for clocks that are off, short
 /// enough that a captured seal is useless soon.
@@ -60,11 +59,11 @@ pub(super) struct Trust {
     last_wall: Option<u64>,
     /// The moment of our latest seal: each one's is later.
     last_sealed: u64,
-    pins: BTreeMap<String, Pin>,
+    pins: SmallMap<String, Pin>,
     marks: ReplayMarks,
-    early_signers: BTreeMap<String, Signer>,
+    early_signers: SmallMap<String, Signer>,
     /// Peers whose identity the app has been told of in this run.
-    announced: BTreeSet<String>,
+    announced: SmallSet<String>,
 }
 
 /// Who sealed the candidates a name sent before its offer or answer.

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use std::collections::BTreeMap;
-
 use crate::event::ClientError;
 use crate::identity::Identity;
 use crate::machine::Pin;
+use crate::small_map::SmallMap;
 
 /// This user's identity from `file` (or the default place), made if there is none yet.
 /// If it can be neither read nor made, a key for this run only, with a warning: chats
@@ -38,7 +37,7 @@ pub(crate) fn load_or_create(user: &str, file: Option<&Path>) -> Identity {
 /// file, never half of one. The thread writes what is left and ends when the client does.
 pub(crate) struct PinFile {
     path: Option<PathBuf>,
-    pins: BTreeMap<String, Pin>,
+    pins: SmallMap<String, Pin>,
     writer: Option<PinWriter>,
 }
 
@@ -59,7 +58,7 @@ impl PinFile {
             .map(|identity| identity.with_extension("pins"));
         let mut file = Self {
             path,
-            pins: BTreeMap::new(),
+            pins: SmallMap::new(),
             writer: None,
         };
         let Some(path) = file.path.clone() else {
@@ -100,7 +99,7 @@ impl PinFile {
         (file, Some(notice(&aside.display().to_string(), reason)))
     }
 
-    pub fn pins(&self) -> &BTreeMap<String, Pin> {
+    pub fn pins(&self) -> &SmallMap<String, Pin> {
         &self.pins
     }
 
@@ -136,7 +135,7 @@ impl PinFile {
 const PINS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The thread that writes `pins` to `path` as changes arrive; `None` if none can start.
-fn start_writer(path: PathBuf, mut pins: BTreeMap<String, Pin>) -> Option<PinWriter> {
+fn start_writer(path: PathBuf, mut pins: SmallMap<String, Pin>) -> Option<PinWriter> {
     let (changes, arriving) = std::sync::mpsc::channel::<(String, Option<Pin>)>();
     let (finished, done) = futures::channel::oneshot::channel();
     let thread = std::thread::Builder::new().name("peerchat-pins".into());
@@ -163,7 +162,7 @@ fn start_writer(path: PathBuf, mut pins: BTreeMap<String, Pin>) -> Option<PinWri
 }
 
 /// Writes the whole pins file: set aside, synced, renamed into place.
-fn write_pins(path: &Path, pins: &BTreeMap<String, Pin>) -> std::io::Result<()> {
+fn write_pins(path: &Path, pins: &SmallMap<String, Pin>) -> std::io::Result<()> {
     let aside = path.with_extension(format!("pins-{}", std::process::id()));
     let _ = std::fs::remove_file(&aside);
     let written = write_private(&aside, crate::pins::encode(pins).as_bytes())

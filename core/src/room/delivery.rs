@@ -3,9 +3,8 @@
 //! is held by every member whose mark for its author reaches its number. [`Holders`]
 //! names, per message, the current members who hold it and those who do not yet.
 
-use std::collections::BTreeMap;
-
 use super::{HighWaterMarks, RoomMessage};
+use crate::small_map::SmallMap;
 
 /// Which current members hold one message and which do not yet: what the author sees as
 /// the message's delivery (✓✓ once nobody lacks it). Both lists keep the order of the
@@ -43,7 +42,7 @@ impl Holders {
 /// The latest marks each member reported.
 #[derive(Debug, Clone, Default)]
 pub struct Delivery {
-    marks: BTreeMap<String, HighWaterMarks>,
+    marks: SmallMap<String, HighWaterMarks>,
 }
 
 impl Delivery {

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::small_map::SmallMap;
+
 use super::{RoomError, RoomMessage};
 
 /// Per author, the highest message number up to which every message is held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HighWaterMarks(BTreeMap<String, u64>);
+pub struct HighWaterMarks(SmallMap<String, u64>);
 
 impl HighWaterMarks {
     /// `author`'s mark (0: none of its messages).

@@ -9,10 +9,9 @@
 //! invited again: its numbers go on from `last_seq`, so each of its messages still has one
 //! number and falls in exactly one of its stays.
 
-use std::collections::BTreeMap;
-
 use crate::identity::{Identity, PublicKey, signature_text};
 use crate::protocol::validate_username;
+use crate::small_map::SmallMap;
 
 use super::{MAX_LAMPORT, MAX_MEMBER_CHANGES, MAX_MEMBERS, RoomError, RoomId, validate_room_name};
 
@@ -144,7 +143,7 @@ pub struct Membership {
     room: RoomId,
     name: String,
     creator: String,
-    members: BTreeMap<String, Member>,
+    members: SmallMap<String, Member>,
     changes: Vec<MemberChange>,
 }
 
@@ -193,7 +192,7 @@ impl Membership {
             room: first.room.clone(),
             name: name.clone(),
             creator: first.by.clone(),
-            members: BTreeMap::from([(first.by.clone(), creator)]),
+            members: SmallMap::from([(first.by.clone(), creator)]),
             changes: vec![first],
         };
         for change in changes {

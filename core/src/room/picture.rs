@@ -4,11 +4,12 @@
 //! exactly the signed size and hash. So any member may pass a picture on, and none can
 //! swap it for another.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES};
+use crate::small_map::{SmallMap, SmallSet};
 
 use super::RoomError;
 
@@ -131,13 +132,13 @@ fn key(picture: &Picture) -> Key {
 /// The picture bytes one member holds of a room, by SHA-256 and size.
 #[derive(Debug, Clone, Default)]
 pub struct Pictures {
-    held: BTreeMap<Key, Bytes>,
+    held: SmallMap<Key, Bytes>,
     /// Whole pictures in the order they became whole, and their bytes in all.
     whole: VecDeque<Key>,
     whole_bytes: u64,
     /// Pictures that were whole here and were let go for newer ones: not asked for again,
     /// and their pieces not taken again.
-    let_go: BTreeSet<String>,
+    let_go: SmallSet<String>,
 }
 
 impl Pictures {

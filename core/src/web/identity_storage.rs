@@ -7,12 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::warn;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::event::ClientError;
 use crate::identity::Identity;
 use crate::machine::Pin;
+use crate::small_map::SmallMap;
 
 pub(crate) fn load_or_create(user: &str) -> Option<Identity> {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
@@ -40,7 +40,7 @@ pub(crate) struct PinStorage(Rc<RefCell<Kept>>);
 
 struct Kept {
     item: String,
-    pins: BTreeMap<String, Pin>,
+    pins: SmallMap<String, Pin>,
     /// A write is due (it runs once the current turn is over).
     due: bool,
 }
@@ -81,7 +81,7 @@ impl PinStorage {
         (Self(Rc::new(RefCell::new(kept))), notice)
     }
 
-    pub fn pins(&self) -> std::cell::Ref<'_, BTreeMap<String, Pin>> {
+    pub fn pins(&self) -> std::cell::Ref<'_, SmallMap<String, Pin>> {
         std::cell::Ref::map(self.0.borrow(), |kept| &kept.pins)
     }
 

@@ -291,7 +291,7 @@ pub struct ChatState {
     peers: Vec<PeerEntry>,
     rooms: Vec<RoomView>,
     /// Presence of every user heard of, listed or not: someone added later shows it at once.
-    presence: std::collections::BTreeMap<String, bool>,
+    presence: peerchat_core::small_map::SmallMap<String, bool>,
     counter: u64,
 }
 
@@ -314,7 +314,7 @@ impl ChatState {
             alerts: Vec::new(),
             peers: Vec::new(),
             rooms: Vec::new(),
-            presence: std::collections::BTreeMap::new(),
+            presence: peerchat_core::small_map::SmallMap::new(),
             counter: 0,
         }
     }
