@@ -95,10 +95,10 @@ impl ClientMachine {
     fn on_offer(&mut self, from: String, sdp: String, caps: Option<Capabilities>, now: u64) {
         if let Some(existing) = self.peers.get(&from) {
             if existing.role == Role::Answerer && existing.remote_ufrag == ice_ufrag(&sdp) {
-                // The peer offers again while its chat is not open: our answer may have
-                // reached nobody (see `recovery::signaling_restored`), so it goes again.
-                debug!(peer = %from, "duplicate offer: answering again");
-                if !existing.channel_open {
+                // A peerchat peer offers again while its chat is not open: our answer may
+                // have reached nobody (see `recovery::signaling_restored`), so it goes again.
+                debug!(peer = %from, "duplicate offer");
+                if !existing.channel_open && existing.remote_caps.is_some() {
                     self.publish_description_again(&from, now);
                 }
                 return;

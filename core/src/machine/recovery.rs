@@ -265,9 +265,14 @@ impl ClientMachine {
         // A first setup whose offer or answer went out as the old connection died reached
         // nobody (signaling is at most once): it goes again, as it was, rather than the
         // chat waiting out its setup timeout. A peer that had it takes it for a duplicate.
+        // An answer goes again only to a peerchat peer: the original client would apply a
+        // second answer to a connection already set up.
         let unsettled: Vec<String> = (self.peers.iter())
             .filter(|(_, s)| s.recovery.is_none() && !s.channel_open && s.local_sent)
-            .filter(|(_, s)| s.role == Role::Answerer || !s.remote_applied)
+            .filter(|(_, s)| match s.role {
+                Role::Offerer => !s.remote_applied,
+                Role::Answerer => s.remote_caps.is_some(),
+            })
             .map(|(peer, _)| peer.clone())
             .collect();
         for peer in unsettled {

@@ -971,6 +971,28 @@ fn a_first_setup_goes_again_when_the_broker_connection_comes_back() {
 }
 
 #[test]
+fn an_answer_to_an_original_client_goes_once() {
+    // The original client would apply a second answer to a connection already set up.
+    let mut bob = online("bob");
+    let offer = SignalMessage::SignalOffer {
+        seal: None,
+        from: "alice".into(),
+        offer: SessionDescription {
+            kind: SdpKind::Offer,
+            sdp: sdp("aaaa"),
+        },
+        peerchat: None,
+    };
+    deliver(&mut bob, &offer);
+    let b_conn = conn_of(&drain(&mut bob).0);
+    bob.handle_transport(b_conn, TransportEvent::LocalDescription(sdp("bbbb")), T0);
+    assert_eq!(signals_to(&drain(&mut bob).0, "alice").len(), 1);
+    assert!(signals_to(&reconnect_broker(&mut bob, T0 + 1_000).0, "alice").is_empty());
+    deliver(&mut bob, &offer);
+    assert!(signals_to(&drain(&mut bob).0, "alice").is_empty());
+}
+
+#[test]
 fn connecting_to_yourself_twice_or_too_early_is_an_error() {
     let mut fresh = ClientMachine::new("alice", "s").unwrap();
     assert_eq!(
