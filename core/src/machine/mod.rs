@@ -518,12 +518,7 @@ impl ClientMachine {
         session.local_sent = true;
         session.local_description = Some(sdp.clone());
         let early = std::mem::take(&mut session.early_local);
-        let role = session.role;
-        // An answer names the offer it answers (see `incoming::on_answer`).
-        let answers = (role == Role::Answerer)
-            .then(|| session.remote_ufrag.clone())
-            .flatten();
-        let message = self.description_message(role, sdp, answers);
+        let message = self.description_message(peer, sdp);
         self.publish_to(peer, message, now);
         for candidate in early {
             self.publish_candidate(peer, candidate, now);
@@ -543,10 +538,7 @@ impl ClientMachine {
             return;
         };
         let candidates = session.published_candidates.clone();
-        let answers = (session.role == Role::Answerer)
-            .then(|| session.remote_ufrag.clone())
-            .flatten();
-        let message = self.description_message(session.role, sdp, answers);
+        let message = self.description_message(peer, sdp);
         self.publish_to(peer, message, now);
         for candidate in candidates {
             let message = SignalMessage::SignalCandidate {
@@ -558,14 +550,15 @@ impl ClientMachine {
         }
     }
 
-    /// Our offer or answer, announcing what this client supports; an answer names the
-    /// ICE ufrag of the offer it `answers`.
-    fn description_message(
-        &self,
-        role: Role,
-        sdp: String,
-        answers: Option<String>,
-    ) -> SignalMessage {
+    /// Our offer or answer to `peer`, as our role in its session says, announcing what this
+    /// client supports; an answer names the ICE ufrag of the offer it answers (see
+    /// `incoming::on_answer`).
+    fn description_message(&self, peer: &str, sdp: String) -> SignalMessage {
+        let session = &self.peers[peer];
+        let role = session.role;
+        let answers = (role == Role::Answerer)
+            .then(|| session.remote_ufrag.clone())
+            .flatten();
         let caps = Some(Capabilities {
             version: PROTOCOL_VERSION,
             features: protocol::supported_features(),
