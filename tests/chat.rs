@@ -3,7 +3,7 @@
 //! The same scenarios run against peerchat-server and against Mosquitto, a plain MQTT broker
 //! that answers no `register`.
 
-use peerchat_e2e::{Broker, Cli, Mosquitto, PeerchatServer};
+use peerchat_e2e::{Broker, Cli, Mosquitto, PeerchatServer, chat_both_ways};
 
 /// Three clients, two on MQTT over TCP and one over WebSocket: every pair chats both ways in
 /// order, and a client that leaves is reported on the others.
@@ -176,6 +176,36 @@ fn unreachable_server_fails_clearly() {
         "{error}"
     );
     assert!(!cli.finish().success());
+}
+
+/// A server that takes a connection and drops it before accepting it (busy, or restarting)
+/// is not unreachable: the first connection is tried again and the user gets in.
+#[test]
+fn a_server_that_drops_the_first_connections_is_tried_again() {
+    use peerchat_e2e::mitm::{Mitm, Tamper};
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::DropConnections(2));
+    let mut alice = Cli::join(&relay.url, "alice");
+    assert_eq!(relay.connections(), 3, "two dropped, the third through");
+    let mut bob = Cli::join(&server.broker.tcp_url, "bob");
+    chat_both_ways(&mut alice, &mut bob);
+}
+
+/// A server that drops every connection before accepting it fails as clearly as one that
+/// cannot be reached, after a few tries.
+#[test]
+fn a_server_that_always_drops_the_connection_fails_clearly() {
+    use peerchat_e2e::mitm::{Mitm, Tamper};
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::DropConnections(usize::MAX));
+    let mut cli = Cli::start(&relay.url, "alice");
+    let error = cli.expect("error", |e| e["event"] == "error");
+    assert!(
+        error["message"].as_str().unwrap().contains("cannot reach"),
+        "{error}"
+    );
+    assert!(!cli.finish().success());
+    assert!(relay.connections() > 1, "tried again before giving up");
 }
 
 /// Publishes a retained online presence record for each of `users` to the broker at

@@ -7,16 +7,31 @@
 //! inside its private network namespace (see tests/browser.rs). Figures are printed, never
 //! asserted: the machine may be busy.
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use peerchat_e2e::benchmark::median_p99;
 use peerchat_e2e::browser_client::{BrowserClient, page_dir};
 use peerchat_e2e::nats::{NatsCluster, fresh_namespace, gateway};
-use peerchat_e2e::{
-    ChatClient, Cli, Network, PeerchatServer, assert_shown_once, chat_both_ways, namespaced_test,
-};
+use peerchat_e2e::netns::in_private_network;
+use peerchat_e2e::{ChatClient, Cli, Network, PeerchatServer, assert_shown_once, chat_both_ways};
 use serde_json::Value;
+
+/// Tests that start a NATS cluster of their own run alone. Three more JetStream nodes
+/// starting (and Chromium, for one) on a 2-core machine can hold up the shared cluster's
+/// requests past a gateway's liveness window; a gateway that misses it lets its clients go,
+/// as designed, in the middle of another test's checks.
+static CLUSTERS: RwLock<()> = RwLock::new(());
+
+/// Held by a test on the shared cluster.
+fn sharing() -> RwLockReadGuard<'static, ()> {
+    CLUSTERS.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held by a test with a cluster of its own.
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    CLUSTERS.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn shared_cluster() -> &'static NatsCluster {
     static CLUSTER: OnceLock<NatsCluster> = OnceLock::new();
@@ -58,6 +73,29 @@ fn refused(url: &str, user: &str) {
     assert_eq!(cli.finish().code(), Some(2), "{user} through {url}");
 }
 
+/// Like [`refused`], while `holder` holds the name: if the newcomer gets it, what the holder
+/// heard meanwhile says whether its gateway had let it go first (cut off, as designed) or
+/// the name was given twice.
+fn refused_while_held(holder: &mut Cli, url: &str) {
+    let user = holder.user.clone();
+    let mut cli = Cli::start(url, &user);
+    let outcome = cli.expect("refusal", |e| {
+        e["event"] == "error" || e["event"] == "connected"
+    });
+    if outcome["event"] == "connected" {
+        let heard = holder.gather(Duration::from_millis(500));
+        panic!("{user} was given through {url} while held; the holder heard {heard:#?}");
+    }
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&user),
+        "{outcome}"
+    );
+    assert_eq!(cli.finish().code(), Some(2), "{user} through {url}");
+}
+
 fn summary(samples: &[f64]) -> String {
     let (median, _) = median_p99(samples);
     let max = samples.iter().copied().fold(0.0, f64::max);
@@ -71,6 +109,7 @@ fn summary(samples: &[f64]) -> String {
 /// order; chats through one gateway and across two are set up alike.
 #[test]
 fn clients_on_different_gateways_chat_over_tcp_and_websocket() {
+    let _sharing = sharing();
     let (g1, g2) = two_gateways("chat");
     let mut alice = Cli::join(&g1.broker.tcp_url, "alice");
     let mut bob = Cli::join(&g2.broker.ws_url, "bob");
@@ -98,11 +137,12 @@ fn clients_on_different_gateways_chat_over_tcp_and_websocket() {
 /// once its holder quits it is free through any gateway.
 #[test]
 fn a_name_held_through_one_gateway_is_refused_through_another() {
+    let _sharing = sharing();
     let (g1, g2) = two_gateways("names");
-    let alice = Cli::join(&g1.broker.tcp_url, "alice");
-    refused(&g2.broker.tcp_url, "alice");
-    refused(&g2.broker.ws_url, "alice");
-    refused(&g1.broker.tcp_url, "alice");
+    let mut alice = Cli::join(&g1.broker.tcp_url, "alice");
+    refused_while_held(&mut alice, &g2.broker.tcp_url);
+    refused_while_held(&mut alice, &g2.broker.ws_url);
+    refused_while_held(&mut alice, &g1.broker.tcp_url);
     assert!(alice.finish().success());
     // Same identity key (the test's data directory), any gateway.
     let mut again = Cli::join(&g2.broker.tcp_url, "alice");
@@ -114,6 +154,7 @@ fn a_name_held_through_one_gateway_is_refused_through_another() {
 /// gets it (the bucket's compare-and-set lets only one write win), every other is refused.
 #[test]
 fn a_name_asked_for_at_once_through_two_gateways_goes_to_exactly_one() {
+    let _sharing = sharing();
     let (g1, g2) = two_gateways("race");
     let contenders: Vec<Cli> = (0..8)
         .map(|i| {
@@ -140,6 +181,7 @@ fn a_name_asked_for_at_once_through_two_gateways_goes_to_exactly_one() {
 /// nobody holds anywhere comes back as `delivery-failed`.
 #[test]
 fn presence_and_delivery_failures_cross_gateways() {
+    let _sharing = sharing();
     let (g1, g2) = two_gateways("presence");
     let mut bob = Cli::join(&g2.broker.tcp_url, "bob");
     bob.command("/watch alice");
@@ -166,6 +208,7 @@ fn presence_and_delivery_failures_cross_gateways() {
 /// the dead gateway are reported offline on the others, watched or not.
 #[test]
 fn a_killed_gateways_clients_come_back_through_another() {
+    let _sharing = sharing();
     let (mut g1, g2) = two_gateways("gateway-kill");
     let both = format!("{},{}", g1.broker.tcp_url, g2.broker.tcp_url);
     let mut alice = Cli::join(&both, "alice");
@@ -242,6 +285,7 @@ fn a_killed_gateways_clients_come_back_through_another() {
 /// delivering anything; a name is never held twice.
 #[test]
 fn a_gateway_cut_off_lets_go_of_its_clients_before_serving_again() {
+    let _sharing = sharing();
     let (g1, g2) = two_gateways("fence");
     let mut bob = Cli::join(&g2.broker.tcp_url, "bob");
     let mut old_alice = Cli::join(&g1.broker.tcp_url, "alice");
@@ -286,6 +330,7 @@ fn a_gateway_cut_off_lets_go_of_its_clients_before_serving_again() {
 /// on, and the gateway that used the dead node serves new clients through another node.
 #[test]
 fn a_killed_nats_node_loses_no_name_and_no_chat() {
+    let _alone = alone();
     let mut cluster = NatsCluster::start();
     let namespace = fresh_namespace("node-kill");
     let node_url = |i: usize| format!("nats://127.0.0.1:{}", cluster.nodes[i].client_port);
@@ -346,6 +391,7 @@ fn a_killed_nats_node_loses_no_name_and_no_chat() {
 /// on different nodes chat over TCP and WebSocket. Setup times over each are printed.
 #[test]
 fn clients_on_different_nats_nodes_chat_directly() {
+    let _sharing = sharing();
     let cluster = shared_cluster();
     let [n1, n2, n3] = [0, 1, 2].map(|i| cluster.nodes[i].broker());
     let mut alice = Cli::join(&n1.tcp_url, "direct-alice");
@@ -374,24 +420,27 @@ fn clients_on_different_nats_nodes_chat_directly() {
 /// TCP and WebSocket: the holder answers the newcomer's live claim.
 #[test]
 fn a_name_held_on_one_nats_node_is_refused_on_every_other() {
+    let _sharing = sharing();
     let cluster = shared_cluster();
-    let holder = Cli::join_on(
+    let mut holder = Cli::join_on(
         Network::Loopback,
         &cluster.nodes[0].broker().tcp_url,
         "direct-dave",
     );
     for node in &cluster.nodes[1..] {
-        refused(&node.broker().tcp_url, "direct-dave");
-        refused(&node.broker().ws_url, "direct-dave");
+        refused_while_held(&mut holder, &node.broker().tcp_url);
+        refused_while_held(&mut holder, &node.broker().ws_url);
     }
-    refused(&cluster.nodes[0].broker().ws_url, "direct-dave");
+    refused_while_held(&mut holder, &cluster.nodes[0].broker().ws_url);
     drop(holder);
 }
 
-namespaced_test! {
-    /// Headless Chromium in the cluster: a page on one gateway chats with a CLI on another,
-    /// and a page on a NATS node's own WebSocket listener with a CLI on another node.
-    fn a_browser_chats_across_the_cluster() {
+/// Headless Chromium in the cluster: a page on one gateway chats with a CLI on another,
+/// and a page on a NATS node's own WebSocket listener with a CLI on another node.
+#[test]
+fn a_browser_chats_across_the_cluster() {
+    let _alone = alone();
+    in_private_network("a_browser_chats_across_the_cluster", || {
         let pages = PeerchatServer::serving(&page_dir());
         let cluster = NatsCluster::start();
         let namespace = fresh_namespace("browser");
@@ -403,5 +452,5 @@ namespaced_test! {
         let mut carol = BrowserClient::join(&pages.http_url, &direct(0).ws_url, "carol");
         let mut dave = Cli::join_on(Network::PrivateNamespace, &direct(1).tcp_url, "dave");
         chat_both_ways(&mut dave, &mut carol);
-    }
+    });
 }

@@ -30,14 +30,32 @@ pub fn next_server(current: usize, servers: usize, random: u64) -> usize {
     (current + step) % servers
 }
 
-/// Where a client stands in its list of brokers: the one in use, and how many in a row
-/// could not be reached before the first connection (all of them: the servers are
-/// unreachable).
+/// How many times, before the first connection, a broker may answer and then drop the
+/// connection before accepting it, and still be tried again: a node that is busy or
+/// restarting does that, and giving up at once would tell the user a reachable server is
+/// unreachable.
+const DROPS_BEFORE_FIRST_CONNECTION: u32 = 3;
+
+/// Where a client stands in its list of brokers: the one in use, how many in a row could
+/// not be reached before the first connection (all of them: the servers are unreachable),
+/// and how many answered but dropped the connection meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerChoice {
     pub current: usize,
     servers: usize,
     unreached: usize,
+    dropped: u32,
+}
+
+/// What follows an attempt that failed before the client was ever connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstAttempt {
+    /// The broker never answered: the next one in the list, at once.
+    NextServer,
+    /// The broker answered, then dropped the connection: again after a backoff.
+    AgainLater,
+    /// Every broker failed: the servers are unreachable.
+    GiveUp,
 }
 
 impl ServerChoice {
@@ -46,15 +64,24 @@ impl ServerChoice {
             current: 0,
             servers: servers.max(1),
             unreached: 0,
+            dropped: 0,
         }
     }
 
-    /// Before the first connection, a broker could not be reached: the next in the list is
-    /// tried, or `false` once every one of them failed.
-    pub fn unreached(&mut self) -> bool {
+    /// Before the first connection, an attempt failed; `answered` says whether the broker
+    /// took the connection (TCP, TLS, the WebSocket) before it ended.
+    pub fn failed_before_connecting(&mut self, answered: bool) -> FirstAttempt {
+        if answered && self.dropped < DROPS_BEFORE_FIRST_CONNECTION {
+            self.dropped += 1;
+            return FirstAttempt::AgainLater;
+        }
         self.unreached += 1;
         self.current = (self.current + 1) % self.servers;
-        self.unreached < self.servers
+        if self.unreached < self.servers {
+            FirstAttempt::NextServer
+        } else {
+            FirstAttempt::GiveUp
+        }
     }
 
     /// A connection that was up is lost, or an attempt after one failed: another broker.
@@ -91,10 +118,46 @@ mod tests {
     #[test]
     fn before_the_first_connection_every_broker_is_tried_once() {
         let mut choice = ServerChoice::new(3);
-        assert!(choice.unreached());
+        assert_eq!(
+            choice.failed_before_connecting(false),
+            FirstAttempt::NextServer
+        );
         assert_eq!(choice.current, 1);
-        assert!(choice.unreached());
+        assert_eq!(
+            choice.failed_before_connecting(false),
+            FirstAttempt::NextServer
+        );
         assert_eq!(choice.current, 2);
-        assert!(!choice.unreached(), "all three failed");
+        assert_eq!(
+            choice.failed_before_connecting(false),
+            FirstAttempt::GiveUp,
+            "all three failed"
+        );
+    }
+
+    #[test]
+    fn a_broker_that_answers_and_drops_the_connection_is_tried_again_a_few_times() {
+        let mut choice = ServerChoice::new(1);
+        for _ in 0..DROPS_BEFORE_FIRST_CONNECTION {
+            assert_eq!(
+                choice.failed_before_connecting(true),
+                FirstAttempt::AgainLater
+            );
+        }
+        assert_eq!(
+            choice.failed_before_connecting(true),
+            FirstAttempt::GiveUp,
+            "a broker that always drops the connection is as good as unreachable"
+        );
+        let mut choice = ServerChoice::new(2);
+        assert_eq!(
+            choice.failed_before_connecting(true),
+            FirstAttempt::AgainLater
+        );
+        assert_eq!(
+            choice.failed_before_connecting(false),
+            FirstAttempt::NextServer
+        );
+        assert_eq!(choice.failed_before_connecting(false), FirstAttempt::GiveUp);
     }
 }

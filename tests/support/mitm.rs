@@ -30,6 +30,9 @@ pub enum Tamper {
     /// Swallows the first offer any client publishes and then cuts that client's broker
     /// connection: an offer written into a connection as it died, which reached nobody.
     LoseFirstOffer,
+    /// Takes the first `n` connections, reads what the client sends, and closes them
+    /// before the broker sees anything: a busy or restarting broker dropping newcomers.
+    DropConnections(usize),
 }
 
 /// A running relay on a loopback port, forwarding to a broker.
@@ -55,10 +58,16 @@ impl Mitm {
         let (counter, connected) = (presence_delivered.clone(), connections.clone());
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
+                let taken = connected.fetch_add(1, Ordering::Relaxed);
+                if let Tamper::DropConnections(n) = tamper
+                    && taken < n
+                {
+                    drop_after_connect(client);
+                    continue;
+                }
                 let Ok(broker) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                connected.fetch_add(1, Ordering::Relaxed);
                 relay(client, broker, tamper, counter.clone(), lost_offer.clone());
             }
         });
@@ -79,6 +88,13 @@ impl Mitm {
     pub fn presence_delivered(&self) -> usize {
         self.presence_delivered.load(Ordering::Relaxed)
     }
+}
+
+/// Reads the client's first bytes (its CONNECT) and closes the connection unanswered.
+fn drop_after_connect(mut client: TcpStream) {
+    let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = client.read(&mut [0u8; 1024]);
+    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// Client to broker through `tamper`; broker to client as it is, counting presence records.
@@ -182,7 +198,7 @@ fn tampered(packet: Vec<u8>, tamper: Tamper) -> Vec<Vec<u8>> {
         Tamper::ReplayOffers if text.contains("\"signal-offer\"") => vec![packet.clone(), packet],
         Tamper::ReplayOffers => vec![packet],
         Tamper::Features => vec![replace_bytes(&packet, b"\"recovery\"", b"\"xecovery\"")],
-        Tamper::Nothing | Tamper::LoseFirstOffer => vec![packet],
+        Tamper::Nothing | Tamper::LoseFirstOffer | Tamper::DropConnections(_) => vec![packet],
     }
 }
 

@@ -20,7 +20,7 @@ use super::rt;
 use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, Delivery, SignalingInput};
 use crate::protocol::MAX_MQTT_PACKET_BYTES;
-use crate::reconnect::{ServerChoice, backoff};
+use crate::reconnect::{FirstAttempt, ServerChoice, backoff};
 use crate::server_url::{Carrier, ServerUrl};
 
 /// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
@@ -246,6 +246,23 @@ impl Brokers {
     }
 }
 
+/// Whether the broker took the connection before `error` ended it (it answered, then
+/// dropped it: busy or restarting), rather than never being reached at all.
+fn answered(error: &ConnectionError) -> bool {
+    let dropped = |io: &std::io::Error| {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        )
+    };
+    match error {
+        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
+        ConnectionError::MqttState(StateError::Io(io)) | ConnectionError::Io(io) => dropped(io),
+        _ => false,
+    }
+}
+
 /// Polls the MQTT connection forever, reporting to the driver, until closed.
 async fn run(
     mut eventloop: EventLoop,
@@ -335,16 +352,23 @@ async fn run(
                 }
                 if unreachable.is_some() {
                     // Never connected yet: the next broker in the list, until all failed.
-                    if brokers.choice.unreached() {
-                        debug!(%error, "broker unreachable; trying the next");
-                        brokers.aim(&mut eventloop);
-                        continue;
-                    }
-                    if let Some(report) = unreachable.take() {
-                        let _ = report.send(error.to_string());
-                    }
-                    if !keep_trying {
-                        return;
+                    match brokers.choice.failed_before_connecting(answered(&error)) {
+                        FirstAttempt::NextServer => {
+                            debug!(%error, "broker unreachable; trying the next");
+                            brokers.aim(&mut eventloop);
+                            continue;
+                        }
+                        FirstAttempt::AgainLater => {
+                            info!(%error, "the broker dropped the connection; trying again");
+                        }
+                        FirstAttempt::GiveUp => {
+                            if let Some(report) = unreachable.take() {
+                                let _ = report.send(error.to_string());
+                            }
+                            if !keep_trying {
+                                return;
+                            }
+                        }
                     }
                 }
                 if let ConnectionError::MqttState(StateError::Deserialization(refused)) = &error {

@@ -24,7 +24,7 @@ use crate::client::{Input, InputSender};
 use crate::machine::{ClientMachine, Delivery, SignalingInput};
 use crate::mqtt_frames::{self as mqtt, FrameBuffer};
 use crate::protocol::MAX_MQTT_PACKET_BYTES;
-use crate::reconnect::{ServerChoice, backoff};
+use crate::reconnect::{FirstAttempt, ServerChoice, backoff};
 use crate::server_url::{Carrier, ServerUrl};
 
 /// Seconds between MQTT pings; a dead connection is noticed after about 1.5 times this.
@@ -246,6 +246,8 @@ enum Ended {
     Left,
     Dropped {
         reason: String,
+        /// The WebSocket had opened: the broker answered, then dropped the connection.
+        answered: bool,
         was_up: bool,
     },
     Restarted {
@@ -283,13 +285,17 @@ impl Session {
     async fn run(mut self) {
         let mut failures: u32 = 0;
         loop {
-            let (reason, was_up) = match self.connection().await {
+            let (reason, answered, was_up) = match self.connection().await {
                 Ended::Left => return,
                 Ended::Switched => {
                     failures = 0;
                     continue;
                 }
-                Ended::Dropped { reason, was_up } => (reason, was_up),
+                Ended::Dropped {
+                    reason,
+                    answered,
+                    was_up,
+                } => (reason, answered, was_up),
                 Ended::Restarted { was_up } => {
                     info!("the network changed; connecting to the broker again");
                     if was_up {
@@ -301,16 +307,23 @@ impl Session {
             };
             if self.unreachable.is_some() {
                 // Never connected yet: the next broker in the list, until all failed.
-                if self.choice.unreached() {
-                    debug!(%reason, "broker unreachable; trying the next");
-                    self.url = self.urls[self.choice.current].clone();
-                    continue;
-                }
-                if let Some(report) = self.unreachable.take() {
-                    let _ = report.send(reason.clone());
-                }
-                if !self.keep_trying {
-                    return;
+                match self.choice.failed_before_connecting(answered) {
+                    FirstAttempt::NextServer => {
+                        debug!(%reason, "broker unreachable; trying the next");
+                        self.url = self.urls[self.choice.current].clone();
+                        continue;
+                    }
+                    FirstAttempt::AgainLater => {
+                        info!(%reason, "the broker dropped the connection; trying again");
+                    }
+                    FirstAttempt::GiveUp => {
+                        if let Some(report) = self.unreachable.take() {
+                            let _ = report.send(reason.clone());
+                        }
+                        if !self.keep_trying {
+                            return;
+                        }
+                    }
                 }
             }
             // Another broker, if there are several.
@@ -355,6 +368,7 @@ impl Session {
             Err(reason) => {
                 return Ended::Dropped {
                     reason,
+                    answered: false,
                     was_up: false,
                 };
             }
@@ -385,6 +399,7 @@ impl Session {
                 Flow::Drop(reason) => {
                     return Ended::Dropped {
                         reason,
+                        answered: link.opened,
                         was_up: link.up,
                     };
                 }
