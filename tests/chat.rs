@@ -68,13 +68,7 @@ fn three_clients_chat(broker: &Broker) {
 /// the first keeps working.
 fn taken_name_is_refused(broker: &Broker) {
     let mut first = Cli::join(&broker.tcp_url, "dora");
-    let mut second = Cli::start(&broker.ws_url, "dora");
-    let error = second.expect("error", |e| e["event"] == "error");
-    assert!(
-        error["message"].as_str().unwrap().contains("already taken"),
-        "{error}"
-    );
-    assert!(!second.finish().success());
+    fails_saying(Cli::start(&broker.ws_url, "dora"), "already taken");
 
     let mut friend = Cli::join(&broker.tcp_url, "eve");
     first.command("/connect eve");
@@ -169,12 +163,16 @@ fn bad_commands_and_self_connect_are_errors_not_crashes() {
 #[test]
 fn unreachable_server_fails_clearly() {
     let port = peerchat_e2e::free_port();
-    let mut cli = Cli::start(&format!("mqtt://127.0.0.1:{port}"), "alice");
-    let error = cli.expect("error", |e| e["event"] == "error");
-    assert!(
-        error["message"].as_str().unwrap().contains("cannot reach"),
-        "{error}"
+    fails_saying(
+        Cli::start(&format!("mqtt://127.0.0.1:{port}"), "alice"),
+        "cannot reach",
     );
+}
+
+/// `cli` prints an error that says `what` and exits unsuccessfully.
+fn fails_saying(mut cli: Cli, what: &str) {
+    let error = cli.expect("error", |e| e["event"] == "error");
+    assert!(error["message"].as_str().unwrap().contains(what), "{error}");
     assert!(!cli.finish().success());
 }
 
@@ -198,13 +196,7 @@ fn a_server_that_always_drops_the_connection_fails_clearly() {
     use peerchat_e2e::mitm::{Mitm, Tamper};
     let server = PeerchatServer::start();
     let relay = Mitm::start(&server.broker.tcp_url, Tamper::DropConnections(usize::MAX));
-    let mut cli = Cli::start(&relay.url, "alice");
-    let error = cli.expect("error", |e| e["event"] == "error");
-    assert!(
-        error["message"].as_str().unwrap().contains("cannot reach"),
-        "{error}"
-    );
-    assert!(!cli.finish().success());
+    fails_saying(Cli::start(&relay.url, "alice"), "cannot reach");
     assert!(relay.connections() > 1, "tried again before giving up");
 }
 
