@@ -45,6 +45,9 @@ bundle_wasm() {
     name=$(basename "$wasm" .wasm)
     rm -rf "$out"
     wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
+    # While the function names are there: std's symbol demangler, which never runs in a
+    # browser, goes (5 KB of the first load).
+    node platforms/web/drop-demangler.mjs "$out"
     # The features are those rustc enables by default for wasm32-unknown-unknown.
     platforms/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \

@@ -9,6 +9,7 @@
 // that shapes its glue differently fails the build here, not in a browser.
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { assemble, name, readName, readU32, sections, skipImportDescription, u32 } from "./wasm-binary.mjs";
 
 const dir = process.argv[2];
 const wasmFile = readdirSync(dir).find((f) => f.endsWith("_bg.wasm"));
@@ -21,90 +22,37 @@ const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const shortName = (i) =>
   i < letters.length ? letters[i] : letters[Math.floor(i / letters.length) - 1] + letters[i % letters.length];
 
-// The binary: LEB128 numbers, length-prefixed names, sections of (id, size, content).
-const readU32 = (bytes, at) => {
-  let value = 0, shift = 0, byte;
-  do {
-    byte = bytes[at++];
-    value |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return [value >>> 0, at];
-};
-const u32 = (value) => {
-  const out = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value) byte |= 0x80;
-    out.push(byte);
-  } while (value);
-  return Buffer.from(out);
-};
-const readName = (bytes, at) => {
-  const [length, start] = readU32(bytes, at);
-  return [bytes.toString("utf8", start, start + length), start + length];
-};
-const name = (text) => Buffer.concat([u32(Buffer.byteLength(text)), Buffer.from(text)]);
-/** The bytes of an import's description (after its names), so it is copied unchanged. */
-const skipImportDescription = (bytes, at) => {
-  const kind = bytes[at++];
-  const limits = (at) => {
-    const flags = bytes[at++];
-    [, at] = readU32(bytes, at);
-    if (flags & 1) [, at] = readU32(bytes, at);
-    return at;
-  };
-  switch (kind) {
-    case 0x00: return readU32(bytes, at)[1]; // function: its type
-    case 0x01: return limits(at + 1); // table: element type, limits
-    case 0x02: return limits(at); // memory
-    case 0x03: return at + 2; // global: value type, mutability
-    case 0x04: return readU32(bytes, at + 1)[1]; // tag
-    default: throw new Error(`unknown import kind ${kind}`);
-  }
-};
-
 const renamedImports = new Map(); // module → (old field → new field)
 const renamedExports = new Map(); // old → new
 const newModules = new Map();
-const sections = [wasm.subarray(0, 8)];
-let at = 8;
-while (at < wasm.length) {
-  const id = wasm[at];
-  const [size, start] = readU32(wasm, at + 1);
-  const end = start + size;
-  let content = wasm.subarray(start, end);
-  if (id === 2 || id === 7) {
-    const [count, first] = readU32(wasm, start);
-    const parts = [u32(count)];
-    let p = first;
-    for (let i = 0; i < count; i++) {
-      if (id === 2) {
-        let module, field;
-        [module, p] = readName(wasm, p);
-        [field, p] = readName(wasm, p);
-        const next = skipImportDescription(wasm, p);
-        if (!newModules.has(module)) newModules.set(module, shortName(newModules.size));
-        if (!renamedImports.has(module)) renamedImports.set(module, new Map());
-        const fields = renamedImports.get(module);
-        if (!fields.has(field)) fields.set(field, shortName(fields.size));
-        parts.push(name(newModules.get(module)), name(fields.get(field)), wasm.subarray(p, next));
-        p = next;
-      } else {
-        let old;
-        [old, p] = readName(wasm, p);
-        const next = readU32(wasm, p + 1)[1]; // its kind, then its index
-        renamedExports.set(old, shortName(renamedExports.size));
-        parts.push(name(renamedExports.get(old)), wasm.subarray(p, next));
-        p = next;
-      }
+const renamed = sections(wasm).map(({ id, content }) => {
+  if (id !== 2 && id !== 7) return { id, content };
+  const [count, first] = readU32(content, 0);
+  const parts = [u32(count)];
+  let p = first;
+  for (let i = 0; i < count; i++) {
+    if (id === 2) {
+      let module, field;
+      [module, p] = readName(content, p);
+      [field, p] = readName(content, p);
+      const next = skipImportDescription(content, p);
+      if (!newModules.has(module)) newModules.set(module, shortName(newModules.size));
+      if (!renamedImports.has(module)) renamedImports.set(module, new Map());
+      const fields = renamedImports.get(module);
+      if (!fields.has(field)) fields.set(field, shortName(fields.size));
+      parts.push(name(newModules.get(module)), name(fields.get(field)), content.subarray(p, next));
+      p = next;
+    } else {
+      let old;
+      [old, p] = readName(content, p);
+      const next = readU32(content, p + 1)[1]; // its kind, then its index
+      renamedExports.set(old, shortName(renamedExports.size));
+      parts.push(name(renamedExports.get(old)), content.subarray(p, next));
+      p = next;
     }
-    content = Buffer.concat(parts);
   }
-  sections.push(Buffer.from([id]), u32(content.length), content);
-  at = end;
-}
+  return { id, content: Buffer.concat(parts) };
+});
 
 // The glue: `"<module>": importN` objects whose keys are the import fields, and `wasm.<export>`.
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&");
@@ -124,7 +72,7 @@ glue = glue.replace(/\bwasm\.([A-Za-z_$][\w$]*)/g, (whole, old) => {
   return `wasm.${renamedExports.get(old)}`;
 });
 
-writeFileSync(join(dir, wasmFile), Buffer.concat(sections));
+writeFileSync(join(dir, wasmFile), assemble(wasm, renamed));
 writeFileSync(join(dir, glueFile), glue);
 const count = [...renamedImports.values()].reduce((n, fields) => n + fields.size, 0);
 console.log(`short names: ${count} imports, ${renamedExports.size} exports`);
