@@ -33,6 +33,27 @@ namespaced_test! {
 }
 
 namespaced_test! {
+    /// A broker that opens the page's WebSocket and drops it before accepting the session
+    /// (busy, or restarting) is tried again: the user gets in. One that always does makes
+    /// `connect` fail as clearly as an unreachable one, after a few tries.
+    fn a_page_tries_again_a_server_that_drops_its_first_connections() {
+        use peerchat_e2e::mitm::DroppingWebSocketRelay;
+        let server = PeerchatServer::serving(&page_dir());
+        let relay = DroppingWebSocketRelay::start(&server.broker.ws_url, 2);
+        let mut alice = BrowserClient::join(&server.http_url, &relay.ws_url, "alice");
+        assert_eq!(relay.connections(), 3, "two dropped, the third through");
+        let mut bob = Cli::join_on(Network::PrivateNamespace, &server.broker.tcp_url, "bob");
+        chat_both_ways(&mut alice, &mut bob);
+
+        let always = DroppingWebSocketRelay::start(&server.broker.ws_url, usize::MAX);
+        let mut carol = BrowserClient::open(&server.http_url, "carol");
+        let error = carol.connect(&always.ws_url).expect_err("every connection dropped");
+        assert!(error.contains("cannot reach"), "{error}");
+        assert!(always.connections() > 1, "tried again before giving up");
+    }
+}
+
+namespaced_test! {
     fn browser_calls_native_cli() {
         let server = PeerchatServer::serving(&page_dir());
         let mut alice = BrowserClient::join(&server.http_url, &server.broker.ws_url, "alice");

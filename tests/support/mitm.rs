@@ -232,3 +232,93 @@ fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A relay in front of a broker's WebSocket endpoint that lets the first `drops`
+/// connections open (the upgrade goes through) and closes each as the client's first MQTT
+/// packet arrives, before the broker could accept it: a busy or restarting broker, as a
+/// browser meets one. Later connections pass untouched.
+pub struct DroppingWebSocketRelay {
+    /// `ws://127.0.0.1:PORT/PATH`: give this to clients instead of the broker's URL.
+    pub ws_url: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl DroppingWebSocketRelay {
+    /// Relays to the broker at `broker_ws_url` (`ws://host:port/path`).
+    pub fn start(broker_ws_url: &str, drops: usize) -> Self {
+        let (upstream, path) = broker_ws_url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split_once('/'))
+            .expect("a ws://host:port/path URL");
+        let upstream = upstream.to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let ws_url = format!("ws://{}/{path}", listener.local_addr().expect("bound"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let taken = connections.clone();
+        thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(broker) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let dropped = taken.fetch_add(1, Ordering::Relaxed) < drops;
+                thread::spawn(move || {
+                    if dropped {
+                        open_then_drop(client, broker);
+                    } else {
+                        pass_through(client, broker);
+                    }
+                });
+            }
+        });
+        Self {
+            ws_url,
+            connections,
+        }
+    }
+
+    /// Client connections the relay has taken so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Passes the WebSocket upgrade both ways, then closes both ends at the client's next bytes.
+fn open_then_drop(mut client: TcpStream, mut broker: TcpStream) {
+    let timeout = Some(std::time::Duration::from_secs(10));
+    let _ = client.set_read_timeout(timeout);
+    let _ = broker.set_read_timeout(timeout);
+    let upgraded = http_head(&mut client)
+        .and_then(|request| broker.write_all(&request).ok())
+        .and_then(|()| http_head(&mut broker))
+        .and_then(|response| client.write_all(&response).ok());
+    if upgraded.is_some() {
+        let _ = client.read(&mut [0u8; 1024]);
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = broker.shutdown(Shutdown::Both);
+}
+
+/// An HTTP request or response head, read up to its blank line (nothing follows it before
+/// the other side answers).
+fn http_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut buffer).ok().filter(|&n| n > 0)?;
+        head.extend_from_slice(&buffer[..n]);
+    }
+    Some(head)
+}
+
+/// Copies bytes both ways until either side closes.
+fn pass_through(client: TcpStream, broker: TcpStream) {
+    let (mut client_in, mut broker_out) =
+        (client.try_clone().unwrap(), broker.try_clone().unwrap());
+    let (mut broker_in, mut client_out) = (broker, client);
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut broker_out);
+        let _ = broker_out.shutdown(Shutdown::Both);
+    });
+    let _ = std::io::copy(&mut broker_in, &mut client_out);
+    let _ = client_out.shutdown(Shutdown::Both);
+}

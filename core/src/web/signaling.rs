@@ -399,7 +399,8 @@ impl Session {
                 Flow::Drop(reason) => {
                     return Ended::Dropped {
                         reason,
-                        answered: link.opened,
+                        // A drop after the WebSocket opened, short of a refusal.
+                        answered: link.opened && !link.refused,
                         was_up: link.up,
                     };
                 }
@@ -482,6 +483,7 @@ impl Session {
 
     fn on_connack(&mut self, link: &mut Link, ack: Connack) -> Flow {
         if ack.code != ConnectReturnCode::Accepted {
+            link.refused = true;
             return Flow::Drop(format!("the broker refused the connection: {:?}", ack.code));
         }
         if link.up {
@@ -551,6 +553,8 @@ struct Link {
     opened: bool,
     /// The broker accepted us (CONNACK).
     up: bool,
+    /// The broker refused us (CONNACK with an error): an answer, not a passing failure.
+    refused: bool,
     last_pid: Pid,
     /// Subscriptions sent and not yet acknowledged, by packet id.
     unacked: HashMap<Pid, String>,
@@ -570,6 +574,7 @@ impl Link {
             clock,
             opened: false,
             up: false,
+            refused: false,
             last_pid: Pid::new(),
             unacked: HashMap::new(),
         }
