@@ -15,6 +15,7 @@ trap 'rm -rf "$out"' EXIT
 platforms/web/build.sh "$out/app" | tail -1
 wasm-bindgen --target web --no-typescript --keep-debug --out-dir "$out/named" \
     "$target_dir/wasm32-unknown-unknown/web-release/peerchat-web.wasm"
+node platforms/web/drop-demangler.mjs "$out/named" >/dev/null
 platforms/web/node_modules/.bin/wasm-opt -Oz --debuginfo \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-multivalue --enable-reference-types \
