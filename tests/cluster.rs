@@ -62,20 +62,10 @@ fn timed_setup(caller: &mut Cli, callee: &mut Cli) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }
 
-/// A client that is refused its name prints an error and exits with status 2.
-fn refused(url: &str, user: &str) {
-    let mut cli = Cli::start(url, user);
-    let error = cli.expect("refusal", |e| e["event"] == "error");
-    assert!(
-        error["message"].as_str().unwrap_or_default().contains(user),
-        "{error}"
-    );
-    assert_eq!(cli.finish().code(), Some(2), "{user} through {url}");
-}
-
-/// Like [`refused`], while `holder` holds the name: if the newcomer gets it, what the holder
-/// heard meanwhile says whether its gateway had let it go first (cut off, as designed) or
-/// the name was given twice.
+/// A client asking for `holder`'s name through `url` is refused: it prints an error naming
+/// it and exits with status 2. If it gets the name instead, what the holder heard says
+/// whether its gateway had let it go first (cut off, as designed) or the name was given
+/// twice.
 fn refused_while_held(holder: &mut Cli, url: &str) {
     let user = holder.user.clone();
     let mut cli = Cli::start(url, &user);
@@ -84,7 +74,7 @@ fn refused_while_held(holder: &mut Cli, url: &str) {
     });
     if outcome["event"] == "connected" {
         let heard = holder.gather(Duration::from_millis(500));
-        panic!("{user} was given through {url} while held; the holder heard {heard:#?}");
+        panic!("{user} was given through {url} while held; the holder's events: {heard:#?}");
     }
     assert!(
         outcome["message"]
@@ -373,8 +363,8 @@ fn a_killed_nats_node_loses_no_name_and_no_chat() {
     }
     alice.expect_message("carol", "hello with a node down");
     bob.expect_message("carol", "hello with a node down");
-    refused(&g2.broker.tcp_url, "alice");
-    refused(&g1.broker.tcp_url, "bob");
+    refused_while_held(&mut alice, &g2.broker.tcp_url);
+    refused_while_held(&mut bob, &g1.broker.tcp_url);
     let alice_events = alice.gather(Duration::from_millis(300));
     assert!(
         !alice_events.iter().any(signaling("reconnecting")),

@@ -30,15 +30,14 @@ pub fn next_server(current: usize, servers: usize, random: u64) -> usize {
     (current + step) % servers
 }
 
-/// How many times, before the first connection, a broker may answer and then drop the
-/// connection before accepting it, and still be tried again: a node that is busy or
-/// restarting does that, and giving up at once would tell the user a reachable server is
-/// unreachable.
+/// How many times, before the first connection, a broker may take the connection and then
+/// drop it before accepting it, and still be tried again: a node that is busy or restarting
+/// does that, and giving up at once would tell the user a reachable server is unreachable.
 const DROPS_BEFORE_FIRST_CONNECTION: u32 = 3;
 
 /// Where a client stands in its list of brokers: the one in use, how many in a row could
 /// not be reached before the first connection (all of them: the servers are unreachable),
-/// and how many answered but dropped the connection meanwhile.
+/// and how many times the one in use took a connection and dropped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerChoice {
     pub current: usize,
@@ -52,7 +51,7 @@ pub struct ServerChoice {
 pub enum FirstAttempt {
     /// The broker never answered: the next one in the list, at once.
     NextServer,
-    /// The broker answered, then dropped the connection: again after a backoff.
+    /// The broker took the connection, then dropped it: the same one again after a backoff.
     AgainLater,
     /// Every broker failed: the servers are unreachable.
     GiveUp,
@@ -69,12 +68,14 @@ impl ServerChoice {
     }
 
     /// Before the first connection, an attempt failed; `answered` says whether the broker
-    /// took the connection (TCP, TLS, the WebSocket) before it ended.
+    /// took the connection (the client could send its MQTT CONNECT) and then dropped it
+    /// without an answer. A broker that keeps doing so counts as unreachable.
     pub fn failed_before_connecting(&mut self, answered: bool) -> FirstAttempt {
         if answered && self.dropped < DROPS_BEFORE_FIRST_CONNECTION {
             self.dropped += 1;
             return FirstAttempt::AgainLater;
         }
+        self.dropped = 0;
         self.unreached += 1;
         self.current = (self.current + 1) % self.servers;
         if self.unreached < self.servers {
@@ -149,15 +150,35 @@ mod tests {
             FirstAttempt::GiveUp,
             "a broker that always drops the connection is as good as unreachable"
         );
-        let mut choice = ServerChoice::new(2);
-        assert_eq!(
-            choice.failed_before_connecting(true),
-            FirstAttempt::AgainLater
-        );
+    }
+
+    #[test]
+    fn each_of_several_brokers_may_drop_a_first_connection_a_few_times() {
+        // The first never answers, the second keeps dropping, the third is tried last.
+        let mut choice = ServerChoice::new(3);
         assert_eq!(
             choice.failed_before_connecting(false),
             FirstAttempt::NextServer
         );
-        assert_eq!(choice.failed_before_connecting(false), FirstAttempt::GiveUp);
+        assert_eq!(choice.current, 1);
+        for _ in 0..DROPS_BEFORE_FIRST_CONNECTION {
+            assert_eq!(
+                choice.failed_before_connecting(true),
+                FirstAttempt::AgainLater
+            );
+            assert_eq!(choice.current, 1, "the same broker again");
+        }
+        assert_eq!(
+            choice.failed_before_connecting(true),
+            FirstAttempt::NextServer
+        );
+        assert_eq!(choice.current, 2);
+        for _ in 0..DROPS_BEFORE_FIRST_CONNECTION {
+            assert_eq!(
+                choice.failed_before_connecting(true),
+                FirstAttempt::AgainLater
+            );
+        }
+        assert_eq!(choice.failed_before_connecting(true), FirstAttempt::GiveUp);
     }
 }

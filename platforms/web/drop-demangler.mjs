@@ -1,6 +1,6 @@
 // Replaces the body of every function of Rust's symbol demangler (`rustc_demangle`) with a
-// trap, before wasm-opt, which then drops all the code they called: 19 KB of the wasm, ~5 KB
-// of the first load after compression.
+// trap, before wasm-opt, which then drops all the code they called: ~16 KB of the wasm,
+// ~5 KB of the first load after compression.
 //
 //   node platforms/web/drop-demangler.mjs BUNDLE_DIR    (the wasm-bindgen output, in place)
 //
@@ -9,7 +9,10 @@
 // variables that turn capture on do not exist there). It stays linked because Dioxus's
 // errors are `anyhow` errors, whose Debug formatting prints a backtrace through a vtable,
 // where no optimiser can see that the frames are always empty. Needs the wasm's name
-// section, which wasm-bindgen keeps and wasm-opt --strip-debug removes afterwards.
+// section, which wasm-bindgen keeps and wasm-opt --strip-debug removes afterwards; a name
+// stands for one body here, since nothing has merged functions yet. Stops the build when
+// it finds no demangler: its names changed, or it is no longer linked, and this step needs
+// a look.
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assemble, readName, readU32, sections, skipImportDescription, u32 } from "./wasm-binary.mjs";
@@ -77,5 +80,6 @@ const rewritten = parts.map(({ id, content }) => {
   }
   return { id, content: Buffer.concat(bodies) };
 });
+if (dropped === 0) throw new Error(`${wasmFile} has no function named rustc_demangle[…]`);
 writeFileSync(wasmFile, assemble(wasm, rewritten));
 console.log(`demangler dropped: ${dropped} functions`);

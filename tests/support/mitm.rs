@@ -62,7 +62,7 @@ impl Mitm {
                 if let Tamper::DropConnections(n) = tamper
                     && taken < n
                 {
-                    drop_after_connect(client);
+                    thread::spawn(move || drop_after_connect(client));
                     continue;
                 }
                 let Ok(broker) = TcpStream::connect(&upstream) else {
@@ -257,10 +257,10 @@ impl DroppingWebSocketRelay {
         let taken = connections.clone();
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
+                let dropped = taken.fetch_add(1, Ordering::Relaxed) < drops;
                 let Ok(broker) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                let dropped = taken.fetch_add(1, Ordering::Relaxed) < drops;
                 thread::spawn(move || {
                     if dropped {
                         open_then_drop(client, broker);

@@ -350,6 +350,7 @@ async fn run(
                 if closing.load(Ordering::SeqCst) {
                     return;
                 }
+                let mut again_here = false;
                 if unreachable.is_some() {
                     // Never connected yet: the next broker in the list, until all failed.
                     match brokers.choice.failed_before_connecting(answered(&error)) {
@@ -360,6 +361,7 @@ async fn run(
                         }
                         FirstAttempt::AgainLater => {
                             info!(%error, "the broker dropped the connection; trying again");
+                            again_here = true;
                         }
                         FirstAttempt::GiveUp => {
                             if let Some(report) = unreachable.take() {
@@ -389,10 +391,12 @@ async fn run(
                     // A new network is worth trying at once.
                     () = restart.notified() => failures = 0,
                 }
-                // Another broker (if there are several), under the client id the machine
-                // wants now.
+                // Another broker (if there are several; the same one when it only dropped a
+                // first connection), under the client id the machine wants now.
                 brokers.take_client_id(&control, &mut eventloop);
-                brokers.choice.lost(rt::random_u64());
+                if !again_here {
+                    brokers.choice.lost(rt::random_u64());
+                }
                 brokers.aim(&mut eventloop);
             }
         }

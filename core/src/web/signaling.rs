@@ -305,6 +305,7 @@ impl Session {
                     continue;
                 }
             };
+            let mut again_here = false;
             if self.unreachable.is_some() {
                 // Never connected yet: the next broker in the list, until all failed.
                 match self.choice.failed_before_connecting(answered) {
@@ -315,6 +316,7 @@ impl Session {
                     }
                     FirstAttempt::AgainLater => {
                         info!(%reason, "the broker dropped the connection; trying again");
+                        again_here = true;
                     }
                     FirstAttempt::GiveUp => {
                         if let Some(report) = self.unreachable.take() {
@@ -326,8 +328,11 @@ impl Session {
                     }
                 }
             }
-            // Another broker, if there are several.
-            self.choice.lost(rt::random_u64());
+            // Another broker, if there are several; the same one when it only dropped a
+            // first connection.
+            if !again_here {
+                self.choice.lost(rt::random_u64());
+            }
             self.url = self.urls[self.choice.current].clone();
             if was_up {
                 info!(%reason, "lost the broker; reconnecting");
@@ -399,8 +404,7 @@ impl Session {
                 Flow::Drop(reason) => {
                     return Ended::Dropped {
                         reason,
-                        // A drop after the WebSocket opened, short of a refusal.
-                        answered: link.opened && !link.refused,
+                        answered: link.opened && !link.conclusive,
                         was_up: link.up,
                     };
                 }
@@ -483,7 +487,7 @@ impl Session {
 
     fn on_connack(&mut self, link: &mut Link, ack: Connack) -> Flow {
         if ack.code != ConnectReturnCode::Accepted {
-            link.refused = true;
+            link.conclusive = true;
             return Flow::Drop(format!("the broker refused the connection: {:?}", ack.code));
         }
         if link.up {
@@ -553,8 +557,9 @@ struct Link {
     opened: bool,
     /// The broker accepted us (CONNACK).
     up: bool,
-    /// The broker refused us (CONNACK with an error): an answer, not a passing failure.
-    refused: bool,
+    /// The attempt ended for good: the broker refused us (a CONNACK error), or did not
+    /// accept us within the connect timeout. Trying it again at once would end alike.
+    conclusive: bool,
     last_pid: Pid,
     /// Subscriptions sent and not yet acknowledged, by packet id.
     unacked: HashMap<Pid, String>,
@@ -574,7 +579,7 @@ impl Link {
             clock,
             opened: false,
             up: false,
-            refused: false,
+            conclusive: false,
             last_pid: Pid::new(),
             unacked: HashMap::new(),
         }
@@ -661,10 +666,13 @@ impl Link {
                 self.keep_alive.on_ping_sent(now);
                 Flow::Continue
             }
-            Due::ConnectTimedOut => Flow::Drop(format!(
-                "the broker did not accept the connection within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            )),
+            Due::ConnectTimedOut => {
+                self.conclusive = true;
+                Flow::Drop(format!(
+                    "the broker did not accept the connection within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            }
             Due::PingTimedOut => Flow::Drop("the broker stopped answering pings".into()),
         }
     }
