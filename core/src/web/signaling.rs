@@ -246,7 +246,9 @@ enum Ended {
     Left,
     Dropped {
         reason: String,
-        /// The WebSocket had opened: the broker answered, then dropped the connection.
+        /// The broker took the connection (the WebSocket opened) and dropped it without an
+        /// answer: a busy or restarting broker, worth trying again before the first
+        /// connection. False for a refusal or a connect timeout (see [`Link::conclusive`]).
         answered: bool,
         was_up: bool,
     },
