@@ -256,10 +256,14 @@ impl Registration {
         match self.phase {
             // A plain broker confirms nothing: back online with the subscriptions in place.
             Phase::Online if self.server == Server::Unknown => self.back_online(),
+            // A server that challenged us decides the name itself: its answer is awaited
+            // (until `give_up`), however long its registry takes. The grace is for brokers
+            // that answer nothing; taking silence for consent here would let everyone who
+            // asked for a name at once think they had it.
             Phase::Joining {
                 give_up,
                 grace_until: None,
-            } => {
+            } if !self.challenged => {
                 self.phase = Phase::Joining {
                     give_up,
                     grace_until: Some(now + PRESENCE_GRACE_MS),

@@ -292,6 +292,34 @@ fn register_ack_success_goes_online_at_once() {
     assert_eq!(drain(&mut m).1, [ClientEvent::Registered]);
 }
 
+/// peerchat-server decides a name itself, and a cluster's registry may take seconds to:
+/// silence past a plain broker's grace is not consent. Everyone asking for one name at
+/// once would otherwise think they had it.
+#[test]
+fn a_challenged_client_waits_for_the_servers_answer_past_the_grace() {
+    let mut m = ClientMachine::new("alice", "s1").unwrap();
+    m.handle_signaling(SignalingInput::Connected, T0);
+    deliver(
+        &mut m,
+        &SignalMessage::RegisterChallenge {
+            from: "server".into(),
+            nonce: "n".into(),
+        },
+    );
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+    drain(&mut m);
+    m.handle_timeout(T0 + 5 * registration::PRESENCE_GRACE_MS);
+    assert!(!m.is_online());
+    assert!(drain(&mut m).1.is_empty());
+    deliver(&mut m, &ack(false));
+    assert_eq!(
+        drain(&mut m).1,
+        [ClientEvent::RegistrationRefused(ClientError::NameTaken(
+            "alice".into()
+        ))]
+    );
+}
+
 #[test]
 fn refused_register_ack_means_name_taken() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
