@@ -33,7 +33,7 @@ pub fn next_server(current: usize, servers: usize, random: u64) -> usize {
 /// How many times, before the first connection, a broker may take the connection and then
 /// drop it before accepting it, and still be tried again: a node that is busy or restarting
 /// does that, and giving up at once would tell the user a reachable server is unreachable.
-const DROPS_BEFORE_FIRST_CONNECTION: u32 = 3;
+const DROPS_BEFORE_FIRST_CONNECTION: u32 = 5;
 
 /// Where a client stands in its list of brokers: the one in use, how many in a row could
 /// not be reached before the first connection (all of them: the servers are unreachable),
