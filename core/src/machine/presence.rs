@@ -35,14 +35,24 @@ impl ClientMachine {
         self.sync_presence();
     }
 
-    /// Whom the client watches: the app's contacts, peers with a chat, peers with an outbox.
+    /// Whom the client watches, at most [`MAX_WATCHED`], the most needed first: peers with a
+    /// chat or an outbox (their presence decides when to call), then the app's contacts,
+    /// then room members (the mesh calls those online, `room_mesh`). Past the bound the least
+    /// needed go, so a long contact list or many rooms never end the watch on a chat's peer.
     fn contacts(&self) -> SmallSet<String> {
         let peers = self.peers.keys().chain(self.durable.outbox.keys());
-        let mut contacts: SmallSet<String> = peers.chain(&self.watched).cloned().collect();
-        // Room members: the mesh calls those online (`room_mesh`).
-        contacts.extend(self.room_members());
+        let mut contacts: SmallSet<String> = peers.cloned().collect();
         while contacts.len() > MAX_WATCHED {
             contacts.pop_last();
+        }
+        for less_needed in [&self.watched, &self.room_members()] {
+            let room = MAX_WATCHED - contacts.len();
+            let more: Vec<String> = (less_needed.iter())
+                .filter(|name| !contacts.contains(*name))
+                .take(room)
+                .cloned()
+                .collect();
+            contacts.extend(more);
         }
         contacts
     }

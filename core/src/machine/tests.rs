@@ -1100,18 +1100,26 @@ fn known_offline_presence_refuses_at_once() {
     );
 }
 
+/// The README's figure, 30 s, drives the clock: the test fails if the timeout drifts.
 #[test]
 fn unanswered_offer_times_out() {
     let mut alice = online("alice");
     alice.connect_to_peer("dave", T0).unwrap();
     let conn = conn_of(&drain(&mut alice).0);
-    assert_eq!(alice.poll_timeout(), Some(T0 + SETUP_TIMEOUT_MS));
-    alice.handle_timeout(T0 + SETUP_TIMEOUT_MS - 1);
-    assert!(drain(&mut alice).1.is_empty());
-    alice.handle_timeout(T0 + SETUP_TIMEOUT_MS);
+    assert_eq!(alice.poll_timeout(), Some(T0 + 30_000));
+    alice.handle_timeout(T0 + 29_999);
+    let (actions, events) = drain(&mut alice);
+    assert!(
+        actions.is_empty() && events.is_empty(),
+        "{actions:?} {events:?}"
+    );
+    assert_eq!(alice.peer_status("dave"), Some(PeerStatus::Connecting));
+    alice.handle_timeout(T0 + 30_000);
     let (actions, events) = drain(&mut alice);
     assert_eq!(actions, [Action::ClosePeer { conn }]);
     assert!(events.contains(&ClientEvent::Error(ClientError::PeerTimeout("dave".into()))));
+    assert_eq!(statuses(&events, "dave"), [PeerStatus::Failed]);
+    assert_eq!(alice.peer_status("dave"), None);
 }
 
 // ---- Chat and teardown -----------------------------------------------------------------

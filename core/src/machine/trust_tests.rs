@@ -3,12 +3,12 @@
 //! and bounds on what other users can make the client hold.
 
 use super::tests::{
-    T0, WALL0, carry, conn_of, connected_pair, drain, online, relay, sdp, sealed_offer, sealing,
-    tampered, untrusted,
+    T0, WALL0, carry, conn_of, connected_pair, drain, online, relay, sdp, sdp_of, sealed_offer,
+    sealing, tampered, untrusted,
 };
 use super::*;
 use crate::identity::Identity;
-use crate::protocol::{ChatFrame, MAX_FILE_BYTES, encode, presence_topic};
+use crate::protocol::{ChatFrame, encode, presence_topic};
 
 /// Hands every publish addressed to `to` over to it at machine time `now`.
 fn relay_at(actions: Vec<Action>, to: &mut ClientMachine, now: u64) {
@@ -195,11 +195,13 @@ fn only_offers_a_client_accepts_pin_a_key() {
     assert_eq!(pinned, MAX_PEERS);
 }
 
+/// The README's figure, 16,384 pins, is the behaviour driven: the 16,384th contact is
+/// pinned, the next is refused.
 #[test]
 fn a_full_pin_store_refuses_new_sealed_contacts_instead_of_leaving_them_unpinned() {
     let mut bob = sealing("bob", 2);
     let key = Identity::from_seed([9; 32]).public();
-    for n in 0..MAX_PINS {
+    for n in 0..16_383 {
         let pin = Pin {
             key,
             verified: false,
@@ -207,21 +209,30 @@ fn a_full_pin_store_refuses_new_sealed_contacts_instead_of_leaving_them_unpinned
         };
         bob.pin_key(&format!("known{n}"), pin);
     }
+    let accepted = |actions: &[Action]| matches!(actions.first(), Some(Action::AcceptOffer { .. }));
+    // One place left: a new contact takes it.
+    let (_, offer, _) = stranger_calling("yan", 3, "bob");
+    relay(offer, &mut bob);
+    let (actions, _) = drain(&mut bob);
+    assert!(accepted(&actions), "{actions:?}");
+    assert!(bob.pinned_key("yan").is_some());
+    // Full: the next is refused rather than left unpinned.
     let (_, offer, _) = stranger_calling("zed", 1, "bob");
     relay(offer.clone(), &mut bob);
     let (actions, events) = drain(&mut bob);
     assert!(actions.is_empty(), "{actions:?}");
-    assert!(untrusted(&events)[0].contains("pinned keys"), "{events:?}");
+    assert!(
+        untrusted(&events)[0].contains("16384 pinned keys"),
+        "{events:?}"
+    );
+    assert!(bob.pinned_key("zed").is_none());
     // Room made by forgetting one: the same contact is welcome (a fresh offer of its).
     bob.forget_key("known0");
     drain(&mut bob);
     let (_, offer, _) = stranger_calling("zed", 1, "bob");
     relay(offer, &mut bob);
     let (actions, _) = drain(&mut bob);
-    assert!(
-        matches!(actions[0], Action::AcceptOffer { .. }),
-        "{actions:?}"
-    );
+    assert!(accepted(&actions), "{actions:?}");
     assert!(bob.pinned_key("zed").is_some());
 }
 
@@ -244,6 +255,335 @@ fn early_candidates_sealed_by_someone_else_are_dropped_when_the_offer_comes() {
             .any(|a| matches!(a, Action::AddCandidate { .. })),
         "{actions:?}"
     );
+}
+
+// ---- Answers, and candidates once a chat is open --------------------------------------
+
+/// Alice calls Bob: her offer reaches him and he answers. Returns her connection, her
+/// offer and his answer as published (the answer not yet delivered).
+fn call_answered(
+    alice: &mut ClientMachine,
+    bob: &mut ClientMachine,
+) -> (ConnId, Vec<Action>, Vec<Action>) {
+    alice.connect_to_peer("bob", T0).unwrap();
+    let a_conn = conn_of(&drain(alice).0);
+    let offer_sdp = sdp_of("aaaa", "AA:BB");
+    alice.handle_transport(a_conn, TransportEvent::LocalDescription(offer_sdp), T0);
+    let offer = drain(alice).0;
+    let answer = answer_to(bob, &offer, "bbbb", "B1:B2");
+    (a_conn, offer, answer)
+}
+
+/// `m`'s answer to `offer`, with ICE ufrag `ufrag` and DTLS fingerprint `cert`, as published.
+fn answer_to(m: &mut ClientMachine, offer: &[Action], ufrag: &str, cert: &str) -> Vec<Action> {
+    relay(offer.to_vec(), m);
+    let conn = conn_of(&drain(m).0);
+    m.handle_transport(
+        conn,
+        TransportEvent::LocalDescription(sdp_of(ufrag, cert)),
+        T0,
+    );
+    drain(m).0
+}
+
+/// The connection an answer in `actions` was applied to, if any was.
+fn applied(actions: &[Action]) -> Option<ConnId> {
+    actions.iter().find_map(|a| match a {
+        Action::ApplyAnswer { conn, .. } => Some(*conn),
+        _ => None,
+    })
+}
+
+/// Why `events` say signaling was refused: `key changed`, or the reason given.
+fn refusals(events: &[ClientEvent]) -> Vec<String> {
+    let changed = key_changed(events).then(|| "key changed".to_owned());
+    changed.into_iter().chain(untrusted(events)).collect()
+}
+
+/// Both end the chat they had: each keeps the other's pinned key for the next one.
+fn close_both(alice: &mut ClientMachine, bob: &mut ClientMachine) {
+    alice.close_peer("bob").unwrap();
+    bob.close_peer("alice").unwrap();
+    drain(alice);
+    drain(bob);
+}
+
+/// The README's "another key" and "unsealed" claims for answers: Bob's key is pinned by a
+/// first chat, so in the next one only his own sealed answer may reach Alice's call.
+#[test]
+fn an_answer_under_a_pinned_name_with_another_key_or_unsealed_is_refused() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    connected_pair(&mut alice, &mut bob);
+    let pinned = alice.pinned_key("bob").expect("the chat pinned Bob").key;
+    assert_eq!(bob.identity_key(), Some(pinned));
+    close_both(&mut alice, &mut bob);
+    let (a_conn, offer, answer) = call_answered(&mut alice, &mut bob);
+
+    // Whoever intercepts Alice's offer answers it under Bob's name: with a key of their
+    // own, or with no seal.
+    let mut impostor = sealing("bob", 66);
+    let mut unsealed = online("bob");
+    unsealed.handle_wall_clock(T0, WALL0);
+    let forged = [
+        (
+            "another key",
+            answer_to(&mut impostor, &offer, "mmmm", "EE:FF"),
+        ),
+        (
+            "unsealed",
+            answer_to(&mut unsealed, &offer, "uuuu", "EE:FF"),
+        ),
+    ];
+    for (what, forged) in forged {
+        relay(forged, &mut alice);
+        let (actions, events) = drain(&mut alice);
+        assert_eq!(applied(&actions), None, "{what}: {actions:?}");
+        let refused = refusals(&events);
+        let expected = if what == "unsealed" {
+            "unsealed"
+        } else {
+            "key changed"
+        };
+        assert!(
+            refused.len() == 1 && refused[0].contains(expected),
+            "{what}: {events:?}"
+        );
+        assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connecting));
+    }
+    // Bob's own answer is applied, and his key stays the pinned one.
+    relay(answer, &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(applied(&actions), Some(a_conn), "{actions:?}");
+    assert!(refusals(&events).is_empty(), "{events:?}");
+    assert_eq!(alice.pinned_key("bob").map(|pin| pin.key), Some(pinned));
+}
+
+/// Alice calling Carol, then Bob, with the same ICE credentials: an answer passed off as
+/// Carol's would fit her call, and only the seal tells it apart. Returns her, her
+/// connection to Bob and her offers as published.
+fn calling_carol_and_bob() -> (ClientMachine, ConnId, Vec<Action>) {
+    let mut alice = sealing("alice", 1);
+    let mut offers = Vec::new();
+    for peer in ["carol", "bob"] {
+        alice.connect_to_peer(peer, T0).unwrap();
+        let conn = conn_of(&drain(&mut alice).0);
+        let offer = sdp_of("aaaa", "AA:BB");
+        alice.handle_transport(conn, TransportEvent::LocalDescription(offer), T0);
+        offers.extend(drain(&mut alice).0);
+    }
+    let a_conn = alice.peers["bob"].conn;
+    (alice, a_conn, offers)
+}
+
+/// The publishes in `actions` delivered to Alice's inbox instead, as a broker could.
+fn to_alice(actions: Vec<Action>) -> Vec<Action> {
+    let redirect = |action| match action {
+        Action::Publish {
+            payload,
+            retain,
+            delivery,
+            ..
+        } => Action::Publish {
+            topic: incoming_topic("alice"),
+            payload,
+            retain,
+            delivery,
+        },
+        other => other,
+    };
+    actions.into_iter().map(redirect).collect()
+}
+
+/// The seal covers an answer's DTLS fingerprint, sender and recipient, even in a first chat
+/// (nothing pinned yet): a change to any of them is refused, and so is Bob's genuine
+/// answer to someone else. Each goes to a fresh Alice, so none hides behind another's
+/// refusal; Bob's answer to her, as sent, is applied.
+#[test]
+fn an_answer_altered_or_misaddressed_on_the_way_is_refused() {
+    let mut bob = sealing("bob", 2);
+    let answer = answer_to(&mut bob, &calling_carol_and_bob().2, "bbbb", "B1:B2");
+    // Bob also answers Dave, whose offer has the same ICE credentials as Alice's.
+    let mut dave = sealing("dave", 4);
+    dave.connect_to_peer("bob", T0).unwrap();
+    let d_conn = conn_of(&drain(&mut dave).0);
+    let dave_sdp = sdp_of("aaaa", "DD:DD");
+    dave.handle_transport(d_conn, TransportEvent::LocalDescription(dave_sdp), T0);
+    let for_dave = answer_to(&mut bob, &drain(&mut dave).0, "bbbb", "B1:B2");
+
+    type Edit = fn(String) -> String;
+    let edits: [(&str, &[Action], Edit, &str); 4] = [
+        (
+            "fingerprint",
+            &answer,
+            |p| p.replace("B1:B2", "EE:FF"),
+            "altered",
+        ),
+        (
+            "sender",
+            &answer,
+            |p| p.replace(r#""from":"bob""#, r#""from":"carol""#),
+            "altered",
+        ),
+        (
+            "recipient",
+            &answer,
+            |p| p.replace(r#""to":"alice""#, r#""to":"dave""#),
+            "not for us",
+        ),
+        (
+            "Bob's answer to Dave, readdressed to Alice",
+            &for_dave,
+            |p| p.replace(r#""to":"dave""#, r#""to":"alice""#),
+            "altered",
+        ),
+    ];
+    let mut cases = vec![(
+        "Bob's answer to Dave",
+        to_alice(for_dave.clone()),
+        "not for us",
+    )];
+    for (what, original, edit, reason) in edits {
+        let edited = tampered(original, edit);
+        assert_ne!(edited, original, "{what}: the edit changed nothing");
+        cases.push((what, to_alice(edited), reason));
+    }
+    for (what, forged, reason) in cases {
+        let (mut alice, _, _) = calling_carol_and_bob();
+        relay(forged, &mut alice);
+        let (actions, events) = drain(&mut alice);
+        assert_eq!(applied(&actions), None, "{what}: {actions:?}");
+        let refused = untrusted(&events);
+        assert!(
+            refused.len() == 1 && refused[0].contains(reason),
+            "{what}: {events:?}"
+        );
+        assert!(alice.pinned_key("bob").is_none(), "{what}: pinned");
+    }
+    let (mut alice, a_conn, _) = calling_carol_and_bob();
+    relay(answer, &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(applied(&actions), Some(a_conn), "{actions:?}");
+    assert!(untrusted(&events).is_empty(), "{events:?}");
+    assert_eq!(
+        alice.pinned_key("bob").map(|pin| pin.key),
+        bob.identity_key()
+    );
+}
+
+/// The README's "replay" and "stale seal" claims for answers: Bob's answer when Alice's
+/// clock is an hour past its seal, the same answer a second time, and the first call's
+/// answer in a later call are refused. Both calls use the same descriptions, so only the
+/// seal tells the old answer from the new one.
+#[test]
+fn a_replayed_or_stale_answer_is_refused() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    let (a_conn, _, first) = call_answered(&mut alice, &mut bob);
+    alice.handle_wall_clock(T0, WALL0 + 3_600_000);
+    relay(first.clone(), &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(applied(&actions), None, "{actions:?}");
+    assert!(untrusted(&events)[0].contains("too old"), "{events:?}");
+    // With her clock set right, the same answer is fresh: it is applied, once.
+    alice.handle_wall_clock(T0, WALL0);
+    relay(first.clone(), &mut alice);
+    assert_eq!(applied(&drain(&mut alice).0), Some(a_conn));
+    relay(first.clone(), &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(untrusted(&events)[0].contains("replay"), "{events:?}");
+
+    close_both(&mut alice, &mut bob);
+    let (a_new, _, second) = call_answered(&mut alice, &mut bob);
+    relay(first, &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(applied(&actions), None, "{actions:?}");
+    assert!(untrusted(&events)[0].contains("replay"), "{events:?}");
+    relay(second, &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert_eq!(applied(&actions), Some(a_new), "{actions:?}");
+    assert!(untrusted(&events).is_empty(), "{events:?}");
+}
+
+/// The offerer's side of the rule above: only the answerer's own early candidates count.
+#[test]
+fn early_candidates_sealed_by_someone_else_are_dropped_when_the_answer_comes() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    let (a_conn, _, answer) = call_answered(&mut alice, &mut bob);
+    // Someone else's candidate under Bob's name reaches Alice before his answer.
+    let (_, _, foreign) = stranger_calling("bob", 66, "alice");
+    relay(foreign, &mut alice);
+    assert!(drain(&mut alice).0.is_empty());
+    relay(answer, &mut alice);
+    let (actions, _) = drain(&mut alice);
+    assert_eq!(applied(&actions), Some(a_conn), "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::AddCandidate { .. })),
+        "{actions:?}"
+    );
+}
+
+/// The README's claims for candidates in an open chat, where each side pinned the other:
+/// one under Bob's name with another key, unsealed, changed on the way or delivered twice
+/// is dropped; his own, as sent, is applied.
+#[test]
+fn candidates_in_an_open_chat_count_only_as_the_peer_sealed_them() {
+    let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
+    let (a_conn, b_conn) = connected_pair(&mut alice, &mut bob);
+    bob.handle_transport(
+        b_conn,
+        TransportEvent::LocalCandidate(local_candidate(5)),
+        T0,
+    );
+    let genuine = drain(&mut bob).0;
+    assert_eq!(publishes(&genuine), 1);
+
+    let (_, _, foreign) = stranger_calling("bob", 66, "alice");
+    let mut unsealed = online("bob");
+    unsealed.handle_wall_clock(T0, WALL0);
+    offer_to(&mut unsealed, "alice");
+    let u_conn = unsealed.peers["alice"].conn;
+    unsealed.handle_transport(
+        u_conn,
+        TransportEvent::LocalCandidate(local_candidate(6)),
+        T0,
+    );
+    let unsealed_candidate = drain(&mut unsealed).0;
+    let moved = tampered(&genuine, |p| p.replace("127.0.0.1", "203.0.113.9"));
+    let readdressed = tampered(&genuine, |p| p.replace(r#""to":"alice""#, r#""to":"dave""#));
+    assert!(moved != genuine && readdressed != genuine);
+    let cases = [
+        ("another key", foreign, "key changed"),
+        ("unsealed", unsealed_candidate, "unsealed"),
+        ("address", moved, "altered"),
+        ("recipient", readdressed, "not for us"),
+    ];
+    for (what, forged, reason) in cases {
+        relay(forged, &mut alice);
+        let (actions, events) = drain(&mut alice);
+        assert!(actions.is_empty(), "{what}: {actions:?}");
+        let refused = refusals(&events);
+        assert!(
+            refused.len() == 1 && refused[0].contains(reason),
+            "{what}: {events:?}"
+        );
+    }
+    relay(genuine.clone(), &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert!(refusals(&events).is_empty(), "{events:?}");
+    assert_eq!(
+        actions,
+        [Action::AddCandidate {
+            conn: a_conn,
+            candidate: local_candidate(5)
+        }]
+    );
+    relay(genuine, &mut alice);
+    let (actions, events) = drain(&mut alice);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(refusals(&events)[0].contains("replay"), "{events:?}");
+    assert_eq!(alice.peer_status("bob"), Some(PeerStatus::Connected));
 }
 
 // ---- The `peerchat` field under the seal ----------------------------------------------
@@ -386,12 +726,13 @@ fn a_replay_after_a_flood_of_fresh_seals_is_refused() {
 
 // ---- Bounds on what others can make the client hold ------------------------------------
 
+/// The README's figures are the behaviour driven: two files of 256 MiB, the largest, from
+/// two peers fill the 512 MiB exactly, and one byte more, from a third, is refused.
 #[test]
 fn files_arriving_from_all_peers_together_are_capped() {
+    const MIB: u64 = 1024 * 1024;
     let mut bob = online("bob");
-    let size = MAX_FILE_BYTES - 1;
-    let mut refusals = Vec::new();
-    for (n, name) in ["amy", "ann", "ava"].into_iter().enumerate() {
+    let mut announce = |name: &str, size: u64| {
         let mut sender = online(name);
         let (_, b_conn) = connected_pair(&mut sender, &mut bob);
         let announce = ChatFrame::File {
@@ -406,22 +747,37 @@ fn files_arriving_from_all_peers_together_are_capped() {
         let started = events.iter().any(
             |e| matches!(e, ClientEvent::Transfer { incoming: true, total, .. } if *total == size),
         );
-        refusals.push((n, started, events));
+        (started, events)
+    };
+    for name in ["amy", "ann"] {
+        let (started, events) = announce(name, 256 * MIB);
+        assert!(started, "{name}: {events:?}");
     }
-    // Two largest files may arrive at once, from two peers; the third waits its turn.
-    assert!(refusals[0].1 && refusals[1].1, "{refusals:?}");
-    assert!(!refusals[2].1);
-    let refused = refusals[2].2.iter().any(|e| {
+    let (started, events) = announce("ava", 1);
+    assert!(!started, "{events:?}");
+    let refused = events.iter().any(|e| {
         matches!(e, ClientEvent::Error(ClientError::UnexpectedSignal { detail, .. })
             if detail.contains("all peers"))
     });
-    assert!(refused, "{:?}", refusals[2].2);
+    assert!(refused, "{events:?}");
 }
 
+/// The README's figure, 1,000 contacts: Bob's app lists 2,000, and the broker floods him
+/// with the records of 10,000 names, those among them; exactly 1,000 are watched and
+/// remembered, and Alice, whom he chats with, is one of them.
 #[test]
 fn presence_of_a_flood_of_names_is_bounded_and_peers_still_count() {
-    let (mut alice, mut bob) = (online("alice"), online("bob"));
-    connected_pair(&mut alice, &mut bob);
+    let (mut zoe, mut bob) = (online("zoe"), online("bob"));
+    connected_pair(&mut zoe, &mut bob);
+    // Listed while the broker is away, so they are subscribed at once when it is back.
+    bob.handle_signaling(SignalingInput::Lost, T0);
+    for n in 0..2_000 {
+        bob.watch_presence(&format!("u{n:05}")).unwrap();
+    }
+    bob.handle_signaling(SignalingInput::Connected, T0);
+    bob.handle_signaling(SignalingInput::Subscribed, T0);
+    drain(&mut bob);
+    assert_eq!(bob.presence_subscribed.len(), 1_000);
     let record = |user: &str, online: bool| {
         encode(&SignalMessage::Presence(protocol::Presence {
             from: user.into(),
@@ -431,22 +787,24 @@ fn presence_of_a_flood_of_names_is_bounded_and_peers_still_count() {
         }))
     };
     for n in 0..10_000 {
-        let user = format!("u{n}");
+        let user = format!("u{n:05}");
         let payload = record(&user, true);
         let topic = presence_topic(&user);
         bob.handle_signaling(SignalingInput::Message { topic, payload }, T0);
         drain(&mut bob);
     }
-    assert!(bob.presence.len() <= super::MAX_WATCHED);
-    // Alice, whom Bob chats with, is still heard.
-    let topic = presence_topic("alice");
-    let payload = record("alice", false);
+    assert_eq!(bob.presence.len(), 999, "the watched contacts but Zoe");
+    // Zoe, whom Bob chats with, is still heard: past the cap the app's listed contacts go
+    // before a chat's peer, though her name sorts after all of theirs.
+    let topic = presence_topic("zoe");
+    let payload = record("zoe", false);
     bob.handle_signaling(SignalingInput::Message { topic, payload }, T0);
     let (_, events) = drain(&mut bob);
     let heard = ClientEvent::Presence {
-        user: "alice".into(),
+        user: "zoe".into(),
         online: false,
     };
     assert!(events.contains(&heard), "{events:?}");
-    assert!(bob.presence.len() <= super::MAX_WATCHED);
+    assert_eq!(bob.presence.len(), 1_000);
+    assert_eq!(bob.presence_subscribed.len(), 1_000);
 }
