@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use peerchat_core::identity::Identity;
@@ -15,7 +16,10 @@ use peerchat_core::protocol::{
     Presence, SdpKind, SessionDescription, SignalMessage, decode, encode, incoming_topic,
     presence_topic,
 };
-use rumqttc::mqttbytes::v4::{LastWill, Packet, PubAck, SubscribeReasonCode};
+use rumqttc::mqttbytes::v4::{
+    LastWill, Packet, PubAck, PubComp, PubRec, PubRel, Publish, SubscribeFilter,
+    SubscribeReasonCode,
+};
 use rumqttc::{Packet as ClientPacket, QoS};
 use support::raw::RawClient;
 use support::{PATIENCE, Target, TestClient, TestServer};
@@ -48,6 +52,7 @@ against_every_server!(
     fifty_thousand_subscriptions_leave_memory_bounded,
     nobody_reads_another_users_inbox,
     last_wills_never_publish_anything,
+    a_registered_users_own_will_never_speaks,
     a_session_id_read_from_presence_takes_no_name,
     odd_client_ids_disconnect_nobody,
     nothing_is_retained_for_later_subscribers,
@@ -56,6 +61,8 @@ against_every_server!(
     connections_from_one_address_are_limited,
     pages_of_other_sites_cannot_open_websockets,
     every_contacts_presence_arrives_however_many_users,
+    stray_acknowledgements_break_nothing,
+    wildcard_subscriptions_read_nothing,
 );
 
 fn offer_from(from: &str) -> Vec<u8> {
@@ -271,6 +278,248 @@ async fn last_wills_never_publish_anything(target: Target) {
     assert_eq!(presence.session, "bob-run");
 }
 
+/// How a registered attacker's connection ends, never with a DISCONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// The socket is dropped with a TCP reset.
+    Reset,
+    /// The socket is closed (FIN), without a DISCONNECT.
+    Closed,
+    /// The client goes silent and the server cuts it past its keep-alive.
+    Silent,
+    /// A second connection of the same run and key takes the name over (the server closes
+    /// the first); then that one vanishes too.
+    TakenOver,
+    /// A second connection with the same client id (no clean session) comes; both vanish.
+    SameClientId,
+    /// Over WebSocket, the connection dropped.
+    WebSocket,
+}
+
+impl Leaving {
+    const ALL: [Self; 6] = [
+        Self::Reset,
+        Self::Closed,
+        Self::Silent,
+        Self::TakenOver,
+        Self::SameClientId,
+        Self::WebSocket,
+    ];
+}
+
+/// Connects `name` with `will`, registers it and makes it leave `how`. A client cut for
+/// silence is kept in `held` (still open on its side) until the server has cut it.
+async fn register_and_leave(
+    server: &TestServer,
+    how: Leaving,
+    name: &str,
+    will: LastWill,
+    held: &mut Vec<RawClient>,
+) {
+    let session = format!("{name}-run");
+    let client_id = format!("peerchat-{session}");
+    let identity = Identity::from_seed(*blake_seed(name));
+    let mut connect = RawClient::connect_packet(&client_id);
+    connect.last_will = Some(will.clone());
+    if how == Leaving::Silent {
+        connect.keep_alive = 2;
+    }
+    match how {
+        Leaving::Reset | Leaving::Closed | Leaving::Silent | Leaving::SameClientId => {
+            let mut attacker = RawClient::connect(server.mqtt_port, connect.clone()).await;
+            assert!(attacker.register(name, Some(&session)).await, "{name}");
+            match how {
+                Leaving::Reset => attacker.reset(),
+                Leaving::Silent => held.push(attacker),
+                Leaving::SameClientId => {
+                    connect.clean_session = false;
+                    let second = RawClient::connect(server.mqtt_port, connect).await;
+                    drop(attacker);
+                    drop(second);
+                }
+                _ => drop(attacker),
+            }
+        }
+        Leaving::TakenOver => {
+            let options = server.tcp_options(&client_id);
+            let mut stale = TestClient::connect_with_will(options.clone(), will.clone()).await;
+            let ack = (stale.register_as(name, Some(&session), Some(&identity))).await;
+            assert!(ack.0, "{name}: {ack:?}");
+            let mut fresh = TestClient::connect_with_will(options, will).await;
+            let ack = (fresh.register_as(name, Some(&session), Some(&identity))).await;
+            assert!(ack.0, "{name} taken over: {ack:?}");
+            stale.wait_until_closed().await;
+            fresh.vanish();
+        }
+        Leaving::WebSocket => {
+            let options = server.ws_options(&client_id);
+            let mut attacker = TestClient::connect_with_will(options, will).await;
+            let ack = (attacker.register_as(name, Some(&session), Some(&identity))).await;
+            assert!(ack.0, "{name}: {ack:?}");
+            attacker.vanish();
+        }
+    }
+}
+
+/// What a watcher hears while attackers come and go.
+#[derive(Debug)]
+enum Heard {
+    /// Anything on the watcher's own inbox.
+    Inbox(Publish),
+    Presence(Presence),
+    /// A publish that is neither.
+    Other(Publish),
+    SubAck,
+}
+
+async fn next_heard(client: &mut TestClient, inbox: &str) -> Heard {
+    client
+        .wait_for(|packet| match packet {
+            ClientPacket::Publish(p) if p.topic == inbox => Some(Heard::Inbox(p.clone())),
+            ClientPacket::Publish(p) => Some(match decode(&p.payload) {
+                Ok(SignalMessage::Presence(presence)) => Heard::Presence(presence),
+                _ => Heard::Other(p.clone()),
+            }),
+            ClientPacket::SubAck(_) => Some(Heard::SubAck),
+            _ => None,
+        })
+        .await
+}
+
+/// Where an attacker is, as its watcher sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Not gone yet: its records (offline before it came, online while registered) are fine.
+    Here,
+    /// Its connection ended; the server's offline record is awaited.
+    Leaving,
+    /// The server said it is offline: nothing more may come for it.
+    Gone,
+}
+
+/// Judges one thing bob heard; panics at anything a will could have said.
+fn judge(heard: Heard, stages: &mut BTreeMap<String, Stage>) {
+    match heard {
+        Heard::Inbox(p) => panic!("a will spoke on bob's inbox: {:?}", decode(&p.payload)),
+        Heard::Other(p) => panic!("bob was sent {p:?}"),
+        Heard::SubAck => {}
+        Heard::Presence(p) => {
+            assert_ne!(p.session, "forged", "a will spoke for {}: {p:?}", p.from);
+            match stages.get_mut(&p.from) {
+                Some(stage @ Stage::Leaving) if !p.online => *stage = Stage::Gone,
+                Some(Stage::Gone) if p.online => panic!("{} back online after leaving", p.from),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Attack 3b: A registered user's will in its OWN name never speaks either: not one to
+/// another user's inbox (a message the user could have sent, so the sender check cannot stop
+/// it), not one on its own presence record (online, once the server says it left); at every
+/// QoS, retained or not, however its connection ends without a DISCONNECT. Bob watches every
+/// attacker's presence, so the server's offline record shows when each end was handled (when
+/// a broker publishes the will); nothing may come after, nor be kept for a later subscriber.
+async fn a_registered_users_own_will_never_speaks(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let inbox = incoming_topic("bob");
+    // What the inbox wills carry reaches bob when sent: a will that spoke would be seen.
+    let control = join(&server, "control", "control-run").await;
+    still_reachable(&control, "control", &mut bob, "bob").await;
+
+    let mut wills: Vec<(Leaving, String, LastWill)> = Vec::new();
+    for how in Leaving::ALL {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            for retain in [false, true] {
+                for on_presence in [false, true] {
+                    let name = format!(
+                        "{how:?}-q{}-{}-{}",
+                        qos as u8,
+                        if retain { "retained" } else { "once" },
+                        if on_presence { "presence" } else { "inbox" },
+                    );
+                    let will = if on_presence {
+                        let record = presence_record(&name, "forged", true);
+                        LastWill::new(presence_topic(&name), record, qos, retain)
+                    } else {
+                        LastWill::new(incoming_topic("bob"), offer_from(&name), qos, retain)
+                    };
+                    wills.push((how, name, will));
+                }
+            }
+        }
+    }
+    let mut stages: BTreeMap<String, Stage> = (wills.iter())
+        .map(|(_, name, _)| (name.clone(), Stage::Here))
+        .collect();
+    let filters = (wills.iter())
+        .map(|(_, name, _)| SubscribeFilter::new(presence_topic(name), QoS::AtMostOnce));
+    bob.mqtt.subscribe_many(filters).await.unwrap();
+    // The SUBACK and a first (offline) record for each, in whatever order.
+    let (mut subscribed, mut first_records) = (false, BTreeSet::new());
+    while !subscribed || first_records.len() < stages.len() {
+        match next_heard(&mut bob, &inbox).await {
+            Heard::SubAck => subscribed = true,
+            Heard::Presence(p) if !p.online && stages.contains_key(&p.from) => {
+                first_records.insert(p.from);
+            }
+            other => judge(other, &mut stages),
+        }
+    }
+
+    for how in Leaving::ALL {
+        let mut held = Vec::new();
+        let batch: Vec<_> = wills.iter().filter(|(way, ..)| *way == how).collect();
+        for (_, name, will) in &batch {
+            register_and_leave(&server, how, name, will.clone(), &mut held).await;
+        }
+        for (_, name, _) in &batch {
+            stages.insert(name.clone(), Stage::Leaving);
+        }
+        while stages.values().any(|s| *s == Stage::Leaving) {
+            let heard = next_heard(&mut bob, &inbox).await;
+            judge(heard, &mut stages);
+        }
+        for mut silent in held {
+            assert!(
+                silent.closed_within(PATIENCE).await,
+                "a silent client is cut"
+            );
+        }
+    }
+    // Every end was handled; a will published late would come now.
+    let late = timeout(Duration::from_secs(3), async {
+        loop {
+            let heard = next_heard(&mut bob, &inbox).await;
+            judge(heard, &mut stages);
+        }
+    });
+    assert!(late.await.is_err());
+
+    // Nothing was kept: bob subscribing again, and a newcomer watching, get only the truth.
+    bob.mqtt.unsubscribe(&inbox).await.unwrap();
+    bob.subscribe(&inbox).await;
+    nothing_on(&mut bob, &inbox).await;
+    let mut newcomer = join(&server, "newcomer", "newcomer-run").await;
+    let filters = (wills.iter())
+        .map(|(_, name, _)| SubscribeFilter::new(presence_topic(name), QoS::AtMostOnce));
+    newcomer.mqtt.subscribe_many(filters).await.unwrap();
+    let mut offline = BTreeSet::new();
+    while offline.len() < wills.len() {
+        match next_heard(&mut newcomer, &incoming_topic("newcomer")).await {
+            Heard::Presence(p) if stages.contains_key(&p.from) => {
+                assert!(!p.online && p.session.is_empty(), "a kept will: {p:?}");
+                offline.insert(p.from);
+            }
+            Heard::SubAck => {}
+            other => panic!("the newcomer was sent {other:?}"),
+        }
+    }
+    // And bob's inbox still works.
+    still_reachable(&control, "control", &mut bob, "bob").await;
+}
+
 /// Attack 4: A live name is not taken over with its (public) session id: the attacker reads dave's
 /// run from his presence record and registers his name with it.
 async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
@@ -298,12 +547,14 @@ async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
 }
 
 /// Attack 5: No client id, whatever its shape (the server's own naming, the victim's, wildcards,
-/// persistent sessions), disconnects anyone.
+/// empty, 64 KiB long, persistent sessions), disconnects anyone.
 async fn odd_client_ids_disconnect_nobody(target: Target) {
     let server = TestServer::start_on(target, &[]).await;
     let mut victim = join(&server, "victim", "victim-run").await;
     let mut ids: Vec<String> = (0..40).map(|n| format!("peerchat-gw-{n}")).collect();
     ids.extend(["peerchat-victim-run", "victim", "", "#", "+", "$SYS", "a/b"].map(String::from));
+    // As long as MQTT lets a string be, and long in characters outside ASCII.
+    ids.extend(["x".repeat(usize::from(u16::MAX)), "é".repeat(30_000)]);
     for id in &ids {
         for clean in [true, false] {
             let mut connect = RawClient::connect_packet(id);
@@ -499,4 +750,113 @@ async fn every_contacts_presence_arrives_however_many_users(target: Target) {
         "{} of {USERS} contacts seen online",
         online.len()
     );
+}
+
+/// Reads what `client` is sent for `wait`: no publish at all may come (it reads nobody's
+/// inbox); a close is no leak.
+async fn hears_no_publish(client: &mut RawClient, who: &str, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    while let Ok(Some(packet)) = client.next_within(deadline - Instant::now()).await {
+        assert!(
+            !matches!(packet, Packet::Publish(_)),
+            "{who} was sent {packet:?}"
+        );
+    }
+}
+
+/// Attack 8: Acknowledgements of packets the server never sent (PUBACK, PUBREC, PUBCOMP for
+/// ids it never used) are answered with nothing, a PUBREL for a publish never received only
+/// with its PUBCOMP (as MQTT requires), and none of them upsets the attacker's own QoS 2
+/// flow (delivered exactly once), reaches anyone else, or stops the server serving.
+async fn stray_acknowledgements_break_nothing(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let connect = RawClient::connect_packet("peerchat-mallory-run");
+    let mut mallory = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(mallory.register("mallory", Some("mallory-run")).await);
+    for pkid in [1, 7, 4242, u16::MAX] {
+        let stray = [
+            Packet::PubAck(PubAck::new(pkid)),
+            Packet::PubRec(PubRec::new(pkid)),
+            Packet::PubComp(PubComp::new(pkid)),
+        ];
+        mallory.send_all(&stray).await.unwrap();
+    }
+    mallory.send(&Packet::PubRel(PubRel::new(7))).await.unwrap();
+    // Packets are answered in order: anything said to the strays would come first.
+    assert_eq!(mallory.next().await, Some(Packet::PubComp(PubComp::new(7))));
+
+    // Its own QoS 2 publish, with the id just released out of turn, and sent twice.
+    let mut publish = Publish::new(
+        incoming_topic("bob"),
+        QoS::ExactlyOnce,
+        offer_from("mallory"),
+    );
+    publish.pkid = 7;
+    mallory
+        .send(&Packet::Publish(publish.clone()))
+        .await
+        .unwrap();
+    assert_eq!(mallory.next().await, Some(Packet::PubRec(PubRec::new(7))));
+    publish.dup = true;
+    mallory.send(&Packet::Publish(publish)).await.unwrap();
+    assert_eq!(mallory.next().await, Some(Packet::PubRec(PubRec::new(7))));
+    mallory.send(&Packet::PubRel(PubRel::new(7))).await.unwrap();
+    assert_eq!(mallory.next().await, Some(Packet::PubComp(PubComp::new(7))));
+    let (_, message) = bob.next_message_on(&incoming_topic("bob")).await;
+    assert_eq!(message.sender(), Some("mallory"));
+    nothing_on(&mut bob, &incoming_topic("bob")).await;
+
+    // Everyone is still served, the attacker included, and it hears nothing of others'.
+    let alice = join(&server, "alice", "alice-run").await;
+    still_reachable(&alice, "alice", &mut bob, "bob").await;
+    mallory.send(&Packet::PingReq).await.unwrap();
+    assert_eq!(mallory.next().await, Some(Packet::PingResp));
+    hears_no_publish(&mut mallory, "mallory", Duration::from_secs(1)).await;
+}
+
+/// Attack 9: Wildcards read nothing: `#`, `+/incoming`, `bob/#`, `peerchat/presence/+` and
+/// the like are refused, whether the subscriber registered first or not (an unregistered
+/// connection's first inbox is held for it), and what bob is sent reaches bob alone.
+async fn wildcard_subscriptions_read_nothing(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let filters: Vec<String> = [
+        "#",
+        "+",
+        "+/incoming",
+        "+/+",
+        "+/#",
+        "bob/#",
+        "bob/+",
+        "bob/incoming/#",
+        "/#",
+        "peerchat/#",
+        "peerchat/presence/#",
+        "peerchat/presence/+",
+        "system/#",
+        "$SYS/#",
+    ]
+    .map(String::from)
+    .into();
+    let mut lurkers = Vec::new();
+    for filter in &filters {
+        let connect = RawClient::connect_packet("lurker");
+        let mut lurker = RawClient::connect(server.mqtt_port, connect).await;
+        let codes = lurker.subscribe(std::slice::from_ref(filter)).await;
+        assert_eq!(codes, Some(vec![SubscribeReasonCode::Failure]), "{filter}");
+        lurkers.push(lurker);
+    }
+    let connect = RawClient::connect_packet("peerchat-mallory-run");
+    let mut mallory = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(mallory.register("mallory", Some("mallory-run")).await);
+    let codes = mallory.subscribe(&filters).await.expect("answered");
+    assert_eq!(codes, vec![SubscribeReasonCode::Failure; filters.len()]);
+
+    let alice = join(&server, "alice", "alice-run").await;
+    still_reachable(&alice, "alice", &mut bob, "bob").await;
+    hears_no_publish(&mut mallory, "mallory", Duration::from_secs(1)).await;
+    for (lurker, filter) in lurkers.iter_mut().zip(&filters) {
+        hears_no_publish(lurker, filter, Duration::from_millis(100)).await;
+    }
 }

@@ -116,6 +116,13 @@ impl RawClient {
         closed.await.is_ok()
     }
 
+    /// Drops the connection with a TCP reset: no DISCONNECT, not even a FIN, as when a
+    /// client's machine drops off the network and its stack answers with RST.
+    pub fn reset(self) {
+        self.stream.set_zero_linger().expect("SO_LINGER 0 set");
+        drop(self);
+    }
+
     pub fn pkid(&mut self) -> u16 {
         let pkid = self.next_pkid;
         self.next_pkid = self.next_pkid.wrapping_add(1).max(1);
