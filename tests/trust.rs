@@ -236,3 +236,70 @@ fn a_pinned_key_outlives_a_restart() {
     impostor.connect_to("bob");
     bob.expect("the new key flagged", key_changed);
 }
+
+/// The broker carries only signaling: a chat's messages and files go peer to peer, so a
+/// relay that keeps every byte between the clients and the broker (what a broker operator
+/// sees) finds the offers and answers in them and none of what the users wrote or sent.
+#[test]
+fn a_chats_messages_and_files_never_pass_through_the_broker() {
+    use base64::Engine as _;
+    let server = PeerchatServer::start();
+    let relay = Mitm::start(&server.broker.tcp_url, Tamper::Nothing);
+    let mut alice = Cli::join(&relay.url, "alice");
+    let mut bob = Cli::join(&relay.url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+
+    let (question, answer) = ("meet at the harbour at 7?", "yes, by the blue boat");
+    let id = alice.send("bob", question);
+    bob.expect_message("alice", question);
+    alice.expect_delivered("bob", id);
+    bob.send("alice", answer);
+    alice.expect_message("bob", answer);
+
+    // A file of bytes no signaling could hold by chance.
+    let dir = TempDir::new("unseen-file");
+    let path = dir.0.join("map.bin");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let content: Vec<u8> = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(&path, &content).expect("the file is written");
+    alice.command(&format!("/sendfile bob {}", path.display()));
+    let file = bob.expect("the file", |e| e["event"] == "file" && e["from"] == "alice");
+    assert_eq!(file["size"], content.len(), "{file}");
+
+    assert!(
+        relay.carried(b"signal-offer"),
+        "the relay saw the signaling"
+    );
+    assert!(
+        relay.carried(b"signal-answer"),
+        "the relay saw the signaling"
+    );
+    for text in [question, answer] {
+        assert!(
+            !relay.carried(text.as_bytes()),
+            "{text:?} went through the broker"
+        );
+    }
+    // The file as it is, and in base64 at each of the three alignments a sender could use.
+    let middle = &content[100_000..100_051];
+    assert!(
+        !relay.carried(&middle[..48]),
+        "the file went through the broker"
+    );
+    for skip in 0..3 {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&middle[skip..skip + 48]);
+        assert!(
+            !relay.carried(encoded.as_bytes()),
+            "the file went through the broker in base64"
+        );
+    }
+}

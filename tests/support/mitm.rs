@@ -1,12 +1,13 @@
 //! A signaling relay that misbehaves: an MQTT proxy between clients and the broker that
 //! changes what clients publish, as a dishonest broker operator, or anyone on the path to
 //! the broker, could. Every change keeps its length, so packets stay well formed and only
-//! the content is false. It also counts the presence records the broker delivers.
+//! the content is false. It also counts the presence records the broker delivers, and keeps
+//! every byte it relays, both ways, for tests of what a broker gets to see.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 /// What the relay does to the offers, answers and candidates clients publish.
@@ -39,8 +40,18 @@ pub enum Tamper {
 pub struct Mitm {
     /// `mqtt://127.0.0.1:PORT`: give this to clients instead of the broker's URL.
     pub url: String,
-    presence_delivered: Arc<AtomicUsize>,
-    connections: Arc<AtomicUsize>,
+    seen: Arc<Seen>,
+}
+
+/// What the relay has seen so far, shared by its threads.
+#[derive(Default)]
+struct Seen {
+    connections: AtomicUsize,
+    presence_delivered: AtomicUsize,
+    /// Whether `Tamper::LoseFirstOffer` has swallowed its offer yet.
+    lost_offer: AtomicBool,
+    /// Every byte relayed, either way, in the order each direction saw it.
+    carried: Mutex<Vec<u8>>,
 }
 
 impl Mitm {
@@ -52,13 +63,11 @@ impl Mitm {
             .to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("mqtt://{}", listener.local_addr().expect("bound"));
-        let presence_delivered = Arc::new(AtomicUsize::new(0));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let lost_offer = Arc::new(AtomicBool::new(false));
-        let (counter, connected) = (presence_delivered.clone(), connections.clone());
+        let seen = Arc::new(Seen::default());
+        let shared = seen.clone();
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
-                let taken = connected.fetch_add(1, Ordering::Relaxed);
+                let taken = shared.connections.fetch_add(1, Ordering::Relaxed);
                 if let Tamper::DropConnections(n) = tamper
                     && taken < n
                 {
@@ -68,25 +77,27 @@ impl Mitm {
                 let Ok(broker) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                relay(client, broker, tamper, counter.clone(), lost_offer.clone());
+                relay(client, broker, tamper, shared.clone());
             }
         });
-        Self {
-            url,
-            presence_delivered,
-            connections,
-        }
+        Self { url, seen }
     }
 
     /// Client connections the relay has taken so far.
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
+        self.seen.connections.load(Ordering::Relaxed)
     }
 
     /// Presence records (PUBLISH on `peerchat/presence/…`) the broker delivered to clients
     /// through this relay so far.
     pub fn presence_delivered(&self) -> usize {
-        self.presence_delivered.load(Ordering::Relaxed)
+        self.seen.presence_delivered.load(Ordering::Relaxed)
+    }
+
+    /// Whether `bytes` went through the relay, either way, inside one MQTT packet.
+    pub fn carried(&self, bytes: &[u8]) -> bool {
+        let carried = self.seen.carried.lock().unwrap();
+        carried.windows(bytes.len()).any(|window| window == bytes)
     }
 }
 
@@ -98,19 +109,14 @@ fn drop_after_connect(mut client: TcpStream) {
 }
 
 /// Client to broker through `tamper`; broker to client as it is, counting presence records.
-/// `lost_offer` says whether `Tamper::LoseFirstOffer` has swallowed its offer yet.
-fn relay(
-    client: TcpStream,
-    broker: TcpStream,
-    tamper: Tamper,
-    presence: Arc<AtomicUsize>,
-    lost_offer: Arc<AtomicBool>,
-) {
+/// Keeps every packet it relays in `seen`.
+fn relay(client: TcpStream, broker: TcpStream, tamper: Tamper, seen: Arc<Seen>) {
     let _ = client.set_nodelay(true);
     let _ = broker.set_nodelay(true);
     let (mut client_in, mut broker_out) =
         (client.try_clone().unwrap(), broker.try_clone().unwrap());
     let (mut broker_in, mut client_out) = (broker, client);
+    let broker_seen = seen.clone();
     thread::spawn(move || {
         let mut pending = Vec::new();
         let mut buffer = [0u8; 65536];
@@ -120,7 +126,7 @@ fn relay(
                 let packet: Vec<u8> = pending.drain(..length).collect();
                 if matches!(tamper, Tamper::LoseFirstOffer)
                     && String::from_utf8_lossy(&packet).contains("\"signal-offer\"")
-                    && !lost_offer.swap(true, Ordering::Relaxed)
+                    && !seen.lost_offer.swap(true, Ordering::Relaxed)
                 {
                     // The connection dies with the offer in it: neither side hears more.
                     let _ = broker_out.shutdown(Shutdown::Both);
@@ -128,6 +134,7 @@ fn relay(
                     return;
                 }
                 for packet in tampered(packet, tamper) {
+                    seen.carried.lock().unwrap().extend_from_slice(&packet);
                     if broker_out.write_all(&packet).is_err() {
                         return;
                     }
@@ -144,8 +151,15 @@ fn relay(
             while let Some(length) = packet_length(&pending) {
                 let packet: Vec<u8> = pending.drain(..length).collect();
                 if is_presence_record(&packet) {
-                    presence.fetch_add(1, Ordering::Relaxed);
+                    broker_seen
+                        .presence_delivered
+                        .fetch_add(1, Ordering::Relaxed);
                 }
+                broker_seen
+                    .carried
+                    .lock()
+                    .unwrap()
+                    .extend_from_slice(&packet);
                 if client_out.write_all(&packet).is_err() {
                     return;
                 }
