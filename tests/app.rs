@@ -40,6 +40,10 @@ namespaced_test! {
         bob.paste_picture("pasted.png");
         alice.expect_picture("theirs", "pasted.png", false);
         bob.expect_picture("mine", "pasted.png", true);
+        // And one dropped on the chat.
+        alice.drop_picture("dropped.png");
+        bob.expect_picture("theirs", "dropped.png", false);
+        alice.expect_picture("mine", "dropped.png", true);
 
         let rtt = alice.expect_route("Direct, on the same network");
         println!("alice's info panel: direct, round trip {rtt}");
@@ -61,6 +65,19 @@ namespaced_test! {
         shots.push(bob.screenshot("app-bob-phone-list"));
         let shots: Vec<_> = shots.iter().map(|p| p.display().to_string()).collect();
         println!("screenshots: {}", shots.join(", "));
+    }
+}
+
+namespaced_test! {
+    /// Light and dark follow the system: a browser that prefers dark gets the dark palette
+    /// (the stylesheet's `--bg`, #0f1115), one that does not the light one (#f4f5f7).
+    fn light_and_dark_follow_the_system() {
+        let server = PeerchatServer::serving(&app_dir());
+        let light = AppPage::open(&server.http_url, "alice");
+        let dark = AppPage::open_with(&server.http_url, "bob", &["--force-dark-mode"]);
+        assert_eq!(light.background(), "rgb(244, 245, 247)");
+        assert_eq!(dark.background(), "rgb(15, 17, 21)");
+        dark.screenshot("app-dark");
     }
 }
 
@@ -89,11 +106,17 @@ namespaced_test! {
         let alice = AppPage::open(&server.http_url, "alice");
         let bob = AppPage::open(&server.http_url, "bob");
         alice.expect_service_worker();
+        // Installable: the page links a manifest for a standalone app with an icon.
+        let manifest = alice.manifest();
+        assert_eq!(manifest["display"], "standalone", "{manifest}");
+        assert_eq!(manifest["start_url"], "./", "{manifest}");
+        assert!(manifest["icons"][0]["src"].is_string(), "{manifest}");
         sign_in_and_chat(&alice, &bob, "kept for later", "me too");
 
         let (bytes, from_worker) = alice.visit_again(&server.http_url);
         println!("second visit: {bytes} bytes from the network, {from_worker} responses from the service worker");
         assert!(from_worker >= 3, "the page, its script and its wasm: {from_worker}");
+        assert_eq!(bytes, 0, "the next visit takes nothing from the network");
         server.stop();
         alice.visit_again(&server.http_url);
         alice.log_in();

@@ -271,7 +271,8 @@ pub struct Client {
 }
 
 /// The client's events, in order. Ends when the client is disconnected. Read them: an app
-/// that leaves too many unread makes the client leave (see [`crate::unread`]).
+/// that leaves too many unread (16,384 events, or two largest files) makes the client
+/// leave, and its last event, [`crate::ClientError::EventsNotRead`], says why.
 pub struct Events {
     early: VecDeque<ClientEvent>,
     rx: mpsc::UnboundedReceiver<ClientEvent>,

@@ -209,20 +209,49 @@ impl AppPage {
         self.type_into(r#"input[type="file"]"#, path);
     }
 
-    /// Pastes a small PNG named `name` (drawn on a canvas) into the message field, as a
-    /// clipboard paste of an image delivers it.
+    /// The web app manifest the page links to, as the browser fetches it.
+    pub fn manifest(&self) -> Value {
+        let script = "const done = arguments[0]; \
+            fetch(document.querySelector('link[rel=manifest]').href) \
+              .then(r => r.json()).then(done, e => done({ error: String(e) }));";
+        self.browser.run_async(&self.user, script, json!([]))
+    }
+
+    /// Pastes a small PNG named `name` into the message field, as a clipboard paste of an
+    /// image delivers it.
     pub fn paste_picture(&self, name: &str) {
-        let script = "const [name, done] = arguments; \
+        self.hand_over_picture(
+            name,
+            ".composer input.message",
+            "new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true })",
+        );
+    }
+
+    /// Drops a small PNG named `name` on the open chat, as dragging a file from the desktop
+    /// onto the page delivers it.
+    pub fn drop_picture(&self, name: &str) {
+        self.hand_over_picture(
+            name,
+            "section.conversation",
+            "new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })",
+        );
+    }
+
+    /// Draws a small PNG named `name` on a canvas and dispatches `event` (a JS expression
+    /// that reads the file from `data`, a `DataTransfer`) on the element at `selector`.
+    fn hand_over_picture(&self, name: &str, selector: &str, event: &str) {
+        let script = format!(
+            "const [name, done] = arguments; \
             const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 48; \
             const g = canvas.getContext('2d'); g.fillStyle = '#e4572e'; g.fillRect(0, 0, 64, 48); \
-            canvas.toBlob(blob => { \
+            canvas.toBlob(blob => {{ \
               const data = new DataTransfer(); \
-              data.items.add(new File([blob], name, { type: 'image/png' })); \
-              document.querySelector('.composer input.message').dispatchEvent(new ClipboardEvent( \
-                'paste', { clipboardData: data, bubbles: true, cancelable: true })); \
+              data.items.add(new File([blob], name, {{ type: 'image/png' }})); \
+              document.querySelector('{selector}').dispatchEvent({event}); \
               done(null); \
-            }, 'image/png');";
-        self.browser.run_async(&self.user, script, json!([name]));
+            }}, 'image/png');"
+        );
+        self.browser.run_async(&self.user, &script, json!([name]));
     }
 
     /// Waits until a `side` bubble shows the picture `name`, decoded (so every byte of it
@@ -356,6 +385,15 @@ impl AppPage {
             )
             .then_some(())
         });
+    }
+
+    /// The page's background colour as the browser computed it (`rgb(r, g, b)`).
+    pub fn background(&self) -> String {
+        let script = "return getComputedStyle(document.body).backgroundColor;";
+        match self.browser.execute(script, json!([])) {
+            Ok(Value::String(colour)) => colour,
+            other => panic!("{}: no background colour: {other:?}", self.user),
+        }
     }
 
     /// Whether the page is a secure context (HTTPS, or localhost): what Web Locks, service

@@ -14,8 +14,8 @@ use crate::small_map::{SmallMap, SmallSet};
 use super::RoomError;
 
 /// Largest picture a room message carries. Every member keeps every picture of its rooms
-/// in its store and the latest in memory (up to [`MAX_WHOLE_PICTURE_BYTES`]), and passes
-/// them on to the others, so it is far below a 1:1 file's bound: a photo scaled for a
+/// in its store and the latest in memory (up to 32 MiB of them), and passes them on to the
+/// others, so it is far below a 1:1 file's bound: a photo scaled for a
 /// phone's screen fits.
 pub const MAX_ROOM_PICTURE_BYTES: u64 = 2 * 1024 * 1024;
 
@@ -454,12 +454,15 @@ mod tests {
 
     #[test]
     fn oversized_or_unprintable_pictures_are_refused() {
-        let big = vec![0; MAX_ROOM_PICTURE_BYTES as usize + 1];
+        // The README's figure, 2 MiB, not the constant: they must agree.
+        let largest = vec![0; 2 * 1024 * 1024];
+        assert!(Picture::of("largest.png", "image/png", &largest).is_ok());
+        let big = vec![0; 2 * 1024 * 1024 + 1];
         assert_eq!(
             Picture::of("big.png", "image/png", &big),
             Err(RoomError::PictureTooLarge {
                 size: big.len() as u64,
-                limit: MAX_ROOM_PICTURE_BYTES
+                limit: 2 * 1024 * 1024
             })
         );
         for (name, mime) in [
