@@ -68,6 +68,8 @@ cp tests/original-client/index.html tests/original-client/original-client.js \
 
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
+# The documentation, private items too (what a developer reads): no broken or dead links.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items
 cargo clippy -p peerchat-core -p peerchat-browser-page -p peerchat-ui -p peerchat-web \
     --no-default-features --features peerchat-core/web --target wasm32-unknown-unknown \
     --all-targets -- -D warnings

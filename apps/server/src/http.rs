@@ -40,7 +40,7 @@ pub struct Site<H> {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-/// Every request goes to [`answer`]: a WebSocket upgrade at any path is MQTT.
+/// Every request goes to `answer`: a WebSocket upgrade at any path is MQTT.
 pub fn router<H: Hub>(site: Arc<Site<H>>) -> Router {
     Router::new().fallback(answer::<H>).with_state(site)
 }

@@ -55,8 +55,8 @@ pub(crate) struct NamedCandidate {
 
 /// The candidate line's mDNS host name and port, if it gives a name instead of an address.
 ///
-/// A candidate attribute reads `candidate:<foundation> <component> <transport> <priority>
-/// <address> <port> typ <type> …` (RFC 8839 §5.1).
+/// A candidate attribute reads (RFC 8839 §5.1):
+/// `candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …`
 pub(crate) fn named_candidate(candidate: &str) -> Option<NamedCandidate> {
     let mut fields = candidate.split_ascii_whitespace().skip(4);
     let address = fields.next()?;

@@ -245,7 +245,7 @@ pub struct Notice {
 pub struct Alert {
     /// Who wrote, and in a room where: the notification's title.
     pub title: String,
-    /// The conversation it belongs to (see [`Chat::key`]): a newer alert for the same one
+    /// The conversation it belongs to (see `Chat::key`): a newer alert for the same one
     /// replaces the notification shown.
     pub chat: String,
     pub body: String,

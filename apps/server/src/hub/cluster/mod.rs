@@ -5,14 +5,14 @@
 //!
 //! - **Names**: one record per name in the names bucket (identity-key binding and
 //!   live holder), decided by the registry's own rule ([`NameRecord::claim`]) and written
-//!   back with compare-and-set on the record's revision ([`names::rewrite`]).
+//!   back with compare-and-set on the record's revision (`names::rewrite`).
 //! - **Deliveries**: the holder's gateway subscribes to the name's inbox subject
-//!   ([`Namespace::inbox`]) and answers each message; a message nobody answers at once ("no
+//!   (`Namespace::inbox`) and answers each message; a message nobody answers at once ("no
 //!   responders") reached nobody, which is a `delivery-failed`.
-//! - **Presence**: the gateway that changes a holder publishes a [`PresenceNote`] on the
+//! - **Presence**: the gateway that changes a holder publishes a `PresenceNote` on the
 //!   name's presence subject; gateways whose clients watch the name subscribe to it, one
 //!   subscription per watched name.
-//! - **Liveness**: heartbeats ([`liveness`]). The holders of a dead gateway count as free at
+//! - **Liveness**: heartbeats (`liveness`). The holders of a dead gateway count as free at
 //!   once; watchers are told they left, and their records are cleared.
 //!
 //! [`NameRecord::claim`]: crate::hub::NameRecord::claim
