@@ -430,6 +430,13 @@ impl AppPage {
     pub fn visit_again(&self, url: &str) -> (u64, u64) {
         self.browser.navigate(url);
         self.wait_for_text("#username", "the login screen", |_| true);
+        // Until the page has loaded whole, so a late fetch is counted too.
+        wait_for(&format!("{}: the page loaded", self.user), || {
+            let state = self
+                .browser
+                .execute("return document.readyState;", json!([]));
+            (state.ok()? == "complete").then_some(())
+        });
         let script = "const all = performance.getEntriesByType('navigation')                           .concat(performance.getEntriesByType('resource'));                       return [all.reduce((sum, e) => sum + e.transferSize, 0),                               all.filter(e => e.workerStart > 0).length];";
         match self.browser.execute(script, json!([])) {
             Ok(Value::Array(figures)) => (

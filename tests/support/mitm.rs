@@ -94,7 +94,8 @@ impl Mitm {
         self.seen.presence_delivered.load(Ordering::Relaxed)
     }
 
-    /// Whether `bytes` went through the relay, either way, inside one MQTT packet.
+    /// Whether `bytes` went through the relay, either way: looked for in everything relayed,
+    /// so bytes within one MQTT packet are always found.
     pub fn carried(&self, bytes: &[u8]) -> bool {
         let carried = self.seen.carried.lock().unwrap();
         carried.windows(bytes.len()).any(|window| window == bytes)

@@ -840,8 +840,8 @@ async fn wildcard_subscriptions_read_nothing(target: Target) {
     .map(String::from)
     .into();
     let mut lurkers = Vec::new();
-    for filter in &filters {
-        let connect = RawClient::connect_packet("lurker");
+    for (n, filter) in filters.iter().enumerate() {
+        let connect = RawClient::connect_packet(&format!("lurker-{n}"));
         let mut lurker = RawClient::connect(server.mqtt_port, connect).await;
         let codes = lurker.subscribe(std::slice::from_ref(filter)).await;
         assert_eq!(codes, Some(vec![SubscribeReasonCode::Failure]), "{filter}");

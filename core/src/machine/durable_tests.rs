@@ -323,3 +323,29 @@ fn an_outbox_for_a_name_now_held_by_an_original_client_goes_as_plain_text_once()
     }));
     assert_eq!(alice.outbox().count(), 0);
 }
+
+/// Past the presence cap the least needed go: a peer with a chat and one with an outbox are
+/// watched before a thousand of the app's contacts, though their names sort after them all.
+#[test]
+fn past_the_watch_cap_chats_and_outboxes_come_before_listed_contacts() {
+    let mut saved = SavedState::fresh("session-bob");
+    saved
+        .outbox
+        .insert("zack".into(), vec![(5, "later".into())]);
+    let mut bob = ClientMachine::resume("bob", saved).unwrap();
+    for n in 0..MAX_WATCHED {
+        bob.watch_presence(&format!("peer{n:05}")).unwrap();
+    }
+    bob.handle_signaling(SignalingInput::Connected, T0);
+    bob.handle_signaling(SignalingInput::Subscribed, T0);
+    bob.handle_timeout(T0 + registration::PRESENCE_GRACE_MS);
+    bob.connect_to_peer("zoe", T0 + registration::PRESENCE_GRACE_MS)
+        .unwrap();
+    drain(&mut bob);
+    let watched = &bob.presence_subscribed;
+    assert_eq!(watched.len(), MAX_WATCHED);
+    assert!(watched.contains("zack"), "the outbox's peer");
+    assert!(watched.contains("zoe"), "the chat's peer");
+    assert!(watched.contains("peer00997"));
+    assert!(!watched.contains("peer00998") && !watched.contains("peer00999"));
+}

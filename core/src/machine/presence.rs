@@ -36,23 +36,17 @@ impl ClientMachine {
     }
 
     /// Whom the client watches, at most [`MAX_WATCHED`], the most needed first: peers with a
-    /// chat or an outbox (their presence decides when to call), then the app's contacts,
-    /// then room members (the mesh calls those online, `room_mesh`). Past the bound the least
-    /// needed go, so a long contact list or many rooms never end the watch on a chat's peer.
+    /// chat (recovering a lost one waits on their presence), then peers with an outbox (when
+    /// to call), then the app's contacts, then room members (the mesh calls those online,
+    /// `room_mesh`). Past the bound the least needed go, so a long contact list or many rooms
+    /// never end the watch on a chat's peer.
     fn contacts(&self) -> SmallSet<String> {
-        let peers = self.peers.keys().chain(self.durable.outbox.keys());
-        let mut contacts: SmallSet<String> = peers.cloned().collect();
-        while contacts.len() > MAX_WATCHED {
-            contacts.pop_last();
-        }
-        for less_needed in [&self.watched, &self.room_members()] {
-            let room = MAX_WATCHED - contacts.len();
-            let more: Vec<String> = (less_needed.iter())
-                .filter(|name| !contacts.contains(*name))
-                .take(room)
-                .cloned()
-                .collect();
-            contacts.extend(more);
+        let mut contacts = SmallSet::new();
+        add_while_room(&mut contacts, self.peers.keys());
+        add_while_room(&mut contacts, self.durable.outbox.keys());
+        add_while_room(&mut contacts, &self.watched);
+        if contacts.len() < MAX_WATCHED {
+            add_while_room(&mut contacts, &self.room_members());
         }
         contacts
     }
@@ -175,4 +169,18 @@ impl ClientMachine {
             self.end_session(user, PeerStatus::Closed, ChatEnd::PeerOffline);
         }
     }
+}
+
+/// Adds `names` to `contacts` in their order until it holds [`MAX_WATCHED`].
+fn add_while_room<'a>(
+    contacts: &mut SmallSet<String>,
+    names: impl IntoIterator<Item = &'a String>,
+) {
+    let room = MAX_WATCHED.saturating_sub(contacts.len());
+    let new: Vec<String> = (names.into_iter())
+        .filter(|name| !contacts.contains(*name))
+        .take(room)
+        .cloned()
+        .collect();
+    contacts.extend(new);
 }

@@ -9,7 +9,7 @@
 //! with it opens some other way: closing a chat with a member is respected, and room
 //! messages still reach both through the others.
 
-use super::{ClientMachine, MAX_PEERS};
+use super::{ClientMachine, MAX_PEERS, MAX_WATCHED};
 use crate::event::ChatEnd;
 use crate::small_map::{SmallMap, SmallSet};
 
@@ -59,7 +59,11 @@ impl ClientMachine {
         if !self.registration.is_ready() {
             return;
         }
+        // Past the presence cap a member whose presence is not watched is not called: unknown
+        // is not online, and the call would make it a chat's peer, taking another's watch.
+        let watch_full = self.presence_subscribed.len() >= MAX_WATCHED;
         let due: Vec<String> = (members.into_iter())
+            .filter(|member| !watch_full || self.presence_subscribed.contains(member))
             .filter(|member| self.me < *member)
             .filter(|member| !self.peers.contains_key(member))
             .filter(|member| self.presence.get(member) != Some(&false))

@@ -509,7 +509,9 @@ fn a_replayed_or_stale_answer_is_refused() {
 fn early_candidates_sealed_by_someone_else_are_dropped_when_the_answer_comes() {
     let (mut alice, mut bob) = (sealing("alice", 1), sealing("bob", 2));
     let (a_conn, _, answer) = call_answered(&mut alice, &mut bob);
-    // Someone else's candidate under Bob's name reaches Alice before his answer.
+    // Someone else's candidate under Bob's name reaches Alice before his answer. (Bob's own
+    // cannot: his seals are in time order, his candidates come after his answer, and a
+    // seal older than one already taken is refused as a replay.)
     let (_, _, foreign) = stranger_calling("bob", 66, "alice");
     relay(foreign, &mut alice);
     assert!(drain(&mut alice).0.is_empty());
@@ -522,6 +524,16 @@ fn early_candidates_sealed_by_someone_else_are_dropped_when_the_answer_comes() {
             .any(|a| matches!(a, Action::AddCandidate { .. })),
         "{actions:?}"
     );
+    // His own, after the answer, is applied.
+    let b_conn = bob.peers["alice"].conn;
+    let candidate = TransportEvent::LocalCandidate(local_candidate(5));
+    bob.handle_transport(b_conn, candidate, T0);
+    relay(drain(&mut bob).0, &mut alice);
+    let bobs = Action::AddCandidate {
+        conn: a_conn,
+        candidate: local_candidate(5),
+    };
+    assert_eq!(drain(&mut alice).0, [bobs]);
 }
 
 /// The README's claims for candidates in an open chat, where each side pinned the other:
@@ -764,7 +776,7 @@ fn files_arriving_from_all_peers_together_are_capped() {
 
 /// The README's figure, 1,000 contacts: Bob's app lists 2,000, and the broker floods him
 /// with the records of 10,000 names, those among them; exactly 1,000 are watched and
-/// remembered, and Alice, whom he chats with, is one of them.
+/// remembered, and Zoe, whom he chats with, is one of them.
 #[test]
 fn presence_of_a_flood_of_names_is_bounded_and_peers_still_count() {
     let (mut zoe, mut bob) = (online("zoe"), online("bob"));
