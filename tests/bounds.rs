@@ -64,7 +64,13 @@ fn an_app_that_stops_reading_is_left_with_every_event_before_the_reason() {
         .collect();
     let expected: Vec<String> = (0..shown.len()).map(|i| format!("m{i}")).collect();
     assert_eq!(shown, expected, "bob's messages, in order, none missing");
-    assert!(shown.len() < SENT, "bob left before all {SENT} arrived");
+    // The client left once the app was more than 16,384 events behind. Messages already on
+    // their way when it did may still have been handed over (on a fast machine, all of them).
+    assert!(
+        read.len() > 16_384,
+        "bob's client left early: {}",
+        read.len()
+    );
     assert!(
         matches!(
             read.last(),
