@@ -212,20 +212,26 @@ fn joining_subscribes_then_registers() {
     assert!(drain(&mut m).0.is_empty());
 }
 
+/// Joins `m` to peerchat-server's broker: connected, challenged with `nonce` (the server
+/// challenges before the SUBACK), then subscribed.
+fn challenged_then_subscribed(m: &mut ClientMachine, nonce: &str) {
+    m.handle_signaling(SignalingInput::Connected, T0);
+    deliver(
+        m,
+        &SignalMessage::RegisterChallenge {
+            from: "server".into(),
+            nonce: nonce.into(),
+        },
+    );
+    m.handle_signaling(SignalingInput::Subscribed, T0);
+}
+
 #[test]
 fn a_challenged_register_carries_a_proof_of_the_identity_key() {
     let identity = crate::identity::Identity::from_seed([5; 32]);
     let mut m = ClientMachine::new("alice", "s1").unwrap();
     m.set_identity(identity.clone());
-    m.handle_signaling(SignalingInput::Connected, T0);
-    deliver(
-        &mut m,
-        &SignalMessage::RegisterChallenge {
-            from: "server".into(),
-            nonce: "fresh".into(),
-        },
-    );
-    m.handle_signaling(SignalingInput::Subscribed, T0);
+    challenged_then_subscribed(&mut m, "fresh");
     let (actions, _) = drain(&mut m);
     let register = actions
         .iter()
@@ -269,16 +275,7 @@ fn plain_broker_goes_online_after_presence_grace() {
 #[test]
 fn register_ack_success_goes_online_at_once() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
-    m.handle_signaling(SignalingInput::Connected, T0);
-    // peerchat-server challenges before the SUBACK.
-    deliver(
-        &mut m,
-        &SignalMessage::RegisterChallenge {
-            from: "server".into(),
-            nonce: "n".into(),
-        },
-    );
-    m.handle_signaling(SignalingInput::Subscribed, T0);
+    challenged_then_subscribed(&mut m, "n");
     deliver(
         &mut m,
         &SignalMessage::RegisterAck {
@@ -298,15 +295,7 @@ fn register_ack_success_goes_online_at_once() {
 #[test]
 fn a_challenged_client_waits_for_the_servers_answer_past_the_grace() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
-    m.handle_signaling(SignalingInput::Connected, T0);
-    deliver(
-        &mut m,
-        &SignalMessage::RegisterChallenge {
-            from: "server".into(),
-            nonce: "n".into(),
-        },
-    );
-    m.handle_signaling(SignalingInput::Subscribed, T0);
+    challenged_then_subscribed(&mut m, "n");
     drain(&mut m);
     m.handle_timeout(T0 + 5 * registration::PRESENCE_GRACE_MS);
     assert!(!m.is_online());
@@ -2718,15 +2707,7 @@ fn acks_for_someone_elses_register_are_not_ours() {
 #[test]
 fn a_register_ack_after_a_challenge_keeps_the_runs_client_id() {
     let mut m = ClientMachine::new("alice", "s1").unwrap();
-    m.handle_signaling(SignalingInput::Connected, T0);
-    deliver(
-        &mut m,
-        &SignalMessage::RegisterChallenge {
-            from: "server".into(),
-            nonce: "n".into(),
-        },
-    );
-    m.handle_signaling(SignalingInput::Subscribed, T0);
+    challenged_then_subscribed(&mut m, "n");
     deliver(&mut m, &ack(true));
     let (actions, events) = drain(&mut m);
     assert!(events.contains(&ClientEvent::Registered));
