@@ -5,7 +5,8 @@
 //! relay between the clients and the broker (`mitm`) that changes what clients publish.
 
 use peerchat_e2e::mitm::{Mitm, Tamper};
-use peerchat_e2e::{ChatClient, Cli, Mosquitto, PeerchatServer, TempDir};
+use peerchat_e2e::wire::WireCapture;
+use peerchat_e2e::{ChatClient, Cli, Mosquitto, PeerchatServer, TempDir, namespaced_test};
 use serde_json::Value;
 
 /// A relay to `broker_url` that makes Carol's signaling claim to be Alice's.
@@ -258,22 +259,7 @@ fn a_chats_messages_and_files_never_pass_through_the_broker() {
     bob.send("alice", answer);
     alice.expect_message("bob", answer);
 
-    // A file of bytes no signaling could hold by chance.
-    let dir = TempDir::new("unseen-file");
-    let path = dir.0.join("map.bin");
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let content: Vec<u8> = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(&path, &content).expect("the file is written");
-    alice.command(&format!("/sendfile bob {}", path.display()));
-    let file = bob.expect("the file", |e| e["event"] == "file" && e["from"] == "alice");
-    assert_eq!(file["size"], content.len(), "{file}");
+    let content = send_a_file(&mut alice, &mut bob);
 
     assert!(
         relay.carried(b"signal-offer"),
@@ -300,6 +286,71 @@ fn a_chats_messages_and_files_never_pass_through_the_broker() {
         assert!(
             !relay.carried(encoded.as_bytes()),
             "the file went through the broker in base64"
+        );
+    }
+}
+
+/// Alice sends Bob 200,000 bytes no signaling could hold by chance; returns them once Bob
+/// has the file.
+fn send_a_file(alice: &mut Cli, bob: &mut Cli) -> Vec<u8> {
+    let dir = TempDir::new("unseen-file");
+    let path = dir.0.join("map.bin");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let content: Vec<u8> = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(&path, &content).expect("the file is written");
+    alice.command(&format!("/sendfile bob {}", path.display()));
+    let file = bob.expect("the file", |e| e["event"] == "file" && e["from"] == "alice");
+    assert_eq!(file["size"], content.len(), "{file}");
+    content
+}
+
+namespaced_test! {
+    /// A chat is DTLS-encrypted end to end: a capture of every interface the two clients
+    /// and the broker share sees the signaling in clear (plain MQTT, the capture's check on
+    /// itself) and the chat's messages and file only as DTLS application data, never as
+    /// what the users wrote or sent.
+    fn a_chats_messages_and_files_cross_the_wire_only_encrypted() {
+        let server = PeerchatServer::start();
+        let capture = WireCapture::start();
+        let mut alice = Cli::join(&server.broker.tcp_url, "alice");
+        let mut bob = Cli::join(&server.broker.tcp_url, "bob");
+        alice.connect_to("bob");
+        alice.expect_peer_connected("bob");
+        bob.expect_peer_connected("alice");
+
+        let (question, answer) = ("the key is under the third stone", "found it, thanks");
+        let id = alice.send("bob", question);
+        bob.expect_message("alice", question);
+        alice.expect_delivered("bob", id);
+        bob.send("alice", answer);
+        alice.expect_message("bob", answer);
+        let content = send_a_file(&mut alice, &mut bob);
+        let wire = capture.finish();
+
+        let encrypted = wire.dtls_application_bytes();
+        println!(
+            "captured {} frames, {} UDP datagrams, {encrypted} bytes of DTLS application data",
+            wire.frame_count(),
+            wire.udp_payloads().count()
+        );
+        assert!(wire.carried(b"signal-offer"), "the capture saw the signaling in clear");
+        assert!(
+            encrypted >= content.len(),
+            "the file crossed as DTLS application data ({encrypted} bytes of it)"
+        );
+        for text in [question, answer] {
+            assert!(!wire.carried(text.as_bytes()), "{text:?} crossed the wire in clear");
+        }
+        assert!(
+            !wire.carried(&content[100_000..100_048]),
+            "the file crossed the wire in clear"
         );
     }
 }

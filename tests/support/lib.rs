@@ -20,6 +20,7 @@ pub mod rooms;
 pub mod steady;
 pub mod turn;
 pub mod webdriver;
+pub mod wire;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
