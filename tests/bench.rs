@@ -127,3 +127,28 @@ fn room_benchmark_smoke_run_reports_forming_and_reach() {
         "{summary}"
     );
 }
+
+/// docs/scale.md's capacity figures say "none refused": a small storm and crowd on one
+/// server, every user online.
+#[test]
+fn capacity_benchmark_smoke_run_gets_every_user_online() {
+    let summary = bench_summary(&[
+        "capacity",
+        "--storm",
+        "300",
+        "--users",
+        "400",
+        "--sources",
+        "2",
+    ]);
+    println!("{summary}");
+    assert_eq!(summary["broker"], "peerchat-server");
+    assert_eq!(summary["storm_asked"], 300);
+    assert_eq!(
+        summary["storm_online"], 300,
+        "a user of the storm was refused"
+    );
+    positive(&summary, "storm_seconds");
+    assert_eq!(summary["users_asked"], 400);
+    assert_eq!(summary["users_held"], 400, "an idle user was refused");
+}

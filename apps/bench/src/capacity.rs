@@ -62,16 +62,18 @@ pub async fn run(flags: CapacityFlags) -> anyhow::Result<()> {
     let broker = flags.broker.start().await?;
     tokio::time::sleep(SETTLE).await;
     let run = std::process::id();
+    let mut storm = None;
     if flags.storm > 0 {
-        let storm = login_storm(&broker, &flags, run).await?;
+        let stormed = login_storm(&broker, &flags, run).await?;
         println!(
             "{:<34} {} of {} online in {:.2} s ({} refused or failed)",
             "login storm",
-            storm.online,
+            stormed.online,
             flags.storm,
-            storm.took.as_secs_f64(),
-            flags.storm - storm.online
+            stormed.took.as_secs_f64(),
+            flags.storm - stormed.online
         );
+        storm = Some(stormed);
         tokio::time::sleep(SETTLE).await;
     }
     let before = broker.resident_bytes()?;
@@ -100,6 +102,9 @@ pub async fn run(flags: CapacityFlags) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "broker": broker.kind.name(),
+            "storm_asked": flags.storm,
+            "storm_online": storm.as_ref().map_or(0, |storm| storm.online),
+            "storm_seconds": storm.as_ref().map_or(0.0, |storm| storm.took.as_secs_f64()),
             "users_asked": flags.users,
             "users_held": users.held,
             "seconds_to_open": opened.as_secs_f64(),

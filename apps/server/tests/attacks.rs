@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use peerchat_core::identity::Identity;
 use peerchat_core::protocol::{
-    Presence, SdpKind, SessionDescription, SignalMessage, decode, encode, incoming_topic,
-    presence_topic,
+    Presence, REGISTER_TOPIC, SdpKind, SessionDescription, SignalMessage, decode, encode,
+    incoming_topic, presence_topic,
 };
 use rumqttc::mqttbytes::v4::{
     LastWill, Packet, PubAck, PubComp, PubRec, PubRel, Publish, SubscribeFilter,
@@ -63,6 +63,9 @@ against_every_server!(
     every_contacts_presence_arrives_however_many_users,
     stray_acknowledgements_break_nothing,
     wildcard_subscriptions_read_nothing,
+    a_flood_of_publishes_is_held_to_the_rate_then_cut,
+    a_packet_over_the_size_limit_cuts_its_sender_alone,
+    a_connection_speaks_in_one_name_only,
 );
 
 fn offer_from(from: &str) -> Vec<u8> {
@@ -75,6 +78,30 @@ fn offer_from(from: &str) -> Vec<u8> {
         },
         peerchat: None,
     })
+}
+
+/// `from`'s offer padded, in a field of a newer version (which receivers ignore), to exactly
+/// `bytes` of JSON.
+fn offer_of_length(from: &str, bytes: usize) -> Vec<u8> {
+    let mut offer = offer_from(from);
+    assert_eq!(offer.pop(), Some(b'}'));
+    offer.extend_from_slice(br#","padding":""#);
+    offer.resize(bytes - br#""}"#.len(), b'a');
+    offer.extend_from_slice(br#""}"#);
+    assert_eq!(offer.len(), bytes);
+    offer
+}
+
+/// `from`'s offer published to `topic` at QoS 1 (packet id `pkid`), in a packet of exactly
+/// `length` bytes as the server counts them: the remaining length (variable header and
+/// payload), without the fixed header's 4 bytes.
+fn offer_in_packet_of_length(from: &str, topic: &str, pkid: u16, length: usize) -> Publish {
+    let variable_header = 2 + topic.len() + 2;
+    let payload = offer_of_length(from, length - variable_header);
+    let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
+    publish.pkid = pkid;
+    assert_eq!(publish.size(), 1 + 3 + length, "a 3-byte remaining length");
+    publish
 }
 
 fn presence_record(user: &str, session: &str, online: bool) -> Vec<u8> {
@@ -120,6 +147,13 @@ fn blake_seed(name: &str) -> Box<[u8; 32]> {
 /// Sends `from`'s offer to `to` through `sender`, then checks that `to` receives it: the
 /// victim's connection is alive and its inbox works.
 async fn still_reachable(sender: &TestClient, from: &str, to: &mut TestClient, to_name: &str) {
+    send_offer(sender, from, to_name).await;
+    let (_, message) = to.next_message_on(&incoming_topic(to_name)).await;
+    assert_eq!(message.sender(), Some(from));
+}
+
+/// Sends `from`'s offer to `to_name`'s inbox through `sender`.
+async fn send_offer(sender: &TestClient, from: &str, to_name: &str) {
     sender
         .mqtt
         .publish(
@@ -130,8 +164,6 @@ async fn still_reachable(sender: &TestClient, from: &str, to: &mut TestClient, t
         )
         .await
         .unwrap();
-    let (_, message) = to.next_message_on(&incoming_topic(to_name)).await;
-    assert_eq!(message.sender(), Some(from));
 }
 
 /// Nothing arrives on `topic` for `client` within a second.
@@ -534,6 +566,7 @@ async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
     assert_eq!(presence.session, "dave-run", "the session is public");
     drop(attacker);
 
+    let alice = join(&server, "alice", "alice-run").await;
     let mallory = Identity::from_seed([66; 32]);
     for key in [None, Some(&mallory)] {
         let mut attacker = TestClient::connect(server.tcp_options("attacker")).await;
@@ -541,8 +574,13 @@ async fn a_session_id_read_from_presence_takes_no_name(target: Target) {
             .register_as("dave", Some(&presence.session), key)
             .await;
         assert!(!granted, "dave's name was handed over");
+        // While the refused attacker (subscribed to dave's inbox) waits for its close, dave is
+        // sent a message: it reaches dave alone.
+        send_offer(&alice, "alice", "dave").await;
+        attacker.wait_until_closed_hearing_nothing_more().await;
+        let (_, message) = dave.next_message_on(&incoming_topic("dave")).await;
+        assert_eq!(message.sender(), Some("alice"));
     }
-    let alice = join(&server, "alice", "alice-run").await;
     still_reachable(&alice, "alice", &mut dave, "dave").await;
 }
 
@@ -755,13 +793,16 @@ async fn every_contacts_presence_arrives_however_many_users(target: Target) {
 /// Reads what `client` is sent for `wait`: no publish at all may come (it reads nobody's
 /// inbox); a close is no leak.
 async fn hears_no_publish(client: &mut RawClient, who: &str, wait: Duration) {
-    let deadline = Instant::now() + wait;
-    while let Ok(Some(packet)) = client.next_within(deadline - Instant::now()).await {
-        assert!(
-            !matches!(packet, Packet::Publish(_)),
-            "{who} was sent {packet:?}"
-        );
-    }
+    let (publishes, _) = client.publishes_within(wait).await;
+    assert!(publishes.is_empty(), "{who} was sent {publishes:?}");
+}
+
+/// The server closes `client`'s connection within [`PATIENCE`], having sent it no publish
+/// first.
+async fn closed_hearing_nothing_more(client: &mut RawClient, who: &str) {
+    let (publishes, closed) = client.publishes_within(PATIENCE).await;
+    assert!(publishes.is_empty(), "{who} was sent {publishes:?}");
+    assert!(closed, "{who} was not closed");
 }
 
 /// Attack 8: Acknowledgements of packets the server never sent (PUBACK, PUBREC, PUBCOMP for
@@ -859,4 +900,226 @@ async fn wildcard_subscriptions_read_nothing(target: Target) {
     for (lurker, filter) in lurkers.iter_mut().zip(&filters) {
         hears_no_publish(lurker, filter, Duration::from_millis(100)).await;
     }
+}
+
+/// Attack 10: A flood of publishes is held to the rate limit, then cut (PROTOCOL.md: "At most
+/// 200 publishes a second on average (bursts of 400)"; a connection "that is refused more than
+/// 100 times, is closed"), and nobody else's signaling is held up. Mallory, after a quiet
+/// spell, sends a burst of 400 publishes in one write, then more at twice the rate until she
+/// is cut: her own `register` again, at QoS 1, the one publish whose acceptance she is told
+/// (the same `register-ack` each time) and which costs the server no more than reading it,
+/// so a gateway keeps up with the flood as well as a single server. The server acknowledges
+/// each publish it reads (a refused one too, as a broker would) and answers each it takes,
+/// in order: an acknowledgement with no answer behind it is a refusal.
+async fn a_flood_of_publishes_is_held_to_the_rate_then_cut(target: Target) {
+    const RATE: f64 = 200.0;
+    const BURST: usize = 400;
+    const REFUSALS: usize = 100;
+    // Five seconds' worth at twice the rate after the burst, far more than she gets to send.
+    const FLOOD: usize = BURST + 2 * 5 * RATE as usize;
+    let server = TestServer::start_on(target, &[]).await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let alice = join(&server, "alice", "alice-run").await;
+    let connect = RawClient::connect_packet("peerchat-mallory-run");
+    let mut mallory = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(mallory.register("mallory", Some("mallory-run")).await);
+    // Her register took one publish of the burst; a quiet spell gives it back.
+    sleep(Duration::from_millis(500)).await;
+    let again = encode(&SignalMessage::Register {
+        from: "mallory".to_owned(),
+        username: "mallory".to_owned(),
+        session: Some("mallory-run".to_owned()),
+        proof: None,
+    });
+    let flood: Vec<Packet> = (0..FLOOD)
+        .map(|_| {
+            let mut publish = Publish::new(REGISTER_TOPIC, QoS::AtLeastOnce, again.clone());
+            publish.pkid = mallory.pkid();
+            Packet::Publish(publish)
+        })
+        .collect();
+    let started = Instant::now();
+    let flooding = async {
+        let answers = mallory.flood_until_closed(&flood, BURST, 2.0 * RATE).await;
+        (answers, started.elapsed().as_secs_f64())
+    };
+    // Meanwhile alice's offer reaches bob.
+    let ((answers, elapsed), ()) =
+        tokio::join!(flooding, still_reachable(&alice, "alice", &mut bob, "bob"),);
+    // Whether each publish she got to send was taken, in order.
+    let mut taken: Vec<bool> = Vec::new();
+    for packet in answers {
+        match packet {
+            Packet::PubAck(_) => taken.push(false),
+            Packet::Publish(publish) => match decode(&publish.payload) {
+                Ok(SignalMessage::RegisterAck { success: true, .. }) => {
+                    let last = taken
+                        .last_mut()
+                        .expect("an answer after its acknowledgement");
+                    assert!(!*last, "two answers to one publish");
+                    *last = true;
+                }
+                other => panic!("mallory was sent {other:?}"),
+            },
+            other => panic!("mallory was sent {other:?}"),
+        }
+    }
+    let answered = taken.iter().filter(|t| **t).count();
+    let refused = taken.len() - answered;
+    println!("a flood of publishes: {answered} taken, {refused} refused, cut after {elapsed:.2} s");
+    assert!(taken.len() >= BURST, "cut after {} publishes", taken.len());
+    assert!(
+        taken[..BURST].iter().all(|t| *t),
+        "a burst of {BURST} sent at once is not taken whole"
+    );
+    // Never more than the burst and what came back while the flood lasted.
+    let allowance = BURST as f64 + RATE * elapsed + 1.0;
+    assert!(
+        answered as f64 <= allowance,
+        "{answered} taken in {elapsed:.2} s"
+    );
+    assert_eq!(
+        refused,
+        REFUSALS + 1,
+        "cut at the first refusal past {REFUSALS}"
+    );
+    assert!(!taken[taken.len() - 1], "cut after a publish it took");
+    // Bob was sent nothing of hers, and his inbox still works.
+    still_reachable(&alice, "alice", &mut bob, "bob").await;
+}
+
+/// Attack 11: The packet limit (PROTOCOL.md: "MQTT packet | 128 KiB | the connection is
+/// refused (server)"), counted as the server counts it: the packet's remaining length
+/// (variable header and payload; the fixed header's bytes are not counted). A packet of
+/// 128 KiB + 1 byte closes its sender's connection and nobody else's. One of exactly 128 KiB
+/// is read and answered, and its sender stays; being signaling over the 64 KiB bound
+/// ("signaling JSON message | 64 KiB") it reaches nobody, while a message of exactly 64 KiB
+/// crosses whole.
+async fn a_packet_over_the_size_limit_cuts_its_sender_alone(target: Target) {
+    const PACKET_LIMIT: usize = 128 * 1024;
+    const SIGNALING_LIMIT: usize = 64 * 1024;
+    let server = TestServer::start_on(target, &[]).await;
+    let mut bob = join(&server, "bob", "bob-run").await;
+    let alice = join(&server, "alice", "alice-run").await;
+    let inbox = incoming_topic("bob");
+    let connect = RawClient::connect_packet("peerchat-mallory-run");
+    let mut mallory = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(mallory.register("mallory", Some("mallory-run")).await);
+    let connect = RawClient::connect_packet("peerchat-oscar-run");
+    let mut oscar = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(oscar.register("oscar", Some("oscar-run")).await);
+
+    let pkid = mallory.pkid();
+    let at_limit = offer_in_packet_of_length("mallory", &inbox, pkid, PACKET_LIMIT);
+    mallory.send(&Packet::Publish(at_limit)).await.unwrap();
+    assert_eq!(
+        mallory.next().await,
+        Some(Packet::PubAck(PubAck::new(pkid)))
+    );
+    let largest = offer_of_length("mallory", SIGNALING_LIMIT);
+    mallory
+        .publish(&inbox, largest.clone(), false)
+        .await
+        .unwrap();
+    let (publish, message) = bob.next_message_on(&inbox).await;
+    assert_eq!(message.sender(), Some("mallory"));
+    assert_eq!(
+        publish.payload.len(),
+        SIGNALING_LIMIT,
+        "the first message bob gets"
+    );
+    assert_eq!(publish.payload, largest);
+
+    let pkid = oscar.pkid();
+    let over = offer_in_packet_of_length("oscar", &inbox, pkid, PACKET_LIMIT + 1);
+    // The server may close before the write is done.
+    oscar.send(&Packet::Publish(over)).await.ok();
+    closed_hearing_nothing_more(&mut oscar, "oscar, over the packet limit").await;
+
+    // Nobody else's connection: mallory is still answered, bob still reached, and nothing
+    // of oscar's came through.
+    mallory.send(&Packet::PingReq).await.unwrap();
+    assert_eq!(mallory.next().await, Some(Packet::PingResp));
+    still_reachable(&alice, "alice", &mut bob, "bob").await;
+}
+
+/// Attack 12: A connection speaks in one name only (PROTOCOL.md: "PUBLISH `register` (at
+/// most one name per connection)"; "its own presence record is accepted and ignored"; "A
+/// refused connection gets nothing more and is closed 1 s later"). Mallory, registered,
+/// publishes presence records in dave's name (on dave's topic, and on her own), which are
+/// acknowledged and dropped; then registers a second name, a free one or dave's, and is
+/// refused and closed, sent nothing more even as a message comes for her name. Dave keeps
+/// his name, his presence and his inbox, and the free name stays free.
+async fn a_connection_speaks_in_one_name_only(target: Target) {
+    let server = TestServer::start_on(target, &[]).await;
+    let mut dave = join(&server, "dave", "dave-run").await;
+    let alice = join(&server, "alice", "alice-run").await;
+    let mut watcher = join(&server, "watcher", "watcher-run").await;
+    watcher.subscribe(&presence_topic("dave")).await;
+    let (_, record) = watcher.next_message_on(&presence_topic("dave")).await;
+    assert!(
+        matches!(record, SignalMessage::Presence(ref p) if p.online && p.session == "dave-run"),
+        "{record:?}"
+    );
+
+    for (n, second) in ["erin", "dave"].into_iter().enumerate() {
+        let name = format!("mallory{n}");
+        let connect = RawClient::connect_packet(&format!("peerchat-{name}-run"));
+        let mut mallory = RawClient::connect(server.mqtt_port, connect).await;
+        assert!(mallory.register(&name, Some(&format!("{name}-run"))).await);
+        for topic in [presence_topic("dave"), presence_topic(&name)] {
+            let mut forged = Publish::new(
+                &topic,
+                QoS::AtLeastOnce,
+                presence_record("dave", "forged", false),
+            );
+            forged.pkid = mallory.pkid();
+            forged.retain = true;
+            mallory.send(&Packet::Publish(forged)).await.unwrap();
+            let ack = mallory.next().await;
+            assert!(matches!(ack, Some(Packet::PubAck(_))), "{topic}: {ack:?}");
+        }
+
+        let register = SignalMessage::Register {
+            from: second.to_owned(),
+            username: second.to_owned(),
+            session: Some(format!("{name}-run")),
+            proof: None,
+        };
+        mallory
+            .publish(REGISTER_TOPIC, encode(&register), false)
+            .await
+            .unwrap();
+        let Some(Packet::Publish(ack)) = mallory.next().await else {
+            panic!("{name} got no answer to a second register");
+        };
+        assert_eq!(ack.topic, incoming_topic(second));
+        let answer = decode(&ack.payload);
+        assert!(
+            matches!(
+                answer,
+                Ok(SignalMessage::RegisterAck { success: false, .. })
+            ),
+            "{name} registering {second}: {answer:?}"
+        );
+        // A message for the name she holds until her close: it is not sent to her.
+        send_offer(&alice, "alice", &name).await;
+        closed_hearing_nothing_more(&mut mallory, &format!("{name}, registering {second}")).await;
+    }
+
+    nothing_on(&mut watcher, &presence_topic("dave")).await;
+    still_reachable(&alice, "alice", &mut dave, "dave").await;
+    let mut newcomer = join(&server, "carol", "carol-run").await;
+    newcomer.subscribe(&presence_topic("dave")).await;
+    let (_, record) = newcomer.next_message_on(&presence_topic("dave")).await;
+    assert!(
+        matches!(record, SignalMessage::Presence(ref p) if p.online && p.session == "dave-run"),
+        "{record:?}"
+    );
+    let connect = RawClient::connect_packet("peerchat-erin-run");
+    let mut erin = RawClient::connect(server.mqtt_port, connect).await;
+    assert!(
+        erin.register("erin", Some("erin-run")).await,
+        "erin was kept"
+    );
 }

@@ -70,14 +70,13 @@ async fn a_taken_name_is_refused_and_the_owner_keeps_it() {
     // Both use the username as client id, as the original client does.
     let mut owner = TestClient::connect(server.tcp_options("alice")).await;
     assert_eq!(owner.register("alice", Some("s1")).await, ok());
-
-    let mut intruder = TestClient::connect(server.ws_options("alice")).await;
-    assert_eq!(intruder.register("alice", Some("s2")).await, taken());
-    intruder.wait_until_closed().await;
-
-    // The owner's connection survived: it still receives its own incoming traffic.
     let mut bob = TestClient::connect(server.tcp_options("bob")).await;
     assert_eq!(bob.register("bob", None).await, ok());
+
+    // The intruder subscribed to alice's inbox to register: while it waits for its close, a
+    // message to alice is not sent to it.
+    let mut intruder = TestClient::connect(server.ws_options("alice")).await;
+    assert_eq!(intruder.register("alice", Some("s2")).await, taken());
     let offer = offer_from("bob");
     bob.mqtt
         .publish(
@@ -88,6 +87,9 @@ async fn a_taken_name_is_refused_and_the_owner_keeps_it() {
         )
         .await
         .unwrap();
+    intruder.wait_until_closed_hearing_nothing_more().await;
+
+    // The owner's connection survived: it still receives its own incoming traffic.
     let (_, received) = owner.next_message_on(&incoming_topic("alice")).await;
     assert_eq!(received, offer);
 }
@@ -422,7 +424,7 @@ async fn a_refused_clients_last_will_does_not_speak_for_the_owner() {
     );
     let mut intruder = TestClient::connect_with_will(server.tcp_options("alice"), will).await;
     assert_eq!(intruder.register("alice", Some("intruder")).await, taken());
-    intruder.wait_until_closed().await;
+    intruder.wait_until_closed_hearing_nothing_more().await;
     drop(intruder);
 
     let mut watcher = TestClient::connect(server.tcp_options("watcher")).await;
@@ -476,6 +478,27 @@ async fn garbage_and_oversized_packets_cut_only_their_own_connection() {
         .wait_for(|p| matches!(p, Packet::PubAck(_)).then_some(()))
         .await;
     assert_eq!(alice.register("alice", None).await, ok());
+}
+
+/// The figures PROTOCOL.md gives for peerchat-server (its limits table and the
+/// "peerchat-server" section) are the limits the server runs with by default: 128 KiB
+/// packets, 200 publishes a second in bursts of 400, closed past 100 refusals, 1024 presence
+/// records watched, 128 connections per address and 200,000 in all, 1 MiB waiting for a
+/// client, CONNECT and `register` within 10 s, keep-alive held to 300 s.
+#[test]
+fn the_default_limits_are_the_figures_the_protocol_documents() {
+    let limits = peerchat_server::limits::Limits::default();
+    assert_eq!(peerchat_core::protocol::MAX_MQTT_PACKET_BYTES, 128 * 1024);
+    assert_eq!(limits.publishes_per_second, 200.0);
+    assert_eq!(limits.publish_burst, 400.0);
+    assert_eq!(limits.refusals_per_connection, 100);
+    assert_eq!(limits.watches_per_connection, 1024);
+    assert_eq!(limits.connections_per_address, 128);
+    assert_eq!(limits.max_connections, 200_000);
+    assert_eq!(limits.outbox_bytes, 1024 * 1024);
+    assert_eq!(limits.connect_timeout, Duration::from_secs(10));
+    assert_eq!(limits.register_timeout, Duration::from_secs(10));
+    assert_eq!(limits.max_keep_alive, Duration::from_secs(300));
 }
 
 /// Original clients are built for `ws://host:1883` at any path: the MQTT port answers

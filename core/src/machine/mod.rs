@@ -10,6 +10,8 @@ mod durable;
 #[cfg(test)]
 mod durable_tests;
 mod incoming;
+#[cfg(test)]
+mod limits_tests;
 mod peer;
 mod presence;
 #[cfg(all(test, not(target_arch = "wasm32")))]

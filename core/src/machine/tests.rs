@@ -56,13 +56,18 @@ pub(super) fn drain_stored(m: &mut ClientMachine) -> (Vec<Action>, Vec<ClientEve
 }
 
 pub(super) fn deliver(m: &mut ClientMachine, message: &SignalMessage) {
+    deliver_at(m, message, T0);
+}
+
+/// Hands `message` to `m` from the broker at time `now`.
+pub(super) fn deliver_at(m: &mut ClientMachine, message: &SignalMessage, now: u64) {
     let topic = incoming_topic(m.username());
     m.handle_signaling(
         SignalingInput::Message {
             topic,
             payload: encode(message),
         },
-        T0,
+        now,
     );
 }
 
@@ -80,7 +85,7 @@ pub(super) fn relay(actions: Vec<Action>, to: &mut ClientMachine) -> Vec<Action>
     rest
 }
 
-fn candidate(n: u8, ufrag: Option<&str>) -> IceCandidate {
+pub(super) fn candidate(n: u8, ufrag: Option<&str>) -> IceCandidate {
     IceCandidate {
         candidate: format!(
             "candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host",
@@ -1397,24 +1402,66 @@ fn recovery_gives_up_after_its_window_and_reports_the_peer_gone() {
     let (a_conn, _) = connected_pair(&mut alice, &mut bob);
     alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
     // Each offer finds no answer: attempts back off until the window closes.
-    let mut now = T0;
-    let mut offers = 0;
-    while let Some(at) = alice.poll_timeout() {
-        now = at;
-        alice.handle_timeout(now);
-        let (actions, events) = drain(&mut alice);
-        offers += actions
-            .iter()
-            .filter(|a| matches!(a, Action::StartOffer { .. }))
-            .count();
-        if let Some(reason) = ended_why(&events, "bob") {
-            assert_eq!(reason, ChatEnd::Unreachable);
-            break;
-        }
-    }
-    assert_eq!(now, T0 + recovery::RECOVERY_WINDOW_MS);
-    assert!((3..=12).contains(&offers), "{offers} offers");
+    let (_, ended) = recovery_offers(&mut alice, "bob", false);
+    assert_eq!(ended, recovery::RECOVERY_WINDOW_MS);
     assert_eq!(alice.peer_status("bob"), None);
+}
+
+/// Drives `m` by its own clock (each time [`ClientMachine::poll_timeout`] names) until its
+/// chat with `peer` ends; `undelivered` says, after each offer, that the broker could not
+/// deliver it. Returns when offers were made and when the chat ended, after `T0`.
+fn recovery_offers(m: &mut ClientMachine, peer: &str, undelivered: bool) -> (Vec<u64>, u64) {
+    let mut offered = Vec::new();
+    let mut now = T0;
+    loop {
+        let (actions, events) = drain(m);
+        if offers(&actions) > 0 {
+            offered.push(now - T0);
+            if undelivered {
+                let failed = SignalMessage::DeliveryFailed {
+                    target: peer.to_owned(),
+                    reason: "user-offline".into(),
+                    timestamp: 0,
+                };
+                deliver_at(m, &failed, now);
+                continue;
+            }
+        }
+        if let Some(reason) = ended_why(&events, peer) {
+            assert_eq!(reason, ChatEnd::Unreachable);
+            return (offered, now - T0);
+        }
+        now = m.poll_timeout().expect("the recovery has a next step");
+        m.handle_timeout(now);
+    }
+}
+
+#[test]
+fn each_recovery_attempt_gets_10_s_and_the_waits_between_double_from_half_a_second() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    let (offered, ended) = recovery_offers(&mut alice, "bob", false);
+    // Each attempt gets 10 s; the waits after them are 0.5, 1, 2 and 4 s. The next wait,
+    // 8 s, would end past the window: the chat ends after 60 s.
+    assert_eq!(offered, [0, 10_500, 21_500, 33_500, 47_500]);
+    assert_eq!(ended, 60_000);
+}
+
+#[test]
+fn undelivered_recovery_offers_are_retried_after_waits_doubling_from_half_a_second_to_8_s() {
+    let (mut alice, mut bob) = (online("alice"), online("bob"));
+    let (a_conn, _) = connected_pair(&mut alice, &mut bob);
+    alice.handle_transport(a_conn, TransportEvent::StateChanged(PeerStatus::Failed), T0);
+    let (offered, ended) = recovery_offers(&mut alice, "bob", true);
+    let waits: Vec<u64> = offered.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        waits,
+        [
+            500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000, 8_000, 8_000, 8_000
+        ]
+    );
+    assert_eq!(ended, 60_000);
 }
 
 #[test]

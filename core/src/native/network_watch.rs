@@ -84,16 +84,13 @@ mod linux {
         pub fn run(self) {
             let mut known = snapshot();
             loop {
-                if let Err(error) = self.wait(-1) {
-                    info!(%error, "network watcher stopped");
-                    return;
-                }
-                while let Ok(true) = self.wait(SETTLE_MS) {}
-                let now = snapshot();
-                if now != known {
-                    debug!(?now, "the network changed");
-                    known = now;
-                    crate::network::notify_changed();
+                match next_change(|timeout_ms| self.wait(timeout_ms), snapshot, &mut known) {
+                    Ok(true) => crate::network::notify_changed(),
+                    Ok(false) => {}
+                    Err(error) => {
+                        info!(%error, "network watcher stopped");
+                        return;
+                    }
                 }
             }
         }
@@ -141,6 +138,26 @@ mod linux {
                 }
             }
         }
+    }
+
+    /// Waits for the next notifications (`wait(-1)`), then until none has come for
+    /// [`SETTLE_MS`], and only then looks: `Ok(true)` if the network in use (`snapshot`)
+    /// differs from `known`, which becomes it. Apart from the socket and the system's
+    /// tables, so that what counts as a change is tested without them.
+    fn next_change(
+        mut wait: impl FnMut(i32) -> io::Result<bool>,
+        snapshot: impl FnOnce() -> Vec<String>,
+        known: &mut Vec<String>,
+    ) -> io::Result<bool> {
+        wait(-1)?;
+        while let Ok(true) = wait(SETTLE_MS) {}
+        let now = snapshot();
+        if now == *known {
+            return Ok(false);
+        }
+        debug!(?now, "the network changed");
+        *known = now;
+        Ok(true)
     }
 
     /// What the network in use is: the addresses of running interfaces and the default
@@ -205,8 +222,15 @@ mod linux {
 
     /// Default routes (IPv4 and IPv6) with their interface and gateway, from /proc.
     fn default_routes() -> Vec<String> {
-        let mut routes = Vec::new();
         let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+        default_routes_in(&v4, &v6)
+    }
+
+    /// The default routes in the text of `/proc/net/route` (`v4`) and
+    /// `/proc/net/ipv6_route` (`v6`).
+    fn default_routes_in(v4: &str, v6: &str) -> Vec<String> {
+        let mut routes = Vec::new();
         for line in v4.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
@@ -214,7 +238,6 @@ mod linux {
                 routes.push(format!("default {} via {}", fields[0], fields[2]));
             }
         }
-        let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
         for line in v6.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // destination, prefix length, source, source length, next hop, metric, ...,
@@ -224,5 +247,133 @@ mod linux {
             }
         }
         routes
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::cell::RefCell;
+
+        use super::*;
+
+        /// The network in use: one address and one default route.
+        fn network(address: &str, gateway: &str) -> Vec<String> {
+            vec![
+                format!("default eth0 via {gateway}"),
+                format!("eth0 {address}"),
+            ]
+        }
+
+        /// Runs one round of the watch over scripted notifications (what each wait
+        /// returns, in turn) and the network found once they settle; returns whether a
+        /// change was reported, the timeouts waited with, and how many waits had been made
+        /// when the network was looked at.
+        fn round(
+            notifications: Vec<io::Result<bool>>,
+            found: Vec<String>,
+            known: &mut Vec<String>,
+        ) -> (io::Result<bool>, Vec<i32>, Option<usize>) {
+            let mut script = notifications.into_iter();
+            let waits = RefCell::new(Vec::new());
+            let looked_after = RefCell::new(None);
+            let wait = |timeout_ms: i32| {
+                waits.borrow_mut().push(timeout_ms);
+                script.next().expect("waited once more than scripted")
+            };
+            let snapshot = || {
+                *looked_after.borrow_mut() = Some(waits.borrow().len());
+                found
+            };
+            let changed = next_change(wait, snapshot, known);
+            (changed, waits.into_inner(), looked_after.into_inner())
+        }
+
+        #[test]
+        fn a_burst_of_notifications_is_looked_at_once_100_ms_pass_quietly() {
+            let mut known = network("192.0.2.5", "010200C0");
+            // Link, address and route news in a burst, each within 100 ms of the last.
+            let burst = vec![Ok(true), Ok(true), Ok(true), Ok(false)];
+            let (changed, waits, looked_after) =
+                round(burst, network("198.51.100.7", "0164A8C0"), &mut known);
+            assert!(changed.unwrap());
+            assert_eq!(waits, [-1, 100, 100, 100], "forever, then 100 ms at a time");
+            assert_eq!(looked_after, Some(4), "looked only once the burst settled");
+        }
+
+        #[test]
+        fn news_that_leaves_the_addresses_and_default_routes_as_they_were_reports_nothing() {
+            let mut known = network("192.0.2.5", "010200C0");
+            let (changed, _, _) = round(
+                vec![Ok(true), Ok(false)],
+                network("192.0.2.5", "010200C0"),
+                &mut known,
+            );
+            assert!(!changed.unwrap());
+            assert_eq!(known, network("192.0.2.5", "010200C0"));
+        }
+
+        #[test]
+        fn a_new_address_or_default_route_is_reported_once_and_then_known() {
+            let mut known = network("192.0.2.5", "010200C0");
+            for now in [
+                network("198.51.100.7", "010200C0"),
+                network("198.51.100.7", "0164A8C0"),
+            ] {
+                let (changed, _, _) = round(vec![Ok(true), Ok(false)], now.clone(), &mut known);
+                assert!(changed.unwrap(), "{now:?}");
+                assert_eq!(known, now);
+                // The same network again, after more news: nothing to report.
+                let (again, _, _) = round(vec![Ok(true), Ok(false)], now.clone(), &mut known);
+                assert!(!again.unwrap(), "{now:?} reported twice");
+            }
+        }
+
+        #[test]
+        fn a_socket_that_fails_stops_the_watch_without_looking() {
+            let mut known = network("192.0.2.5", "010200C0");
+            let failed = vec![Err(io::Error::from(io::ErrorKind::BrokenPipe))];
+            let (changed, waits, looked_after) =
+                round(failed, network("198.51.100.7", "010200C0"), &mut known);
+            assert!(changed.is_err());
+            assert_eq!(waits, [-1]);
+            assert_eq!(looked_after, None);
+            assert_eq!(known, network("192.0.2.5", "010200C0"));
+        }
+
+        /// `/proc/net/route` and `/proc/net/ipv6_route` as Linux writes them: a default
+        /// route through `gateway` (and IPv6 through `fd00::1`) next to on-link routes.
+        fn route_tables(gateway: &str, on_link: &str) -> (String, String) {
+            let v4 = format!(
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                 eth0\t00000000\t{gateway}\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                 eth0\t{on_link}\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+            );
+            let v6 = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 \
+                      00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
+                      00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+                      fd000000000000000000000000000001 00000400 00000002 00000000 00000003 eth0\n\
+                      00000000000000000000000000000001 80 00000000000000000000000000000000 00 \
+                      00000000000000000000000000000000 00000000 00000002 00000000 80200001 lo\n"
+                .to_owned();
+            (v4, v6)
+        }
+
+        #[test]
+        fn among_routes_only_the_default_ones_are_part_of_the_network_in_use() {
+            let (v4, v6) = route_tables("010200C0", "000200C0");
+            let routes = default_routes_in(&v4, &v6);
+            assert_eq!(
+                routes,
+                [
+                    "default eth0 via 010200C0",
+                    "default6 eth0 via fd000000000000000000000000000001",
+                ]
+            );
+            // Another on-link route: the same network in use.
+            let (v4, v6) = route_tables("010200C0", "0064A8C0");
+            assert_eq!(default_routes_in(&v4, &v6), routes);
+            // Another gateway: a different one.
+            let (v4, v6) = route_tables("0164A8C0", "000200C0");
+            assert_ne!(default_routes_in(&v4, &v6), routes);
+        }
     }
 }

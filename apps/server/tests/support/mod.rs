@@ -240,16 +240,34 @@ impl TestClient {
 
     /// Waits until the connection ends, skipping whatever arrives before.
     pub async fn wait_until_closed(&mut self) {
+        self.packets_until_closed().await;
+    }
+
+    /// Waits until the connection ends, within [`PATIENCE`], and panics if anything was
+    /// published to it first: all a refused connection is owed is its close (PROTOCOL.md: "A
+    /// refused connection gets nothing more and is closed 1 s later").
+    pub async fn wait_until_closed_hearing_nothing_more(&mut self) {
+        let heard = self.packets_until_closed().await;
+        let published: Vec<_> = (heard.iter())
+            .filter(|packet| matches!(packet, Packet::Publish(_)))
+            .collect();
+        assert!(published.is_empty(), "sent before its close: {published:?}");
+    }
+
+    /// Every packet that arrives until the connection ends, within [`PATIENCE`].
+    async fn packets_until_closed(&mut self) -> Vec<Packet> {
+        let mut heard = Vec::new();
         timeout(PATIENCE, async {
             loop {
                 match self.seen.recv().await {
-                    Some(Seen::Packet(_)) => {}
+                    Some(Seen::Packet(packet)) => heard.push(packet),
                     Some(Seen::Closed(_)) | None => return,
                 }
             }
         })
         .await
         .expect("the connection closes in time");
+        heard
     }
 
     /// Subscribes and waits for the SUBACK, so later publishes by others are seen.

@@ -10,7 +10,7 @@ use rumqttc::mqttbytes::{
     self, QoS,
     v4::{Connect, ConnectReturnCode, Packet, Publish, Subscribe},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -97,15 +97,66 @@ impl RawClient {
     }
 
     async fn read_packet(&mut self) -> Option<Packet> {
-        loop {
-            match Packet::read(&mut self.buffer, usize::MAX) {
-                Ok(packet) => return Some(packet),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => {}
-                Err(_) => return None,
+        read_packet(&mut self.stream, &mut self.buffer).await
+    }
+
+    /// Sends `packets` while reading all the server answers until it closes the connection
+    /// (within [`PATIENCE`]), so no answer waits on a full window and is lost with the close:
+    /// the first `burst` in one write, the rest at `per_second` (catching up when late),
+    /// until all are sent or the server has closed.
+    pub async fn flood_until_closed(
+        &mut self,
+        packets: &[Packet],
+        burst: usize,
+        per_second: f64,
+    ) -> Vec<Packet> {
+        let (mut reader, mut writer) = self.stream.split();
+        let buffer = &mut self.buffer;
+        let reading = async {
+            let mut answers = Vec::new();
+            while let Some(packet) = read_packet(&mut reader, buffer).await {
+                answers.push(packet);
             }
-            match self.stream.read_buf(&mut self.buffer).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
+            answers
+        };
+        let writing = async {
+            let tick = Duration::from_millis(10);
+            let per_tick = (per_second * tick.as_secs_f64()).round().max(1.0) as usize;
+            let (first, rest) = packets.split_at(burst.min(packets.len()));
+            let mut ticks = tokio::time::interval(tick);
+            for chunk in std::iter::once(first).chain(rest.chunks(per_tick)) {
+                ticks.tick().await;
+                let mut bytes = BytesMut::new();
+                for packet in chunk {
+                    packet.write(&mut bytes, usize::MAX).expect("a packet");
+                }
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let flood = async {
+            tokio::pin!(reading, writing);
+            tokio::select! {
+                answers = &mut reading => answers,
+                () = &mut writing => reading.await,
+            }
+        };
+        (timeout(PATIENCE, flood).await).expect("the connection closes in time")
+    }
+
+    /// Reads what the server sends within `wait`: the publishes among it, and whether the
+    /// server closed the connection (if not, it was still open when `wait` ran out).
+    pub async fn publishes_within(&mut self, wait: Duration) -> (Vec<Publish>, bool) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut publishes = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Ok(Some(Packet::Publish(publish))) => publishes.push(publish),
+                Ok(Some(_)) => {}
+                Ok(None) => return (publishes, true),
+                Err(()) => return (publishes, false),
             }
         }
     }
@@ -178,6 +229,25 @@ impl RawClient {
                 Some(_) => {}
                 None => return false,
             }
+        }
+    }
+}
+
+/// The next whole packet read from `stream` into `buffer`; `None` once it closed (or sent
+/// something that is not MQTT).
+async fn read_packet(
+    stream: &mut (impl AsyncRead + Unpin),
+    buffer: &mut BytesMut,
+) -> Option<Packet> {
+    loop {
+        match Packet::read(buffer, usize::MAX) {
+            Ok(packet) => return Some(packet),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => {}
+            Err(_) => return None,
+        }
+        match stream.read_buf(buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
         }
     }
 }
