@@ -585,16 +585,21 @@ impl ClientMachine {
             } => {
                 // Marks end a chain we asked for: one that did not make us a member is of
                 // no use (and is not asked for again at once).
-                if self.rooms.arriving.remove(&room).is_none() && self.room_space().is_ok() {
-                    let frame = RoomFrame::Marks {
-                        room,
-                        version: None,
-                        marks: HighWaterMarks::default(),
-                        ask: true,
-                        lacking: Vec::new(),
-                    };
-                    self.send_room_frame(peer, &frame);
+                if self.rooms.arriving.remove(&room).is_some() {
+                    return;
                 }
+                // Otherwise they are an invitation: refused, and said, when no room is left.
+                if self.room_space().is_err() {
+                    return self.refuse(&room, peer, RoomError::NoRoomLeft { limit: MAX_ROOMS });
+                }
+                let frame = RoomFrame::Marks {
+                    room,
+                    version: None,
+                    marks: HighWaterMarks::default(),
+                    ask: true,
+                    lacking: Vec::new(),
+                };
+                self.send_room_frame(peer, &frame);
             }
             RoomFrame::Changes { room, changes } => {
                 let continues = match self.rooms.arriving.get(&room) {

@@ -148,6 +148,22 @@ impl Mesh {
         self.clients[n].username().to_owned()
     }
 
+    /// The connection on which client `at` hears client `from`.
+    fn conn(&self, at: usize, from: usize) -> ConnId {
+        (self.channels.iter())
+            .find(|(sender, receiver)| sender.0 == from && receiver.0 == at)
+            .map(|(_, receiver)| receiver.1)
+            .expect("the two have a chat")
+    }
+
+    /// Hands `frame` to client `to` as client `from` would send it, now; what `to` says
+    /// back waits for the next [`Mesh::pump`].
+    fn hand_frame(&mut self, from: usize, to: usize, frame: &crate::room::RoomFrame) {
+        let conn = self.conn(to, from);
+        let text = frame.encode().expect("a frame that fits a channel message");
+        self.clients[to].handle_transport(conn, TransportEvent::ChannelMessage(text), self.now);
+    }
+
     /// Carries every chat frame until nobody has anything more to say, letting receipt
     /// delays pass.
     fn pump(&mut self) {
@@ -524,15 +540,15 @@ fn a_member_holding_a_picture_message_without_its_bytes_asks_for_them_at_the_nex
     // Bob gets the message but the channel goes down before any piece arrives.
     let (actions, _, stored) = drain_stored(&mut mesh.clients[ALICE]);
     mesh.stored[ALICE].extend(stored);
-    let ((_, &(_, to_conn)), message) = (mesh.channels.iter())
-        .find(|((from, _), _)| *from == ALICE)
-        .zip(actions.iter().find_map(|a| match a {
+    let message = (actions.iter())
+        .find_map(|a| match a {
             Action::SendText { text, .. } if text.contains(r#""op":"message""#) => Some(text),
             _ => None,
-        }))
+        })
         .unwrap();
     let event = TransportEvent::ChannelMessage(message.clone());
-    mesh.clients[BOB].handle_transport(to_conn, event, mesh.now);
+    let conn = mesh.conn(BOB, ALICE);
+    mesh.clients[BOB].handle_transport(conn, event, mesh.now);
     mesh.pump();
     let sha256 = crate::room::sha256_hex(&data);
     let bob = mesh.clients[BOB].room(&room).unwrap();
@@ -557,10 +573,7 @@ fn asks_in_a_stream_get_picture_bytes_at_most_once_a_second() {
         .unwrap();
     mesh.pump();
     // Bob's side of the chat, as a patched client would use it: asks, one after another.
-    let conn = (mesh.channels.iter())
-        .find(|(from, to)| from.0 == BOB && to.0 == ALICE)
-        .map(|(_, to)| to.1)
-        .unwrap();
+    let conn = mesh.conn(ALICE, BOB);
     let ask = crate::room::RoomFrame::Marks {
         room: room.clone(),
         version: None,
@@ -622,10 +635,7 @@ fn a_message_forged_in_another_members_name_is_refused_with_an_event() {
     let bob_identity = crate::identity::Identity::from_seed([2; 32]);
     let forged = RoomMessage::signed(room.clone(), "alice", (1, 5, 2), "bob wins", &bob_identity);
     let frame = crate::room::RoomFrame::Message(forged).encode().unwrap();
-    let (&(_, conn), _) = (mesh.channels.iter())
-        .find(|(from, to)| from.0 == BOB && to.0 == CAROL)
-        .map(|(from, to)| (to, from))
-        .unwrap();
+    let conn = mesh.conn(CAROL, BOB);
     mesh.clients[CAROL].handle_transport(conn, TransportEvent::ChannelMessage(frame), T0);
     mesh.pump();
     assert_eq!(
@@ -649,10 +659,7 @@ fn a_message_from_a_non_member_is_refused_with_an_event() {
     let mallory_identity = crate::identity::Identity::from_seed([3; 32]);
     let message = RoomMessage::signed(room, "mallory", (1, 1, 1), "let me in", &mallory_identity);
     let frame = crate::room::RoomFrame::Message(message).encode().unwrap();
-    let conn = (mesh.channels.iter())
-        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
-        .map(|(_, to)| to.1)
-        .unwrap();
+    let conn = mesh.conn(BOB, 2);
     mesh.clients[BOB].handle_transport(conn, TransportEvent::ChannelMessage(frame), T0);
     mesh.pump();
     assert!(matches!(
@@ -949,10 +956,7 @@ fn chains_of_rooms_without_us_take_no_room_and_block_no_invitation() {
     mesh.connect(ALICE, BOB);
     mesh.connect(BOB, 2);
     let mallory = crate::identity::Identity::from_seed([3; 32]);
-    let conn = (mesh.channels.iter())
-        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
-        .map(|(_, to)| to.1)
-        .unwrap();
+    let conn = mesh.conn(BOB, 2);
     for n in 0..=MAX_ROOMS {
         let id = RoomId::from_random([n as u8; 16]);
         let room = crate::room::Room::create(id.clone(), "spam", "mallory", &mallory).unwrap();
@@ -982,10 +986,7 @@ fn a_stranger_asking_about_a_room_learns_nothing() {
         .send_room_message(&room, "private")
         .unwrap();
     mesh.pump();
-    let conn = (mesh.channels.iter())
-        .find(|(from, to)| from.0 == 2 && to.0 == BOB)
-        .map(|(_, to)| to.1)
-        .unwrap();
+    let conn = mesh.conn(BOB, 2);
     let ask = crate::room::RoomFrame::Marks {
         room: room.clone(),
         version: None,
@@ -1040,6 +1041,198 @@ fn an_answer_over_the_meeting_bound_is_cut_and_said_so() {
     });
     assert_eq!(too_many.count(), 1, "said once");
     assert_eq!(bob.room(&room).unwrap().messages().count(), limit);
+}
+
+#[test]
+fn a_client_holds_64_rooms_and_a_65th_is_neither_made_nor_joined() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    // Bob makes 63 rooms and is invited into a 64th: it joins.
+    for n in 0..63 {
+        mesh.clients[BOB].create_room("mine", [n; 16]).unwrap();
+    }
+    let last = mesh.clients[ALICE].create_room("club", [200; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&last, "bob").unwrap();
+    mesh.pump();
+    assert!(mesh.clients[BOB].room(&last).is_some_and(|r| r.joined()));
+    assert_eq!(mesh.clients[BOB].rooms().count(), 64);
+    // A 65th is neither made nor joined.
+    assert_eq!(
+        mesh.clients[BOB].create_room("one more", [63; 16]),
+        Err(ClientError::TooManyRooms(64))
+    );
+    let more = mesh.clients[ALICE].create_room("more", [201; 16]).unwrap();
+    mesh.clients[ALICE].invite_to_room(&more, "bob").unwrap();
+    mesh.events[BOB].clear();
+    mesh.pump();
+    assert!(mesh.clients[BOB].room(&more).is_none());
+    assert_eq!(mesh.clients[BOB].rooms().count(), 64);
+    // Bob is told, once.
+    let refused: Vec<_> = (mesh.events[BOB].iter())
+        .filter(|e| matches!(e, ClientEvent::RoomRefused { room, .. } if *room == more))
+        .collect();
+    assert!(
+        matches!(
+            refused[..],
+            [ClientEvent::RoomRefused {
+                error: RoomError::NoRoomLeft { limit: 64 },
+                ..
+            }]
+        ),
+        "{refused:?}"
+    );
+    // Alice holds 2: she makes up to the 64th, and not a 65th.
+    for n in 2..64 {
+        mesh.clients[ALICE].create_room("mine", [n; 16]).unwrap();
+    }
+    assert_eq!(
+        mesh.clients[ALICE].create_room("one more", [64; 16]),
+        Err(ClientError::TooManyRooms(64))
+    );
+    assert_eq!(mesh.clients[ALICE].rooms().count(), 64);
+}
+
+#[test]
+fn a_room_keeps_1024_membership_changes_and_refuses_a_1025th_made_or_received() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    let room = mesh.clients[ALICE].create_room("club", [9; 16]).unwrap();
+    let guest = crate::identity::Identity::from_seed([100; 32]).public();
+    let keys = [
+        (
+            "bob",
+            crate::identity::Identity::from_seed([2; 32]).public(),
+        ),
+        ("guest", guest),
+    ];
+    for (name, key) in keys {
+        let pin = Pin {
+            key,
+            verified: false,
+            seal_version: 2,
+        };
+        mesh.clients[ALICE].pin_key(name, pin);
+    }
+    // The creation, Bob's invitation, and a guest in and out: 1,024 changes.
+    let alice = &mut mesh.clients[ALICE];
+    alice.invite_to_room(&room, "bob").unwrap();
+    for _ in 0..511 {
+        alice.invite_to_room(&room, "guest").unwrap();
+        alice.remove_from_room(&room, "guest").unwrap();
+    }
+    let changes = |m: &ClientMachine| m.room(&room).unwrap().membership().changes().len();
+    assert_eq!(changes(alice), 1024);
+    assert_eq!(
+        alice.invite_to_room(&room, "guest"),
+        Err(ClientError::Room(RoomError::TooManyChanges { limit: 1024 }))
+    );
+    assert_eq!(changes(alice), 1024);
+
+    // Bob joins with all of them.
+    mesh.connect(ALICE, BOB);
+    assert_eq!(changes(&mesh.clients[BOB]), 1024);
+    assert_eq!(mesh.refusals(BOB), []);
+    // A 1,025th, signed by Alice's key in a client that does not keep the bound, is
+    // refused with an event.
+    let mut change = crate::room::MemberChange {
+        room: room.clone(),
+        version: 1024,
+        by: "alice".into(),
+        action: crate::room::Action::Invite {
+            member: "guest".into(),
+            key: guest,
+        },
+        sig: String::new(),
+    };
+    let alice_identity = crate::identity::Identity::from_seed([1; 32]);
+    change.sig = crate::identity::signature_text(&alice_identity.sign(&change.signed_bytes()));
+    let frame = crate::room::RoomFrame::Changes {
+        room: room.clone(),
+        changes: vec![change],
+    };
+    mesh.hand_frame(ALICE, BOB, &frame);
+    mesh.pump();
+    assert_eq!(
+        mesh.refusals(BOB),
+        [RoomError::TooManyChanges { limit: 1024 }]
+    );
+    assert_eq!(changes(&mesh.clients[BOB]), 1024);
+    assert!(
+        !mesh.clients[BOB]
+            .room(&room)
+            .unwrap()
+            .membership()
+            .is_member("guest")
+    );
+}
+
+#[test]
+fn a_marks_frame_naming_512_authors_is_read_and_one_naming_513_is_refused() {
+    let mut mesh = Mesh::new(&["alice", "bob"]);
+    mesh.connect(ALICE, BOB);
+    let room = mesh.room_of_all();
+    for (authors, read) in [(512, true), (513, false)] {
+        let ask = crate::room::RoomFrame::Marks {
+            room: room.clone(),
+            version: Some(1),
+            marks: (0..authors).map(|n| (format!("author{n}"), 1)).collect(),
+            ask: true,
+            lacking: Vec::new(),
+        };
+        mesh.hand_frame(ALICE, BOB, &ask);
+        let (actions, events, _) = drain_stored(&mut mesh.clients[BOB]);
+        let answered = (actions.iter()).any(|a| matches!(a, Action::SendText { .. }));
+        let refused = (events.iter())
+            .filter(|e| {
+                matches!(
+                    e,
+                    ClientEvent::Error(ClientError::UnexpectedSignal {
+                        kind: "room frame",
+                        ..
+                    })
+                )
+            })
+            .count();
+        assert_eq!(
+            (answered, refused, events.len()),
+            (read, usize::from(!read), usize::from(!read)),
+            "{authors} authors: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn invitations_to_4_rooms_may_arrive_at_once_and_a_5th_drops_one_of_them() {
+    let carol = crate::identity::Identity::from_seed([3; 32]);
+    let bob = crate::identity::Identity::from_seed([2; 32]).public();
+    for (rooms, joined) in [(4, 4), (5, 4)] {
+        let mut mesh = Mesh::new(&["alice", "bob"]);
+        mesh.connect(ALICE, BOB);
+        // Rooms of Carol's that invite Bob: their chains start (the creation) before any
+        // goes on (the invitation).
+        let chains: Vec<(RoomId, Vec<crate::room::MemberChange>)> = (0..rooms)
+            .map(|n| {
+                let id = RoomId::from_random([n; 16]);
+                let mut room =
+                    crate::room::Room::create(id.clone(), "club", "carol", &carol).expect("a room");
+                room.invite(&carol, "bob", Some(bob)).unwrap();
+                (id, room.membership().changes().to_vec())
+            })
+            .collect();
+        for part in [0..1, 1..2] {
+            for (id, changes) in &chains {
+                let frame = crate::room::RoomFrame::Changes {
+                    room: id.clone(),
+                    changes: changes[part.clone()].to_vec(),
+                };
+                mesh.hand_frame(ALICE, BOB, &frame);
+            }
+        }
+        let held = (chains.iter())
+            .filter(|(id, _)| mesh.clients[BOB].room(id).is_some_and(|r| r.joined()))
+            .count();
+        assert_eq!(held, joined, "{rooms} chains arriving at once");
+        assert_eq!(mesh.clients[BOB].rooms().count(), joined);
+    }
 }
 
 #[test]
@@ -1182,10 +1375,7 @@ mod properties {
             mesh.connect(BOB, 2);
             let room = mesh.room_of_all_but_last();
             prop_assert_eq!(room.clone(), RoomId::from_random([3; 16]));
-            let conn = (mesh.channels.iter())
-                .find(|(from, to)| from.0 == 2 && to.0 == BOB)
-                .map(|(_, to)| to.1)
-                .unwrap();
+            let conn = mesh.conn(BOB, 2);
             for frame in frames {
                 let event = TransportEvent::ChannelMessage(frame);
                 mesh.clients[BOB].handle_transport(conn, event, mesh.now);

@@ -104,6 +104,8 @@ pub enum RoomError {
     ConflictingChange { version: u64 },
     #[error("the room has {limit} membership changes, the most it keeps")]
     TooManyChanges { limit: usize },
+    #[error("this client holds {limit} rooms, the most it keeps: the invitation is refused")]
+    NoRoomLeft { limit: usize },
     #[error("malformed membership change: {0}")]
     BadChange(&'static str),
     #[error("`{author}` signed two different messages numbered {seq}: refused")]
