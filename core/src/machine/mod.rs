@@ -407,8 +407,7 @@ impl ClientMachine {
 
     fn on_transport(&mut self, conn: ConnId, event: TransportEvent, now: u64) {
         let Some(peer) = self.peer_of(conn) else {
-            debug!(conn, ?event, "event from a replaced connection ignored");
-            return;
+            return self.on_left_connection(conn, event);
         };
         match event {
             TransportEvent::LocalDescription(sdp) => self.publish_description(&peer, sdp, now),
@@ -426,6 +425,7 @@ impl ClientMachine {
                     return;
                 }
                 session.channel_open = true;
+                session.last_open = Some(conn);
                 session.setup_deadline = None;
                 // Our own channel opens once the peer acknowledged it: its end is open. The
                 // end of one the peer opened may not be yet (see `chat::heard_from`).
@@ -731,6 +731,25 @@ impl ClientMachine {
                 peer: peer.to_owned(),
                 status,
             });
+        }
+    }
+
+    /// An event from a connection no chat uses any more. Only a `bye` still counts: the
+    /// peer left on purpose, and its closing connection was reported first, so the chat
+    /// was being recovered; it ends now instead of when the recovery window runs out.
+    fn on_left_connection(&mut self, conn: ConnId, event: TransportEvent) {
+        let left_by = self.peers.iter().find(|(_, s)| {
+            s.last_open == Some(conn) && !s.channel_open && s.speaks(protocol::FEATURE_RECOVERY)
+        });
+        match (left_by, &event) {
+            (Some((peer, _)), TransportEvent::ChannelMessage(text))
+                if protocol::ChatFrame::decode(text) == Some(protocol::ChatFrame::Bye) =>
+            {
+                let peer = peer.clone();
+                debug!(%peer, conn, "bye on the connection the chat left: the peer left");
+                self.end_session(&peer, PeerStatus::Closed, ChatEnd::PeerLeft);
+            }
+            _ => debug!(conn, ?event, "event from a replaced connection ignored"),
         }
     }
 

@@ -24,6 +24,10 @@ pub enum Role {
 #[derive(Debug)]
 pub(super) struct PeerSession {
     pub conn: ConnId,
+    /// The connection whose chat channel opened last. While the chat has left it and no
+    /// other has opened, a `bye` from it still ends the chat: a peer that leaves says
+    /// `bye` and then closes, and the close can be reported first (two tasks report them).
+    pub last_open: Option<ConnId>,
     pub role: Role,
     pub status: PeerStatus,
     /// The backend has been told the remote description; candidates may be applied.
@@ -98,6 +102,7 @@ impl PeerSession {
     pub fn new(conn: ConnId, role: Role, setup_deadline: u64) -> Self {
         Self {
             conn,
+            last_open: None,
             role,
             status: PeerStatus::New,
             remote_applied: false,

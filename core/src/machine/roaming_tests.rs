@@ -441,6 +441,54 @@ fn a_bye_ends_the_chat_at_once_whatever_the_presence_says() {
     }
 }
 
+/// A peer that leaves says `bye` and closes. The close can be reported first (the
+/// connection's state and the channel's messages come from different tasks), and the
+/// `bye` then arrives on the connection the chat has just left: it still ends the chat at
+/// once, as the peer leaving, instead of after the recovery window.
+#[test]
+fn a_bye_overtaken_by_its_connection_closing_still_ends_the_chat() {
+    for mut pair in every_pair() {
+        let (_, roam) = pair.names();
+        let left = pair.stay_conn;
+        pair.stay
+            .handle_transport(left, TransportEvent::StateChanged(PeerStatus::Closed), T0);
+        let (_, events) = drain(&mut pair.stay);
+        assert_still_in_the_chat(&mut pair.stay, &events, &roam);
+        pair.stay.handle_transport(
+            left,
+            TransportEvent::ChannelMessage(protocol::ChatFrame::Bye.encode()),
+            T0 + 1,
+        );
+        let (_, events) = drain(&mut pair.stay);
+        assert_eq!(ended_why(&events, &roam), Some(ChatEnd::PeerLeft));
+        assert_eq!(statuses(&events, &roam), [PeerStatus::Closed]);
+    }
+}
+
+/// Once the chat's new connection is open, the old one has nothing more to say: a `bye`
+/// arriving on it late ends nothing.
+#[test]
+fn a_late_bye_on_a_connection_left_behind_ends_nothing_once_the_chat_moved_on() {
+    for mut pair in every_pair() {
+        let (_, roam) = pair.names();
+        let left = pair.stay_conn;
+        let (offer, _) = pair.roam_moves(true);
+        let (actions, _) = pair.stay_receives(offer);
+        let moved = conn_of(&actions);
+        assert_ne!(moved, left, "{actions:?}");
+        pair.stay
+            .handle_transport(moved, TransportEvent::ChannelOpen, T0);
+        drain(&mut pair.stay);
+        pair.stay.handle_transport(
+            left,
+            TransportEvent::ChannelMessage(protocol::ChatFrame::Bye.encode()),
+            T0 + 1,
+        );
+        let (_, events) = drain(&mut pair.stay);
+        assert_still_in_the_chat(&mut pair.stay, &events, &roam);
+    }
+}
+
 #[test]
 fn an_answer_to_an_offer_replaced_since_is_ignored() {
     for mut pair in every_pair() {

@@ -74,8 +74,8 @@ const SETUP_NUDGE_WINDOW: Duration = Duration::from_secs(10);
 
 /// How long a closing connection waits for what it sent last (a `bye`) to be delivered:
 /// without it the peer takes the chat for one being moved and waits out its recovery
-/// window. 300 ms once lost a `bye` on a loaded 2-core machine; leaving waits only while
-/// something is unacknowledged, and within the backend's 2 s grace for closing.
+/// window. 300 ms once lost a `bye` on a loaded 2-core machine; leaving waits only until
+/// the chat channel has closed, and within the backend's 2 s grace for closing.
 const CLOSE_FLUSH: Duration = Duration::from_millis(1500);
 
 pub(crate) struct Transport {
@@ -365,15 +365,31 @@ async fn run_connection(
     }
 }
 
-/// Waits, at most [`CLOSE_FLUSH`], until the peer has everything sent on `channel`.
+/// Waits, at most [`CLOSE_FLUSH`], until the peer has everything sent on `channel`, and
+/// closes the channel.
+///
+/// First until SCTP has released what was handed to the channel: a close before that can
+/// overtake messages the library has not yet packetized, and they are lost. Then the channel
+/// is closed as a browser closes it, and waited for: SCTP resets its stream behind
+/// whatever it still holds, and the peer's end closes only once it has handed that over.
+/// Both are needed. The library counts the channel's own opening message against what the
+/// application sent, so just after the channel opens `outstanding_bytes` can read zero while
+/// a `bye` is still on its way; and closing the connection without resetting the stream
+/// aborts the association, which makes the peer drop what it received just before.
 async fn flush(channel: &dyn DataChannel) {
     let give_up = tokio::time::Instant::now() + CLOSE_FLUSH;
-    while tokio::time::Instant::now() < give_up {
-        match channel.outstanding_bytes().await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+    let released = async {
+        while !matches!(channel.outstanding_bytes().await, Ok(0) | Err(_)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
+        if channel.close().await.is_ok() {
+            while matches!(channel.ready_state().await, Ok(state) if state != RTCDataChannelState::Closed)
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(give_up, released).await;
 }
 
 /// Wakes the library's driver after a remote candidate was added.
