@@ -169,20 +169,27 @@ async fn run_connection(
     drop(peer);
 }
 
-/// How long a closing connection waits for what it sent last to leave.
+/// How long a closing connection waits for what it sent last to reach the peer.
 const CLOSE_FLUSH: Duration = Duration::from_millis(300);
 
 /// Waits, at most [`CLOSE_FLUSH`], until the browser has handed everything sent on `channel`
-/// to the network, and a moment more for it to arrive.
+/// to the network, then closes the channel and waits for it to close: the browser resets
+/// the channel's stream behind what it sent, and the peer's end closes only once it has
+/// handed that over. Closing the connection instead aborts the association, and a peer can
+/// drop what it received just before (as the native transport's `flush` explains).
 async fn flush(channel: &RtcDataChannel) {
     if channel.ready_state() != RtcDataChannelState::Open {
         return;
     }
     let started = rt::Clock::new();
-    while channel.buffered_amount() > 0 && started.now() < CLOSE_FLUSH.as_millis() as u64 {
+    let in_time = || started.now() < CLOSE_FLUSH.as_millis() as u64;
+    while channel.buffered_amount() > 0 && in_time() {
         rt::sleep(Duration::from_millis(5)).await;
     }
-    rt::sleep(Duration::from_millis(20)).await;
+    channel.close();
+    while channel.ready_state() != RtcDataChannelState::Closed && in_time() {
+        rt::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Executes one command; an `Err` means the connection is unusable.
