@@ -100,6 +100,19 @@ impl Mitm {
         let carried = self.seen.carried.lock().unwrap();
         carried.windows(bytes.len()).any(|window| window == bytes)
     }
+
+    /// Every ICE candidate the relayed signaling named, in candidate messages and in SDP
+    /// alike: each `candidate:` up to the end of its JSON string or SDP line.
+    pub fn candidates(&self) -> Vec<String> {
+        let carried = self.seen.carried.lock().unwrap();
+        let text = String::from_utf8_lossy(&carried);
+        (text.match_indices("candidate:"))
+            .map(|(at, _)| {
+                let rest = &text[at..];
+                rest[..rest.find(['"', '\\']).unwrap_or(rest.len())].to_owned()
+            })
+            .collect()
+    }
 }
 
 /// Reads the client's first bytes (its CONNECT) and closes the connection unanswered.

@@ -591,6 +591,7 @@ impl ClientMachine {
     }
 
     fn publish_candidate(&mut self, peer: &str, candidate: IceCandidate, now: u64) {
+        let candidate = candidate.concealed();
         let session = self.peers.get_mut(peer).expect("caller checked");
         push_bounded(&mut session.published_candidates, candidate.clone());
         let message = SignalMessage::SignalCandidate {

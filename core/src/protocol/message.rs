@@ -127,6 +127,34 @@ pub struct IceCandidate {
     pub username_fragment: Option<String>,
 }
 
+impl IceCandidate {
+    /// The candidate as it may be published: a relayed candidate's related address (the
+    /// client's own address, from which it reached the TURN server) becomes `0.0.0.0` port
+    /// `0`, as browsers write it, so a peer that is offered only relays never learns where
+    /// the other is. ICE does not use a related address to connect.
+    pub fn concealed(mut self) -> Self {
+        let fields: Vec<&str> = self.candidate.split(' ').collect();
+        if !fields.windows(2).any(|pair| pair == ["typ", "relay"]) {
+            return self;
+        }
+        let mut kept = Vec::with_capacity(fields.len());
+        let mut fields = fields.into_iter();
+        while let Some(field) = fields.next() {
+            kept.push(field);
+            let hidden = match field {
+                "raddr" => "0.0.0.0",
+                "rport" => "0",
+                _ => continue,
+            };
+            if fields.next().is_some() {
+                kept.push(hidden);
+            }
+        }
+        self.candidate = kept.join(" ");
+        self
+    }
+}
+
 impl SignalMessage {
     /// The claimed sender, where the message type has one.
     pub fn sender(&self) -> Option<&str> {
@@ -247,6 +275,32 @@ pub fn encode(message: &SignalMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relayed_candidate_is_published_without_the_clients_own_address() {
+        let candidate = |text: &str| IceCandidate {
+            candidate: text.to_owned(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+            username_fragment: None,
+        };
+        let relayed = candidate(
+            "candidate:27 1 udp 16777215 203.0.113.9 46739 typ relay raddr 198.51.100.4 rport 59211 generation 0",
+        );
+        assert_eq!(
+            relayed.concealed().candidate,
+            "candidate:27 1 udp 16777215 203.0.113.9 46739 typ relay raddr 0.0.0.0 rport 0 generation 0"
+        );
+        // Host and reflexive candidates are the address itself: they stay as they are
+        // (a client that must hide them offers only relays).
+        for kept in [
+            "candidate:1 1 udp 2130706431 192.0.2.7 5000 typ host",
+            "candidate:2 1 udp 1694498815 203.0.113.5 6000 typ srflx raddr 192.0.2.7 rport 5000",
+            "candidate:3 1 udp 16777215 203.0.113.9 46739 typ relay",
+        ] {
+            assert_eq!(candidate(kept).concealed().candidate, kept);
+        }
+    }
     use crate::protocol::MAX_SIGNAL_BYTES;
 
     #[test]
