@@ -246,20 +246,8 @@ fn a_chats_messages_and_files_never_pass_through_the_broker() {
     use base64::Engine as _;
     let server = PeerchatServer::start();
     let relay = Mitm::start(&server.broker.tcp_url, Tamper::Nothing);
-    let mut alice = Cli::join(&relay.url, "alice");
-    let mut bob = Cli::join(&relay.url, "bob");
-    alice.connect_to("bob");
-    alice.expect_peer_connected("bob");
-    bob.expect_peer_connected("alice");
-
-    let (question, answer) = ("meet at the harbour at 7?", "yes, by the blue boat");
-    let id = alice.send("bob", question);
-    bob.expect_message("alice", question);
-    alice.expect_delivered("bob", id);
-    bob.send("alice", answer);
-    alice.expect_message("bob", answer);
-
-    let content = send_a_file(&mut alice, &mut bob);
+    let [question, answer] = ["meet at the harbour at 7?", "yes, by the blue boat"];
+    let content = chat_and_send_a_file(&relay.url, [question, answer]);
 
     assert!(
         relay.carried(b"signal-offer"),
@@ -288,6 +276,22 @@ fn a_chats_messages_and_files_never_pass_through_the_broker() {
             "the file went through the broker in base64"
         );
     }
+}
+
+/// Alice and Bob join through `broker_url` and chat: Alice writes `question`, Bob reads it
+/// and writes `answer`, Alice reads it; then Alice sends Bob a file. Returns its bytes.
+fn chat_and_send_a_file(broker_url: &str, [question, answer]: [&str; 2]) -> Vec<u8> {
+    let mut alice = Cli::join(broker_url, "alice");
+    let mut bob = Cli::join(broker_url, "bob");
+    alice.connect_to("bob");
+    alice.expect_peer_connected("bob");
+    bob.expect_peer_connected("alice");
+    let id = alice.send("bob", question);
+    bob.expect_message("alice", question);
+    alice.expect_delivered("bob", id);
+    bob.send("alice", answer);
+    alice.expect_message("bob", answer);
+    send_a_file(&mut alice, &mut bob)
 }
 
 /// Alice sends Bob 200,000 bytes no signaling could hold by chance; returns them once Bob
@@ -319,19 +323,8 @@ namespaced_test! {
     fn a_chats_messages_and_files_cross_the_wire_only_encrypted() {
         let server = PeerchatServer::start();
         let capture = WireCapture::start();
-        let mut alice = Cli::join(&server.broker.tcp_url, "alice");
-        let mut bob = Cli::join(&server.broker.tcp_url, "bob");
-        alice.connect_to("bob");
-        alice.expect_peer_connected("bob");
-        bob.expect_peer_connected("alice");
-
-        let (question, answer) = ("the key is under the third stone", "found it, thanks");
-        let id = alice.send("bob", question);
-        bob.expect_message("alice", question);
-        alice.expect_delivered("bob", id);
-        bob.send("alice", answer);
-        alice.expect_message("bob", answer);
-        let content = send_a_file(&mut alice, &mut bob);
+        let [question, answer] = ["the key is under the third stone", "found it, thanks"];
+        let content = chat_and_send_a_file(&server.broker.tcp_url, [question, answer]);
         let wire = capture.finish();
 
         let encrypted = wire.dtls_application_bytes();
