@@ -173,3 +173,39 @@ impl Output {
         let _ = stdout.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use peerchat_core::{ChatEnd, ClientEvent};
+
+    /// docs/cli.md: `peer_disconnected`'s `reason` is one of these words. Scripts match on
+    /// them, so each is pinned as written there, not read back from the code.
+    #[test]
+    fn peer_disconnected_reasons_are_the_documented_words() {
+        let documented = [
+            (ChatEnd::Closed, "closed"),
+            (ChatEnd::PeerLeft, "peer_left"),
+            (ChatEnd::Unreachable, "unreachable"),
+            (ChatEnd::ConnectionLost, "connection_lost"),
+            (ChatEnd::PeerOffline, "peer_offline"),
+        ];
+        for (reason, word) in documented {
+            // A new variant fails to compile here until it is documented and listed above.
+            match reason {
+                ChatEnd::Closed
+                | ChatEnd::PeerLeft
+                | ChatEnd::Unreachable
+                | ChatEnd::ConnectionLost
+                | ChatEnd::PeerOffline => {}
+            }
+            let event = ClientEvent::PeerDisconnected {
+                peer: "bob".into(),
+                reason,
+            };
+            let json = event.to_json().expect("printed with --json");
+            assert_eq!(json["event"], "peer_disconnected");
+            assert_eq!(json["peer"], "bob");
+            assert_eq!(json["reason"], word, "{reason:?}");
+        }
+    }
+}

@@ -222,9 +222,12 @@ mod tests {
         let t0 = Instant::now();
         let mut liveness = Liveness::new("me".into(), t0);
         liveness.heard("me", t0 + S);
-        assert!(!liveness.cut_off(t0 + 3 * S));
-        assert!(liveness.cut_off(t0 + S + FENCE_AFTER));
-        assert!(FENCE_AFTER < DEAD_AFTER);
+        // docs/scale.md: cut off once it has not heard itself for 3 s, before the 5 s after
+        // which the others call it dead.
+        let ms = Duration::from_millis(1);
+        assert!(!liveness.cut_off(t0 + S + 3 * S - ms));
+        assert!(liveness.cut_off(t0 + S + 3 * S));
+        assert_eq!(DEAD_AFTER, 5 * S);
         liveness.heard("me", t0 + 5 * S);
         assert!(
             liveness.cut_off(t0 + 5 * S),
