@@ -382,9 +382,10 @@ async fn flush(channel: &dyn DataChannel) {
         while !matches!(channel.outstanding_bytes().await, Ok(0) | Err(_)) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // The library marks the channel closed at once; it forgets the channel (and
+        // `ready_state` fails) once SCTP has reset the stream.
         if channel.close().await.is_ok() {
-            while matches!(channel.ready_state().await, Ok(state) if state != RTCDataChannelState::Closed)
-            {
+            while channel.ready_state().await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
