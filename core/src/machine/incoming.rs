@@ -201,6 +201,9 @@ impl ClientMachine {
         recovery.next_offer_at = None;
         recovery.in_place = false;
         session.renew(conn, Role::Answerer, Some(now + ATTEMPT_TIMEOUT_MS));
+        // A peer offering a way back is not leaving: a `bye` from the old connection is
+        // stale (see `on_left_connection`).
+        session.last_open = None;
         session.remote_applied = true;
         session.remote_ufrag = ice_ufrag(&sdp);
         session.remote_fingerprint = dtls_fingerprint(&sdp);
