@@ -516,6 +516,7 @@ impl ClientMachine {
     // ---- Transport -------------------------------------------------------------------
 
     fn publish_description(&mut self, peer: &str, sdp: String, now: u64) {
+        let sdp = protocol::sdp_concealed(sdp);
         let session = self.peers.get_mut(peer).expect("caller checked");
         session.local_sent = true;
         session.local_description = Some(sdp.clone());

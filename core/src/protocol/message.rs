@@ -133,26 +133,51 @@ impl IceCandidate {
     /// `0`, as browsers write it, so a peer that is offered only relays never learns where
     /// the other is. ICE does not use a related address to connect.
     pub fn concealed(mut self) -> Self {
-        let fields: Vec<&str> = self.candidate.split(' ').collect();
-        if !fields.windows(2).any(|pair| pair == ["typ", "relay"]) {
-            return self;
+        if let Some(concealed) = conceal_related_address(&self.candidate) {
+            self.candidate = concealed;
         }
-        let mut kept = Vec::with_capacity(fields.len());
-        let mut fields = fields.into_iter();
-        while let Some(field) = fields.next() {
-            kept.push(field);
-            let hidden = match field {
-                "raddr" => "0.0.0.0",
-                "rport" => "0",
-                _ => continue,
-            };
-            if fields.next().is_some() {
-                kept.push(hidden);
-            }
-        }
-        self.candidate = kept.join(" ");
         self
     }
+}
+
+/// `sdp` as it may be published: its `a=candidate` lines concealed as
+/// [`IceCandidate::concealed`] conceals a candidate (a description made after gathering
+/// lists the candidates gathered so far).
+pub fn sdp_concealed(sdp: String) -> String {
+    if !sdp.contains("relay") {
+        return sdp;
+    }
+    let lines = sdp.split("\r\n").map(|line| {
+        match line.strip_prefix("a=").and_then(conceal_related_address) {
+            Some(concealed) => format!("a={concealed}"),
+            None => line.to_owned(),
+        }
+    });
+    lines.collect::<Vec<_>>().join("\r\n")
+}
+
+/// A relayed candidate line with its related address hidden; `None` for any other line.
+fn conceal_related_address(candidate: &str) -> Option<String> {
+    let fields: Vec<&str> = candidate.split_whitespace().collect();
+    let relayed = fields.first()?.starts_with("candidate:")
+        && fields.windows(2).any(|pair| pair == ["typ", "relay"]);
+    if !relayed {
+        return None;
+    }
+    let mut kept = Vec::with_capacity(fields.len());
+    let mut fields = fields.into_iter();
+    while let Some(field) = fields.next() {
+        kept.push(field);
+        let hidden = match field {
+            "raddr" => "0.0.0.0",
+            "rport" => "0",
+            _ => continue,
+        };
+        if fields.next().is_some() {
+            kept.push(hidden);
+        }
+    }
+    Some(kept.join(" "))
 }
 
 impl SignalMessage {
@@ -275,6 +300,7 @@ pub fn encode(message: &SignalMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::MAX_SIGNAL_BYTES;
 
     #[test]
     fn a_relayed_candidate_is_published_without_the_clients_own_address() {
@@ -288,7 +314,7 @@ mod tests {
             "candidate:27 1 udp 16777215 203.0.113.9 46739 typ relay raddr 198.51.100.4 rport 59211 generation 0",
         );
         assert_eq!(
-            relayed.concealed().candidate,
+            relayed.clone().concealed().candidate,
             "candidate:27 1 udp 16777215 203.0.113.9 46739 typ relay raddr 0.0.0.0 rport 0 generation 0"
         );
         // Host and reflexive candidates are the address itself: they stay as they are
@@ -300,9 +326,23 @@ mod tests {
         ] {
             assert_eq!(candidate(kept).concealed().candidate, kept);
         }
+        // However it is spaced, and in a description's candidate lines too.
+        let spaced = "candidate:27 1 udp 16777215 203.0.113.9 46739  typ relay\traddr 198.51.100.4 rport 59211";
+        assert!(
+            !candidate(spaced)
+                .concealed()
+                .candidate
+                .contains("198.51.100.4")
+        );
+        let sdp = format!(
+            "v=0\r\na=ice-ufrag:abcd\r\na={}\r\na=candidate:1 1 udp 2130706431 192.0.2.7 5000 typ host\r\n",
+            relayed.candidate
+        );
+        assert_eq!(
+            sdp_concealed(sdp),
+            "v=0\r\na=ice-ufrag:abcd\r\na=candidate:27 1 udp 16777215 203.0.113.9 46739 typ relay raddr 0.0.0.0 rport 0 generation 0\r\na=candidate:1 1 udp 2130706431 192.0.2.7 5000 typ host\r\n"
+        );
     }
-    use crate::protocol::MAX_SIGNAL_BYTES;
-
     #[test]
     fn original_client_messages_decode() {
         let cases = [

@@ -24,7 +24,7 @@ pub use limits::{
 };
 pub use message::{
     Capabilities, IceCandidate, PROTOCOL_VERSION, Presence, REFUSED_OTHER_KEY, SdpKind,
-    SessionDescription, SignalMessage, decode, encode,
+    SessionDescription, SignalMessage, decode, encode, sdp_concealed,
 };
 pub use proof::{MAX_NONCE_BYTES, RegisterProof, register_proof_bytes};
 pub use seal::{SEAL_VERSION, Seal, capabilities_text, sealed_bytes_v1, sealed_bytes_v2};
