@@ -310,9 +310,16 @@ impl<'a, K, V> IntoIterator for &'a mut SmallMap<K, V> {
 }
 
 /// An ordered set: `BTreeSet`'s interface, as far as peerchat uses it.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SmallSet<K> {
     map: SmallMap<K, ()>,
+}
+
+/// By hand: derived, it would ask for `K: Default`.
+impl<K> Default for SmallSet<K> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub type SetIter<'a, K> = iter::Map<slice::Iter<'a, (K, ())>, fn(&'a (K, ())) -> &'a K>;

@@ -28,7 +28,7 @@ use crate::room::{
     MAX_ROOM_PICTURE_BYTES, Membership, PieceTaken, Room, RoomError, RoomFrame, RoomId,
     RoomMessage,
 };
-use crate::small_map::SmallMap;
+use crate::small_map::{SmallMap, SmallSet};
 
 /// Most rooms a client holds (those it is in and those it left), so a peer cannot make it
 /// keep rooms without bound.
@@ -84,6 +84,9 @@ pub(super) struct Rooms {
     held: SmallMap<RoomId, Room>,
     /// Membership chains of rooms a peer is handing over, until they make us a member.
     arriving: SmallMap<RoomId, Vec<crate::room::MemberChange>>,
+    /// Rooms whose invitation was refused for want of room, said once each (members
+    /// announce a room again at every meeting); at most [`MAX_ROOMS`] remembered.
+    refused_for_space: SmallSet<RoomId>,
     links: SmallMap<(RoomId, String), Link>,
     /// Whole pictures in the order they became whole here, in every room: the bound over
     /// all rooms lets the oldest go first.
@@ -590,7 +593,11 @@ impl ClientMachine {
                 }
                 // Otherwise they are an invitation: refused, and said, when no room is left.
                 if self.room_space().is_err() {
-                    return self.refuse(&room, peer, RoomError::NoRoomLeft { limit: MAX_ROOMS });
+                    let refused = &mut self.rooms.refused_for_space;
+                    if refused.len() < MAX_ROOMS && refused.insert(room.clone()) {
+                        self.refuse(&room, peer, RoomError::NoRoomLeft { limit: MAX_ROOMS });
+                    }
+                    return;
                 }
                 let frame = RoomFrame::Marks {
                     room,
