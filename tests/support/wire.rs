@@ -10,12 +10,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// A running capture; [`WireCapture::finish`] stops it and hands over what it saw.
 pub struct WireCapture {
     frames: Arc<Mutex<Vec<Vec<u8>>>>,
     done: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    /// Ends with how many frames the kernel dropped for want of buffer.
+    reader: Option<JoinHandle<u32>>,
 }
 
 /// The frames a capture saw, each once (a frame sent on loopback is kept as received).
@@ -44,12 +46,16 @@ impl WireCapture {
         }
     }
 
-    /// Stops the capture once it has read what the kernel already holds for it.
+    /// Stops the capture once it has read what the kernel already holds for it. A capture
+    /// that missed frames could miss the very bytes a test looks for, so that fails here.
     pub fn finish(mut self) -> Wire {
         self.done.store(true, Ordering::SeqCst);
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("the capture thread ends");
-        }
+        let reader = self.reader.take().expect("finished once");
+        let dropped = reader.join().expect("the capture thread ends");
+        assert_eq!(
+            dropped, 0,
+            "the capture missed frames: its buffer overflowed"
+        );
         Wire {
             frames: std::mem::take(&mut *self.frames.lock().unwrap()),
         }
@@ -131,18 +137,29 @@ unsafe fn set_option<T>(socket: &OwnedFd, option: libc::c_int, value: &T) -> io:
     }
 }
 
-fn read_frames(socket: &OwnedFd, frames: &Mutex<Vec<Vec<u8>>>, done: &AtomicBool) {
+/// Reads frames until told to stop; then drains what the kernel holds, for at most a
+/// second (traffic may not pause), and returns how many frames the kernel dropped.
+fn read_frames(socket: &OwnedFd, frames: &Mutex<Vec<Vec<u8>>>, done: &AtomicBool) -> u32 {
     let mut buffer = vec![0u8; 1 << 17];
+    let mut drain_until = None;
     loop {
+        if drain_until.is_none() && done.load(Ordering::SeqCst) {
+            drain_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+        let draining = drain_until.is_some();
+        if drain_until.is_some_and(|until| Instant::now() > until) {
+            return dropped_frames(socket);
+        }
         // SAFETY: `from` and `buffer` outlive the call, and their lengths are given.
         let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        let flags = if draining { libc::MSG_DONTWAIT } else { 0 };
         let read = unsafe {
             libc::recvfrom(
                 socket.as_raw_fd(),
                 buffer.as_mut_ptr().cast(),
                 buffer.len(),
-                libc::MSG_TRUNC,
+                flags,
                 (&mut from as *mut libc::sockaddr_ll).cast(),
                 &mut from_len,
             )
@@ -150,28 +167,41 @@ fn read_frames(socket: &OwnedFd, frames: &Mutex<Vec<Vec<u8>>>, done: &AtomicBool
         if read < 0 {
             let error = io::Error::last_os_error();
             match error.kind() {
-                // Nothing for 100 ms: the end, if the test has asked for it.
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    if done.load(Ordering::SeqCst) =>
-                {
-                    return;
-                }
+                // Nothing left while draining: the end.
+                io::ErrorKind::WouldBlock if draining => return dropped_frames(socket),
                 io::ErrorKind::WouldBlock
                 | io::ErrorKind::TimedOut
                 | io::ErrorKind::Interrupted => continue,
                 _ => panic!("the capture failed: {error}"),
             }
         }
-        let length = read as usize;
-        assert!(
-            length <= buffer.len(),
-            "a frame of {length} bytes is larger than the capture reads"
-        );
-        // Loopback shows each frame twice, leaving and arriving: keep the arrival.
+        // Loopback shows each frame twice, leaving and arriving: keep the arrival. (A frame
+        // longer than the buffer keeps its first 128 KiB; loopback's are at most 64 KiB.)
         if from.sll_pkttype != libc::PACKET_OUTGOING {
-            frames.lock().unwrap().push(buffer[..length].to_vec());
+            frames
+                .lock()
+                .unwrap()
+                .push(buffer[..read as usize].to_vec());
         }
     }
+}
+
+/// How many frames the kernel dropped for this socket (its statistics, read once).
+fn dropped_frames(socket: &OwnedFd) -> u32 {
+    // SAFETY: `stats` outlives the call, and its length is given.
+    let mut stats: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    let read = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut length,
+        )
+    };
+    assert_eq!(read, 0, "packet statistics: {}", io::Error::last_os_error());
+    stats.tp_drops
 }
 
 /// The payload of a UDP datagram in an Ethernet frame (loopback's frames have an Ethernet
