@@ -167,6 +167,16 @@ async fn send_offer(sender: &TestClient, from: &str, to_name: &str) {
 }
 
 /// Nothing arrives on `topic` for `client` within a second.
+/// `client` watches dave's presence and reads his record: online, in his own session.
+async fn sees_dave_online_as_himself(client: &mut TestClient) {
+    client.subscribe(&presence_topic("dave")).await;
+    let (_, record) = client.next_message_on(&presence_topic("dave")).await;
+    assert!(
+        matches!(record, SignalMessage::Presence(ref p) if p.online && p.session == "dave-run"),
+        "{record:?}"
+    );
+}
+
 async fn nothing_on(client: &mut TestClient, topic: &str) {
     let seen = timeout(Duration::from_secs(1), client.next_message_on(topic)).await;
     assert!(seen.is_err(), "something arrived on {topic}: {seen:?}");
@@ -1055,12 +1065,7 @@ async fn a_connection_speaks_in_one_name_only(target: Target) {
     let mut dave = join(&server, "dave", "dave-run").await;
     let alice = join(&server, "alice", "alice-run").await;
     let mut watcher = join(&server, "watcher", "watcher-run").await;
-    watcher.subscribe(&presence_topic("dave")).await;
-    let (_, record) = watcher.next_message_on(&presence_topic("dave")).await;
-    assert!(
-        matches!(record, SignalMessage::Presence(ref p) if p.online && p.session == "dave-run"),
-        "{record:?}"
-    );
+    sees_dave_online_as_himself(&mut watcher).await;
 
     for (n, second) in ["erin", "dave"].into_iter().enumerate() {
         let name = format!("mallory{n}");
@@ -1110,12 +1115,7 @@ async fn a_connection_speaks_in_one_name_only(target: Target) {
     nothing_on(&mut watcher, &presence_topic("dave")).await;
     still_reachable(&alice, "alice", &mut dave, "dave").await;
     let mut newcomer = join(&server, "carol", "carol-run").await;
-    newcomer.subscribe(&presence_topic("dave")).await;
-    let (_, record) = newcomer.next_message_on(&presence_topic("dave")).await;
-    assert!(
-        matches!(record, SignalMessage::Presence(ref p) if p.online && p.session == "dave-run"),
-        "{record:?}"
-    );
+    sees_dave_online_as_himself(&mut newcomer).await;
     let connect = RawClient::connect_packet("peerchat-erin-run");
     let mut erin = RawClient::connect(server.mqtt_port, connect).await;
     assert!(
